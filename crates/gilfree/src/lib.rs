@@ -1,0 +1,32 @@
+//! # gilfree
+//!
+//! Python's concurrency toolkit — `threading`, `queue`,
+//! `concurrent.futures`, `multiprocessing` — in Rust, with the semantics a
+//! Python programmer knows and the speed a Rust programmer expects.
+//!
+//! ## From Python to gilfree
+//!
+//! | Python | gilfree |
+//! |---|---|
+//! | `threading.Lock` | [`threading::Lock`] |
+//!
+//! ## Conventions
+//!
+//! - Python names, Rust idioms: `acquire(blocking, timeout)` is
+//!   `acquire()` / `try_acquire()` / `acquire_timeout(d)`; `with x:` is an
+//!   RAII guard; exceptions are error enum variants with the same meaning.
+//! - No poisoning: a lock held by a panicking thread is released on unwind,
+//!   as Python's `with` releases on an exception.
+//!
+//! ```
+//! use gilfree::threading::Lock;
+//! let balance = Lock::new(100);
+//! *balance.acquire() -= 30;
+//! assert_eq!(*balance.acquire(), 70);
+//! ```
+
+#![warn(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub(crate) mod sys;
+pub mod threading;

@@ -1,0 +1,480 @@
+//! `Lock`: Python's `threading.Lock`, on one futex word.
+//!
+//! # State encoding
+//!
+//! One `AtomicU32`:
+//! - `UNLOCKED` (0): free.
+//! - `LOCKED` (1): held, and nobody sleeps on the word.
+//! - `CONTENDED` (2): held, and a thread may be sleeping on the word.
+//!
+//! # Memory ordering
+//!
+//! Acquiring is an `Acquire` CAS (or swap) that reads the `Release` swap of
+//! the previous release, so everything written under the lock
+//! happens-before the next holder's critical section. Nothing else is
+//! ordered through this word.
+//!
+//! # Why no wake-up is lost
+//!
+//! A thread only sleeps after it has itself set the word to `CONTENDED`, and
+//! `futex_wait(CONTENDED)` refuses to sleep if the word has changed since.
+//! A release swaps in `UNLOCKED`; if it swapped out `CONTENDED` it wakes one
+//! sleeper, which sets `CONTENDED` again when it takes the lock (it cannot
+//! know whether others sleep), so the next release wakes the next sleeper.
+//! A sleeper that timed out leaves `CONTENDED` behind: the cost is one
+//! spurious wake, never a lost one.
+//!
+//! The uncontended path is one CAS to acquire and one swap to release, the
+//! same instructions as std's and parking_lot's mutexes.
+
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::time::Duration;
+
+use super::Error;
+use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
+use crate::sys::futex::{self, Wake};
+use crate::sys::{Deadline, Private, Scope, spin_while};
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+const CONTENDED: u32 = 2;
+
+/// The lock algorithm without data: one word, usable in private memory
+/// (threads) or in a shared mapping (processes, `S = Shared`).
+#[repr(C)]
+pub(crate) struct RawLock<S: Scope = Private> {
+    state: AtomicU32,
+    _scope: PhantomData<S>,
+}
+
+#[allow(dead_code)]
+impl<S: Scope> RawLock<S> {
+    const_fn! {
+        pub(crate) const fn new() -> Self {
+            RawLock { state: AtomicU32::new(UNLOCKED), _scope: PhantomData }
+        }
+    }
+
+    /// Take the lock if it is free; never blocks.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> bool {
+        self.state
+            .compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed)
+            .is_ok()
+    }
+
+    /// Take the lock, giving up at `deadline`. Returns whether it was taken.
+    #[inline]
+    pub(crate) fn lock(&self, deadline: Deadline) -> bool {
+        self.try_lock() || self.lock_contended(deadline)
+    }
+
+    #[cold]
+    fn lock_contended(&self, deadline: Deadline) -> bool {
+        // Spin while someone holds it uncontended: a short critical section
+        // often ends before a syscall would have.
+        let mut state = spin_while(&self.state, |s| s == LOCKED);
+        if state == UNLOCKED {
+            match self
+                .state
+                .compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(s) => state = s,
+            }
+        }
+        loop {
+            // Mark the lock contended before sleeping. If it was free, we own
+            // it now, in the contended state, since others may sleep too.
+            if state != CONTENDED && self.state.swap(CONTENDED, Acquire) == UNLOCKED {
+                return true;
+            }
+            if futex::wait::<S>(&self.state, CONTENDED, deadline) == Wake::TimedOut
+                && deadline.expired()
+            {
+                // One last look: the lock may have been freed as we gave up.
+                return self.try_lock();
+            }
+            state = spin_while(&self.state, |s| s == LOCKED);
+        }
+    }
+
+    /// Release the lock. Returns `false` (and changes nothing) if it was not
+    /// locked.
+    #[inline]
+    pub(crate) fn unlock(&self) -> bool {
+        match self.state.swap(UNLOCKED, Release) {
+            UNLOCKED => false,
+            CONTENDED => {
+                self.wake();
+                true
+            }
+            _ => true,
+        }
+    }
+
+    #[cold]
+    fn wake(&self) {
+        futex::wake_one::<S>(&self.state);
+    }
+
+    /// Whether the lock is held by anyone (a snapshot).
+    #[inline]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.state.load(Relaxed) != UNLOCKED
+    }
+}
+
+/// A primitive lock: Python's `threading.Lock`, which can also guard data.
+///
+/// Like Python's lock it has no owner: any thread may release it (see
+/// [`Lock::release`]), and it is not reentrant — a thread that acquires it
+/// twice blocks itself. In Rust it usually guards data, like
+/// `std::sync::Mutex`: [`acquire`](Lock::acquire) returns a guard that
+/// derefs to the `T` inside and releases on drop (Python's `with lock:`).
+///
+/// Differences from Python:
+/// - `acquire(blocking, timeout)` is three methods: [`acquire`](Lock::acquire),
+///   [`try_acquire`](Lock::try_acquire), [`acquire_timeout`](Lock::acquire_timeout).
+///   [`acquire_unguarded`](Lock::acquire_unguarded) and [`release`](Lock::release)
+///   give Python's exact shape on a data-less `Lock<()>`.
+/// - No poisoning: a guard dropped by a panicking thread releases the lock,
+///   as Python's `with` does on an exception.
+///
+/// ```
+/// use gilfree::threading::Lock;
+/// use std::sync::Arc;
+///
+/// let counter = Arc::new(Lock::new(0u64));
+/// let handles: Vec<_> = (0..4)
+///     .map(|_| {
+///         let c = counter.clone();
+///         std::thread::spawn(move || for _ in 0..1000 { *c.acquire() += 1 })
+///     })
+///     .collect();
+/// for h in handles { h.join().unwrap(); }
+/// assert_eq!(*counter.acquire(), 4000);
+/// ```
+pub struct Lock<T: ?Sized = ()> {
+    raw: RawLock,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out `&mut T` to one thread at a time, so sharing a
+// `Lock<T>` is sound whenever `T` may be sent to another thread (the same
+// bounds as `std::sync::Mutex`).
+unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
+// SAFETY: sending the lock sends the `T` inside it.
+unsafe impl<T: ?Sized + Send> Send for Lock<T> {}
+
+impl<T> Lock<T> {
+    const_fn! {
+        /// A new, unlocked lock guarding `value` (Python: `threading.Lock()`).
+        ///
+        /// ```
+        /// static LOCK: gilfree::threading::Lock = gilfree::threading::Lock::new(());
+        /// assert!(!LOCK.locked());
+        /// ```
+        pub const fn new(value: T) -> Self {
+            Lock { raw: RawLock::new(), data: UnsafeCell::new(value) }
+        }
+    }
+
+    /// Consume the lock and return the data.
+    ///
+    /// ```
+    /// let l = gilfree::threading::Lock::new(5);
+    /// assert_eq!(l.into_inner(), 5);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Lock<T> {
+    /// Block until the lock is acquired (Python: `lock.acquire()` or
+    /// `with lock:`). The guard releases it when dropped.
+    ///
+    /// ```
+    /// let l = gilfree::threading::Lock::new(vec![1]);
+    /// l.acquire().push(2);
+    /// assert_eq!(*l.acquire(), [1, 2]);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn acquire(&self) -> LockGuard<'_, T> {
+        self.raw.lock(Deadline::Never);
+        LockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Acquire only if the lock is free now (Python:
+    /// `lock.acquire(blocking=False)`).
+    ///
+    /// ```
+    /// let l = gilfree::threading::Lock::new(());
+    /// let g = l.try_acquire().unwrap();
+    /// assert!(l.try_acquire().is_none());
+    /// drop(g);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn try_acquire(&self) -> Option<LockGuard<'_, T>> {
+        self.raw.try_lock().then(|| LockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Acquire, giving up after `timeout` (Python: `lock.acquire(timeout=t)`).
+    /// A duration too large for the clock waits forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let l = gilfree::threading::Lock::new(());
+    /// let _g = l.acquire();
+    /// assert!(l.acquire_timeout(Duration::from_millis(1)).is_none());
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
+        self.raw.lock(Deadline::after(timeout)).then(|| LockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Whether the lock is held by some thread (Python: `lock.locked()`).
+    /// A snapshot: it may change at once.
+    ///
+    /// ```
+    /// let l = gilfree::threading::Lock::new(());
+    /// let g = l.acquire();
+    /// assert!(l.locked());
+    /// drop(g);
+    /// assert!(!l.locked());
+    /// ```
+    #[inline]
+    pub fn locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// Mutable access without locking: `&mut self` proves nobody else holds it.
+    ///
+    /// ```
+    /// let mut l = gilfree::threading::Lock::new(1);
+    /// *l.get_mut() += 1;
+    /// assert_eq!(*l.acquire(), 2);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    #[allow(dead_code)] // for Condition and the deadlock detector
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.raw
+    }
+}
+
+impl Lock<()> {
+    /// Python's `lock.acquire(blocking=True, timeout=-1)` exactly: acquire
+    /// without a guard and return whether it was acquired. Release it later
+    /// with [`Lock::release`], from any thread.
+    ///
+    /// Only a data-less `Lock<()>` has this: with data inside, releasing
+    /// without the guard would let two threads reach the data at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let l = gilfree::threading::Lock::new(());
+    /// assert!(l.acquire_unguarded(true, None));
+    /// assert!(!l.acquire_unguarded(false, None));
+    /// assert!(!l.acquire_unguarded(true, Some(Duration::from_millis(1))));
+    /// l.release().unwrap();
+    /// ```
+    #[track_caller]
+    pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        self.raw.lock(Deadline::from_python(blocking, timeout))
+    }
+
+    /// Python's `lock.release()`: release a lock held by any thread.
+    ///
+    /// # Errors
+    /// [`Error::ReleaseUnlocked`] if the lock is not locked (Python's
+    /// `RuntimeError: release unlocked lock`); nothing changes.
+    ///
+    /// ```
+    /// let l = gilfree::threading::Lock::new(());
+    /// std::mem::forget(l.acquire());
+    /// assert!(l.release().is_ok());
+    /// assert!(l.release().is_err());
+    /// ```
+    pub fn release(&self) -> Result<(), Error> {
+        if self.raw.unlock() {
+            Ok(())
+        } else {
+            Err(Error::ReleaseUnlocked)
+        }
+    }
+}
+
+impl<T: Default> Default for Lock<T> {
+    fn default() -> Self {
+        Lock::new(T::default())
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Lock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Python: <unlocked _thread.lock object at 0x…>
+        let state = if self.locked() { "locked" } else { "unlocked" };
+        write!(f, "<{state} gilfree.Lock object at {:p}>", self)
+    }
+}
+
+/// Proof that a [`Lock`] is held; gives access to the data and releases the
+/// lock when dropped (Python's `with lock:` block).
+///
+/// ```
+/// let l = gilfree::threading::Lock::new(String::new());
+/// {
+///     let mut g = l.acquire();
+///     g.push_str("hi");
+/// } // released here
+/// assert_eq!(*l.acquire(), "hi");
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a, T: ?Sized = ()> {
+    lock: &'a Lock<T>,
+    // Like std's MutexGuard, not Send: keeps guards on the thread that made
+    // them, which the deadlock detector's bookkeeping relies on.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: a shared guard only gives `&T`, which is fine to share when `T: Sync`.
+unsafe impl<T: ?Sized + Sync> Sync for LockGuard<'_, T> {}
+
+impl<'a, T: ?Sized> LockGuard<'a, T> {
+    /// The lock this guard holds.
+    ///
+    /// ```
+    /// let l = gilfree::threading::Lock::new(());
+    /// let g = l.acquire();
+    /// assert!(std::ptr::eq(g.lock(), &l));
+    /// ```
+    pub fn lock(&self) -> &'a Lock<T> {
+        self.lock
+    }
+}
+
+impl<T: ?Sized> Deref for LockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard's existence means this thread holds the lock, so
+        // no other thread has a reference into the data.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for LockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only access.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for LockGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lock.raw.unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for LockGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Two threads increment a counter under the raw lock: mutual exclusion
+    /// (loom's cell tracking) and no lost wake-up (loom reports a deadlock).
+    #[test]
+    fn raw_lock_mutual_exclusion() {
+        loom::model(|| {
+            let lock = Arc::new(RawLock::<Private>::new());
+            let data = Arc::new(crate::sys::atomic::UnsafeCell::new(0u32));
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let (lock, data) = (lock.clone(), data.clone());
+                    thread::spawn(move || {
+                        lock.lock(Deadline::Never);
+                        data.with_mut(|p| unsafe { *p += 1 });
+                        assert!(lock.unlock());
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert_eq!(data.with(|p| unsafe { *p }), 2);
+            assert!(!lock.is_locked());
+        });
+    }
+
+    /// Three contenders exercise the CONTENDED hand-off chain.
+    #[test]
+    fn raw_lock_three_contenders() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let lock = Arc::new(RawLock::<Private>::new());
+            let ths: Vec<_> = (0..3)
+                .map(|_| {
+                    let lock = lock.clone();
+                    thread::spawn(move || {
+                        lock.lock(Deadline::Never);
+                        lock.unlock();
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert!(!lock.is_locked());
+        });
+    }
+
+    /// A timed-out waiter must not swallow the wake-up meant for another.
+    #[test]
+    fn raw_lock_timeout_does_not_lose_wakeup() {
+        loom::model(|| {
+            let lock = Arc::new(RawLock::<Private>::new());
+            assert!(lock.lock(Deadline::Never));
+            let l2 = lock.clone();
+            let timed = thread::spawn(move || {
+                if l2.lock(Deadline::now()) {
+                    l2.unlock();
+                }
+            });
+            let l3 = lock.clone();
+            let blocking = thread::spawn(move || {
+                l3.lock(Deadline::Never);
+                l3.unlock();
+            });
+            lock.unlock();
+            timed.join().unwrap();
+            blocking.join().unwrap();
+        });
+    }
+}

@@ -24,7 +24,7 @@ pub fn explain(text: &str) {
         line.push(' ');
         line.push_str(w);
     }
-    if line.trim().len() > 0 {
+    if !line.trim().is_empty() {
         println!("{line}");
     }
 }

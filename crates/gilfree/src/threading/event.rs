@@ -300,13 +300,19 @@ mod loom_tests {
         });
     }
 
-    /// set then clear at once: a blocked waiter must still return `true`.
+    /// set then clear at once: a waiter whose wait began before the set
+    /// (its first look at the word is taken before the set, in `main`) must
+    /// still return `true`, whether it was asleep, about to sleep, or not
+    /// yet registered as a waiter when the set and the clear came.
     #[test]
     fn event_set_clear_still_wakes() {
         loom::model(|| {
             let ev = Arc::new(RawEvent::<Private>::new());
+            let first_look = ev.state.load(Acquire);
+            assert_eq!(first_look & SET, 0);
             let e2 = ev.clone();
-            let waiter = thread::spawn(move || assert!(e2.wait(Deadline::Never)));
+            let waiter =
+                thread::spawn(move || assert!(e2.wait_slow(first_look, Deadline::Never)));
             ev.set();
             ev.clear();
             waiter.join().unwrap();

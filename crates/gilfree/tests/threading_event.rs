@@ -141,7 +141,10 @@ fn test_at_fork_reinit() {
 fn test_repr() {
     let evt = Event::new();
     let r = format!("{evt:?}");
-    assert!(r.starts_with("<gilfree.Event at 0x") && r.ends_with(": unset>"), "{r}");
+    assert!(
+        r.starts_with("<gilfree.Event at 0x") && r.ends_with(": unset>"),
+        "{r}"
+    );
     evt.set();
     assert!(format!("{evt:?}").ends_with(": set>"));
 }

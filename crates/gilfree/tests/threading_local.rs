@@ -226,7 +226,8 @@ fn test_threading_local_clear_race() {
 /// the two made, the other is dropped, and nothing dangles.
 #[test]
 fn init_reentrancy_is_sound() {
-    let local: Arc<Mutex<Option<Arc<Local<Vec<u32>>>>>> = Arc::new(Mutex::new(None));
+    type Slot = Arc<Mutex<Option<Arc<Local<Vec<u32>>>>>>;
+    let local: Slot = Arc::new(Mutex::new(None));
     let depth = Arc::new(AtomicUsize::new(0));
     let l = {
         let (me, depth) = (local.clone(), depth.clone());

@@ -59,7 +59,7 @@ macro_rules! base_semaphore_tests {
             fn test_acquire_destroy() {
                 let sem = <$ty>::default();
                 assert!(sem.acquire_unguarded(true, None));
-                drop(sem);
+                let _destroyed = sem; // Python: `del sem`
             }
 
             /// Ten threads each take two permits of a semaphore of 7 (one
@@ -392,7 +392,10 @@ fn stress_bound_never_exceeded(permits: u32, threads: usize, iters: usize) {
                     };
                     let now = holders.fetch_add(1, SeqCst) + 1;
                     max.fetch_max(now, SeqCst);
-                    assert!(now <= permits as usize, "{now} holders of {permits} permits");
+                    assert!(
+                        now <= permits as usize,
+                        "{now} holders of {permits} permits"
+                    );
                     if i % 7 == 0 {
                         std::thread::yield_now();
                     }

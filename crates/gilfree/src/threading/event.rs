@@ -121,9 +121,9 @@ impl<S: Scope> RawEvent<S> {
                 return true;
             }
             if s & WAITERS == 0 {
-                if let Err(now) =
-                    self.state
-                        .compare_exchange_weak(s, s | WAITERS, Acquire, Acquire)
+                if let Err(now) = self
+                    .state
+                    .compare_exchange_weak(s, s | WAITERS, Acquire, Acquire)
                 {
                     s = now;
                     continue;
@@ -311,8 +311,7 @@ mod loom_tests {
             let first_look = ev.state.load(Acquire);
             assert_eq!(first_look & SET, 0);
             let e2 = ev.clone();
-            let waiter =
-                thread::spawn(move || assert!(e2.wait_slow(first_look, Deadline::Never)));
+            let waiter = thread::spawn(move || assert!(e2.wait_slow(first_look, Deadline::Never)));
             ev.set();
             ev.clear();
             waiter.join().unwrap();

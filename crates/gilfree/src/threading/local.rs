@@ -202,7 +202,11 @@ impl<T: Send + 'static> Local<T> {
     /// ```
     pub fn try_get(&self) -> Option<&T> {
         let id = current_id();
-        let slots = self.inner.slots.read().unwrap_or_else(PoisonError::into_inner);
+        let slots = self
+            .inner
+            .slots
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let slot = slots.get(&id)?;
         slot.pinned.store(true, Relaxed);
         let p: *const T = &*slot.value;
@@ -245,7 +249,11 @@ impl<T: Send + 'static> Local<T> {
     pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut T)) {
         // The lock is still taken: an exiting thread may be removing its
         // own unpinned value concurrently.
-        let mut slots = self.inner.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self
+            .inner
+            .slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         for s in slots.values_mut() {
             f(&mut s.value);
         }
@@ -261,7 +269,11 @@ impl<T: Send + 'static> Local<T> {
     /// assert!(l.try_get().is_none());
     /// ```
     pub fn take_values(&mut self) -> Vec<T> {
-        let mut slots = self.inner.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self
+            .inner
+            .slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         slots.drain().map(|(_, s)| *s.value).collect()
     }
 
@@ -269,7 +281,11 @@ impl<T: Send + 'static> Local<T> {
     fn slot(&self, pin: bool, make: impl FnOnce() -> T) -> *const T {
         let id = current_id();
         {
-            let slots = self.inner.slots.read().unwrap_or_else(PoisonError::into_inner);
+            let slots = self
+                .inner
+                .slots
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
             if let Some(s) = slots.get(&id) {
                 if pin {
                     s.pinned.store(true, Relaxed);
@@ -279,7 +295,11 @@ impl<T: Send + 'static> Local<T> {
         }
         // Made outside the lock: `make` may use this `Local` (or others).
         let value = Box::new(make());
-        let mut slots = self.inner.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self
+            .inner
+            .slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut fresh = false;
         let s = slots.entry(id).or_insert_with(|| {
             fresh = true;

@@ -22,13 +22,13 @@ mod semaphore;
 mod timer;
 
 pub use error::Error;
+pub use event::Event;
+#[allow(unused_imports)]
+pub(crate) use event::RawEvent;
+pub use local::Local;
 #[allow(unused_imports)]
 pub(crate) use lock::RawLock;
 pub use lock::{Lock, LockGuard};
-#[allow(unused_imports)]
-pub(crate) use event::RawEvent;
-pub use event::Event;
-pub use local::Local;
 #[allow(unused_imports)]
 pub(crate) use semaphore::RawSemaphore;
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};

@@ -86,10 +86,7 @@ impl<S: Scope> RawSemaphore<S> {
     pub(crate) fn try_acquire(&self) -> bool {
         let mut c = self.count.load(Relaxed);
         while c > 0 {
-            match self
-                .count
-                .compare_exchange_weak(c, c - 1, Acquire, Relaxed)
-            {
+            match self.count.compare_exchange_weak(c, c - 1, Acquire, Relaxed) {
                 Ok(_) => return true,
                 Err(now) => c = now,
             }
@@ -116,8 +113,7 @@ impl<S: Scope> RawSemaphore<S> {
             if self.try_acquire() {
                 break true;
             }
-            if futex::wait::<S>(&self.count, 0, deadline) == Wake::TimedOut && deadline.expired()
-            {
+            if futex::wait::<S>(&self.count, 0, deadline) == Wake::TimedOut && deadline.expired() {
                 // One last look: a permit may have come as we gave up.
                 break self.try_acquire();
             }

@@ -270,11 +270,7 @@ impl Timer {
     /// Collect the OS thread once it has ended (it has: `exited` is set
     /// as the very last thing it does).
     fn reap(&self) {
-        let h = self
-            .handle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let h = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = h {
             // A panic in the function was already reported by the panic
             // hook; as in Python, join does not re-raise it.

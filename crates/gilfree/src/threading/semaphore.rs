@@ -581,7 +581,9 @@ impl fmt::Debug for BoundedSemaphore {
 /// ```
 /// let sem = gilfree::threading::Semaphore::new(1);
 /// let g = sem.acquire();
-/// std::thread::spawn(move || drop(g)).join().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(g));
+/// });
 /// assert_eq!(sem.value(), 1);
 /// ```
 #[must_use = "the permit is given back as soon as the guard is dropped"]

@@ -93,28 +93,35 @@ fn test_timeout() {
 
 /// gh-57711: `wait()` returns `true` even when the event is cleared again
 /// before the waiting thread is woken up.
+///
+/// Python sleeps until the threads are blocked, then sets and clears once.
+/// Without that sleep a thread may begin its wait after the clear, and is
+/// then rightly blocked; so the test sets and clears until every waiter has
+/// returned. Each `wait` must return `true` although the flag is cleared
+/// right after every set. (The exact single set-and-clear against a wait
+/// that began before it is checked deterministically by the unit test
+/// `threading::event::tests::wait_sees_set_then_clear` and by the loom model
+/// `event_set_clear_still_wakes`.)
 #[test]
 fn test_set_and_clear() {
     const N: usize = 5;
     let event = Event::new();
     let trues = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel();
+    let done = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..N {
-            let tx = tx.clone();
-            let (event, trues) = (&event, &trues);
-            s.spawn(move || {
-                tx.send(()).unwrap();
+            s.spawn(|| {
                 if event.wait_timeout(LONG) {
                     trues.fetch_add(1, SeqCst);
                 }
+                done.fetch_add(1, SeqCst);
             });
         }
-        for _ in 0..N {
-            rx.recv().unwrap();
+        while done.load(SeqCst) < N {
+            event.set();
+            event.clear();
+            std::thread::yield_now();
         }
-        event.set();
-        event.clear();
     });
     assert_eq!(trues.into_inner(), N);
     assert!(!event.is_set());

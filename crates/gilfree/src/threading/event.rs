@@ -272,6 +272,53 @@ impl fmt::Debug for Event {
     }
 }
 
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// gh-57711, exactly: a wait that took its first look before a set and
+    /// a clear returns `true` (the generation moved), and does not block.
+    #[test]
+    fn wait_sees_set_then_clear() {
+        let ev = RawEvent::<Private>::new();
+        let first_look = ev.state.load(Acquire);
+        ev.set();
+        ev.clear();
+        assert!(!ev.is_set());
+        assert!(ev.wait_slow(first_look, Deadline::Never));
+        // A wait that begins after the clear does not see that set.
+        assert!(!ev.wait(Deadline::now()));
+    }
+
+    /// A waiter that registered (set `WAITERS`) and timed out leaves the
+    /// bit; the next `set` clears it, and a `set` with no waiter never sets
+    /// it.
+    #[test]
+    fn waiters_bit_bookkeeping() {
+        let ev = RawEvent::<Private>::new();
+        ev.set();
+        assert_eq!(ev.state.load(Relaxed) & WAITERS, 0);
+        ev.clear();
+        assert!(!ev.wait(Deadline::after(std::time::Duration::from_millis(1))));
+        assert_ne!(ev.state.load(Relaxed) & WAITERS, 0);
+        ev.set();
+        assert_eq!(ev.state.load(Relaxed) & WAITERS, 0);
+        assert!(ev.wait(Deadline::Never));
+    }
+
+    /// The generation wraps without touching the flag bits.
+    #[test]
+    fn generation_wraps() {
+        let ev = RawEvent::<Private>::new();
+        ev.state.store(GEN_MASK, Relaxed); // the last generation, unset
+        let first_look = ev.state.load(Acquire);
+        ev.set();
+        assert_eq!(ev.state.load(Relaxed), SET);
+        ev.clear();
+        assert!(ev.wait_slow(first_look, Deadline::Never));
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;

@@ -668,6 +668,31 @@ mod loom_tests {
         });
     }
 
+    /// Two permits, three threads (one always has to wait), with mixed
+    /// `release(1)`: the count is never exceeded and nobody is left asleep.
+    #[test]
+    fn semaphore_three_threads_two_permits() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(2));
+            let holders = Arc::new(AtomicUsize::new(0));
+            let ths: Vec<_> = (0..3)
+                .map(|_| {
+                    let (sem, holders) = (sem.clone(), holders.clone());
+                    thread::spawn(move || {
+                        assert!(sem.acquire(Deadline::Never));
+                        assert!(holders.fetch_add(1, SeqCst) < 2, "count exceeded");
+                        holders.fetch_sub(1, SeqCst);
+                        sem.release(1, u32::MAX).unwrap();
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert_eq!(sem.value(), 2);
+        });
+    }
+
     /// `release(2)` from zero must let two blocked waiters through.
     #[test]
     fn semaphore_release_n_wakes_n() {

@@ -59,6 +59,8 @@ struct Shared {
 ///   instead) and runs at most once.
 /// - [`cancel`](Timer::cancel) returns whether it stopped the function
 ///   (Python returns `None`).
+/// - Dropping a `Timer` does not cancel it (nor does it in Python): the
+///   thread runs on and fires, unless [`cancel`](Timer::cancel) was called.
 /// - A panic in the function is reported by the panic hook, as an
 ///   exception in a Python thread is by `threading.excepthook`; `join`
 ///   still returns normally, as Python's does.

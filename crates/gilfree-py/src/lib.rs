@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 mod condition;
 mod locks;
+mod semaphore;
 mod wait;
 
 /// The extension module `gilfree`.
@@ -18,5 +19,6 @@ fn gilfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TIMEOUT_MAX", wait::TIMEOUT_MAX)?;
     locks::register(m)?;
     condition::register(m)?;
+    semaphore::register(m)?;
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`threading::Lock`] |
+//! | `threading.Thread`, `current_thread()`, `enumerate()`, `excepthook` | [`threading::Thread`], [`threading::current_thread`], [`threading::enumerate`], [`threading::set_excepthook`] |
+//! | waiting for non-daemon threads at exit | [`threading::main`] / [`threading::exit_guard`] |
 //!
 //! ## Conventions
 //!

@@ -4,6 +4,12 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`Lock`] |
+//! | `threading.Thread` (`start`, `join(timeout)`, `is_alive`, `name`, `ident`, `native_id`, `daemon`) | [`Thread`], [`ThreadBuilder`]; `join_timeout` |
+//! | subclass `Thread`, override `run` | implement [`Runnable`] |
+//! | `current_thread()`, `main_thread()`, `enumerate()`, `active_count()` | [`current_thread`], [`main_thread`], [`enumerate`], [`active_count`] |
+//! | `get_ident()`, `get_native_id()` | [`get_ident`], [`get_native_id`] |
+//! | `threading.excepthook`, `__excepthook__`, `ExceptHookArgs` | [`set_excepthook`] / [`excepthook`], [`default_excepthook`], [`ExceptHookArgs`] |
+//! | waiting for non-daemon threads at exit | [`main`], [`exit_guard`], [`wait_for_non_daemon_threads`] |
 //!
 //! Python's `acquire(blocking=True, timeout=-1)` becomes three methods, as in
 //! `std`: `acquire()`, `try_acquire()`, `acquire_timeout(Duration)`, and
@@ -11,8 +17,14 @@
 
 mod error;
 mod lock;
+mod thread;
 
 pub use error::Error;
 #[allow(unused_imports)]
 pub(crate) use lock::RawLock;
 pub use lock::{Lock, LockGuard};
+pub use thread::{
+    ExceptHook, ExceptHookArgs, ExitGuard, Runnable, Thread, ThreadBuilder, active_count,
+    current_thread, default_excepthook, enumerate, excepthook, exit_guard, get_ident,
+    get_native_id, main, main_thread, set_excepthook, wait_for_non_daemon_threads,
+};

@@ -77,9 +77,21 @@ impl RawLife {
 
     /// `NEW` → `STARTING`; false if the thread was started already.
     fn claim_start(&self) -> bool {
-        self.word
-            .compare_exchange(NEW, STARTING, Acquire, Relaxed)
-            .is_ok()
+        // Keep `WAITERS`: a joiner may already wait on a thread whose
+        // earlier start failed.
+        let mut s = self.word.load(Relaxed);
+        loop {
+            if s & PHASE != NEW {
+                return false;
+            }
+            match self
+                .word
+                .compare_exchange(s, STARTING | (s & WAITERS), Acquire, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
     }
 
     /// Move to `phase` (by the thread itself, or by a failed start) and wake

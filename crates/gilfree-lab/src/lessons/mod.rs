@@ -3,6 +3,11 @@
 
 use std::path::PathBuf;
 
+mod deadlock;
+mod race;
+mod sequential_vs_threads;
+mod threads;
+
 /// What every lesson is given.
 #[derive(Clone, Debug, Default)]
 #[allow(dead_code)] // read by the lessons as they arrive
@@ -29,4 +34,25 @@ pub struct Lesson {
 }
 
 /// Every lesson, in tour order.
-pub static LESSONS: &[Lesson] = &[];
+pub static LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "threads",
+        about: "Create, name, start and join threads; a Runnable type; enumerate, current_thread, main_thread",
+        run: threads::run,
+    },
+    Lesson {
+        name: "sequential-vs-threads",
+        about: "Simulated I/O run sequentially, then on 1, 2, 4, … threads, with the speedup (--chart FILE.svg)",
+        run: sequential_vs_threads::run,
+    },
+    Lesson {
+        name: "race",
+        about: "An unsynchronised read-modify-write loses updates; the same loop under a Lock loses none",
+        run: race::run,
+    },
+    Lesson {
+        name: "deadlock",
+        about: "Two threads take two locks in opposite order: a timeout catches the deadlock, lock ordering fixes it",
+        run: deadlock::run,
+    },
+];

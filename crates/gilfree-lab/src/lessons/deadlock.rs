@@ -71,6 +71,9 @@ pub fn run(ctx: &Ctx) -> LessonResult {
     measure("opposite order, thread-2", &r2);
     let deadlocked = r1.contains("timed out") && r2.contains("timed out");
     measure("deadlock caught by timeout", deadlocked);
+    if !deadlocked {
+        return Err("the opposite-order threads did not deadlock".into());
+    }
 
     // The fix: every thread takes A before B.
     let mut done = 0;

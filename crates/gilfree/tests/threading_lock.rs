@@ -13,6 +13,8 @@
 //! Python sleeps "until the threads are blocked", these tests assert only
 //! what must hold whether or not the threads have blocked yet.
 
+#![allow(clippy::drop_non_drop)] // the scenarios destroy locks on purpose
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Weak, mpsc};
 use std::time::Duration;
@@ -288,7 +290,7 @@ fn counter_stress(threads: usize, iters: u64) {
                     let mut g = l.acquire();
                     assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
                     let v = *g;
-                    if i % 64 == 0 {
+                    if i.is_multiple_of(64) {
                         // Widen the critical section now and then to provoke
                         // contention (not synchronisation).
                         std::thread::yield_now();

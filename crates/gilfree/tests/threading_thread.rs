@@ -569,3 +569,38 @@ fn stress_many_joiners() {
 fn stress_many_joiners_long() {
     join_stress(5_000, 6);
 }
+
+/// The default hook's real output, seen from outside: this test runs
+/// itself again in a child process (`GILFREE_EXCEPTHOOK_CHILD` set), whose
+/// stderr must carry Python's `Exception in thread NAME:` report, and not
+/// Rust's own panic message.
+#[test]
+fn test_excepthook_default_output() {
+    if std::env::var_os("GILFREE_EXCEPTHOOK_CHILD").is_some() {
+        let t = Thread::builder()
+            .name("excepthook thread")
+            .target(|| -> () { panic!("run failed") });
+        t.start().unwrap();
+        assert!(t.join().is_err());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "test_excepthook_default_output",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GILFREE_EXCEPTHOOK_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Exception in thread excepthook thread:\npanicked at "),
+        "{err}"
+    );
+    assert!(err.contains("threading_thread.rs"), "{err}");
+    assert!(err.contains("\nrun failed"), "{err}");
+    assert!(!err.contains("thread 'excepthook thread'"), "{err}");
+}

@@ -24,7 +24,7 @@ fn window(i: u64) {
     for _ in 0..32 {
         std::hint::spin_loop();
     }
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         std::thread::yield_now();
     }
 }

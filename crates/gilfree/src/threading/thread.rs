@@ -189,11 +189,11 @@ impl Drop for Local {
         // The thread is ending: its own thread-locals are (almost) all gone,
         // since this one was registered first and is destroyed last. Now it
         // is no longer alive for `join`, `is_alive` or `enumerate`.
-        if let Some(core) = self.core.get_mut().take() {
-            if core.kind != Kind::Main {
-                unregister(&core);
-                core.life.advance(DONE);
-            }
+        if let Some(core) = self.core.get_mut().take()
+            && core.kind != Kind::Main
+        {
+            unregister(&core);
+            core.life.advance(DONE);
         }
     }
 }

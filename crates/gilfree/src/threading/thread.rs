@@ -901,10 +901,11 @@ fn target_label(type_name: &str) -> String {
     // Drop generic arguments, then split the path.
     let base = type_name.split('<').next().unwrap_or(type_name);
     let parts: Vec<&str> = base.split("::").filter(|p| !p.is_empty()).collect();
-    match parts.as_slice() {
-        [.., outer, last] if last.starts_with("{{closure") => format!("<closure in {outer}>"),
-        [.., last] => (*last).to_owned(),
-        [] => type_name.to_owned(),
+    let named = parts.iter().rev().find(|p| !p.starts_with("{{"));
+    match (parts.last(), named) {
+        (Some(last), Some(outer)) if last.starts_with("{{") => format!("<closure in {outer}>"),
+        (Some(last), _) => (*last).to_owned(),
+        (None, _) => type_name.to_owned(),
     }
 }
 
@@ -1276,6 +1277,10 @@ mod tests {
             "<closure in main>"
         );
         assert_eq!(target_label("alloc::vec::Vec<u8>"), "Vec");
+        assert_eq!(
+            target_label("a::f::{{closure}}::{{closure}}"),
+            "<closure in f>"
+        );
     }
 
     #[test]

@@ -11,11 +11,13 @@ use crate::report::{explain, measure};
 /// Python's "subclass Thread and override run()": a type that runs.
 struct Summer {
     upto: u64,
+    gate: Arc<Lock>,
     out: Arc<Lock<Vec<String>>>,
 }
 
 impl Runnable for Summer {
     fn run(self) {
+        drop(self.gate.acquire()); // wait at the gate
         let total: u64 = (1..=self.upto).sum();
         let me = threading::current_thread();
         self.out
@@ -52,13 +54,18 @@ pub fn run(ctx: &Ctx) -> LessonResult {
         t.start()?;
         workers.push(t);
     }
-    let unnamed = Thread::new(|| 6 * 7);
+    let g = gate.clone();
+    let unnamed = Thread::new(move || {
+        drop(g.acquire());
+        6 * 7
+    });
     measure("a thread without a name is called", unnamed.name());
     unnamed.start()?;
 
     let out = Arc::new(Lock::new(Vec::new()));
     let summer = Thread::builder().name("summer").runnable(Summer {
         upto: if ctx.fast { 1_000 } else { 1_000_000 },
+        gate: gate.clone(),
         out: out.clone(),
     });
     summer.start()?;

@@ -99,6 +99,7 @@ fn chart(
         .build_cartesian_2d(0f64..xmax, 0f64..ymax)
         .map_err(|e| e.to_string())?;
     c.configure_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("threads")
         .y_desc("time (ms)")
         .draw()

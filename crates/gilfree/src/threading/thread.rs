@@ -14,7 +14,8 @@
 //!   for `RUNNING`, or a `join` waiting for `DONE`).
 //!
 //! The phase only moves forward, and only the thread itself moves it past
-//! `STARTING` (a failed OS spawn moves `STARTING` back to `NEW`).
+//! `STARTING` (a failed OS spawn moves `STARTING` back to `NEW`, and a
+//! joiner that then sees `NEW` gives up with `NotStarted`).
 //!
 //! # Memory ordering
 //!
@@ -103,12 +104,16 @@ impl RawLife {
     }
 
     /// Wait until the phase is at least `phase`, or `deadline`. Returns
-    /// whether it got there.
+    /// whether it got there; also gives up (false) if the thread is, or
+    /// falls back to, `NEW` (never started, or its start failed).
     fn wait_for(&self, phase: u32, deadline: Deadline) -> bool {
         let mut s = self.word.load(Acquire);
         loop {
             if s & PHASE >= phase {
                 return true;
+            }
+            if s & PHASE == NEW {
+                return false;
             }
             if s & WAITERS == 0 {
                 if let Err(now) = self.word.compare_exchange(s, s | WAITERS, Acquire, Acquire) {
@@ -526,7 +531,10 @@ impl<T> Thread<T> {
     /// ```
     pub fn join(&self) -> Result<&T, Error> {
         self.check_joinable()?;
-        self.core.life.wait_for(DONE, Deadline::Never);
+        if !self.core.life.wait_for(DONE, Deadline::Never) {
+            // Its start failed while we waited.
+            return Err(Error::NotStarted);
+        }
         self.outcome()
     }
 
@@ -558,6 +566,8 @@ impl<T> Thread<T> {
         self.check_joinable()?;
         if self.core.life.wait_for(DONE, Deadline::after(timeout)) {
             self.outcome().map(Some)
+        } else if self.core.life.phase() == NEW {
+            Err(Error::NotStarted) // its start failed while we waited
         } else {
             Ok(None)
         }
@@ -1192,9 +1202,12 @@ pub fn default_excepthook(args: &ExceptHookArgs<'_>) {
 /// before `join` returns [`Error::ThreadPanicked`]. If the hook panics
 /// itself, `Exception in threading.excepthook:` and that panic are printed.
 ///
-/// gilfree threads report panics only through this hook: the Rust panic
-/// hook is told not to print for them (a panic caught inside the target
-/// is therefore silent, as a caught exception is in Python).
+/// gilfree threads report panics only through this hook: on the first
+/// `start`, gilfree chains a Rust panic hook (`std::panic::set_hook`) that
+/// stays silent for gilfree threads and calls the previous hook for all
+/// others. A panic caught inside the target is therefore silent, as a
+/// caught exception is in Python. A panic hook set later replaces gilfree's,
+/// and then both it and the excepthook report.
 ///
 /// ```
 /// use gilfree::threading::{Thread, set_excepthook, default_excepthook};
@@ -1286,7 +1299,10 @@ mod tests {
     #[test]
     fn life_word_phases() {
         let l = RawLife::new(NEW);
-        assert!(!l.wait_for(RUNNING, Deadline::now()));
+        assert!(!l.wait_for(RUNNING, Deadline::Never), "NEW gives up");
+        assert!(l.claim_start());
+        l.advance(NEW); // a failed spawn
+        assert!(!l.wait_for(DONE, Deadline::Never));
         assert!(l.claim_start());
         assert!(!l.claim_start());
         l.advance(RUNNING);

@@ -373,6 +373,9 @@ fn current_core() -> Arc<Core> {
 ///   exceptions; its excepthook reports them, as ours does too).
 /// - The name and the daemon flag are set by the builder and then fixed.
 /// - Subclassing and overriding `run` is implementing [`Runnable`].
+/// - Dropping a started `Thread` neither stops nor waits for it (as
+///   dropping the last reference in Python); [`main`] / [`exit_guard`]
+///   still wait for it at exit unless it is a daemon.
 ///
 /// ```
 /// use gilfree::threading::Thread;

@@ -9,7 +9,7 @@ use pyo3::types::PyTuple;
 
 use gilfree::threading as th;
 
-use crate::wait::{block, opt_timeout};
+use crate::wait::{Truthy, block, opt_timeout};
 
 /// `acquire(blocking=True, timeout=None)` of `threading.Semaphore`:
 /// `None` = forever, `Some(ZERO)` = try once.
@@ -75,9 +75,9 @@ impl Semaphore {
     }
 
     /// acquire(blocking=True, timeout=None) -> bool
-    #[pyo3(signature = (blocking = true, timeout = None))]
-    fn acquire(&self, py: Python<'_>, blocking: bool, timeout: Option<f64>) -> PyResult<bool> {
-        let t = sem_timeout(blocking, timeout)?;
+    #[pyo3(signature = (blocking = Truthy(true), timeout = None))]
+    fn acquire(&self, py: Python<'_>, blocking: Truthy, timeout: Option<f64>) -> PyResult<bool> {
+        let t = sem_timeout(blocking.0, timeout)?;
         let s = &self.inner;
         acquire_with(
             py,
@@ -96,7 +96,7 @@ impl Semaphore {
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.acquire(py, true, None)
+        self.acquire(py, Truthy(true), None)
     }
 
     #[pyo3(signature = (*_args))]
@@ -137,9 +137,9 @@ impl BoundedSemaphore {
     }
 
     /// acquire(blocking=True, timeout=None) -> bool
-    #[pyo3(signature = (blocking = true, timeout = None))]
-    fn acquire(&self, py: Python<'_>, blocking: bool, timeout: Option<f64>) -> PyResult<bool> {
-        let t = sem_timeout(blocking, timeout)?;
+    #[pyo3(signature = (blocking = Truthy(true), timeout = None))]
+    fn acquire(&self, py: Python<'_>, blocking: Truthy, timeout: Option<f64>) -> PyResult<bool> {
+        let t = sem_timeout(blocking.0, timeout)?;
         let s = &self.inner;
         acquire_with(
             py,
@@ -159,7 +159,7 @@ impl BoundedSemaphore {
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.acquire(py, true, None)
+        self.acquire(py, Truthy(true), None)
     }
 
     #[pyo3(signature = (*_args))]

@@ -4,15 +4,26 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`Lock`] |
+//! | `threading.RLock` | [`RLock`] |
+//! | `threading.Condition` | [`Condition`] |
+//! | `threading.Barrier` | [`Barrier`] |
 //!
 //! Python's `acquire(blocking=True, timeout=-1)` becomes three methods, as in
 //! `std`: `acquire()`, `try_acquire()`, `acquire_timeout(Duration)`, and
 //! `with x:` becomes an RAII guard.
 
+mod barrier;
+mod condition;
 mod error;
 mod lock;
+mod rlock;
 
+pub use barrier::Barrier;
+pub use condition::{Condition, ConditionLock, DataLess};
 pub use error::Error;
 #[allow(unused_imports)]
 pub(crate) use lock::RawLock;
 pub use lock::{Lock, LockGuard};
+pub use rlock::{RLock, RLockGuard};
+#[allow(unused_imports)]
+pub(crate) use rlock::{RawRLock, current_owner_id};

@@ -270,7 +270,8 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// Wake up to `n` threads waiting on this condition, longest waiter
-    /// first (Python: `cond.notify(n)`). Wakes exactly `min(n, waiting)`.
+    /// first (Python: `cond.notify(n)`). Wakes exactly `min(n, waiting)`
+    /// and returns that number (Python returns `None`).
     ///
     /// # Errors
     /// [`Error::NotHeld`]`("notify")` if the lock is not held (Python's
@@ -280,17 +281,17 @@ impl<L: ConditionLock> Condition<L> {
     /// let cond = gilfree::threading::Condition::new();
     /// assert!(cond.notify(1).is_err());
     /// let _g = cond.acquire();
-    /// cond.notify(1).unwrap(); // nobody waits: a no-op
+    /// assert_eq!(cond.notify(1), Ok(0)); // nobody waits: a no-op
     /// ```
-    pub fn notify(&self, n: usize) -> Result<(), Error> {
+    pub fn notify(&self, n: usize) -> Result<usize, Error> {
         if !self.is_owned() {
             return Err(Error::NotHeld("notify"));
         }
-        self.notify_raw(n);
-        Ok(())
+        Ok(self.notify_raw(n))
     }
 
-    /// Wake every waiting thread (Python: `cond.notify_all()`).
+    /// Wake every waiting thread (Python: `cond.notify_all()`); returns
+    /// how many it woke.
     ///
     /// # Errors
     /// [`Error::NotHeld`]`("notify")` if the lock is not held.
@@ -298,21 +299,24 @@ impl<L: ConditionLock> Condition<L> {
     /// ```
     /// let cond = gilfree::threading::Condition::new();
     /// let _g = cond.acquire();
-    /// cond.notify_all().unwrap();
+    /// assert_eq!(cond.notify_all(), Ok(0));
     /// ```
-    pub fn notify_all(&self) -> Result<(), Error> {
+    pub fn notify_all(&self) -> Result<usize, Error> {
         self.notify(usize::MAX)
     }
 
-    fn notify_raw(&self, n: usize) {
+    fn notify_raw(&self, n: usize) -> usize {
         let mut waiters = self.waiters.acquire();
-        for _ in 0..n {
+        let mut woken = 0;
+        while woken < n {
             let Some(w) = waiters.pop_front() else { break };
             // Set under the FIFO lock: a timed-out waiter decides "was I
             // notified?" from this word under the same lock.
             w.word.store(NOTIFIED, Release);
             futex::wake_one::<Private>(&w.word);
+            woken += 1;
         }
+        woken
     }
 
     /// The wait algorithm. Fails with `NotHeld("wait")`, having changed

@@ -24,7 +24,7 @@ fn wait_until(f: impl Fn() -> bool) {
 fn rlock_test_constructor() {
     let lock = RLock::new(());
     assert!(!lock.locked());
-    drop(lock);
+    let _ = lock; // Python: `del lock`
 }
 
 #[test]
@@ -46,7 +46,8 @@ fn rlock_test_locked_repr() {
 
 #[test]
 fn rlock_test_acquire_destroy() {
-    let lock = RLock::new(());
+    // Python: acquire, then `del lock`. A held lock may be dropped.
+    let lock = Box::new(RLock::new(()));
     std::mem::forget(lock.acquire());
     drop(lock);
 }

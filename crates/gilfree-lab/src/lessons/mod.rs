@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+mod barrier;
+mod condition;
+
 /// What every lesson is given.
 #[derive(Clone, Debug, Default)]
 #[allow(dead_code)] // read by the lessons as they arrive
@@ -29,4 +32,15 @@ pub struct Lesson {
 }
 
 /// Every lesson, in tour order.
-pub static LESSONS: &[Lesson] = &[];
+pub static LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "condition",
+        about: "consumers wait on a Condition for a producer's data; notify(1) vs notify_all",
+        run: condition::run,
+    },
+    Lesson {
+        name: "barrier",
+        about: "workers in phases behind a Barrier, an action per phase, a broken barrier",
+        run: barrier::run,
+    },
+];

@@ -270,6 +270,24 @@ fn barrier_action_panic_breaks_barrier() {
 }
 
 #[test]
+fn barrier_action_may_read_state() {
+    // Python reads `n_waiting` and `broken` without the lock, so an action
+    // may look at them; here too (no self-deadlock on the state lock).
+    let cell: Arc<std::sync::OnceLock<std::sync::Weak<Barrier>>> = Arc::default();
+    let seen = Arc::new(Mutex::new(None));
+    let (c2, s2) = (cell.clone(), seen.clone());
+    let b = Arc::new(Barrier::new(3).with_action(move || {
+        let b = c2.get().unwrap().upgrade().unwrap();
+        *s2.lock().unwrap() = Some((b.n_waiting(), b.broken()));
+    }));
+    cell.set(Arc::downgrade(&b)).unwrap();
+    let b2 = b.clone();
+    run_threads(3, move |_| b2.wait().unwrap());
+    // All three had arrived when the action ran.
+    assert_eq!(*seen.lock().unwrap(), Some((3, false)));
+}
+
+#[test]
 fn barrier_broken_until_reset() {
     let b = Barrier::new(2);
     b.abort();

@@ -17,6 +17,10 @@
 //! Each waiter's index is the value of `count` when it arrived, so the
 //! indices of one cycle are exactly `0..parties`.
 //!
+//! `n_waiting()` and `broken()` read a copy of the state published in two
+//! relaxed atomics at every change (Python reads these properties without
+//! the lock, too), so an action may call them while the lock is held.
+//!
 //! # Memory ordering and lost wake-ups
 //!
 //! All state lives under the lock, and every state change is followed by
@@ -30,6 +34,7 @@ use std::time::Duration;
 
 use super::{Condition, Error, Lock, LockGuard};
 use crate::sys::Deadline;
+use crate::sys::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -83,6 +88,9 @@ pub struct Barrier {
     parties: usize,
     timeout: Option<Duration>,
     action: Option<Action>,
+    /// Published copies of `n_waiting` and `broken`, for lock-free reads.
+    seen_waiting: AtomicUsize,
+    seen_broken: AtomicBool,
 }
 
 impl Barrier {
@@ -106,6 +114,8 @@ impl Barrier {
             parties,
             timeout: None,
             action: None,
+            seen_waiting: AtomicUsize::new(0),
+            seen_broken: AtomicBool::new(false),
         }
     }
 
@@ -188,6 +198,7 @@ impl Barrier {
         }
         let index = g.count;
         g.count += 1;
+        self.publish(&g);
         let result = if index + 1 == self.parties {
             self.release(&mut g)
         } else {
@@ -200,6 +211,7 @@ impl Barrier {
             g.phase = Phase::Filling;
             self.notify_all();
         }
+        self.publish(&g);
         drop(g);
         match result {
             Ok(()) => Ok(index),
@@ -218,6 +230,7 @@ impl Barrier {
             }
         }
         g.phase = Phase::Draining;
+        self.publish(g);
         self.notify_all();
         Ok(())
     }
@@ -247,7 +260,16 @@ impl Barrier {
 
     fn break_(&self, g: &mut LockGuard<'_, State>) {
         g.phase = Phase::Broken;
+        self.publish(g);
         self.notify_all();
+    }
+
+    /// Copy what `n_waiting()` and `broken()` report; called with the lock
+    /// held after every change.
+    fn publish(&self, s: &State) {
+        let waiting = if s.phase == Phase::Filling { s.count } else { 0 };
+        self.seen_waiting.store(waiting, Relaxed);
+        self.seen_broken.store(s.phase == Phase::Broken, Relaxed);
     }
 
     fn notify_all(&self) {
@@ -276,6 +298,7 @@ impl Barrier {
         } else {
             g.phase = Phase::Filling;
         }
+        self.publish(&g);
         self.notify_all();
     }
 
@@ -305,21 +328,18 @@ impl Barrier {
     }
 
     /// How many threads are waiting in the current cycle (Python:
-    /// `barrier.n_waiting`); 0 while draining, resetting or broken.
+    /// `barrier.n_waiting`); 0 while draining, resetting or broken. A
+    /// snapshot, read without the lock (so the action may call it).
     ///
     /// ```
     /// assert_eq!(gilfree::threading::Barrier::new(2).n_waiting(), 0);
     /// ```
     pub fn n_waiting(&self) -> usize {
-        let g = self.cond.acquire();
-        if g.phase == Phase::Filling {
-            g.count
-        } else {
-            0
-        }
+        self.seen_waiting.load(Relaxed)
     }
 
-    /// Whether the barrier is broken (Python: `barrier.broken`).
+    /// Whether the barrier is broken (Python: `barrier.broken`). A
+    /// snapshot, read without the lock (so the action may call it).
     ///
     /// ```
     /// let b = gilfree::threading::Barrier::new(2);
@@ -328,7 +348,7 @@ impl Barrier {
     /// assert!(b.broken());
     /// ```
     pub fn broken(&self) -> bool {
-        self.cond.acquire().phase == Phase::Broken
+        self.seen_broken.load(Relaxed)
     }
 }
 

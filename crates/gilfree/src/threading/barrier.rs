@@ -267,7 +267,11 @@ impl Barrier {
     /// Copy what `n_waiting()` and `broken()` report; called with the lock
     /// held after every change.
     fn publish(&self, s: &State) {
-        let waiting = if s.phase == Phase::Filling { s.count } else { 0 };
+        let waiting = if s.phase == Phase::Filling {
+            s.count
+        } else {
+            0
+        };
         self.seen_waiting.store(waiting, Relaxed);
         self.seen_broken.store(s.phase == Phase::Broken, Relaxed);
     }

@@ -201,6 +201,9 @@ impl<S: Scope> RawRLock<S> {
 /// - No poisoning: a guard dropped by a panicking thread releases its level.
 /// - The owner is identified by its kernel thread id (`gettid`), unique
 ///   across processes, so the same algorithm serves `multiprocessing.RLock`.
+///   As with CPython's `get_ident()`, ids of finished threads may be reused:
+///   a thread that exits while still owning the lock (a leaked guard) leaves
+///   it owned by an id a later thread may get.
 ///
 /// ```
 /// use gilfree::threading::RLock;

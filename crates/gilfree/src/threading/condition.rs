@@ -95,7 +95,11 @@ mod sealed {
             self.raw().lock(Deadline::Never);
         }
         fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
-            self.raw().lock(Deadline::from_python(blocking, timeout))
+            if blocking {
+                self.raw().lock(Deadline::from_python(true, timeout))
+            } else {
+                self.raw().try_lock()
+            }
         }
         fn cond_release(&self) -> Result<(), Error> {
             self.cond_release_save().map(drop)
@@ -113,7 +117,11 @@ mod sealed {
             self.raw().acquire_restore(saved)
         }
         fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
-            self.raw().lock(Deadline::from_python(blocking, timeout))
+            if blocking {
+                self.raw().lock(Deadline::from_python(true, timeout))
+            } else {
+                self.raw().try_lock()
+            }
         }
         fn cond_release(&self) -> Result<(), Error> {
             self.raw().unlock()
@@ -745,7 +753,7 @@ mod loom_tests {
     #[test]
     fn condition_notify_one_each() {
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
+        b.preemption_bound = Some(3);
         b.check(|| {
             let cond = Arc::new(Condition::from_lock(Lock::new(0u32)));
             let ths: Vec<_> = (0..2)

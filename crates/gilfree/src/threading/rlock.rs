@@ -109,6 +109,17 @@ impl<S: Scope> RawRLock<S> {
     /// Acquire (recursively if already owned), giving up at `deadline`.
     #[inline]
     pub(crate) fn lock(&self, deadline: Deadline) -> bool {
+        self.lock_with(|raw| raw.lock(deadline))
+    }
+
+    /// Acquire only if that needs no waiting (free, or already ours).
+    #[inline]
+    pub(crate) fn try_lock(&self) -> bool {
+        self.lock_with(RawLock::try_lock)
+    }
+
+    #[inline]
+    fn lock_with(&self, take: impl FnOnce(&RawLock<S>) -> bool) -> bool {
         let me = current_owner_id::<S>();
         if self.owner.load(Relaxed) == me {
             let c = self.count.load(Relaxed);
@@ -118,7 +129,7 @@ impl<S: Scope> RawRLock<S> {
             self.count.store(c + 1, Relaxed);
             return true;
         }
-        if !self.lock.lock(deadline) {
+        if !take(&self.lock) {
             return false;
         }
         self.owner.store(me, Relaxed);
@@ -284,9 +295,7 @@ impl<T: ?Sized> RLock<T> {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Option<RLockGuard<'_, T>> {
-        self.raw
-            .lock(Deadline::now())
-            .then(|| RLockGuard::new(self))
+        self.raw.try_lock().then(|| RLockGuard::new(self))
     }
 
     /// Acquire, giving up after `timeout` (Python: `rlock.acquire(timeout=t)`).
@@ -384,7 +393,11 @@ impl RLock<()> {
     /// assert!(l.release().is_err());
     /// ```
     pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
-        self.raw.lock(Deadline::from_python(blocking, timeout))
+        if blocking {
+            self.raw.lock(Deadline::from_python(true, timeout))
+        } else {
+            self.raw.try_lock()
+        }
     }
 
     /// Python's `rlock.release()`: release one level.
@@ -541,7 +554,7 @@ mod loom_tests {
             let l2 = lock.clone();
             let t = thread::spawn(move || {
                 assert_eq!(l2.unlock(), Err(Error::NotOwner));
-                if l2.lock(Deadline::now()) {
+                if l2.try_lock() {
                     l2.unlock().unwrap();
                     true
                 } else {

@@ -413,7 +413,7 @@ mod loom_tests {
     #[test]
     fn barrier_one_cycle_three_parties() {
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(2);
         b.check(|| one_cycle(3));
     }
 
@@ -422,7 +422,7 @@ mod loom_tests {
     #[test]
     fn barrier_two_cycles_drain() {
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(2);
         b.check(|| {
             let b = Arc::new(Barrier::new(2));
             let b2 = b.clone();

@@ -753,7 +753,7 @@ mod loom_tests {
     #[test]
     fn condition_notify_one_each() {
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(2);
         b.check(|| {
             let cond = Arc::new(Condition::from_lock(Lock::new(0u32)));
             let ths: Vec<_> = (0..2)

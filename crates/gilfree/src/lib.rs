@@ -12,6 +12,11 @@
 //! | `threading.RLock` | [`threading::RLock`] |
 //! | `threading.Condition` | [`threading::Condition`] |
 //! | `threading.Barrier` | [`threading::Barrier`] |
+//! | `threading.Semaphore` | [`threading::Semaphore`] |
+//! | `threading.BoundedSemaphore` | [`threading::BoundedSemaphore`] |
+//! | `threading.Event` | [`threading::Event`] |
+//! | `threading.Timer` | [`threading::Timer`] |
+//! | `threading.local` | [`threading::Local`] |
 //!
 //! ## Conventions
 //!

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 mod barrier;
 mod condition;
+mod event;
+mod semaphore;
 
 /// What every lesson is given.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +35,16 @@ pub struct Lesson {
 
 /// Every lesson, in tour order.
 pub static LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "semaphore",
+        about: "A pool of N resources shared by M > N threads; a BoundedSemaphore catches an over-release",
+        run: semaphore::run,
+    },
+    Lesson {
+        name: "event",
+        about: "Workers wait for a start Event (wake-up latency measured); a Timer cancelled before it fires",
+        run: event::run,
+    },
     Lesson {
         name: "condition",
         about: "consumers wait on a Condition for a producer's data; notify(1) vs notify_all",

@@ -783,7 +783,9 @@ mod loom_tests {
     /// first; never both, never a stale entry left behind.
     #[test]
     fn condition_timeout_races_notify() {
-        loom::model(|| {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
             let cond = Arc::new(Condition::from_lock(Lock::new(())));
             let c2 = cond.clone();
             let t = thread::spawn(move || {

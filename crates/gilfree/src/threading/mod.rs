@@ -7,6 +7,11 @@
 //! | `threading.RLock` | [`RLock`] |
 //! | `threading.Condition` | [`Condition`] |
 //! | `threading.Barrier` | [`Barrier`] |
+//! | `threading.Semaphore` | [`Semaphore`] (guard: [`SemaphoreGuard`]) |
+//! | `threading.BoundedSemaphore` | [`BoundedSemaphore`] |
+//! | `threading.Event` | [`Event`] |
+//! | `threading.Timer` | [`Timer`] |
+//! | `threading.local` | [`Local`] |
 //!
 //! Python's `acquire(blocking=True, timeout=-1)` becomes three methods, as in
 //! `std`: `acquire()`, `try_acquire()`, `acquire_timeout(Duration)`, and
@@ -15,15 +20,27 @@
 mod barrier;
 mod condition;
 mod error;
+mod event;
+mod local;
 mod lock;
 mod rlock;
+mod semaphore;
+mod timer;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionLock, DataLess};
 pub use error::Error;
+pub use event::Event;
+#[allow(unused_imports)]
+pub(crate) use event::RawEvent;
+pub use local::Local;
 #[allow(unused_imports)]
 pub(crate) use lock::RawLock;
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
 #[allow(unused_imports)]
 pub(crate) use rlock::{RawRLock, current_owner_id};
+#[allow(unused_imports)]
+pub(crate) use semaphore::RawSemaphore;
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+pub use timer::Timer;

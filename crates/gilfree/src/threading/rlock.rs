@@ -548,7 +548,9 @@ mod loom_tests {
     /// holds it; a try-acquire by a non-owner never succeeds while owned.
     #[test]
     fn rlock_non_owner_cannot_release() {
-        loom::model(|| {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
             let lock = Arc::new(RawRLock::<Private>::new());
             assert!(lock.lock(Deadline::Never));
             let l2 = lock.clone();

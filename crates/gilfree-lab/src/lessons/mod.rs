@@ -47,12 +47,12 @@ pub static LESSONS: &[Lesson] = &[
     },
     Lesson {
         name: "condition",
-        about: "consumers wait on a Condition for a producer's data; notify(1) vs notify_all",
+        about: "Consumers wait on a Condition for a producer's data; notify(1) vs notify_all",
         run: condition::run,
     },
     Lesson {
         name: "barrier",
-        about: "workers in phases behind a Barrier, an action per phase, a broken barrier",
+        about: "Workers in phases behind a Barrier, an action per phase, a broken barrier",
         run: barrier::run,
     },
 ];

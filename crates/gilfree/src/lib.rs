@@ -9,6 +9,10 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`threading::Lock`] |
+//! | `concurrent.futures.Future` | [`futures::Future`] |
+//! | `concurrent.futures.Executor` | [`futures::Executor`] |
+//! | `concurrent.futures.ThreadPoolExecutor` | [`futures::ThreadPoolExecutor`] |
+//! | `concurrent.futures.wait`, `as_completed` | [`futures::wait()`], [`futures::as_completed`] |
 //!
 //! ## Conventions
 //!
@@ -28,5 +32,6 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod futures;
 pub(crate) mod sys;
 pub mod threading;

@@ -210,8 +210,11 @@ impl<T: Send, F: Send> Core<T> for Task<T, F> {
 
 /// What the queue holds: a task, type-erased.
 trait Runnable: Send + Sync {
-    /// Run the job and complete the future (unless it was cancelled).
-    fn run(self: Arc<Self>);
+    /// Run the job and complete the future (unless it was cancelled);
+    /// `idle` is bumped just before the future completes, so that a caller
+    /// woken by the result and submitting again finds this worker counted
+    /// as idle (Python's `_idle_semaphore.release()`).
+    fn run(self: Arc<Self>, idle: &AtomicUsize);
     /// Fail the future without running the job (a broken pool).
     fn fail(self: Arc<Self>, e: Error);
     /// Cancel the future (shutdown with `cancel_futures`).
@@ -233,17 +236,20 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    fn run(self: Arc<Self>) {
+    fn run(self: Arc<Self>, idle: &AtomicUsize) {
         // SAFETY: this worker popped the task; no one else ever reaches
         // `job` (see the `Sync` impl).
         let job = unsafe { (*self.job.get()).take() };
         let fut = self.future();
         if fut.set_running_or_notify_cancel() != Ok(true) {
-            return; // cancelled: the job is dropped unrun
+            drop(job); // cancelled: the job is dropped unrun
+            idle.fetch_add(1, Release);
+            return;
         }
         let Some(job) = job else { return };
         let out =
             catch_unwind(AssertUnwindSafe(job)).map_err(|p| Error::Panicked(panic_message(&*p)));
+        idle.fetch_add(1, Release);
         let _ = fut.complete(out);
     }
 
@@ -313,8 +319,7 @@ impl Shared {
             }
         }
         while let Some(job) = self.queue.pop() {
-            job.run();
-            self.idle.fetch_add(1, Release);
+            job.run(&self.idle);
         }
     }
 

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+mod thread_pool;
+
 /// What every lesson is given.
 #[derive(Clone, Debug, Default)]
 #[allow(dead_code)] // read by the lessons as they arrive
@@ -29,4 +31,8 @@ pub struct Lesson {
 }
 
 /// Every lesson, in tour order.
-pub static LESSONS: &[Lesson] = &[];
+pub static LESSONS: &[Lesson] = &[Lesson {
+    name: "thread-pool",
+    about: "ThreadPoolExecutor: map, submit + as_completed, wait(FirstCompleted), a failing task",
+    run: thread_pool::run,
+}];

@@ -102,7 +102,7 @@ fn test_done_callback_runs_exactly_once_each() {
         });
     }
     f.set_result(()).unwrap();
-    assert!(f.cancel() == false);
+    assert!(!f.cancel());
     assert_eq!(seen.load(SeqCst), 10);
 }
 

@@ -55,7 +55,11 @@ pub fn run(ctx: &Ctx) -> LessonResult {
     // 2. submit + as_completed: results as they finish.
     let t = Instant::now();
     let fs: Vec<_> = (0..jobs)
-        .map(|i| pool.submit(move || (i, count_primes(size + (jobs - i) * 50))))
+        .map(|i| {
+            // The first few jobs are long, the rest short.
+            let n = if i < 4 { size * 4 } else { size / 4 };
+            pool.submit(move || (i, count_primes(n)))
+        })
         .collect::<Result<_, _>>()?;
     let mut order = Vec::new();
     let mut total = 0;
@@ -73,7 +77,7 @@ pub fn run(ctx: &Ctx) -> LessonResult {
 
     // 3. wait(FirstCompleted): one slow job, one quick job.
     let t = Instant::now();
-    let slow = pool.submit(move || count_primes(size * 4))?;
+    let slow = pool.submit(move || count_primes(size * 20))?;
     let quick = pool.submit(|| count_primes(100))?;
     let r = wait([&slow, &quick], None, ReturnWhen::FirstCompleted);
     let quick_first = r.done.iter().any(|f| f.ptr_eq(&quick));
@@ -89,7 +93,14 @@ pub fn run(ctx: &Ctx) -> LessonResult {
     measure("the quick job was among the done", quick_first);
     slow.result()?;
 
-    // 4. A failing task: its error is reported, the others are fine.
+    // 4. A failing task: its error is reported, the others are fine. The
+    // default panic hook would print a backtrace from the worker; for the
+    // lesson, one line is enough.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        let who = std::thread::current().name().unwrap_or("?").to_string();
+        eprintln!("   (worker {who} panicked: {info})");
+    }));
     let fs: Vec<_> = (0..6u64)
         .map(|i| {
             pool.submit(move || {
@@ -103,14 +114,13 @@ pub fn run(ctx: &Ctx) -> LessonResult {
     let mut ok = 0;
     for (i, f) in fs.iter().enumerate() {
         match f.result_timeout(Duration::from_secs(60)) {
-            Ok(v) => {
-                ok += 1;
-                let _ = v;
-            }
+            Ok(v) if v == i as u64 * 10 => ok += 1,
+            Ok(v) => return Err(format!("job {i} returned {v}").into()),
             Err(Error::Panicked(msg)) => measure(&format!("job {i} failed with"), msg),
             Err(e) => return Err(e.into()),
         }
     }
+    std::panic::set_hook(hook);
     measure("other jobs succeeded", format!("{ok} of {}", fs.len()));
     measure("worker threads after the panic", pool.num_threads());
 

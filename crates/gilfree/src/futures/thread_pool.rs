@@ -575,17 +575,17 @@ impl ThreadPoolExecutor {
     /// let v: Result<Vec<i32>, _> = pool.map(|x: i32| x + 1, vec![1, 2, 3]).unwrap().collect();
     /// assert_eq!(v, Ok(vec![2, 3, 4]));
     /// ```
-    pub fn map<A, T, F, I>(
-        &self,
+    pub fn map<'a, A, T, F, I>(
+        &'a self,
         f: F,
         items: I,
-    ) -> Result<impl Iterator<Item = Result<T, Error>> + '_, Error>
+    ) -> Result<impl Iterator<Item = Result<T, Error>> + 'a, Error>
     where
         F: Fn(A) -> T + Send + Sync + 'static,
         A: Send + 'static,
         T: Send + 'static,
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
+        I::IntoIter: 'a,
     {
         self.map_with(f, items, MapOptions::new())
     }
@@ -605,18 +605,18 @@ impl ThreadPoolExecutor {
     ///     .collect();
     /// assert_eq!(firsts, [0, 2, 4, 6, 8]);
     /// ```
-    pub fn map_with<A, T, F, I>(
-        &self,
+    pub fn map_with<'a, A, T, F, I>(
+        &'a self,
         f: F,
         items: I,
         options: MapOptions,
-    ) -> Result<impl Iterator<Item = Result<T, Error>> + '_, Error>
+    ) -> Result<impl Iterator<Item = Result<T, Error>> + 'a, Error>
     where
         F: Fn(A) -> T + Send + Sync + 'static,
         A: Send + 'static,
         T: Send + 'static,
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
+        I::IntoIter: 'a,
     {
         let f = Arc::new(f);
         let jobs = items.into_iter().map(move |a| {

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+mod event;
+mod semaphore;
 mod thread_pool;
 
 /// What every lesson is given.
@@ -31,8 +33,20 @@ pub struct Lesson {
 }
 
 /// Every lesson, in tour order.
-pub static LESSONS: &[Lesson] = &[Lesson {
-    name: "thread-pool",
-    about: "ThreadPoolExecutor: map, submit + as_completed, wait(FirstCompleted), a failing task",
-    run: thread_pool::run,
-}];
+pub static LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "semaphore",
+        about: "A pool of N resources shared by M > N threads; a BoundedSemaphore catches an over-release",
+        run: semaphore::run,
+    },
+    Lesson {
+        name: "event",
+        about: "Workers wait for a start Event (wake-up latency measured); a Timer cancelled before it fires",
+        run: event::run,
+    },
+    Lesson {
+        name: "thread-pool",
+        about: "ThreadPoolExecutor: map, submit + as_completed, wait(FirstCompleted), a failing task",
+        run: thread_pool::run,
+    },
+];

@@ -228,7 +228,7 @@ fn test_map_timeout_cancels_the_rest() {
 #[test]
 fn test_map_over_borrowed_input() {
     let p = pool(2);
-    let v = vec![1u32, 2, 3];
+    let v = [1u32, 2, 3];
     let got: Vec<u32> = p
         .map(|x: u32| x * 2, v.iter().copied())
         .unwrap()

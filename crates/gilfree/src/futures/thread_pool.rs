@@ -432,8 +432,9 @@ impl Builder {
     /// ```
     /// use gilfree::futures::{Error, ThreadPoolExecutor};
     /// let pool = ThreadPoolExecutor::builder().initializer(|| Err("no db")).build().unwrap();
-    /// let f = pool.submit(|| 1).unwrap(); // may be refused already, or fail:
+    /// let f = pool.submit(|| 1).unwrap(); // accepted: the first worker starts now
     /// assert!(matches!(f.result(), Err(Error::BrokenThreadPool(_))));
+    /// assert!(matches!(pool.submit(|| 2), Err(Error::BrokenThreadPool(_))));
     /// ```
     pub fn initializer<F, E>(mut self, f: F) -> Self
     where

@@ -333,3 +333,47 @@ impl<T> Iterator for AsCompleted<T> {
         }
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    /// Completions race the registration of `wait`'s waiter: every
+    /// completion is seen and the waiting thread is woken (a lost wake-up
+    /// is a loom deadlock).
+    #[test]
+    fn wait_all_completed_sees_racing_completions() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let (x, y) = (Future::<u32>::new(), Future::<u32>::new());
+            let (x1, y1) = (x.clone(), y.clone());
+            let t = thread::spawn(move || {
+                x1.set_result(1).unwrap();
+                y1.cancel();
+            });
+            let r = wait([&x, &y], None, ReturnWhen::AllCompleted);
+            assert_eq!(r.done.len(), 2);
+            t.join().unwrap();
+        });
+    }
+
+    /// `as_completed` against two completers: each future is yielded once.
+    #[test]
+    fn as_completed_yields_each_once() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let (x, y) = (Future::<u32>::new(), Future::<u32>::new());
+            let (x1, y1) = (x.clone(), y.clone());
+            let t1 = thread::spawn(move || x1.set_result(1).unwrap());
+            let t2 = thread::spawn(move || y1.set_exception(Error::Panicked("p".into())).unwrap());
+            let got: Vec<_> = as_completed([&x, &y], None).map(Result::unwrap).collect();
+            assert_eq!(got.len(), 2);
+            assert!(!got[0].ptr_eq(&got[1]));
+            t1.join().unwrap();
+            t2.join().unwrap();
+        });
+    }
+}

@@ -187,6 +187,14 @@ impl MapOptions {
 /// The iterator of [`Executor::map_jobs`]: results in input order.
 ///
 /// Dropping it cancels the jobs it submitted that have not started.
+///
+/// ```
+/// use gilfree::futures::{Executor, MapOptions, ThreadPoolExecutor};
+/// let pool = ThreadPoolExecutor::new();
+/// let jobs = (0..4u32).map(|i| move || i * 3);
+/// let out: Vec<u32> = pool.map_jobs(jobs, MapOptions::new()).unwrap().map(Result::unwrap).collect();
+/// assert_eq!(out, [0, 3, 6, 9]);
+/// ```
 pub struct Map<'a, E, J: Job, I> {
     executor: &'a E,
     jobs: I,

@@ -245,7 +245,19 @@ pub fn as_completed<'a, T: 'a>(
     it
 }
 
-/// The iterator [`as_completed`] returns.
+/// The iterator [`as_completed`] returns: `Ok(future)` for each future as
+/// it completes, then, if the timeout expires first, one `Err(Timeout)`.
+///
+/// ```
+/// use gilfree::futures::{as_completed, Future};
+/// let (a, b) = (Future::new(), Future::new());
+/// b.set_result(2).unwrap();
+/// let mut it = as_completed([&a, &b], None);
+/// assert!(it.next().unwrap().unwrap().ptr_eq(&b));
+/// a.set_result(1).unwrap();
+/// assert!(it.next().unwrap().unwrap().ptr_eq(&a));
+/// assert!(it.next().is_none());
+/// ```
 pub struct AsCompleted<T> {
     reg: Registration<T>,
     ready: VecDeque<usize>,

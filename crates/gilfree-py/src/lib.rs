@@ -7,18 +7,22 @@
 use pyo3::prelude::*;
 
 mod condition;
+mod futures;
 mod locks;
+mod rlock;
 mod semaphore;
 mod wait;
 
 /// The extension module `gilfree`.
 #[pymodule]
-#[pyo3(name = "gilfree")]
+#[pyo3(name = "_gilfree")]
 fn gilfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("TIMEOUT_MAX", wait::TIMEOUT_MAX)?;
     locks::register(m)?;
     condition::register(m)?;
     semaphore::register(m)?;
+    rlock::register(m)?;
+    futures::register(m)?;
     Ok(())
 }

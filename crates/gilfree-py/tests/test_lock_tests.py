@@ -14,6 +14,10 @@ class LockTests(lock_tests.LockTests):
     locktype = staticmethod(gilfree.Lock)
 
 
+class RLockTests(lock_tests.RLockTests):
+    locktype = staticmethod(gilfree.RLock)
+
+
 class SemaphoreTests(lock_tests.SemaphoreTests):
     semtype = staticmethod(gilfree.Semaphore)
 
@@ -33,6 +37,16 @@ class EventTests(lock_tests.EventTests):
     )
     def test_at_fork_reinit(self):
         pass
+
+
+class ConditionTests(lock_tests.ConditionTests):
+    # gilfree.Condition() defaults to a gilfree.RLock, as threading's does
+    # to a threading.RLock; the tests also pass it gilfree and stdlib locks.
+    condtype = staticmethod(gilfree.Condition)
+
+
+class BarrierTests(lock_tests.BarrierTests):
+    barriertype = staticmethod(gilfree.Barrier)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,20 @@
 //! `import gilfree`: gilfree's threading, queue and futures objects for
-//! Python, with the stdlib's signatures, exceptions and context managers.
+//! Python, with the stdlib's signatures, exceptions, context managers and
+//! reprs. This cdylib is `gilfree._gilfree`; the package `gilfree`
+//! (`python/gilfree/`) re-exports it and adds the pure-Python layer of
+//! `ThreadPoolExecutor`/`Future` (see `_futures.py` for why).
+//!
+//! | Python | here |
+//! |---|---|
+//! | `threading.Lock`, `RLock`, `Condition` | `src/locks.rs`, `src/rlock.rs`, `src/condition.rs` |
+//! | `threading.Semaphore`, `BoundedSemaphore`, `Event` | `src/semaphore.rs` |
+//! | `threading.Barrier` (+ `threading.BrokenBarrierError` itself) | `src/rlock.rs` |
+//! | `concurrent.futures.ThreadPoolExecutor` (worker pool half) | `src/futures.rs` |
 //!
 //! Every call that blocks releases the GIL, and waits in slices so that
-//! Ctrl-C (a pending signal) interrupts it as it does CPython's own locks.
+//! Ctrl-C (a pending signal) interrupts it as it does CPython's own locks
+//! (`wait::block`); `Barrier.wait` is the exception (an arrival cannot be
+//! retried), documented on the type.
 
 use pyo3::prelude::*;
 

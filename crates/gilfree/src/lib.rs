@@ -9,6 +9,11 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`threading::Lock`] |
+//! | `queue.Queue` | [`queue::Queue`] |
+//! | `queue.LifoQueue` | [`queue::LifoQueue`] |
+//! | `queue.PriorityQueue` | [`queue::PriorityQueue`] |
+//! | `queue.SimpleQueue` | [`queue::SimpleQueue`] |
+//! | `queue.Empty` / `Full` / `ShutDown` | [`queue::GetError`], [`queue::PutError`] |
 //!
 //! ## Conventions
 //!
@@ -28,5 +33,6 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod queue;
 pub(crate) mod sys;
 pub mod threading;

@@ -1,0 +1,401 @@
+//! The one queue algorithm behind all four front types: waiting, waking,
+//! task accounting and shutdown, over any [`Buffer`] (the lock-free ring,
+//! or a `Vec` / `VecDeque` / `BinaryHeap` behind a lock).
+//!
+//! # State encoding
+//!
+//! - The buffer holds the items and the *closed* mark (Python's
+//!   `is_shutdown`), so "closed?" and "claim a place" are one atomic step.
+//! - Three [`Waiters`] — `not_empty` (getters), `not_full` (putters),
+//!   `all_done` (joiners) — are each an *epoch* futex word plus a count of
+//!   registered sleepers, on their own cache lines.
+//! - `unfinished` counts items put and not yet `task_done` (Python's
+//!   `unfinished_tasks`), on its own cache line.
+//!
+//! # Memory ordering and why no wake-up is lost
+//!
+//! This is an event count. A waiter registers (`sleepers += 1`), reads the
+//! epoch, issues a `SeqCst` fence and only then re-checks its condition; it
+//! sleeps on the futex only if the epoch is still what it read. A state
+//! change (push, pop, last task done, shutdown) is made first, then a
+//! `SeqCst` fence, then `sleepers` is read: if anyone is registered the epoch
+//! is bumped and the futex woken. The two fences are totally ordered: if the
+//! waker's fence comes first, the waiter's re-check sees the change; if the
+//! waiter's comes first, the waker sees `sleepers > 0`, and its epoch bump
+//! either happens before the waiter's futex call (which then refuses to
+//! sleep) or wakes it. The fast path — nobody asleep — is a fence and one
+//! load, no syscall.
+//!
+//! A woken getter that loses the item to another getter simply registers
+//! again; a waiter that times out takes one last look before giving up, so a
+//! wake-up aimed at it is never needed by anyone else (the kernel only wakes
+//! threads still queued on the futex).
+//!
+//! `unfinished` is raised before an item is pushed (and lowered again if the
+//! push fails), so a consumer that got the item always sees it counted:
+//! `task_done` can never underflow on a correct program.
+
+use crossbeam_utils::CachePadded;
+
+use crate::sys::atomic::{AtomicU32, AtomicUsize, Ordering::*, fence};
+use crate::sys::futex::{self, Wake};
+use crate::sys::{Deadline, Private};
+
+/// Why a push failed; the item comes back.
+pub(crate) enum Push<T> {
+    Full(T),
+    Closed(T),
+}
+
+/// What a pop found.
+pub(crate) enum Pop<T> {
+    Item(T),
+    Empty,
+    /// Closed and empty: nothing will ever come.
+    Closed,
+}
+
+/// Where the items live. Never blocks; [`Core`] does the waiting.
+pub(crate) trait Buffer<T>: Send + Sync {
+    fn try_push(&self, value: T) -> Result<(), Push<T>>;
+    fn try_pop(&self) -> Pop<T>;
+    /// Refuse every later push; returns whether this call closed it.
+    fn close(&self) -> bool;
+    fn is_closed(&self) -> bool;
+    fn len(&self) -> usize;
+    /// 0 for unbounded.
+    fn capacity(&self) -> usize;
+}
+
+/// An event count: threads sleeping until some condition may have changed.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    epoch: AtomicU32,
+    sleepers: AtomicU32,
+}
+
+impl Waiters {
+    pub(crate) fn new() -> Self {
+        Waiters {
+            epoch: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+        }
+    }
+
+    /// Run `attempt` until it gives `Some`, sleeping in between; `None` once
+    /// `deadline` passed (after one last attempt).
+    #[inline]
+    pub(crate) fn wait_until<R>(
+        &self,
+        deadline: Deadline,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        if let Some(r) = attempt() {
+            return Some(r);
+        }
+        self.wait_slow(deadline, &mut attempt)
+    }
+
+    #[cold]
+    fn wait_slow<R>(
+        &self,
+        deadline: Deadline,
+        attempt: &mut impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        if deadline.expired() {
+            return None;
+        }
+        // A short spin catches the other side a few hundred ns later.
+        #[cfg(not(loom))]
+        for _ in 0..40 {
+            core::hint::spin_loop();
+            if let Some(r) = attempt() {
+                return Some(r);
+            }
+        }
+        loop {
+            self.sleepers.fetch_add(1, Relaxed);
+            let epoch = self.epoch.load(Acquire);
+            fence(SeqCst);
+            if let Some(r) = attempt() {
+                self.sleepers.fetch_sub(1, Relaxed);
+                return Some(r);
+            }
+            let woke = futex::wait::<Private>(&self.epoch, epoch, deadline);
+            self.sleepers.fetch_sub(1, Relaxed);
+            if woke == Wake::TimedOut && deadline.expired() {
+                return attempt();
+            }
+            if let Some(r) = attempt() {
+                return Some(r);
+            }
+        }
+    }
+
+    /// The condition may have changed: wake up to `n` sleepers, if any.
+    /// Call after the change is made.
+    #[inline]
+    pub(crate) fn notify(&self, n: u32) {
+        fence(SeqCst);
+        if self.sleepers.load(Relaxed) != 0 {
+            self.wake(n);
+        }
+    }
+
+    #[cold]
+    fn wake(&self, n: u32) {
+        self.epoch.fetch_add(1, Release);
+        futex::wake::<Private>(&self.epoch, n);
+    }
+}
+
+/// The queue algorithm over a buffer `B`.
+pub(crate) struct Core<T, B> {
+    buf: B,
+    not_empty: CachePadded<Waiters>,
+    not_full: CachePadded<Waiters>,
+    all_done: CachePadded<Waiters>,
+    unfinished: CachePadded<AtomicUsize>,
+    /// Whether `unfinished` is kept (not for `SimpleQueue`).
+    track: bool,
+    _items: core::marker::PhantomData<fn(T) -> T>,
+}
+
+/// A failed get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GetFail {
+    Empty,
+    ShutDown,
+}
+
+/// A failed put; the item comes back.
+pub(crate) enum PutFail<T> {
+    Full(T),
+    ShutDown(T),
+}
+
+impl<T, B: Buffer<T>> Core<T, B> {
+    pub(crate) fn new(buf: B, track: bool) -> Self {
+        Core {
+            buf,
+            not_empty: CachePadded::new(Waiters::new()),
+            not_full: CachePadded::new(Waiters::new()),
+            all_done: CachePadded::new(Waiters::new()),
+            unfinished: CachePadded::new(AtomicUsize::new(0)),
+            track,
+            _items: core::marker::PhantomData,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn put(&self, item: T, deadline: Deadline) -> Result<(), PutFail<T>> {
+        if self.track {
+            self.unfinished.fetch_add(1, Relaxed);
+        }
+        let mut item = Some(item);
+        let r = self.not_full.wait_until(deadline, || {
+            match self.buf.try_push(item.take().expect("item present")) {
+                Ok(()) => Some(Ok(())),
+                Err(Push::Closed(v)) => Some(Err(PutFail::ShutDown(v))),
+                Err(Push::Full(v)) => {
+                    item = Some(v);
+                    None
+                }
+            }
+        });
+        let r = r.unwrap_or_else(|| Err(PutFail::Full(item.take().expect("item present"))));
+        match r {
+            Ok(()) => self.not_empty.notify(1),
+            Err(_) => self.uncount(1),
+        }
+        r
+    }
+
+    /// Put every item, blocking while full; wakes getters once per run of
+    /// items that fit, not once per item. On shutdown returns the items not
+    /// put (the failed one first, then the rest in order).
+    pub(crate) fn put_many(&self, items: impl IntoIterator<Item = T>) -> Result<(), Vec<T>> {
+        let mut it = items.into_iter();
+        let mut pushed: u32 = 0;
+        while let Some(v) = it.next() {
+            if self.track {
+                self.unfinished.fetch_add(1, Relaxed);
+            }
+            let v = match self.buf.try_push(v) {
+                Ok(()) => {
+                    pushed = pushed.saturating_add(1);
+                    continue;
+                }
+                Err(Push::Full(v)) => v,
+                Err(Push::Closed(v)) => {
+                    self.uncount(1);
+                    if pushed > 0 {
+                        self.not_empty.notify(pushed);
+                    }
+                    return Err(core::iter::once(v).chain(it).collect());
+                }
+            };
+            // Full: let the getters at what we have, then wait for room.
+            if pushed > 0 {
+                self.not_empty.notify(pushed);
+                pushed = 0;
+            }
+            if self.track {
+                self.unfinished.fetch_sub(1, Relaxed);
+            }
+            match self.put(v, Deadline::Never) {
+                Ok(()) => {}
+                Err(PutFail::ShutDown(v) | PutFail::Full(v)) => {
+                    return Err(core::iter::once(v).chain(it).collect());
+                }
+            }
+        }
+        if pushed > 0 {
+            self.not_empty.notify(pushed);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn pop_attempt(&self) -> Option<Result<T, GetFail>> {
+        match self.buf.try_pop() {
+            Pop::Item(v) => Some(Ok(v)),
+            Pop::Closed => Some(Err(GetFail::ShutDown)),
+            Pop::Empty => None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, deadline: Deadline) -> Result<T, GetFail> {
+        let r = self
+            .not_empty
+            .wait_until(deadline, || self.pop_attempt())
+            .unwrap_or(Err(GetFail::Empty));
+        if r.is_ok() && self.buf.capacity() != 0 {
+            self.not_full.notify(1);
+        }
+        r
+    }
+
+    /// Wait (until `deadline`) for at least one item, then take up to `max`
+    /// without waiting again.
+    pub(crate) fn get_many(&self, max: usize, deadline: Deadline) -> Result<Vec<T>, GetFail> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let first = self.get_quiet(deadline)?;
+        let mut out = Vec::with_capacity(max.min(self.buf.len() + 1).max(1));
+        out.push(first);
+        while out.len() < max {
+            match self.buf.try_pop() {
+                Pop::Item(v) => out.push(v),
+                _ => break,
+            }
+        }
+        if self.buf.capacity() != 0 {
+            self.not_full
+                .notify(out.len().min(u32::MAX as usize) as u32);
+        }
+        Ok(out)
+    }
+
+    /// `get` without waking putters (the caller does it in bulk).
+    fn get_quiet(&self, deadline: Deadline) -> Result<T, GetFail> {
+        self.not_empty
+            .wait_until(deadline, || self.pop_attempt())
+            .unwrap_or(Err(GetFail::Empty))
+    }
+
+    /// Lower `unfinished` by up to `n` for items that never became (or no
+    /// longer are) tasks; wakes joiners if it reaches zero.
+    fn uncount(&self, n: usize) {
+        if !self.track || n == 0 {
+            return;
+        }
+        let mut cur = self.unfinished.load(Relaxed);
+        loop {
+            let new = cur.saturating_sub(n);
+            match self
+                .unfinished
+                .compare_exchange_weak(cur, new, AcqRel, Relaxed)
+            {
+                Ok(_) => {
+                    if new == 0 {
+                        self.all_done.notify(u32::MAX);
+                    }
+                    return;
+                }
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// Python's `task_done`; `false` if called more times than items put.
+    pub(crate) fn task_done(&self) -> bool {
+        let mut cur = self.unfinished.load(Relaxed);
+        loop {
+            if cur == 0 {
+                return false;
+            }
+            match self
+                .unfinished
+                .compare_exchange_weak(cur, cur - 1, AcqRel, Relaxed)
+            {
+                Ok(_) => {
+                    if cur == 1 {
+                        self.all_done.notify(u32::MAX);
+                    }
+                    return true;
+                }
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// Python's `join`; `false` if `deadline` passed first.
+    pub(crate) fn join(&self, deadline: Deadline) -> bool {
+        self.all_done
+            .wait_until(deadline, || {
+                (self.unfinished.load(Acquire) == 0).then_some(())
+            })
+            .is_some()
+    }
+
+    pub(crate) fn unfinished_tasks(&self) -> usize {
+        self.unfinished.load(Acquire)
+    }
+
+    /// Python 3.13's `shutdown(immediate)`.
+    pub(crate) fn shutdown(&self, immediate: bool) {
+        self.buf.close();
+        if immediate {
+            // Drain what is there (puts are refused now, so this ends), and
+            // count each drained item as done, as CPython does.
+            let mut drained = 0;
+            while let Pop::Item(v) = self.buf.try_pop() {
+                drop(v);
+                drained += 1;
+            }
+            self.uncount(drained);
+        }
+        self.not_empty.notify(u32::MAX);
+        self.not_full.notify(u32::MAX);
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.buf.is_closed()
+    }
+
+    pub(crate) fn qsize(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn maxsize(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    pub(crate) fn full(&self) -> bool {
+        let cap = self.buf.capacity();
+        cap != 0 && self.buf.len() >= cap
+    }
+}

@@ -14,22 +14,21 @@
 //!
 //! # Memory ordering and why no wake-up is lost
 //!
-//! This is an event count. A waiter registers (`sleepers += 1`), reads the
-//! epoch, issues a `SeqCst` fence and only then re-checks its condition; it
-//! sleeps on the futex only if the epoch is still what it read. A state
-//! change (push, pop, last task done, shutdown) is made first, then a
-//! `SeqCst` fence, then `sleepers` is read: if anyone is registered the epoch
-//! is bumped and the futex woken. The two fences are totally ordered: if the
-//! waker's fence comes first, the waiter's re-check sees the change; if the
-//! waiter's comes first, the waker sees `sleepers > 0`, and its epoch bump
-//! either happens before the waiter's futex call (which then refuses to
-//! sleep) or wakes it. The fast path — nobody asleep — is a fence and one
-//! load, no syscall.
-//!
-//! A woken getter that loses the item to another getter simply registers
-//! again; a waiter that times out takes one last look before giving up, so a
-//! wake-up aimed at it is never needed by anyone else (the kernel only wakes
-//! threads still queued on the futex).
+//! This is an event count. A waiter registers (sets `SLEEPY` in the word
+//! and notes the word), issues a `SeqCst` fence, and only then re-checks its
+//! condition; it sleeps on the futex only if the word is still what it
+//! noted. A state change (push, pop, last task done, shutdown) is made
+//! first, then a `SeqCst` fence, then the word is read: if `SLEEPY` is set,
+//! the waker clears it while bumping the epoch and wakes every sleeper. The
+//! two fences are totally ordered: if the waker's comes first, the waiter's
+//! re-check sees the change; if the waiter's comes first, the waker sees
+//! `SLEEPY` (or a later epoch, whose waker wakes everyone who registered
+//! before it), and the epoch bump either precedes the waiter's futex call
+//! (which then refuses to sleep) or wakes it. All sleepers of a generation
+//! are woken, so a wake-up can never go to a thread that does not need it
+//! while another that does sleeps on. The fast path — nobody asleep — is a
+//! fence and one load, no syscall; a run of puts while the consumer sleeps
+//! costs one wake-up.
 //!
 //! `unfinished` is raised before an item is pushed (and lowered again if the
 //! push fails), so a consumer that got the item always sees it counted:
@@ -68,17 +67,25 @@ pub(crate) trait Buffer<T>: Send + Sync {
 }
 
 /// An event count: threads sleeping until some condition may have changed.
-#[derive(Default)]
+///
+/// One futex word: bit 0 (`SLEEPY`) says "someone registered to sleep
+/// since the last wake-up", the bits above count wake-ups (the epoch). A
+/// waker that finds `SLEEPY` set clears it and bumps the epoch in one CAS,
+/// then wakes every sleeper; wakers that find it clear make no syscall. So a
+/// stream of puts into a queue whose consumer is asleep costs one wake-up
+/// syscall, not one per put. The price is that all sleepers of a
+/// generation wake together (those that find nothing register again).
 pub(crate) struct Waiters {
-    epoch: AtomicU32,
-    sleepers: AtomicU32,
+    word: AtomicU32,
 }
+
+/// Someone may be asleep on the word.
+const SLEEPY: u32 = 1;
 
 impl Waiters {
     pub(crate) fn new() -> Self {
         Waiters {
-            epoch: AtomicU32::new(0),
-            sleepers: AtomicU32::new(0),
+            word: AtomicU32::new(0),
         }
     }
 
@@ -105,24 +112,29 @@ impl Waiters {
         if deadline.expired() {
             return None;
         }
-        // A short spin catches the other side a few hundred ns later.
+        // Spin, then yield, before sleeping: the other side is usually a
+        // few hundred nanoseconds away, and on a busy machine a yield lets
+        // it run without the cost of a futex round trip.
         #[cfg(not(loom))]
-        for _ in 0..40 {
-            core::hint::spin_loop();
+        for step in 0..10u32 {
+            if step < 6 {
+                for _ in 0..(1u32 << step) {
+                    core::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
             if let Some(r) = attempt() {
                 return Some(r);
             }
         }
         loop {
-            self.sleepers.fetch_add(1, Relaxed);
-            let epoch = self.epoch.load(Acquire);
+            let seen = self.word.fetch_or(SLEEPY, Relaxed) | SLEEPY;
             fence(SeqCst);
             if let Some(r) = attempt() {
-                self.sleepers.fetch_sub(1, Relaxed);
                 return Some(r);
             }
-            let woke = futex::wait::<Private>(&self.epoch, epoch, deadline);
-            self.sleepers.fetch_sub(1, Relaxed);
+            let woke = futex::wait::<Private>(&self.word, seen, deadline);
             if woke == Wake::TimedOut && deadline.expired() {
                 return attempt();
             }
@@ -132,20 +144,33 @@ impl Waiters {
         }
     }
 
-    /// The condition may have changed: wake up to `n` sleepers, if any.
-    /// Call after the change is made.
+    /// The condition may have changed: wake the sleepers, if any. Call after
+    /// the change is made.
     #[inline]
-    pub(crate) fn notify(&self, n: u32) {
+    pub(crate) fn notify(&self) {
         fence(SeqCst);
-        if self.sleepers.load(Relaxed) != 0 {
-            self.wake(n);
+        let w = self.word.load(Relaxed);
+        if w & SLEEPY != 0 {
+            self.wake(w);
         }
     }
 
     #[cold]
-    fn wake(&self, n: u32) {
-        self.epoch.fetch_add(1, Release);
-        futex::wake::<Private>(&self.epoch, n);
+    fn wake(&self, mut w: u32) {
+        // Clear SLEEPY and bump the epoch (w | 1) + 1 in one step, so any
+        // sleeper that read the old word fails its futex check.
+        while w & SLEEPY != 0 {
+            match self
+                .word
+                .compare_exchange_weak(w, w.wrapping_add(1), Release, Relaxed)
+            {
+                Ok(_) => {
+                    futex::wake_all::<Private>(&self.word);
+                    return;
+                }
+                Err(now) => w = now,
+            }
+        }
     }
 }
 
@@ -205,7 +230,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
         });
         let r = r.unwrap_or_else(|| Err(PutFail::Full(item.take().expect("item present"))));
         match r {
-            Ok(()) => self.not_empty.notify(1),
+            Ok(()) => self.not_empty.notify(),
             Err(_) => self.uncount(1),
         }
         r
@@ -216,29 +241,29 @@ impl<T, B: Buffer<T>> Core<T, B> {
     /// put (the failed one first, then the rest in order).
     pub(crate) fn put_many(&self, items: impl IntoIterator<Item = T>) -> Result<(), Vec<T>> {
         let mut it = items.into_iter();
-        let mut pushed: u32 = 0;
+        let mut pushed = false;
         while let Some(v) = it.next() {
             if self.track {
                 self.unfinished.fetch_add(1, Relaxed);
             }
             let v = match self.buf.try_push(v) {
                 Ok(()) => {
-                    pushed = pushed.saturating_add(1);
+                    pushed = true;
                     continue;
                 }
                 Err(Push::Full(v)) => v,
                 Err(Push::Closed(v)) => {
                     self.uncount(1);
-                    if pushed > 0 {
-                        self.not_empty.notify(pushed);
+                    if pushed {
+                        self.not_empty.notify();
                     }
                     return Err(core::iter::once(v).chain(it).collect());
                 }
             };
             // Full: let the getters at what we have, then wait for room.
-            if pushed > 0 {
-                self.not_empty.notify(pushed);
-                pushed = 0;
+            if pushed {
+                self.not_empty.notify();
+                pushed = false;
             }
             if self.track {
                 self.unfinished.fetch_sub(1, Relaxed);
@@ -250,8 +275,8 @@ impl<T, B: Buffer<T>> Core<T, B> {
                 }
             }
         }
-        if pushed > 0 {
-            self.not_empty.notify(pushed);
+        if pushed {
+            self.not_empty.notify();
         }
         Ok(())
     }
@@ -272,7 +297,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
             .wait_until(deadline, || self.pop_attempt())
             .unwrap_or(Err(GetFail::Empty));
         if r.is_ok() && self.buf.capacity() != 0 {
-            self.not_full.notify(1);
+            self.not_full.notify();
         }
         r
     }
@@ -293,8 +318,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
             }
         }
         if self.buf.capacity() != 0 {
-            self.not_full
-                .notify(out.len().min(u32::MAX as usize) as u32);
+            self.not_full.notify();
         }
         Ok(out)
     }
@@ -321,7 +345,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
             {
                 Ok(_) => {
                     if new == 0 {
-                        self.all_done.notify(u32::MAX);
+                        self.all_done.notify();
                     }
                     return;
                 }
@@ -343,7 +367,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
             {
                 Ok(_) => {
                     if cur == 1 {
-                        self.all_done.notify(u32::MAX);
+                        self.all_done.notify();
                     }
                     return true;
                 }
@@ -378,8 +402,8 @@ impl<T, B: Buffer<T>> Core<T, B> {
             }
             self.uncount(drained);
         }
-        self.not_empty.notify(u32::MAX);
-        self.not_full.notify(u32::MAX);
+        self.not_empty.notify();
+        self.not_full.notify();
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {

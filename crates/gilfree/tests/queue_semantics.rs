@@ -199,7 +199,10 @@ macro_rules! semantics_tests {
                     q.join();
                     assert_eq!(q.get(), Err(GetError::ShutDown));
                     assert_eq!(q.try_get(), Err(GetError::ShutDown));
-                    assert_eq!(q.get_timeout(Duration::from_secs(1)), Err(GetError::ShutDown));
+                    assert_eq!(
+                        q.get_timeout(Duration::from_secs(1)),
+                        Err(GetError::ShutDown)
+                    );
                 }
             }
 
@@ -284,7 +287,10 @@ macro_rules! semantics_tests {
                 // Other writers may finish before the shutdown; the one that
                 // asked for it puts again afterwards and must see ShutDown.
                 let failed: Vec<bool> = put_failed.into_iter().map(|h| h.join().unwrap()).collect();
-                let shut: Vec<bool> = got_shutdown.into_iter().map(|h| h.join().unwrap()).collect();
+                let shut: Vec<bool> = got_shutdown
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect();
                 for h in hs {
                     h.join().unwrap();
                 }
@@ -357,7 +363,10 @@ macro_rules! semantics_tests {
                     .collect();
                 q.shutdown(immediate);
                 let res: Vec<_> = ths.into_iter().map(|t| t.join().unwrap()).collect();
-                assert_eq!(res, vec![Err(PutError::ShutDown(3)), Err(PutError::ShutDown(4))]);
+                assert_eq!(
+                    res,
+                    vec![Err(PutError::ShutDown(3)), Err(PutError::ShutDown(4))]
+                );
             }
 
             #[test]

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+mod producer_consumer;
+
 /// What every lesson is given.
 #[derive(Clone, Debug, Default)]
 #[allow(dead_code)] // read by the lessons as they arrive
@@ -29,4 +31,8 @@ pub struct Lesson {
 }
 
 /// Every lesson, in tour order.
-pub static LESSONS: &[Lesson] = &[];
+pub static LESSONS: &[Lesson] = &[Lesson {
+    name: "producer-consumer",
+    about: "Queue, LifoQueue and PriorityQueue with producers, consumers, task_done and join",
+    run: producer_consumer::run,
+}];

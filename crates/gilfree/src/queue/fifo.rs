@@ -12,6 +12,8 @@ use super::ring::Ring;
 const RING_MAX: usize = 1 << 16;
 
 /// The FIFO's buffer: the ring, or a deque under a lock.
+// The ring is the hot path: boxing it would add a pointer chase per call.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Fifo<T> {
     Ring(Ring<T>),
     Deque(Locked<VecDeque<T>>),

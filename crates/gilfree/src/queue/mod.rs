@@ -19,7 +19,7 @@
 //!
 //! # How they are built
 //!
-//! One algorithm ([`core`]: an event count per condition, an
+//! One algorithm (the private `core` module: an event count per condition, an
 //! `unfinished_tasks` counter, shutdown as a mark in the buffer) over two
 //! kinds of buffer: a lock-free bounded ring (Vyukov's per-slot sequence
 //! numbers) for a bounded `Queue`, and a container behind a futex lock for

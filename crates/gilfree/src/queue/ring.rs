@@ -75,6 +75,7 @@ unsafe impl<T: Send> Sync for Ring<T> {}
 
 /// Short exponential spin, then yield: used only by `shutdown(true)`'s
 /// drain, waiting for a put that claimed its slot before the close.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) struct Backoff(u32);
 
 impl Backoff {

@@ -7,8 +7,9 @@
 //! - The buffer holds the items and the *closed* mark (Python's
 //!   `is_shutdown`), so "closed?" and "claim a place" are one atomic step.
 //! - Three [`Waiters`] — `not_empty` (getters), `not_full` (putters),
-//!   `all_done` (joiners) — are each an *epoch* futex word plus a count of
-//!   registered sleepers, on their own cache lines.
+//!   `all_done` (joiners) — are each one futex word on its own cache line:
+//!   bit 0 `SLEEPY` ("someone registered to sleep since the last wake-up"),
+//!   the bits above an epoch counting wake-ups.
 //! - `unfinished` counts items put and not yet `task_done` (Python's
 //!   `unfinished_tasks`), on its own cache line.
 //!
@@ -32,7 +33,9 @@
 //!
 //! `unfinished` is raised before an item is pushed (and lowered again if the
 //! push fails), so a consumer that got the item always sees it counted:
-//! `task_done` can never underflow on a correct program.
+//! `task_done` can never underflow on a correct program. `task_done` is a
+//! CAS loop that refuses to go below zero (Python's `ValueError`); the one
+//! that reaches zero notifies `all_done`, with the same fence protocol.
 
 use crossbeam_utils::CachePadded;
 

@@ -9,6 +9,20 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`threading::Lock`] |
+//! | `threading.RLock` | [`threading::RLock`] |
+//! | `threading.Condition` | [`threading::Condition`] |
+//! | `threading.Barrier` | [`threading::Barrier`] |
+//! | `threading.Semaphore` | [`threading::Semaphore`] |
+//! | `threading.BoundedSemaphore` | [`threading::BoundedSemaphore`] |
+//! | `threading.Event` | [`threading::Event`] |
+//! | `threading.Timer` | [`threading::Timer`] |
+//! | `threading.local` | [`threading::Local`] |
+//! | `threading.Thread`, `current_thread()`, `enumerate()`, `excepthook` | [`threading::Thread`], [`threading::current_thread`], [`threading::enumerate`], [`threading::set_excepthook`] |
+//! | waiting for non-daemon threads at exit | [`threading::main`] / [`threading::exit_guard`] |
+//! | `concurrent.futures.Future` | [`futures::Future`] |
+//! | `concurrent.futures.Executor` | [`futures::Executor`] |
+//! | `concurrent.futures.ThreadPoolExecutor` | [`futures::ThreadPoolExecutor`] |
+//! | `concurrent.futures.wait`, `as_completed` | [`futures::wait()`], [`futures::as_completed`] |
 //! | `queue.Queue` | [`queue::Queue`] |
 //! | `queue.LifoQueue` | [`queue::LifoQueue`] |
 //! | `queue.PriorityQueue` | [`queue::PriorityQueue`] |
@@ -33,6 +47,7 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod futures;
 pub mod queue;
 pub(crate) mod sys;
 pub mod threading;

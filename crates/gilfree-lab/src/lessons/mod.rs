@@ -3,7 +3,16 @@
 
 use std::path::PathBuf;
 
+mod barrier;
+mod condition;
+mod deadlock;
+mod event;
 mod producer_consumer;
+mod race;
+mod semaphore;
+mod sequential_vs_threads;
+mod thread_pool;
+mod threads;
 
 /// What every lesson is given.
 #[derive(Clone, Debug, Default)]
@@ -31,8 +40,55 @@ pub struct Lesson {
 }
 
 /// Every lesson, in tour order.
-pub static LESSONS: &[Lesson] = &[Lesson {
-    name: "producer-consumer",
-    about: "Queue, LifoQueue and PriorityQueue with producers, consumers, task_done and join",
-    run: producer_consumer::run,
-}];
+pub static LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "threads",
+        about: "Create, name, start and join threads; a Runnable type; enumerate, current_thread, main_thread",
+        run: threads::run,
+    },
+    Lesson {
+        name: "sequential-vs-threads",
+        about: "Simulated I/O run sequentially, then on 1, 2, 4, … threads, with the speedup (--chart FILE.svg)",
+        run: sequential_vs_threads::run,
+    },
+    Lesson {
+        name: "race",
+        about: "An unsynchronised read-modify-write loses updates; the same loop under a Lock loses none",
+        run: race::run,
+    },
+    Lesson {
+        name: "deadlock",
+        about: "Two threads take two locks in opposite order: a timeout catches the deadlock, lock ordering fixes it",
+        run: deadlock::run,
+    },
+    Lesson {
+        name: "semaphore",
+        about: "A pool of N resources shared by M > N threads; a BoundedSemaphore catches an over-release",
+        run: semaphore::run,
+    },
+    Lesson {
+        name: "event",
+        about: "Workers wait for a start Event (wake-up latency measured); a Timer cancelled before it fires",
+        run: event::run,
+    },
+    Lesson {
+        name: "condition",
+        about: "Consumers wait on a Condition for a producer's data; notify(1) vs notify_all",
+        run: condition::run,
+    },
+    Lesson {
+        name: "barrier",
+        about: "Workers in phases behind a Barrier, an action per phase, a broken barrier",
+        run: barrier::run,
+    },
+    Lesson {
+        name: "thread-pool",
+        about: "ThreadPoolExecutor: map, submit + as_completed, wait(FirstCompleted), a failing task",
+        run: thread_pool::run,
+    },
+    Lesson {
+        name: "producer-consumer",
+        about: "Queue, LifoQueue and PriorityQueue with producers, consumers, task_done and join",
+        run: producer_consumer::run,
+    },
+];

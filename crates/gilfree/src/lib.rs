@@ -23,6 +23,11 @@
 //! | `concurrent.futures.Executor` | [`futures::Executor`] |
 //! | `concurrent.futures.ThreadPoolExecutor` | [`futures::ThreadPoolExecutor`] |
 //! | `concurrent.futures.wait`, `as_completed` | [`futures::wait()`], [`futures::as_completed`] |
+//! | `queue.Queue` | [`queue::Queue`] |
+//! | `queue.LifoQueue` | [`queue::LifoQueue`] |
+//! | `queue.PriorityQueue` | [`queue::PriorityQueue`] |
+//! | `queue.SimpleQueue` | [`queue::SimpleQueue`] |
+//! | `queue.Empty` / `Full` / `ShutDown` | [`queue::GetError`], [`queue::PutError`] |
 //!
 //! ## Conventions
 //!
@@ -43,5 +48,6 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod futures;
+pub mod queue;
 pub(crate) mod sys;
 pub mod threading;

@@ -7,6 +7,7 @@ mod barrier;
 mod condition;
 mod deadlock;
 mod event;
+mod producer_consumer;
 mod race;
 mod semaphore;
 mod sequential_vs_threads;
@@ -84,5 +85,10 @@ pub static LESSONS: &[Lesson] = &[
         name: "thread-pool",
         about: "ThreadPoolExecutor: map, submit + as_completed, wait(FirstCompleted), a failing task",
         run: thread_pool::run,
+    },
+    Lesson {
+        name: "producer-consumer",
+        about: "Queue, LifoQueue and PriorityQueue with producers, consumers, task_done and join",
+        run: producer_consumer::run,
     },
 ];

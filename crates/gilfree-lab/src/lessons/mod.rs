@@ -1,6 +1,10 @@
 //! The lessons, one file each. Add a lesson: write `fn run(&Ctx) -> Result`,
 //! then add a `Lesson` line to [`LESSONS`] (the tour runs them in this order).
 
+mod cpu_bound;
+mod pipe;
+mod processes;
+
 use std::path::PathBuf;
 
 /// What every lesson is given.
@@ -29,4 +33,20 @@ pub struct Lesson {
 }
 
 /// Every lesson, in tour order.
-pub static LESSONS: &[Lesson] = &[];
+pub static LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "processes",
+        about: "Start, join, exit codes and pids; the start methods by start latency",
+        run: processes::run,
+    },
+    Lesson {
+        name: "cpu-bound",
+        about: "CPU-bound work sequentially, on N threads and on N processes",
+        run: cpu_bound::run,
+    },
+    Lesson {
+        name: "pipe",
+        about: "Pipe ping-pong between processes, and throughput at 64 B and 1 MiB",
+        run: pipe::run,
+    },
+];

@@ -62,6 +62,9 @@ pub(crate) enum Report {
 pub(crate) enum Job {
     /// Receive a [`Start`] and run that task.
     Remote,
+    /// Run this start request, already in memory (fork: the child has a
+    /// copy, so the parent need not send it).
+    Local(Start, Vec<OwnedFd>),
     /// Run this closure (fork only), already encoded as a result producer.
     Closure(Box<dyn FnOnce() -> Result<Vec<u8>, TaskFailure>>, Identity),
 }
@@ -95,16 +98,21 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 pub(crate) fn run(conn: Connection, job: Job, os_parent: i32) -> i32 {
     let (run, ident): (Box<dyn FnOnce() -> Result<Vec<u8>, TaskFailure>>, Identity) = match job {
         Job::Closure(f, id) => (f, id),
-        Job::Remote => {
-            let (bytes, fds) = match conn.recv_frame(crate::sys::Deadline::Never) {
-                Ok(f) => f,
-                Err(_) => return 1, // parent gone before the start message
-            };
-            let start: Start = match postcard::from_bytes(&bytes) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("gilfree child: bad start message: {e}");
-                    return 1;
+        job @ (Job::Remote | Job::Local(..)) => {
+            let (start, fds) = match job {
+                Job::Local(start, fds) => (start, fds),
+                _ => {
+                    let (bytes, fds) = match conn.recv_frame(crate::sys::Deadline::Never) {
+                        Ok(f) => f,
+                        Err(_) => return 1, // parent gone before the start message
+                    };
+                    match postcard::from_bytes::<Start>(&bytes) {
+                        Ok(s) => (s, fds),
+                        Err(e) => {
+                            eprintln!("gilfree child: bad start message: {e}");
+                            return 1;
+                        }
+                    }
                 }
             };
             match start.fault {

@@ -956,7 +956,10 @@ mod tests {
     fn size_limit_both_ways() {
         let (a, b) = Pipe(true).unwrap();
         a.set_max_message_size(3);
-        assert!(matches!(a.send_bytes(b"four"), Err(Error::MessageTooLarge { len: 4, max: 3 })));
+        assert!(matches!(
+            a.send_bytes(b"four"),
+            Err(Error::MessageTooLarge { len: 4, max: 3 })
+        ));
         a.send_bytes(b"abc").unwrap();
         b.set_max_message_size(3);
         assert_eq!(b.recv_bytes().unwrap(), b"abc");
@@ -1068,7 +1071,9 @@ mod tests {
                 seen[t as usize] += 1;
             } else {
                 // A zero-length message: its thread is at a multiple of 3000/gcd.
-                let t = (0..4).find(|&t| (seen[t] as usize * 37) % 3000 == 0).unwrap();
+                let t = (0..4)
+                    .find(|&t| (seen[t] as usize * 37) % 3000 == 0)
+                    .unwrap();
                 seen[t] += 1;
             }
         }
@@ -1134,6 +1139,9 @@ mod tests {
         // RFC 4231 test case 2.
         let tag = hmac(b"Jefe", b"what do ya want for nothing?");
         let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 }

@@ -7,7 +7,8 @@
 //!    parent and child ([`Started`]): fork forks here; spawn forks and
 //!    re-executes this binary (whose `main` calls [`init`](super::init));
 //!    forkserver asks its server to fork.
-//! 2. *Handshake.* The parent sends the task's name and arguments and waits,
+//! 2. *Handshake.* The parent sends the task's name and arguments (a forked
+//!    child has them already) and waits,
 //!    up to the handshake timeout, for `Ready` — while also watching the
 //!    child's pidfd, so a child that dies in its handshake is an error at
 //!    once, and one that never answers is killed at the timeout. Either way
@@ -629,15 +630,21 @@ impl<R> Process<R> {
                     ident,
                     fault: inner.fault,
                 };
-                let msg =
-                    postcard::to_allocvec(&start).map_err(|e| Error::encode("start message", e))?;
-                let st = match inner.method {
-                    StartMethod::Fork => start_fork(Job::Remote, inner.daemon)?,
-                    StartMethod::Spawn => start_spawn(inner.daemon)?,
-                    StartMethod::ForkServer => forkserver::start(inner.daemon, deadline)?,
-                };
-                handshake(&st, Some((&msg, &fds)), deadline)?;
-                st
+                if inner.method == StartMethod::Fork {
+                    // The child has its own copy of the request.
+                    let st = start_fork(Job::Local(start, fds), inner.daemon)?;
+                    handshake(&st, None, deadline)?;
+                    st
+                } else {
+                    let msg = postcard::to_allocvec(&start)
+                        .map_err(|e| Error::encode("start message", e))?;
+                    let st = match inner.method {
+                        StartMethod::Spawn => start_spawn(inner.daemon)?,
+                        _ => forkserver::start(inner.daemon, deadline)?,
+                    };
+                    handshake(&st, Some((&msg, &fds)), deadline)?;
+                    st
+                }
             }
         };
         if inner.started.set(started).is_err() {

@@ -20,9 +20,18 @@ fn lesson(name: &str) -> String {
 #[test]
 fn processes_lesson() {
     let out = lesson("processes");
-    assert!(out.contains("exitcode                                 Some(0)"), "{out}");
-    assert!(out.contains("exitcode of exit(3)                      Some(3)"), "{out}");
-    assert!(out.contains("exitcode of a panic                      Some(1)"), "{out}");
+    assert!(
+        out.contains("exitcode                                 Some(0)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("exitcode of exit(3)                      Some(3)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("exitcode of a panic                      Some(1)"),
+        "{out}"
+    );
     for m in ["fork", "spawn", "forkserver"] {
         assert!(out.contains(&format!("Process, start method {m}")), "{out}");
     }
@@ -32,8 +41,14 @@ fn processes_lesson() {
 #[test]
 fn cpu_bound_lesson() {
     let out = lesson("cpu-bound");
-    assert!(out.contains("primes found (all three agree)           2262"), "{out}");
-    assert!(out.contains("threads") && out.contains("processes"), "{out}");
+    assert!(
+        out.contains("primes found (all three agree)           2262"),
+        "{out}"
+    );
+    assert!(
+        out.contains("threads") && out.contains("processes"),
+        "{out}"
+    );
     assert!(out.contains("GIL"), "{out}");
 }
 

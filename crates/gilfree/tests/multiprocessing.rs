@@ -361,7 +361,7 @@ fn fork_closure_refused_with_threads(_: StartMethod) -> Result<(), Failed> {
 }
 
 fn fork_closure_runs_single_threaded(_: StartMethod) -> Result<(), Failed> {
-    let data = vec![1u64, 2, 3, 4];
+    let data: Vec<u64> = (1..=4).collect();
     let p = get_context(StartMethod::Fork)
         .builder()
         .fork_closure(move || data.iter().sum::<u64>());

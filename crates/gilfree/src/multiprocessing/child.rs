@@ -58,6 +58,9 @@ pub(crate) enum Report {
     Done(Result<Vec<u8>, TaskFailure>),
 }
 
+/// A task ready to run: produces its encoded result.
+type Runner = Box<dyn FnOnce() -> Result<Vec<u8>, TaskFailure>>;
+
 /// What the child runs.
 pub(crate) enum Job {
     /// Receive a [`Start`] and run that task.
@@ -66,7 +69,7 @@ pub(crate) enum Job {
     /// copy, so the parent need not send it).
     Local(Start, Vec<OwnedFd>),
     /// Run this closure (fork only), already encoded as a result producer.
-    Closure(Box<dyn FnOnce() -> Result<Vec<u8>, TaskFailure>>, Identity),
+    Closure(Runner, Identity),
 }
 
 /// This process's identity if it is a gilfree child. A mutex, not a
@@ -96,7 +99,7 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 /// Run the job; returns the exit code. `os_parent` is the pid of the
 /// process that forked us (for the daemon death signal).
 pub(crate) fn run(conn: Connection, job: Job, os_parent: i32) -> i32 {
-    let (run, ident): (Box<dyn FnOnce() -> Result<Vec<u8>, TaskFailure>>, Identity) = match job {
+    let (run, ident): (Runner, Identity) = match job {
         Job::Closure(f, id) => (f, id),
         job @ (Job::Remote | Job::Local(..)) => {
             let (start, fds) = match job {

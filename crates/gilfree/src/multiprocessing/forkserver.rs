@@ -189,16 +189,16 @@ fn serve_inner(spec: &str) -> Result<()> {
         }
         let mut i = 0;
         while i < workers.len() {
-            if ready[2 + i] {
-                if let Some(code) = os::reap(workers[i].0.as_fd())? {
-                    let (_, c) = workers.swap_remove(i);
-                    if let Ok(b) = postcard::to_allocvec(&Reply::Exited(code)) {
-                        let _ = c.send_bytes(&b);
-                    }
-                    // `ready` no longer lines up past a swap: look again
-                    // on the next round.
-                    break;
+            if ready[2 + i]
+                && let Some(code) = os::reap(workers[i].0.as_fd())?
+            {
+                let (_, c) = workers.swap_remove(i);
+                if let Ok(b) = postcard::to_allocvec(&Reply::Exited(code)) {
+                    let _ = c.send_bytes(&b);
                 }
+                // `ready` no longer lines up past a swap: look again on
+                // the next round.
+                break;
             }
             i += 1;
         }

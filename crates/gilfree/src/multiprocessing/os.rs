@@ -40,7 +40,7 @@ pub(crate) fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
 
 /// A close-on-exec duplicate.
 pub(crate) fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    Ok(fd.try_clone_to_owned()?)
+    fd.try_clone_to_owned()
 }
 
 /// Send all of `bufs` (one `sendmsg` in the common case), with `fds` riding

@@ -10,11 +10,13 @@ use syn::{FnArg, ItemFn, ReturnType, parse_macro_input, spanned::Spanned};
 /// its stable name (module path + function name).
 ///
 /// The function stays as it was (call it directly as usual). Beside it the
-/// attribute adds a module of the same name holding `TASK`, a typed
+/// attribute adds a hidden braced struct of the same name (types and
+/// functions live in different namespaces) whose associated const `TASK` is a typed
 /// `gilfree::multiprocessing::Task<(Args,), Result>` handle to start it in a
 /// process, and an entry in the link-time task registry. Arguments and the
-/// result must be serde types. Put it on a module-level function (not one
-/// inside a function body); it may not be generic, `async`, or take `self`.
+/// result must be serde types. It may not be generic, `async`, or take
+/// `self`. Two tasks of the same name in one module (say, in two function
+/// bodies) would share a registry name: give them different names.
 ///
 /// ```ignore
 /// #[gilfree::task]
@@ -74,28 +76,37 @@ fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
     Ok(quote! {
         #f
 
+        // The handle lives on a same-named *braced* struct: a braced struct
+        // takes only the type namespace, so `add(..)` still calls the fn and
+        // `add::TASK` names the handle, in a module or a function body alike.
         #[doc(hidden)]
-        #[allow(non_snake_case, unused_imports, clippy::unused_unit)]
-        #vis mod #ident {
-            use super::*;
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #ident {}
 
+        #[allow(dead_code)]
+        impl #ident {
             /// The typed handle of this task: start it with
             /// `gilfree::multiprocessing::Process::new(TASK, args)`.
-            pub const TASK: ::gilfree::multiprocessing::Task<(#(#tys,)*), #ret> =
-                ::gilfree::multiprocessing::Task::__new(module_path!());
+            #vis const TASK: ::gilfree::multiprocessing::Task<(#(#tys,)*), #ret> =
+                ::gilfree::multiprocessing::Task::__new(
+                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                );
+        }
 
+        #[allow(clippy::unused_unit)]
+        const _: () = {
             #[#p::linkme::distributed_slice(#p::TASKS)]
             #[linkme(crate = #p::linkme)]
             static __GILFREE_TASK_ENTRY: #p::TaskEntry = #p::TaskEntry {
-                name: module_path!(),
+                name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
                 run: __gilfree_run,
             };
 
             fn __gilfree_run(args: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #p::TaskFailure> {
                 let (#(#names,)*): (#(#tys,)*) = #p::decode_args(args)?;
-                let r: #ret = super::#ident(#(#names),*);
+                let r: #ret = #ident(#(#names),*);
                 #p::encode_result(&r)
             }
-        }
+        };
     })
 }

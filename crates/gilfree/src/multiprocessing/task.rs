@@ -95,9 +95,16 @@ pub struct TaskEntry {
 #[linkme::distributed_slice]
 pub static TASKS: [TaskEntry];
 
-/// Find a task by name (the child's side).
+/// Find a task by name (the child's side). A name registered twice (two
+/// same-named tasks in one module, in different function bodies) is
+/// refused rather than guessed.
 pub(crate) fn lookup(name: &str) -> Option<&'static TaskEntry> {
-    TASKS.iter().find(|t| t.name == name)
+    let mut it = TASKS.iter().filter(|t| t.name == name);
+    let first = it.next()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some(first)
 }
 
 /// Decode a task's argument tuple; wrong bytes are an error, never UB.

@@ -31,7 +31,8 @@ use super::os;
 use super::process::Started;
 use crate::sys::Deadline;
 
-/// Tells a re-executed binary it is the fork server: `"<listen fd>,<alive fd>"`.
+/// Tells a re-executed binary it is the fork server:
+/// `"<listen fd>,<alive fd>,<socket path>"`.
 pub(crate) const ENV_SERVER: &str = "GILFREE_MP_FORKSERVER";
 
 /// What the parent asks.
@@ -87,7 +88,7 @@ fn launch() -> Result<Server> {
     let (alive, alive_server) = os::socketpair()?;
     let (lfd, afd) = (listener.as_raw_fd(), alive_server.as_raw_fd());
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    cmd.env(ENV_SERVER, format!("{lfd},{afd}"));
+    cmd.env(ENV_SERVER, format!("{lfd},{afd},{}", path.display()));
     cmd.env_remove(super::process::ENV_CHILD);
     // SAFETY: runs in the forked child before exec; fcntl only.
     unsafe {
@@ -152,9 +153,25 @@ pub(crate) fn start(_daemon: bool, deadline: Deadline) -> Result<Started> {
     })
 }
 
+/// Stop the server (at exit): closing the alive socket makes it exit; the
+/// socket file and its directory are removed.
+pub(crate) fn shutdown() {
+    let s = SERVER.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(s);
+}
+
 /// The server's main loop (in the re-executed binary); never returns.
 pub(crate) fn serve(spec: &str) -> ! {
-    let code = match serve_inner(spec) {
+    let r = serve_inner(spec);
+    // Whoever goes first (we, or the parent at its exit) removes the
+    // socket and its directory: a killed parent leaves nothing behind.
+    if let Some(path) = spec.splitn(3, ',').nth(2).map(PathBuf::from) {
+        let _ = std::fs::remove_file(&path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    let code = match r {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("gilfree fork server: {e}");
@@ -165,8 +182,10 @@ pub(crate) fn serve(spec: &str) -> ! {
 }
 
 fn serve_inner(spec: &str) -> Result<()> {
-    let (l, a) = spec
-        .split_once(',')
+    let mut parts = spec.splitn(3, ',');
+    let (l, a) = parts
+        .next()
+        .zip(parts.next())
         .and_then(|(l, a)| Some((l.parse::<i32>().ok()?, a.parse::<i32>().ok()?)))
         .ok_or_else(|| Error::Value(format!("bad {ENV_SERVER}: {spec:?}")))?;
     // SAFETY: the parent passed these two descriptors to us for our sole

@@ -1133,6 +1133,7 @@ extern "C" fn cleanup_at_exit() {
     for p in kids.iter().filter(|p| !p.daemon()) {
         let _ = p.join();
     }
+    forkserver::shutdown();
 }
 
 /// Python's `os.cpu_count()` / `multiprocessing.cpu_count()`: the

@@ -34,6 +34,8 @@ fn exit_with(code: i32) {
 
 #[gilfree::task]
 fn panics(msg: String) {
+    // Quiet: the message is checked through `result()`.
+    std::panic::set_hook(Box::new(|_| {}));
     panic!("{msg}")
 }
 
@@ -397,6 +399,28 @@ fn cpu_counts(_: StartMethod) -> Result<(), Failed> {
     )
 }
 
+/// A forked task that calls `exit()` runs the inherited exit handler: it
+/// must not wait for its siblings nor remove the parent's fork server.
+fn forked_exit_leaves_the_parent_alone(_: StartMethod) -> Result<(), Failed> {
+    let (mine, theirs) = Pipe(true)?;
+    let sibling = get_context(StartMethod::ForkServer).process(wait_forever::TASK, (theirs,))?;
+    sibling.start()?;
+    let _: String = mine.recv()?;
+    let p = get_context(StartMethod::Fork).process(exit_with::TASK, (5,))?;
+    p.start()?;
+    check(
+        p.join_timeout(PATIENCE)?,
+        "the forked child exited while its sibling runs",
+    )?;
+    check(p.exitcode() == Some(5), "exit 5")?;
+    // The fork server still works.
+    let q = get_context(StartMethod::ForkServer).process(add::TASK, (1, 2))?;
+    q.start()?;
+    check(q.result()? == 3, "forkserver after a forked exit")?;
+    sibling.kill()?;
+    run(sibling.join())
+}
+
 fn fds_do_not_leak(m: StartMethod) -> Result<(), Failed> {
     let count = || {
         std::fs::read_dir("/proc/self/fd")
@@ -464,6 +488,10 @@ fn main() {
             fork_closure_runs_single_threaded,
         ),
         ("cpu_counts", cpu_counts),
+        (
+            "forked_exit_leaves_the_parent_alone",
+            forked_exit_leaves_the_parent_alone,
+        ),
     ];
     let mut trials = Vec::new();
     for m in StartMethod::ALL {

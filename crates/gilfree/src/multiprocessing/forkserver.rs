@@ -52,6 +52,8 @@ pub(crate) enum Reply {
 }
 
 struct Server {
+    /// The process that launched it: only it removes the socket.
+    owner: i32,
     path: PathBuf,
     dir: PathBuf,
     key: Vec<u8>,
@@ -62,6 +64,9 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if os::getpid() != self.owner {
+            return; // a forked child's copy: the parent's server, not ours
+        }
         let _ = std::fs::remove_file(&self.path);
         let _ = std::fs::remove_dir(&self.dir);
     }
@@ -107,6 +112,7 @@ fn launch() -> Result<Server> {
     let c = Connection::from_fd(os::dup(alive.as_fd())?);
     c.send_bytes(&key)?;
     Ok(Server {
+        owner: os::getpid(),
         path,
         dir,
         key,
@@ -158,6 +164,14 @@ pub(crate) fn start(_daemon: bool, deadline: Deadline) -> Result<Started> {
 pub(crate) fn shutdown() {
     let s = SERVER.lock().unwrap_or_else(|e| e.into_inner()).take();
     drop(s);
+}
+
+/// In a forked child: forget the parent's server (closing our copies of
+/// its descriptors, so that the server still sees the parent's exit).
+pub(crate) fn after_fork_in_child() {
+    if let Ok(mut g) = SERVER.try_lock() {
+        drop(g.take());
+    }
 }
 
 /// The server's main loop (in the re-executed binary); never returns.

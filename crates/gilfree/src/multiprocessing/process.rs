@@ -25,7 +25,7 @@ use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, Once, Weak};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -501,7 +501,11 @@ impl<R> fmt::Debug for Process<R> {
     }
 }
 
-static CHILDREN: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+/// Every started child not yet seen dead, as Python's `_children`: kept
+/// (strongly) even if the user drops its handle, so that it is reaped by
+/// [`active_children`] or the next start, and joined (or, a daemon,
+/// terminated) at exit.
+static CHILDREN: Mutex<Vec<Arc<Inner>>> = Mutex::new(Vec::new());
 static AT_EXIT: Once = Once::new();
 
 impl Process<Unknown> {
@@ -650,10 +654,11 @@ impl<R> Process<R> {
         if inner.started.set(started).is_err() {
             unreachable!("target taken once");
         }
+        reap_finished();
         CHILDREN
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::downgrade(&self.inner));
+            .push(self.inner.clone());
         Ok(())
     }
 
@@ -1095,25 +1100,48 @@ pub fn parent_process() -> Option<ProcessInfo> {
 /// assert!(gilfree::multiprocessing::active_children().is_empty());
 /// ```
 pub fn active_children() -> Vec<Process> {
-    let all: Vec<Arc<Inner>> = {
-        let mut v = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        v.retain(|w| w.strong_count() > 0);
-        v.iter().filter_map(Weak::upgrade).collect()
-    };
-    let live: Vec<Process> = all
-        .into_iter()
+    reap_finished();
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
         .map(|inner| Process {
-            inner,
+            inner: inner.clone(),
             _r: PhantomData,
         })
-        .filter(|p| p.is_alive())
+        .collect()
+}
+
+/// Forget the children that have exited (reaping any that died unjoined),
+/// as Python's `_cleanup()` at every start.
+fn reap_finished() {
+    let all: Vec<Arc<Inner>> = CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let dead: Vec<*const Inner> = all
+        .into_iter()
+        .filter(|inner| {
+            let p: Process = Process {
+                inner: inner.clone(),
+                _r: PhantomData,
+            };
+            !p.is_alive()
+        })
+        .map(|i| Arc::as_ptr(&i))
         .collect();
-    let mut v = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-    v.retain(|w| match w.upgrade() {
-        Some(i) => i.state.lock().map(|s| s.exitcode.is_none()).unwrap_or(true),
-        None => false,
-    });
-    live
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|i| !dead.contains(&Arc::as_ptr(i)));
+}
+
+/// In a freshly forked child: the parent's children and fork server are not
+/// ours. Forget them (closing our copies of their descriptors) so that our
+/// exit handler neither waits for our siblings nor removes the parent's
+/// fork server socket.
+pub(crate) fn after_fork_in_child() {
+    if let Ok(mut v) = CHILDREN.try_lock() {
+        v.clear();
+    }
+    forkserver::after_fork_in_child();
 }
 
 /// At normal exit (as Python's `_exit_function`): terminate daemonic

@@ -78,7 +78,7 @@ impl Decoder {
     }
 
     /// Append received bytes.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         let n = self
             .read_into(bytes.len(), |tail| {

@@ -9,6 +9,7 @@
 //! | `threading.Lock`, `RLock`, `Condition` | `src/locks.rs`, `src/rlock.rs`, `src/condition.rs` |
 //! | `threading.Semaphore`, `BoundedSemaphore`, `Event` | `src/semaphore.rs` |
 //! | `threading.Barrier` (+ `threading.BrokenBarrierError` itself) | `src/rlock.rs` |
+//! | `queue.Queue`, `LifoQueue`, `PriorityQueue`, `SimpleQueue`, `Empty`, `Full`, `ShutDown` | `src/queue.rs` |
 //! | `concurrent.futures.ThreadPoolExecutor` (worker pool half) | `src/futures.rs` |
 //!
 //! Every call that blocks releases the GIL, and waits in slices so that
@@ -21,6 +22,7 @@ use pyo3::prelude::*;
 mod condition;
 mod futures;
 mod locks;
+mod queue;
 mod rlock;
 mod semaphore;
 mod wait;
@@ -36,5 +38,6 @@ fn gilfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     semaphore::register(m)?;
     rlock::register(m)?;
     futures::register(m)?;
+    queue::register(m)?;
     Ok(())
 }

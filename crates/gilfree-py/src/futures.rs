@@ -28,6 +28,23 @@ fn broken(py: Python<'_>, why: &str) -> PyErr {
 ///
 /// `initializer()` runs in each new worker with the GIL; a false or
 /// raising result breaks the pool (Python's `BrokenThreadPool`).
+/// Give this (gilfree worker) thread a Python thread state for its whole
+/// life. Without it every job's `Python::attach` would create and destroy
+/// one (`PyGILState_Ensure` on a thread without a state). The state is
+/// left to the interpreter, which frees it at finalization (workers are
+/// joined at exit before that).
+fn keep_thread_state() {
+    // SAFETY: called once, first thing in a new worker thread that holds
+    // no GIL: `PyGILState_Ensure` creates this thread's state and takes the
+    // GIL, `PyEval_SaveThread` releases the GIL keeping the state (the
+    // matching `PyGILState_Release` is deliberately never called). The
+    // interpreter is initialised: the pool is made from Python.
+    unsafe {
+        let _ = pyo3::ffi::PyGILState_Ensure();
+        pyo3::ffi::PyEval_SaveThread();
+    }
+}
+
 #[pyclass(module = "gilfree._gilfree", name = "_ThreadPool", frozen)]
 pub struct ThreadPool {
     inner: Option<f::ThreadPoolExecutor>,
@@ -48,18 +65,20 @@ impl ThreadPool {
         thread_name_prefix: String,
         initializer: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let mut b = f::ThreadPoolExecutor::builder()
+        let b = f::ThreadPoolExecutor::builder()
             .max_workers(max_workers)
-            .thread_name_prefix(thread_name_prefix);
-        if let Some(init) = initializer {
-            b = b.initializer(move || {
-                Python::attach(|py| match init.call0(py) {
-                    Ok(ok) if ok.is_truthy(py).unwrap_or(false) => Ok(()),
-                    Ok(_) => Err("the initializer raised".to_string()),
-                    Err(e) => Err(e.to_string()),
-                })
+            .thread_name_prefix(thread_name_prefix)
+            .initializer(move || {
+                keep_thread_state();
+                match &initializer {
+                    None => Ok(()),
+                    Some(init) => Python::attach(|py| match init.call0(py) {
+                        Ok(ok) if ok.is_truthy(py).unwrap_or(false) => Ok(()),
+                        Ok(_) => Err("the initializer raised".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }),
+                }
             });
-        }
         let pool = b
             .build()
             .map_err(|e| PyValueError::new_err(e.to_string()))?;

@@ -16,6 +16,10 @@ cancels and what a failed initializer fails with ``BrokenThreadPool``; a
 work item first takes its future out of that set (under the GIL), so each
 future is either run or cancelled/failed, never both.
 
+Each worker gets one Python thread state for its life (so
+``threading.local`` data persists across its jobs, as in a stdlib worker,
+and a job does not pay for creating one).
+
 Differences from the stdlib: worker threads are gilfree's (named
 ``<thread_name_prefix>_<n>`` at the OS level; ``threading.current_thread()``
 in a job is a dummy thread object), and an executor left without

@@ -179,6 +179,21 @@ class InitializerTests(unittest.TestCase):
             self.assertEqual(ex.submit(mul, 2, 2).result(TIMEOUT), 4)
         self.assertIn("hi", seen)
 
+    def test_initializer_thread_local_seen_by_jobs(self):
+        # The usual pattern: the initializer opens a per-thread resource in
+        # a threading.local; the worker's jobs must see it.
+        local = threading.local()
+
+        def init():
+            local.conn = "conn-%d" % threading.get_ident()
+
+        with gilfree.ThreadPoolExecutor(2, initializer=init) as ex:
+            fs = [ex.submit(lambda: (local.conn, threading.get_ident()))
+                  for _ in range(20)]
+            for f in fs:
+                conn, ident = f.result(TIMEOUT)
+                self.assertEqual(conn, "conn-%d" % ident)
+
     def test_failing_initializer_breaks_pool(self):
         def init():
             raise ValueError("no")

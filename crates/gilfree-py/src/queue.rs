@@ -337,8 +337,10 @@ macro_rules! bounded_queue {
 
             /// Whether shutdown() was called.
             #[getter]
-            fn is_shutdown(&self) -> bool {
-                self.inner.is_shutdown()
+            fn is_shutdown(&self, py: Python<'_>) -> bool {
+                // Reads a flag under the buffer's lock: the heap lock for a
+                // PriorityQueue, which must not be waited for with the GIL.
+                self.touch(py, |q| q.is_shutdown())
             }
 
             /// task_done(): ValueError if called more times than items put.

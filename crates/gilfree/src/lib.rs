@@ -9,6 +9,8 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`threading::Lock`] |
+//! | *(none; C++ `std::scoped_lock`)* | [`deadlock::acquire_all`] |
+//! | *(none; Linux lockdep)* | [`deadlock`] detection (feature `deadlock-detection`) |
 //!
 //! ## Conventions
 //!
@@ -28,5 +30,6 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod deadlock;
 pub(crate) mod sys;
 pub mod threading;

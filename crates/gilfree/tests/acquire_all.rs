@@ -46,14 +46,12 @@ fn stress(threads: usize, locks: usize, rounds: usize, timed: bool) {
         .map(|t| {
             let (slots, start) = (slots.clone(), start.clone());
             std::thread::spawn(move || {
-                let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (t as u64 + 1) * 0x9e37_79b9);
+                let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ ((t as u64 + 1) * 0x9e37_79b9));
                 start.wait();
                 for round in 0..rounds {
                     // A random non-empty subset in a random order, sometimes
                     // with a lock listed twice.
-                    let mut pick: Vec<usize> = (0..locks)
-                        .filter(|_| rng.next() % 2 == 0)
-                        .collect();
+                    let mut pick: Vec<usize> = (0..locks).filter(|_| rng.next().is_multiple_of(2)).collect();
                     if pick.is_empty() {
                         pick.push(rng.next() as usize % locks);
                     }
@@ -63,8 +61,10 @@ fn stress(threads: usize, locks: usize, rounds: usize, timed: bool) {
                     if round % 7 == 0 {
                         pick.push(pick[0]);
                     }
-                    let list: Vec<&dyn Lockable> =
-                        pick.iter().map(|&i| &slots[i].lock as &dyn Lockable).collect();
+                    let list: Vec<&dyn Lockable> = pick
+                        .iter()
+                        .map(|&i| &slots[i].lock as &dyn Lockable)
+                        .collect();
                     let all = if timed && round % 2 == 0 {
                         // Long enough to succeed in practice; a `None` is
                         // not a failure, just not counted.

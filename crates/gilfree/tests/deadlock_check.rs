@@ -86,7 +86,10 @@ fn assert_is_the_cycle(cycles: &[WaitCycle]) {
     }
     assert_ne!(c.threads[0].waits_on, c.threads[1].waits_on);
     let text = c.to_string();
-    assert!(text.contains("'left'") && text.contains("'right'"), "{text}");
+    assert!(
+        text.contains("'left'") && text.contains("'right'"),
+        "{text}"
+    );
 }
 
 /// Give up (fail) if the deadlock is not seen within a generous bound; the

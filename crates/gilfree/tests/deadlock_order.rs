@@ -62,7 +62,12 @@ fn check_report(r: &deadlock::PotentialDeadlock) {
         assert!(e.held_at.file().ends_with("deadlock_order.rs"), "{e}");
     }
     let text = r.to_string();
-    for needle in ["potential deadlock", "'alice'", "'bob'", "deadlock_order.rs"] {
+    for needle in [
+        "potential deadlock",
+        "'alice'",
+        "'bob'",
+        "deadlock_order.rs",
+    ] {
         assert!(text.contains(needle), "{needle:?} missing from {text}");
     }
 }
@@ -145,7 +150,12 @@ fn three_lock_cycle_names_every_edge() {
         assert_eq!(r.cycle[i].to, r.cycle[(i + 1) % 3].from);
     }
     let dot = deadlock::to_dot();
-    assert_eq!(dot.matches("color=red, fontcolor=red, penwidth=2.5").count(), 3, "{dot}");
+    assert_eq!(
+        dot.matches("color=red, fontcolor=red, penwidth=2.5")
+            .count(),
+        3,
+        "{dot}"
+    );
 }
 
 #[test]

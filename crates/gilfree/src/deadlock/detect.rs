@@ -509,7 +509,13 @@ impl Graph {
                 path.reverse();
                 return Some(path);
             }
-            for &s in self.nodes.get(&n).map(|n| n.succ.keys()).into_iter().flatten() {
+            for &s in self
+                .nodes
+                .get(&n)
+                .map(|n| n.succ.keys())
+                .into_iter()
+                .flatten()
+            {
                 if s != start && !parent.contains_key(&s) {
                     parent.insert(s, n);
                     queue.push_back(s);
@@ -817,10 +823,8 @@ fn snapshot(threads: &[Arc<ThreadInfo>]) -> Snapshot {
 /// ```
 pub fn check() -> Vec<WaitCycle> {
     let threads: Vec<Arc<ThreadInfo>> = lock(&REGISTRY).values().cloned().collect();
-    let names: HashMap<u64, Arc<str>> = threads
-        .iter()
-        .map(|t| (t.serial, t.name.clone()))
-        .collect();
+    let names: HashMap<u64, Arc<str>> =
+        threads.iter().map(|t| (t.serial, t.name.clone())).collect();
     let first = snapshot(&threads);
     let mut cycles = Vec::new();
     let mut done: HashSet<u64> = HashSet::new();

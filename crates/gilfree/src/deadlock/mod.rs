@@ -64,11 +64,11 @@ mod detect;
 
 #[allow(unused_imports)]
 pub(crate) use hooks::{Tag, acquired, before_acquire, order_key, released, wait_begin, wait_end};
-pub use order::{AllGuard, Lockable, acquire_all, acquire_all_timeout};
 pub(crate) use order::sealed;
+pub use order::{AllGuard, Lockable, acquire_all, acquire_all_timeout};
 
 #[cfg(all(feature = "deadlock-detection", not(loom)))]
 pub use detect::{
-    BlockedThread, LockInfo, Mode, OrderEdge, PotentialDeadlock, WaitCycle, Watchdog, check,
-    mode, reports, reset, set_mode, spawn_watchdog, to_dot,
+    BlockedThread, LockInfo, Mode, OrderEdge, PotentialDeadlock, WaitCycle, Watchdog, check, mode,
+    reports, reset, set_mode, spawn_watchdog, to_dot,
 };

@@ -159,15 +159,13 @@ pub fn acquire_all_timeout<'a>(
         }
         let mut all = AllGuard::with_capacity(n);
         all.held.push(Some(set[first]));
-        let busy = (1..n)
-            .map(|k| (first + k) % n)
-            .find(|&i| {
-                let got = set[i].lock_try();
-                if got {
-                    all.held.push(Some(set[i]));
-                }
-                !got
-            });
+        let busy = (1..n).map(|k| (first + k) % n).find(|&i| {
+            let got = set[i].lock_try();
+            if got {
+                all.held.push(Some(set[i]));
+            }
+            !got
+        });
         match busy {
             None => return Some(all),
             Some(i) => {
@@ -286,7 +284,9 @@ impl Drop for AllGuard<'_> {
 
 impl fmt::Debug for AllGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AllGuard").field("held", &self.len()).finish()
+        f.debug_struct("AllGuard")
+            .field("held", &self.len())
+            .finish()
     }
 }
 

@@ -249,10 +249,11 @@ impl<T: ?Sized> Lock<T> {
     #[inline]
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
-        self.lock_hooked(Deadline::after(timeout)).then(|| LockGuard {
-            lock: self,
-            _not_send: PhantomData,
-        })
+        self.lock_hooked(Deadline::after(timeout))
+            .then(|| LockGuard {
+                lock: self,
+                _not_send: PhantomData,
+            })
     }
 
     /// Whether the lock is held by some thread (Python: `lock.locked()`).

@@ -219,7 +219,7 @@ struct Held {
 struct Local {
     info: Arc<ThreadInfo>,
     held: Vec<Held>,
-    known: HashSet<(u64, u64)>,
+    known: IdSet,
     epoch: u64,
     wait_seq: u64,
 }
@@ -242,7 +242,7 @@ impl Local {
         Local {
             info,
             held: Vec::new(),
-            known: HashSet::new(),
+            known: IdSet::default(),
             epoch: EPOCH.load(Relaxed),
             wait_seq: 0,
         }
@@ -286,10 +286,41 @@ fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
     LOCAL
         .try_with(|l| {
             let mut l = l.borrow_mut();
-            f(l.get_or_insert_with(Local::new))
+            match &mut *l {
+                Some(l) => f(l),
+                None => f(init_local(&mut l)),
+            }
         })
         .ok()
 }
+
+#[cold]
+#[inline(never)]
+fn init_local(slot: &mut Option<Local>) -> &mut Local {
+    slot.insert(Local::new())
+}
+
+/// The edge cache's hasher: lock ids are small unique integers, so one
+/// multiply mixes enough (SipHash cost more than the rest of a hook).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(26) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdSet = HashSet<(u64, u64), std::hash::BuildHasherDefault<IdHasher>>;
 
 // ---------------------------------------------------------------- hooks
 
@@ -362,12 +393,19 @@ pub(crate) fn released(tag: &Tag) {
         return;
     }
     let owner = tag.owner.swap(0, Relaxed);
-    let mine = with_local(|l| match l.held.iter().rposition(|h| h.id == id) {
-        Some(pos) => {
-            l.held.remove(pos);
-            true
+    let mine = with_local(|l| {
+        // Usually the most recent acquisition (guards nest).
+        if l.held.last().is_some_and(|h| h.id == id) {
+            l.held.pop();
+            return true;
         }
-        None => false,
+        match l.held.iter().rposition(|h| h.id == id) {
+            Some(pos) => {
+                l.held.remove(pos);
+                true
+            }
+            None => false,
+        }
     });
     if mine == Some(false) && owner != 0 {
         released_for(owner, id);
@@ -547,8 +585,14 @@ impl Graph {
 /// A lock as the detector names it: `Lock#3`. No Python equivalent.
 ///
 /// ```
-/// # #[cfg(any())] // needs a report to look at
-/// let info: gilfree::deadlock::LockInfo = report.cycle[0].from;
+/// use gilfree::threading::Lock;
+/// gilfree::deadlock::set_mode(gilfree::deadlock::Mode::Warn);
+/// let (a, b) = (Lock::new(()), Lock::new(()));
+/// { let _a = a.acquire(); let _b = b.acquire(); }
+/// { let _b = b.acquire(); let _a = a.acquire(); }
+/// let report = gilfree::deadlock::reports().pop().unwrap();
+/// assert_eq!(report.cycle[0].from.kind, "Lock");
+/// assert!(report.cycle[0].from.to_string().starts_with("Lock#"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LockInfo {
@@ -569,8 +613,11 @@ impl fmt::Display for LockInfo {
 /// equivalent.
 ///
 /// ```
-/// # #[cfg(any())] // needs a report to look at
-/// println!("{}", report.cycle[0]);
+/// use gilfree::threading::Lock;
+/// let (a, b) = (Lock::new(()), Lock::new(()));
+/// let _a = a.acquire();
+/// let _b = b.acquire(); // records the edge a -> b
+/// assert!(gilfree::deadlock::to_dot().contains("->"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderEdge {
@@ -628,8 +675,19 @@ impl fmt::Display for PotentialDeadlock {
             "gilfree: potential deadlock (lock-order inversion), reported before blocking:"
         )?;
         for (i, e) in self.cycle.iter().enumerate() {
-            let lead = if i == 0 { "  " } else { "  but earlier " };
-            writeln!(f, "{lead}{e}")?;
+            if i == 0 {
+                writeln!(
+                    f,
+                    "  thread '{}' is acquiring {} at {}\n    while holding {} (acquired at {})",
+                    e.thread, e.to, e.acquired_at, e.from, e.held_at
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "  but thread '{}' acquired {} at {}\n    while holding {} (acquired at {})",
+                    e.thread, e.to, e.acquired_at, e.from, e.held_at
+                )?;
+            }
         }
         write!(f, "  cycle: ")?;
         for e in &self.cycle {
@@ -740,8 +798,11 @@ fn escape(text: &str) -> String {
 /// holds. No Python equivalent.
 ///
 /// ```
-/// # #[cfg(any())] // needs a deadlock to look at
-/// println!("{}", gilfree::deadlock::check()[0].threads[0]);
+/// for cycle in gilfree::deadlock::check() {
+///     for t in &cycle.threads {
+///         eprintln!("{} waits for {} held by {}", t.name, t.waits_on, t.held_by);
+///     }
+/// }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockedThread {

@@ -51,7 +51,9 @@ fn stress(threads: usize, locks: usize, rounds: usize, timed: bool) {
                 for round in 0..rounds {
                     // A random non-empty subset in a random order, sometimes
                     // with a lock listed twice.
-                    let mut pick: Vec<usize> = (0..locks).filter(|_| rng.next().is_multiple_of(2)).collect();
+                    let mut pick: Vec<usize> = (0..locks)
+                        .filter(|_| rng.next().is_multiple_of(2))
+                        .collect();
                     if pick.is_empty() {
                         pick.push(rng.next() as usize % locks);
                     }

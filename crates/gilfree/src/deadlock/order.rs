@@ -393,12 +393,14 @@ mod loom_tests {
     }
 
     /// The back-off form against the ordered form: no deadlock, and when it
-    /// succeeds it holds both (loom's timed waits give up at once).
-    #[test]
-    fn acquire_all_timeout_backs_off() {
+    /// succeeds it holds both. With a zero timeout every wait gives up at
+    /// once (loom has no clock, so only an already-expired deadline can be
+    /// modelled), exploring the give-up path; with `Duration::MAX` (wait
+    /// forever) every back-off ends in success.
+    fn backoff_model(timeout: Duration) {
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(2);
-        b.check(|| {
+        b.check(move || {
             let locks = Arc::new([Lock::new(0u32), Lock::new(0u32)]);
             let l = locks.clone();
             let ordered = thread::spawn(move || {
@@ -407,14 +409,27 @@ mod loom_tests {
                 *all.take(&l[1]).unwrap() += 1;
             });
             let mut done = 0;
-            if let Some(mut all) = acquire_all_timeout(&[&locks[1], &locks[0]], Duration::MAX) {
+            if let Some(mut all) = acquire_all_timeout(&[&locks[1], &locks[0]], timeout) {
                 *all.take(&locks[0]).unwrap() += 1;
                 *all.take(&locks[1]).unwrap() += 1;
                 done = 1;
+            } else {
+                // Gave up: it must hold nothing.
+                assert!(timeout != Duration::MAX);
             }
             ordered.join().unwrap();
             assert_eq!(*locks[0].acquire(), 1 + done);
             assert_eq!(*locks[1].acquire(), 1 + done);
         });
+    }
+
+    #[test]
+    fn acquire_all_timeout_gives_up_cleanly() {
+        backoff_model(Duration::ZERO);
+    }
+
+    #[test]
+    fn acquire_all_timeout_backs_off_and_succeeds() {
+        backoff_model(Duration::MAX);
     }
 }

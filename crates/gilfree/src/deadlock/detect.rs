@@ -455,6 +455,8 @@ struct EdgeInfo {
 
 struct Node {
     kind: &'static str,
+    /// Where the graph first saw it acquired (names it in the picture).
+    site: Site,
     succ: BTreeMap<u64, EdgeInfo>,
     pred: BTreeSet<u64>,
 }
@@ -473,9 +475,10 @@ static GRAPH: Mutex<Graph> = Mutex::new(Graph {
 });
 
 impl Graph {
-    fn node(&mut self, id: u64, kind: &'static str) -> &mut Node {
+    fn node(&mut self, id: u64, kind: &'static str, site: Site) -> &mut Node {
         self.nodes.entry(id).or_insert_with(|| Node {
             kind,
+            site,
             succ: BTreeMap::new(),
             pred: BTreeSet::new(),
         })
@@ -489,13 +492,18 @@ impl Graph {
         (to, to_kind): (u64, &'static str),
         edge: EdgeInfo,
     ) -> Option<PotentialDeadlock> {
-        self.node(to, to_kind);
-        if self.node(from, from_kind).succ.contains_key(&to) {
+        self.node(to, to_kind, edge.acquired_at);
+        if self
+            .node(from, from_kind, edge.held_at)
+            .succ
+            .contains_key(&to)
+        {
             return None; // another thread recorded it first
         }
         let path = self.path(to, from);
-        self.node(from, from_kind).succ.insert(to, edge);
-        self.node(to, to_kind).pred.insert(from);
+        let (held_at, acquired_at) = (edge.held_at, edge.acquired_at);
+        self.node(from, from_kind, held_at).succ.insert(to, edge);
+        self.node(to, to_kind, acquired_at).pred.insert(from);
         let path = path?;
         // The cycle: from → to → … → from.
         let mut ids = vec![from, to];
@@ -758,12 +766,13 @@ pub fn to_dot() -> String {
         } else {
             ""
         };
-        let _ = writeln!(s, "  n{id} [label=\"{}#{id}\"{color}];", n.kind);
+        let label = escape(&format!("{}#{id}\nfirst seen at {}", n.kind, n.site));
+        let _ = writeln!(s, "  n{id} [label=\"{label}\"{color}];");
     }
     for (&id, n) in &g.nodes {
         for (&to, e) in &n.succ {
             let label = escape(&format!(
-                "{}\nholding at {}\nacquired at {}",
+                "thread {:?}\nholding at {}\nacquired at {}",
                 e.thread, e.held_at, e.acquired_at
             ));
             let color = if hot.contains(&(id, to)) {

@@ -329,10 +329,21 @@ type IdSet = HashSet<(u64, u64), std::hash::BuildHasherDefault<IdHasher>>;
 #[track_caller]
 pub(crate) fn before_acquire(tag: &Tag, kind: &'static str, blocking: bool) {
     let id = tag.id();
-    if !blocking {
-        return;
+    if blocking {
+        record(id, kind, Location::caller(), true);
     }
-    let site = Location::caller();
+}
+
+/// [`before_acquire`] for a lock taken back inside an operation that cannot
+/// stop half-way (a `Condition` wait reacquiring its lock): it reports, but
+/// never panics, since the caller's guard must get its lock back.
+#[track_caller]
+#[allow(dead_code)] // for Condition
+pub(crate) fn before_reacquire(tag: &Tag, kind: &'static str) {
+    record(tag.id(), kind, Location::caller(), false);
+}
+
+fn record(id: u64, kind: &'static str, site: Site, may_panic: bool) {
     let found = with_local(|l| {
         l.drain_foreign();
         if l.held.is_empty() {
@@ -363,13 +374,12 @@ pub(crate) fn before_acquire(tag: &Tag, kind: &'static str, blocking: bool) {
     })
     .unwrap_or_default();
     if let Some(first) = found.first() {
-        match mode() {
-            Mode::Warn => {
-                for r in &found {
-                    eprintln!("{r}");
-                }
-            }
-            Mode::Panic => panic!("{first}"),
+        // Panicking while unwinding would abort: report then as in warn mode.
+        if may_panic && mode() == Mode::Panic && !std::thread::panicking() {
+            panic!("{first}");
+        }
+        for r in &found {
+            eprintln!("{r}");
         }
     }
 }

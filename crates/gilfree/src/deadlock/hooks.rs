@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! before_acquire(tag, kind, blocking)   // may report (warn or panic) before blocking
+//!   (or before_reacquire(tag, kind): a Condition wait taking its lock back;
+//!    reports but never panics)
 //! [wait_begin(tag, kind) … wait_end()]  // only around the futex-sleeping slow path
 //! acquired(tag, kind)                   // only if it was taken
 //! …
@@ -21,7 +23,7 @@
 
 #[cfg(all(feature = "deadlock-detection", not(loom)))]
 pub(crate) use super::detect::{
-    Tag, acquired, before_acquire, order_key, released, wait_begin, wait_end,
+    Tag, acquired, before_acquire, before_reacquire, order_key, released, wait_begin, wait_end,
 };
 
 #[cfg(not(all(feature = "deadlock-detection", not(loom))))]
@@ -43,6 +45,9 @@ mod off {
 
     #[inline(always)]
     pub(crate) fn before_acquire(_tag: &Tag, _kind: &'static str, _blocking: bool) {}
+
+    #[inline(always)]
+    pub(crate) fn before_reacquire(_tag: &Tag, _kind: &'static str) {}
 
     #[inline(always)]
     pub(crate) fn acquired(_tag: &Tag, _kind: &'static str) {}

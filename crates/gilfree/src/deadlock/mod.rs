@@ -43,13 +43,19 @@
 //!   `GILFREE_DEADLOCK=warn|panic`, read once at the first report, or
 //!   [`set_mode`]. `warn` (the default when the variable is unset) prints
 //!   the report to stderr; `panic` panics in the acquiring thread (its
-//!   guards release on unwind). Either way the report is kept in
-//!   [`reports`].
+//!   guards release on unwind; a thread already unwinding, or a
+//!   `Condition` wait taking its lock back, warns instead). Either way the
+//!   report is kept in [`reports`].
 //! - **Wait-for cycles** (actual deadlocks): [`check`] returns the cycles of
 //!   threads blocked right now on locks held by each other;
 //!   [`spawn_watchdog`] runs it periodically.
 //! - **The picture**: [`to_dot`] renders the lock-order graph as Graphviz
 //!   DOT, with reported cycles in red.
+//!
+//! With the feature on, each owned lock is 16 bytes larger (its id and
+//! owner) and an acquire+release costs about 200 more instructions (a
+//! thread-local held-lock stack and a per-thread cache of known edges; the
+//! global graph is locked only for an edge never seen before).
 //!
 //! Locks are identified by an id given at their first acquisition (never
 //! reused; addresses are not identities in Rust, where values move and
@@ -63,7 +69,9 @@ mod order;
 mod detect;
 
 #[allow(unused_imports)]
-pub(crate) use hooks::{Tag, acquired, before_acquire, order_key, released, wait_begin, wait_end};
+pub(crate) use hooks::{
+    Tag, acquired, before_acquire, before_reacquire, order_key, released, wait_begin, wait_end,
+};
 pub(crate) use order::sealed;
 pub use order::{AllGuard, Lockable, acquire_all, acquire_all_timeout};
 

@@ -26,6 +26,8 @@
 //!
 //! # Detection (cargo feature `deadlock-detection`)
 //!
+//! (The items named in this section exist only with the feature.)
+//!
 //! With the feature on, every acquisition of a gilfree lock that has an
 //! owner (`Lock`, and as they join: `RLock`, `Condition`'s lock) goes
 //! through a few hooks; without it the hooks are empty `#[inline(always)]`
@@ -39,17 +41,17 @@
 //!   reported once. A failed-or-not `try_acquire` never waits, so it adds no
 //!   edge (the lock still counts as held once taken). Re-entering an
 //!   `RLock` is not an edge; a Semaphore has no owner and is never tracked.
-//! - **What happens on a report** is the [`Mode`]: the environment variable
+//! - **What happens on a report** is the `Mode`: the environment variable
 //!   `GILFREE_DEADLOCK=warn|panic`, read once at the first report, or
-//!   [`set_mode`]. `warn` (the default when the variable is unset) prints
+//!   `set_mode`. `warn` (the default when the variable is unset) prints
 //!   the report to stderr; `panic` panics in the acquiring thread (its
 //!   guards release on unwind; a thread already unwinding, or a
 //!   `Condition` wait taking its lock back, warns instead). Either way the
-//!   report is kept in [`reports`].
-//! - **Wait-for cycles** (actual deadlocks): [`check`] returns the cycles of
+//!   report is kept in `reports`.
+//! - **Wait-for cycles** (actual deadlocks): `check` returns the cycles of
 //!   threads blocked right now on locks held by each other;
-//!   [`spawn_watchdog`] runs it periodically.
-//! - **The picture**: [`to_dot`] renders the lock-order graph as Graphviz
+//!   `spawn_watchdog` runs it periodically.
+//! - **The picture**: `to_dot` renders the lock-order graph as Graphviz
 //!   DOT, with reported cycles in red.
 //!
 //! With the feature on, each owned lock is 16 bytes larger (its id and

@@ -129,3 +129,22 @@ fn acquire_all_stress_long() {
     stress(16, 10, 200_000, false);
     stress(16, 10, 200_000, true);
 }
+
+#[test]
+fn acquire_all_mixes_locks_and_rlocks() {
+    use gilfree::threading::RLock;
+    let (r, l) = (RLock::new(()), Lock::new(5));
+    let outer = r.acquire(); // already ours: acquire_all re-enters it
+    {
+        let mut all = acquire_all(&[&r, &l, &r]);
+        assert_eq!(all.len(), 2);
+        assert_eq!(r.recursion_count(), 2);
+        assert_eq!(*all.take(&l).unwrap(), 5);
+    }
+    assert_eq!(r.recursion_count(), 1);
+    drop(outer);
+    let all = acquire_all_timeout(&[&l, &r], Duration::from_secs(60)).unwrap();
+    assert_eq!(all.len(), 2);
+    drop(all);
+    assert!(!r.locked() && !l.locked());
+}

@@ -14,7 +14,8 @@ use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::thread;
 
 use gilfree::deadlock::{self, Mode};
-use gilfree::threading::Lock;
+use gilfree::threading::{Condition, Lock, RLock};
+use std::time::Duration;
 
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
@@ -249,6 +250,116 @@ fn release_by_another_thread_leaves_no_stale_edge() {
         let _a = a.acquire();
     }
     assert!(deadlock::reports().is_empty(), "{:?}", deadlock::reports());
+}
+
+#[test]
+fn reentering_an_rlock_reports_nothing() {
+    let _s = serial();
+    let (r, l) = (RLock::new(()), Lock::new(()));
+    {
+        let _r1 = r.acquire();
+        let _l = l.acquire(); // R -> L
+        // Re-entering R while holding L is not an edge L -> R (it would
+        // close a cycle with R -> L): it never waits.
+        let _r2 = r.acquire();
+        let _r3 = r.try_acquire().unwrap();
+        let _r4 = r.acquire_timeout(Duration::from_secs(1)).unwrap();
+        assert_eq!(r.recursion_count(), 4);
+    }
+    assert!(deadlock::reports().is_empty(), "{:?}", deadlock::reports());
+    assert!(!r.locked());
+    // A real first acquisition of R while holding L still is one.
+    {
+        let _l = l.acquire();
+        let _r = r.acquire();
+    }
+    let r = deadlock::reports().pop().expect("reported");
+    let mut kinds: Vec<_> = r.cycle.iter().map(|e| e.from.kind).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["Lock", "RLock"]);
+}
+
+#[test]
+fn rlock_inversion_across_threads_is_reported() {
+    let _s = serial();
+    let (a, b) = (Arc::new(RLock::new(())), Arc::new(RLock::new(())));
+    let (a1, b1) = (a.clone(), b.clone());
+    thread::Builder::new()
+        .name("alice".into())
+        .spawn(move || {
+            let _a = a1.acquire();
+            let _a_again = a1.acquire();
+            let _b = b1.acquire();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let (a2, b2) = (a.clone(), b.clone());
+    thread::Builder::new()
+        .name("bob".into())
+        .spawn(move || {
+            let _b = b2.acquire();
+            let _a = a2.acquire();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let r = deadlock::reports().pop().expect("reported");
+    assert_eq!(r.cycle.len(), 2, "{r}");
+    assert_eq!(r.cycle[0].thread, "bob");
+    assert_eq!(r.cycle[1].thread, "alice");
+    assert!(r.cycle.iter().all(|e| e.to.kind == "RLock"));
+}
+
+#[test]
+fn condition_wait_gives_back_and_takes_back_its_lock() {
+    let _s = serial();
+    // Over an RLock entered twice, and over a Lock.
+    let c = Condition::new();
+    let x = Lock::new(());
+    {
+        let _g1 = c.acquire();
+        let _g2 = c.acquire();
+        // Releases both levels and takes them back.
+        assert!(!c.wait_timeout(Duration::ZERO).unwrap());
+        let _x = x.acquire(); // the lock is held again: edge cond -> x
+    }
+    assert!(!c.lock().locked());
+    assert!(deadlock::reports().is_empty());
+    {
+        let _x = x.acquire();
+        let _g = c.acquire(); // x -> cond closes the cycle
+    }
+    assert_eq!(deadlock::reports().len(), 1, "{:?}", deadlock::reports());
+
+    let c = Condition::from_lock(Lock::new(0));
+    let y = Lock::new(());
+    {
+        let mut g = c.acquire();
+        assert!(!c.wait_guard_timeout(&mut g, Duration::ZERO).unwrap());
+        *g += 1;
+        let _y = y.acquire(); // edge cond -> y
+    }
+    {
+        let _y = y.acquire();
+        let _g = c.acquire(); // y -> cond
+    }
+    assert_eq!(deadlock::reports().len(), 2, "{:?}", deadlock::reports());
+}
+
+#[test]
+fn acquire_all_takes_rlocks_and_reenters() {
+    let _s = serial();
+    let (r, l) = (RLock::new(()), Lock::new(()));
+    let outer = r.acquire();
+    {
+        let all = deadlock::acquire_all(&[&l, &r]);
+        assert_eq!(all.len(), 2);
+        assert_eq!(r.recursion_count(), 2);
+    }
+    assert_eq!(r.recursion_count(), 1);
+    drop(outer);
+    assert!(!r.locked() && !l.locked());
 }
 
 /// Run in a child process by `env_var_selects_the_mode`.

@@ -46,6 +46,10 @@ use std::time::Duration;
 
 type Site = &'static Location<'static>;
 
+/// Whether the hooks do anything (for callers that must skip work, like
+/// RLock's ownership check, when they do not).
+pub(crate) const ENABLED: bool = true;
+
 static NEXT_LOCK_ID: AtomicU64 = AtomicU64::new(1);
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 /// Bumped by [`reset`]; a thread whose edge cache is older clears it.

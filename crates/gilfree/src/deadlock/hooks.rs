@@ -23,7 +23,8 @@
 
 #[cfg(all(feature = "deadlock-detection", not(loom)))]
 pub(crate) use super::detect::{
-    Tag, acquired, before_acquire, before_reacquire, order_key, released, wait_begin, wait_end,
+    ENABLED, Tag, acquired, before_acquire, before_reacquire, order_key, released, wait_begin,
+    wait_end,
 };
 
 #[cfg(not(all(feature = "deadlock-detection", not(loom))))]
@@ -32,6 +33,9 @@ pub(crate) use off::*;
 #[cfg(not(all(feature = "deadlock-detection", not(loom))))]
 #[allow(dead_code)]
 mod off {
+    /// Whether the hooks do anything.
+    pub(crate) const ENABLED: bool = false;
+
     /// No bookkeeping without the feature: zero bytes.
     #[derive(Debug, Default)]
     pub(crate) struct Tag;

@@ -72,7 +72,8 @@ mod detect;
 
 #[allow(unused_imports)]
 pub(crate) use hooks::{
-    Tag, acquired, before_acquire, before_reacquire, order_key, released, wait_begin, wait_end,
+    ENABLED, Tag, acquired, before_acquire, before_reacquire, order_key, released, wait_begin,
+    wait_end,
 };
 pub(crate) use order::sealed;
 pub use order::{AllGuard, Lockable, acquire_all, acquire_all_timeout};

@@ -319,6 +319,22 @@ impl<T: ?Sized> Lock<T> {
         taken
     }
 
+    /// Take the lock back inside a `Condition` wait: like
+    /// [`lock_hooked`](Self::lock_hooked) with no deadline, but a lock-order
+    /// report never panics here (the caller's guard needs the lock back).
+    #[inline]
+    #[track_caller]
+    #[allow(dead_code)] // for Condition
+    pub(crate) fn relock_hooked(&self) {
+        deadlock::before_reacquire(&self.dl, KIND);
+        if !self.raw.try_lock() {
+            deadlock::wait_begin(&self.dl, KIND);
+            self.raw.lock_contended(Deadline::Never);
+            deadlock::wait_end();
+        }
+        deadlock::acquired(&self.dl, KIND);
+    }
+
     /// Release, through the deadlock hooks (which run first, so the detector
     /// never shows an owner for a lock someone else already holds).
     #[inline(always)]

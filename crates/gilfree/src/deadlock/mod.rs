@@ -29,8 +29,8 @@
 //! (The items named in this section exist only with the feature.)
 //!
 //! With the feature on, every acquisition of a gilfree lock that has an
-//! owner (`Lock`, and as they join: `RLock`, `Condition`'s lock) goes
-//! through a few hooks; without it the hooks are empty `#[inline(always)]`
+//! owner (`Lock`, `RLock`, and so `Condition`'s lock, whose wait releases
+//! and takes it back) goes through a few hooks; without it the hooks are empty `#[inline(always)]`
 //! functions and a lock carries no extra field, so the cost is zero.
 //!
 //! - **Lock order** (potential deadlocks): acquiring lock `B` while holding

@@ -51,9 +51,10 @@ pub(crate) mod sealed {
     }
 }
 
-/// A gilfree lock that [`acquire_all`] can take: [`Lock`] (any `T`), and
-/// the other owned locks as they join (`RLock`). Sealed: it cannot be
-/// implemented outside gilfree.
+/// A gilfree lock that [`acquire_all`] can take: [`Lock`] and
+/// [`RLock`](crate::threading::RLock) (any `T`; an `RLock` the thread
+/// already owns is re-entered). Sealed: it cannot be implemented outside
+/// gilfree.
 ///
 /// Python has no such trait; it is the set of objects `with` accepts that
 /// are locks.

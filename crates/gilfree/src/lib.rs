@@ -19,6 +19,10 @@
 //! | `threading.local` | [`threading::Local`] |
 //! | `threading.Thread`, `current_thread()`, `enumerate()`, `excepthook` | [`threading::Thread`], [`threading::current_thread`], [`threading::enumerate`], [`threading::set_excepthook`] |
 //! | waiting for non-daemon threads at exit | [`threading::main`] / [`threading::exit_guard`] |
+//! | `concurrent.futures.Future` | [`futures::Future`] |
+//! | `concurrent.futures.Executor` | [`futures::Executor`] |
+//! | `concurrent.futures.ThreadPoolExecutor` | [`futures::ThreadPoolExecutor`] |
+//! | `concurrent.futures.wait`, `as_completed` | [`futures::wait()`], [`futures::as_completed`] |
 //! | *(none; C++ `std::scoped_lock`)* | [`deadlock::acquire_all`] |
 //! | *(none; Linux lockdep)* | [`deadlock`] detection (feature `deadlock-detection`) |
 //!
@@ -41,5 +45,6 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod deadlock;
+pub mod futures;
 pub(crate) mod sys;
 pub mod threading;

@@ -43,6 +43,7 @@ use std::time::Duration;
 
 use super::Error;
 use super::lock::RawLock;
+use crate::deadlock::{self, sealed};
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::{Deadline, Private, Scope};
 
@@ -231,8 +232,13 @@ impl<S: Scope> RawRLock<S> {
 /// ```
 pub struct RLock<T: ?Sized = ()> {
     raw: RawRLock,
+    /// The deadlock detector's id and owner; zero-sized without the feature.
+    dl: deadlock::Tag,
     data: UnsafeCell<T>,
 }
+
+/// What the deadlock detector calls this kind of lock.
+const KIND: &str = "RLock";
 
 // SAFETY: one thread at a time (the owner) reaches the data, and only
 // through `&T`; so sharing the lock is sound when `T` may move between
@@ -250,7 +256,7 @@ impl<T> RLock<T> {
         /// assert!(!LOCK.locked());
         /// ```
         pub const fn new(value: T) -> Self {
-            RLock { raw: RawRLock::new(), data: UnsafeCell::new(value) }
+            RLock { raw: RawRLock::new(), dl: deadlock::Tag::new(), data: UnsafeCell::new(value) }
         }
     }
 
@@ -277,8 +283,9 @@ impl<T: ?Sized> RLock<T> {
     /// assert_eq!(*a + *b, 2);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn acquire(&self) -> RLockGuard<'_, T> {
-        self.raw.lock(Deadline::Never);
+        self.lock_hooked(Deadline::Never);
         RLockGuard::new(self)
     }
 
@@ -294,8 +301,9 @@ impl<T: ?Sized> RLock<T> {
     /// assert!(std::thread::spawn(move || l2.try_acquire().is_none()).join().unwrap());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_acquire(&self) -> Option<RLockGuard<'_, T>> {
-        self.raw.try_lock().then(|| RLockGuard::new(self))
+        self.try_lock_hooked().then(|| RLockGuard::new(self))
     }
 
     /// Acquire, giving up after `timeout` (Python: `rlock.acquire(timeout=t)`).
@@ -310,9 +318,9 @@ impl<T: ?Sized> RLock<T> {
     /// assert!(!got.join().unwrap());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
-        self.raw
-            .lock(Deadline::after(timeout))
+        self.lock_hooked(Deadline::after(timeout))
             .then(|| RLockGuard::new(self))
     }
 
@@ -377,6 +385,75 @@ impl<T: ?Sized> RLock<T> {
     pub(crate) fn raw(&self) -> &RawRLock {
         &self.raw
     }
+
+    /// Acquire (or re-enter) until `deadline`, through the deadlock hooks.
+    /// Re-entering is not an order edge and never waits, so it skips them.
+    /// Without the `deadlock-detection` feature this is exactly
+    /// `self.raw.lock(deadline)`.
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn lock_hooked(&self, deadline: Deadline) -> bool {
+        if !deadlock::ENABLED || self.raw.is_owned() {
+            return self.raw.lock(deadline);
+        }
+        deadlock::before_acquire(&self.dl, KIND, true);
+        let taken = self.raw.try_lock() || {
+            deadlock::wait_begin(&self.dl, KIND);
+            let taken = self.raw.lock(deadline);
+            deadlock::wait_end();
+            taken
+        };
+        if taken {
+            deadlock::acquired(&self.dl, KIND);
+        }
+        taken
+    }
+
+    /// Acquire (or re-enter) if that needs no waiting, through the hooks.
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn try_lock_hooked(&self) -> bool {
+        if !deadlock::ENABLED || self.raw.is_owned() {
+            return self.raw.try_lock();
+        }
+        let taken = self.raw.try_lock();
+        if taken {
+            deadlock::acquired(&self.dl, KIND);
+        }
+        taken
+    }
+
+    /// Release one level, through the hooks when it is the last one (which
+    /// run first, so the detector never shows an owner for a lock someone
+    /// else already holds).
+    #[inline(always)]
+    pub(crate) fn unlock_hooked(&self) -> Result<(), Error> {
+        if deadlock::ENABLED && self.raw.recursion_count() == 1 {
+            deadlock::released(&self.dl);
+        }
+        self.raw.unlock()
+    }
+
+    /// Python's `_release_save`, through the hooks (for `Condition`).
+    #[allow(dead_code)] // for Condition
+    pub(crate) fn release_save_hooked(&self) -> Result<u32, Error> {
+        if deadlock::ENABLED && self.raw.is_owned() {
+            deadlock::released(&self.dl);
+        }
+        self.raw.release_save()
+    }
+
+    /// Python's `_acquire_restore`, through the hooks (for `Condition`): a
+    /// lock-order report here never panics (the waiter needs its lock back).
+    #[allow(dead_code)] // for Condition
+    #[track_caller]
+    pub(crate) fn acquire_restore_hooked(&self, saved: u32) {
+        deadlock::before_reacquire(&self.dl, KIND);
+        deadlock::wait_begin(&self.dl, KIND);
+        self.raw.acquire_restore(saved);
+        deadlock::wait_end();
+        deadlock::acquired(&self.dl, KIND);
+    }
 }
 
 impl RLock<()> {
@@ -394,9 +471,9 @@ impl RLock<()> {
     /// ```
     pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
         if blocking {
-            self.raw.lock(Deadline::from_python(true, timeout))
+            self.lock_hooked(Deadline::from_python(true, timeout))
         } else {
-            self.raw.try_lock()
+            self.try_lock_hooked()
         }
     }
 
@@ -413,7 +490,7 @@ impl RLock<()> {
     /// assert_eq!(l.release(), Err(Error::NotOwner));
     /// ```
     pub fn release(&self) -> Result<(), Error> {
-        self.raw.unlock()
+        self.unlock_hooked()
     }
 }
 
@@ -488,12 +565,40 @@ impl<T: ?Sized> Deref for RLockGuard<'_, T> {
     }
 }
 
+impl<T: ?Sized> sealed::Sealed for RLock<T> {
+    #[inline]
+    fn order_key(&self) -> u64 {
+        deadlock::order_key(&self.dl, self.word_addr())
+    }
+    #[inline]
+    fn word_addr(&self) -> usize {
+        &self.raw as *const RawRLock as usize
+    }
+    #[inline]
+    #[track_caller]
+    fn lock_until(&self, deadline: Option<std::time::Instant>) -> bool {
+        self.lock_hooked(deadline.map_or(Deadline::Never, Deadline::At))
+    }
+    #[inline]
+    #[track_caller]
+    fn lock_try(&self) -> bool {
+        self.try_lock_hooked()
+    }
+    #[inline]
+    fn unlock_held(&self) {
+        // Taken by this thread through lock_until/lock_try: it owns it.
+        let _ = self.unlock_hooked();
+    }
+}
+
+impl<T: ?Sized> deadlock::Lockable for RLock<T> {}
+
 impl<T: ?Sized> Drop for RLockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // Only fails if a data-less lock's level was already given back with
         // `release()` behind the guard's back; there is nothing left to do.
-        let _ = self.lock.raw.unlock();
+        let _ = self.lock.unlock_hooked();
     }
 }
 

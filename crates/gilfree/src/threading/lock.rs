@@ -299,6 +299,9 @@ impl Lock<()> {
     /// ```
     #[track_caller]
     pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        if !blocking {
+            return self.raw.try_lock(); // no spin, no CONTENDED mark
+        }
         self.raw.lock(Deadline::from_python(blocking, timeout))
     }
 
@@ -476,5 +479,20 @@ mod loom_tests {
             timed.join().unwrap();
             blocking.join().unwrap();
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Regression: a failed non-blocking `acquire_unguarded` must not mark
+    /// the lock CONTENDED (that cost the holder a spurious futex wake).
+    #[test]
+    fn nonblocking_acquire_leaves_state_uncontended() {
+        let l = Lock::new(());
+        let _g = l.acquire();
+        assert!(!l.acquire_unguarded(false, None));
+        assert_eq!(l.raw.state.load(Relaxed), LOCKED);
     }
 }

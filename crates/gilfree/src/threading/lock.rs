@@ -583,3 +583,18 @@ mod loom_tests {
         });
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Regression: a failed non-blocking `acquire_unguarded` must not mark
+    /// the lock CONTENDED (that cost the holder a spurious futex wake).
+    #[test]
+    fn nonblocking_acquire_leaves_state_uncontended() {
+        let l = Lock::new(());
+        let _g = l.acquire();
+        assert!(!l.acquire_unguarded(false, None));
+        assert_eq!(l.raw.state.load(Relaxed), LOCKED);
+    }
+}

@@ -9,11 +9,12 @@
 //! - `count: AtomicU32`: the recursion depth, read and written only by the
 //!   owner.
 //!
-//! Thread ids come from [`current_owner_id`]: the kernel thread id
-//! (`gettid`), which is unique across processes while the thread lives, so
-//! the same algorithm can sit in a shared mapping (`S = Shared`) and tell
-//! threads of different processes apart. For private locks the id is cached
-//! in a thread-local, so a recursive acquire costs no syscall.
+//! Thread ids come from [`current_owner_id`]: in a shared mapping
+//! (`S = Shared`) the kernel thread id (`gettid`), unique across processes
+//! while the thread lives, so the algorithm tells threads of different
+//! processes apart; for private locks a per-process counter value cached in
+//! a thread-local (never reused, fork-safe; no syscall on a recursive
+//! acquire).
 //!
 //! # Memory ordering
 //!
@@ -51,8 +52,14 @@ use crate::sys::{Deadline, Private, Scope};
 ///
 /// For `S = Shared` this is the kernel thread id, unique across processes
 /// while the thread lives (read afresh, so a forked child gets its own).
-/// For `S = Private` it is the same id cached in a thread-local, which keeps
-/// a recursive acquire free of syscalls. Under loom, a per-model-thread id.
+/// For `S = Private` it is a process-wide counter value cached in a
+/// thread-local, which keeps a recursive acquire free of syscalls. Not the
+/// cached kernel id: after `fork` the child's thread would keep its
+/// parent's id, which the kernel may give to a new thread of the child once
+/// the parent's thread exits — two threads would then both "own" a lock and
+/// reach a `!Sync` `T` at once. A counter value is never given out twice in
+/// a process (until 2^32 threads have asked), and a forked child continues
+/// its parent's counter. Under loom, a per-model-thread id.
 #[inline]
 pub(crate) fn current_owner_id<S: Scope>() -> u32 {
     #[cfg(not(loom))]
@@ -60,6 +67,7 @@ pub(crate) fn current_owner_id<S: Scope>() -> u32 {
         if S::SHARED {
             return rustix::thread::gettid().as_raw_nonzero().get() as u32;
         }
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         thread_local! {
             static TID: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
         }
@@ -68,7 +76,10 @@ pub(crate) fn current_owner_id<S: Scope>() -> u32 {
             if v != 0 {
                 v
             } else {
-                let v = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+                let mut v = 0;
+                while v == 0 {
+                    v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 t.set(v);
                 v
             }
@@ -211,11 +222,10 @@ impl<S: Scope> RawRLock<S> {
 /// - Python's private `_is_owned()` and `_recursion_count()` are public here
 ///   as [`is_owned`](RLock::is_owned) and [`recursion_count`](RLock::recursion_count).
 /// - No poisoning: a guard dropped by a panicking thread releases its level.
-/// - The owner is identified by its kernel thread id (`gettid`), unique
-///   across processes, so the same algorithm serves `multiprocessing.RLock`.
-///   As with CPython's `get_ident()`, ids of finished threads may be reused:
-///   a thread that exits while still owning the lock (a leaked guard) leaves
-///   it owned by an id a later thread may get.
+/// - The owner is identified by a per-thread id that is never reused in
+///   the process (CPython's `get_ident()` may be): a thread that exits
+///   while still owning the lock (a leaked guard) leaves it owned for good,
+///   never by a later thread that happens to get the same id.
 ///
 /// ```
 /// use gilfree::threading::RLock;
@@ -674,5 +684,30 @@ mod loom_tests {
             t.join().unwrap();
             assert!(!lock.is_locked());
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Regression: private owner ids were cached kernel tids, which the
+    /// kernel reuses (and which a forked child inherits stale), so two
+    /// threads could both "own" an RLock. Threads that live one after
+    /// another — when the kernel is free to reuse a tid — get distinct ids.
+    #[test]
+    fn private_owner_ids_are_never_reused() {
+        let mut ids: Vec<u32> = (0..64)
+            .map(|_| {
+                std::thread::spawn(current_owner_id::<Private>)
+                    .join()
+                    .unwrap()
+            })
+            .collect();
+        ids.push(current_owner_id::<Private>());
+        assert!(!ids.contains(&0));
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 65);
     }
 }

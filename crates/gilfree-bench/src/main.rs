@@ -1,0 +1,147 @@
+//! `gilfree-bench`: gilfree side by side with std, parking_lot,
+//! crossbeam-channel, flume, rayon and CPython, in one run.
+//!
+//! ```text
+//! cargo run --release -p gilfree-bench -- [--quick] [--json FILE] [--chart FILE]
+//! ```
+//!
+//! Every shape (a benchmark such as `lock_uncontended`) is measured for
+//! gilfree and each peer that has it, interleaved: each repetition runs
+//! every impl once, in a rotating order. The table gives, per shape and
+//! impl, the median time per operation over the repetitions, the spread
+//! (fastest–slowest repetition) and gilfree's median over the peer's.
+//! CPython runs as a `python3` subprocess (`python/cpython_peers.py`); with
+//! no `python3`, its rows are skipped with a note.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod harness;
+mod python;
+mod report;
+mod shapes;
+
+use harness::{Bench, Config};
+
+/// gilfree against std, parking_lot, crossbeam-channel, flume, rayon and
+/// CPython, measured in one run.
+#[derive(Parser, Debug)]
+#[command(name = "gilfree-bench", version)]
+struct Args {
+    /// Small samples and few repetitions: every shape in well under two
+    /// minutes (the test suite runs this).
+    #[arg(long)]
+    quick: bool,
+    /// Write the rows as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Draw ns/op per shape and impl as an SVG chart to FILE.
+    #[arg(long, value_name = "FILE")]
+    chart: Option<PathBuf>,
+    /// Only the shapes whose id contains one of these (comma-separated).
+    #[arg(long, value_name = "SUBSTR,...", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Only these impls (comma-separated ids, e.g. gilfree,parking_lot).
+    #[arg(long = "impl", value_name = "IMPL,...", value_delimiter = ',')]
+    impls: Vec<String>,
+    /// Repetitions per impl (overrides the preset: 7 quick, 15 full).
+    #[arg(long, value_name = "N")]
+    reps: Option<usize>,
+    /// Target wall time of one sample, in milliseconds (preset: 5 quick,
+    /// 50 full).
+    #[arg(long, value_name = "MS")]
+    sample_ms: Option<u64>,
+    /// Worker threads for the executor and CPU shapes (default: the cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Leave CPython out.
+    #[arg(long)]
+    no_python: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut cfg = Config::new(args.quick);
+    if let Some(r) = args.reps {
+        cfg.reps = r.max(1);
+    }
+    if let Some(ms) = args.sample_ms {
+        cfg.sample = std::time::Duration::from_millis(ms.max(1));
+    }
+    if let Some(t) = args.threads {
+        cfg.threads = t.max(1);
+    }
+    cfg.only = args.only.clone();
+    cfg.impls = args.impls.clone();
+
+    let mut notes = Vec::new();
+    let python = if args.no_python {
+        notes.push("CPython left out (--no-python)".to_string());
+        None
+    } else {
+        match python::Python::start() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                notes.push(format!("CPython rows skipped: {e}"));
+                None
+            }
+        }
+    };
+    let py_version = python.as_ref().map(|p| p.version.clone());
+    let mut b = Bench::new(cfg, python);
+    for n in notes {
+        b.note(n);
+    }
+
+    let started = std::time::Instant::now();
+    shapes::all(&mut b);
+    let took = started.elapsed();
+
+    let header = format!(
+        "gilfree-bench{}: {} samples per impl of ~{} ms each, interleaved; {} worker threads; {}; {:.0} s",
+        if b.cfg.quick { " --quick" } else { "" },
+        b.cfg.reps,
+        b.cfg.sample.as_millis(),
+        b.cfg.threads,
+        py_version.as_deref().unwrap_or("no CPython"),
+        took.as_secs_f64(),
+    );
+    println!("\n{header}\n");
+    print!("{}", report::table(&b));
+    let speedups = report::speedups(&b);
+    if !speedups.is_empty() {
+        println!("\nCPU-bound speedup (sequential time / time on N threads):\n{speedups}");
+    }
+    println!("\nTargets (gilfree/peer ≤ 1.0):\n{}", report::targets(&b));
+    if !b.notes.is_empty() {
+        println!("Notes:");
+        for n in &b.notes {
+            println!("- {n}");
+        }
+    }
+
+    let mut ok = true;
+    if let Some(path) = &args.json
+        && let Err(e) = std::fs::write(path, report::json(&b.rows))
+    {
+        eprintln!("writing {}: {e}", path.display());
+        ok = false;
+    }
+    if let Some(path) = &args.chart
+        && let Err(e) = report::chart(&b, path, "gilfree and its peers: time per operation")
+    {
+        eprintln!("drawing {}: {e}", path.display());
+        ok = false;
+    }
+    if b.rows.is_empty() {
+        eprintln!("nothing was measured");
+        ok = false;
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

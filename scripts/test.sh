@@ -28,6 +28,19 @@ fi
 step "doc tests"
 cargo test --workspace --doc
 
+step "Python bindings: build into target/venv, run CPython's lock tests and ours"
+# A private venv keeps the machine's Python clean; maturin comes from PyPI
+# when the venv lacks it (a fresh machine).
+if [ ! -x target/venv/bin/python ]; then
+  "${PYTHON:-python3}" -m venv target/venv
+fi
+if [ ! -x target/venv/bin/maturin ]; then
+  target/venv/bin/python -m pip install --quiet --disable-pip-version-check "maturin>=1.8,<2"
+fi
+VIRTUAL_ENV="$PWD/target/venv" target/venv/bin/maturin develop --quiet --release \
+  -m crates/gilfree-py/Cargo.toml
+target/venv/bin/python -m unittest discover -s crates/gilfree-py/tests -t crates/gilfree-py/tests -v
+
 step "loom model checks (--cfg loom)"
 # A separate target dir keeps the loom build from evicting the normal one.
 LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \

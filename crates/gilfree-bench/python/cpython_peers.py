@@ -13,16 +13,20 @@ Two ways to run it:
       python3 cpython_peers.py --serve
 
   reads lines from stdin and answers each with one line:
-      list          -> shapes ID ID ...
-      run ID N      -> ok NANOSECONDS        (or: err MESSAGE)
-      quit          -> (exits)
+      list            -> shapes IMPL:ID IMPL:ID ...
+      run IMPL ID N   -> ok NANOSECONDS        (or: err MESSAGE)
+      quit            -> (exits)
+
+  IMPL is `cpython` (the stdlib) or `gilfree` (the `gilfree` Python
+  bindings, when this interpreter can import them: the `py_*` shapes,
+  gilfree against the stdlib as a Python program sees them).
 
 * Alone, printing the benchmark's JSON rows for CPython only:
 
       python3 cpython_peers.py [--quick] [--only SUBSTR,...]
 
-  prints [{"shape", "impl": "cpython", "median_ns", "min_ns", "max_ns",
-  "unit": "op", "n", "reps"}, ...].
+  prints [{"shape", "impl", "median_ns", "min_ns", "max_ns", "unit": "op",
+  "n", "reps"}, ...].
 """
 
 import json
@@ -64,11 +68,8 @@ def run_threads(k, target):
 
 # ---------------------------------------------------------------- Lock ----
 
-_lock = threading.Lock()
-
-
-def lock_uncontended(n):
-    lock = _lock
+def lock_uncontended(n, Lock=threading.Lock):
+    lock = Lock()
     t0 = clock()
     for _ in range(n):
         with lock:
@@ -157,12 +158,12 @@ def condition_pingpong(n):
 
 # --------------------------------------------------------------- Queue ----
 
-def _queue_run(maxsize, producers, consumers, n, task_done):
+def _queue_run(maxsize, producers, consumers, n, task_done, Queue=queue.Queue):
     """n items in total, split between the producers; each consumer takes a
     fixed share (as the Rust side does). With task_done, every item is
     marked done and producer 0 joins the queue once it has put its share.
     One op is one item."""
-    q = queue.Queue(maxsize)
+    q = Queue(maxsize)
     per = n // producers
     total = per * producers
     got = [0] * consumers
@@ -217,25 +218,25 @@ def queue_unbounded_1p1c_taskdone(n):
 
 # ---------------------------------------------------- ThreadPoolExecutor ----
 
-_pool = None
+_pools = {}
 
 
-def pool():
-    """One pool for every executor shape, started (and warmed) on first use,
-    as the Rust side builds its pools outside the timed region."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=NTHREADS)
-        list(_pool.map(tiny, range(4 * NTHREADS)))
-    return _pool
+def pool(Executor=ThreadPoolExecutor):
+    """One pool per executor type, started (and warmed) on first use, as the
+    Rust side builds its pools outside the timed region."""
+    if Executor not in _pools:
+        ex = Executor(max_workers=NTHREADS)
+        list(ex.map(tiny, range(4 * NTHREADS)))
+        _pools[Executor] = ex
+    return _pools[Executor]
 
 
 def tiny(x):
     return x * 2 + 1
 
 
-def executor_submit_result(n):
-    ex = pool()
+def executor_submit_result(n, Executor=ThreadPoolExecutor):
+    ex = pool(Executor)
     submit = ex.submit
     t0 = clock()
     futs = [submit(tiny, i) for i in range(n)]
@@ -303,7 +304,7 @@ def cpu_threads(n):
     return run_threads(k, part)
 
 
-SHAPES = {
+CPYTHON = {
     f.__name__: f
     for f in [
         lock_uncontended,
@@ -324,7 +325,39 @@ SHAPES = {
         cpu_sequential,
     ]
 }
-SHAPES[f"cpu_threads_{NTHREADS}t"] = cpu_threads
+CPYTHON[f"cpu_threads_{NTHREADS}t"] = cpu_threads
+
+# impl -> shape id -> function
+IMPLS = {"cpython": CPYTHON}
+
+# The `py_*` shapes: gilfree's Python bindings against the stdlib, from
+# Python. Only when the bindings import (e.g. in the venv that
+# scripts/test.sh builds them into: target/venv/bin/python).
+try:
+    import gilfree as _gf
+except ImportError as e:
+    _gf = None
+    GILFREE_PY = f"not importable ({e})"
+else:
+    GILFREE_PY = getattr(_gf, "__file__", "gilfree")
+    _py = {
+        "Lock": ("py_lock_uncontended", lambda T: lambda n: lock_uncontended(n, T), threading.Lock),
+        "Queue": (
+            "py_queue_bounded_1p1c",
+            lambda T: lambda n: _queue_run(1024, 1, 1, n, False, T),
+            queue.Queue,
+        ),
+        "ThreadPoolExecutor": (
+            "py_executor_submit_result",
+            lambda T: lambda n: executor_submit_result(n, T),
+            ThreadPoolExecutor,
+        ),
+    }
+    IMPLS["gilfree"] = {}
+    for name, (shape, make, stdlib) in _py.items():
+        if hasattr(_gf, name):
+            IMPLS["gilfree"][shape] = make(getattr(_gf, name))
+            CPYTHON[shape] = make(stdlib)
 
 
 def serve():
@@ -337,10 +370,13 @@ def serve():
         if cmd == "quit":
             break
         if cmd == "list":
-            out.write("shapes " + " ".join(SHAPES) + "\n")
-        elif cmd == "run" and len(parts) == 3:
+            ids = [f"{i}:{s}" for i, shapes in IMPLS.items() for s in shapes]
+            out.write("shapes " + " ".join(ids) + "\n")
+        elif cmd == "gilfree":
+            out.write(f"gilfree {GILFREE_PY}\n")
+        elif cmd == "run" and len(parts) == 4:
             try:
-                ns = SHAPES[parts[1]](int(parts[2]))
+                ns = IMPLS[parts[1]][parts[2]](int(parts[3]))
                 out.write(f"ok {ns}\n")
             except Exception as e:  # report it and stay up
                 msg = f"{type(e).__name__}: {e}".replace("\n", " ")
@@ -348,14 +384,14 @@ def serve():
         else:
             out.write(f"err unknown command {line.strip()!r}\n")
         out.flush()
-    if _pool is not None:
-        _pool.shutdown()
+    for ex in _pools.values():
+        ex.shutdown()
 
 
 def alone(quick, only):
     reps, sample_ns = (7, 5_000_000) if quick else (15, 50_000_000)
     rows = []
-    for name, f in SHAPES.items():
+    for imp, name, f in [(i, s, f) for i, shapes in IMPLS.items() for s, f in shapes.items()]:
         if only and not any(o in name for o in only):
             continue
         n = 16
@@ -367,12 +403,12 @@ def alone(quick, only):
         n = max(1, min(1 << 24, n * sample_ns // max(ns, 1)))
         samples = sorted(f(n) / n for _ in range(reps))
         rows.append({
-            "shape": name, "impl": "cpython",
+            "shape": name, "impl": imp,
             "median_ns": samples[len(samples) // 2],
             "min_ns": samples[0], "max_ns": samples[-1],
             "unit": "op", "n": n, "reps": reps,
         })
-        print(f"{name:32} {samples[len(samples) // 2]:12.1f} ns/op", file=sys.stderr)
+        print(f"{name:32} {imp:8} {samples[len(samples) // 2]:12.1f} ns/op", file=sys.stderr)
     json.dump(rows, sys.stdout, indent=1)
     print()
 

@@ -16,7 +16,7 @@
 //! 3. records, per impl, the median and the min–max of the per-operation
 //!    times of its samples.
 //!
-//! CPython cases are added by `compare` itself whenever the Python peer
+//! Python cases are added by `compare` itself whenever the Python peer
 //! script knows the shape, so a shape function only lists the Rust impls.
 
 use std::cell::RefCell;
@@ -41,6 +41,10 @@ pub struct Config {
     pub impls: Vec<String>,
     /// Worker threads for executor and CPU shapes.
     pub threads: usize,
+    /// Operations per sample, fixed (no calibration): for profiling a shape
+    /// under `valgrind --tool=callgrind` or `perf`, where a count must be
+    /// the same from run to run.
+    pub fixed_n: Option<u64>,
 }
 
 impl Config {
@@ -59,6 +63,7 @@ impl Config {
                 only: Vec::new(),
                 impls: Vec::new(),
                 threads,
+                fixed_n: None,
             }
         } else {
             Config {
@@ -68,6 +73,7 @@ impl Config {
                 only: Vec::new(),
                 impls: Vec::new(),
                 threads,
+                fixed_n: None,
             }
         }
     }
@@ -236,8 +242,9 @@ impl Bench {
         self.notes.push(s);
     }
 
-    /// Measure every case of `shape`, interleaved, plus CPython's if the
-    /// peer script has this shape, and record one row per impl.
+    /// Measure every case of `shape`, interleaved, plus the Python peer
+    /// script's (CPython's, and the gilfree bindings') if it has this shape,
+    /// and record one row per impl.
     pub fn compare(&mut self, shape: &str, sizes: Sizes, cases: Vec<Case<'_>>) {
         if !self.wants(shape) {
             return;
@@ -246,15 +253,16 @@ impl Bench {
             .into_iter()
             .filter(|c| self.wants_impl(&c.imp))
             .collect();
-        if self.wants_impl("cpython")
-            && let Some(py) = &self.python
-            && py.borrow().has(shape)
-        {
-            let py = py.clone();
-            let id = shape.to_string();
-            cases.push(Case::fallible("cpython", move |n| {
-                py.borrow_mut().run(&id, n)
-            }));
+        if let Some(py) = &self.python {
+            for imp in py.borrow().impls(shape) {
+                if !self.wants_impl(&imp) {
+                    continue;
+                }
+                let (py, id, name) = (py.clone(), shape.to_string(), imp.clone());
+                cases.push(Case::fallible(&imp, move |n| {
+                    py.borrow_mut().run(&name, &id, n)
+                }));
+            }
         }
         if cases.is_empty() {
             return;
@@ -264,7 +272,11 @@ impl Bench {
         // 1. Calibrate (and warm up) each case on its own.
         let mut sized: Vec<(Case<'_>, u64)> = Vec::new();
         for mut c in cases {
-            match calibrate(&mut c, sizes, self.cfg.sample) {
+            let n = match self.cfg.fixed_n {
+                Some(n) => Ok(n.max(1)),
+                None => calibrate(&mut c, sizes, self.cfg.sample),
+            };
+            match n {
                 Ok(n) => sized.push((c, n)),
                 Err(e) => self.note(format!("{shape}/{}: not measured: {e}", c.imp)),
             }

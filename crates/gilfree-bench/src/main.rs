@@ -11,7 +11,9 @@
 //! impl, the median time per operation over the repetitions, the spread
 //! (fastest–slowest repetition) and gilfree's median over the peer's.
 //! CPython runs as a `python3` subprocess (`python/cpython_peers.py`); with
-//! no `python3`, its rows are skipped with a note.
+//! no `python3`, its rows are skipped with a note. When that interpreter can
+//! `import gilfree`, the `py_*` rows compare the Python bindings with the
+//! stdlib too.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +58,11 @@ struct Args {
     /// Worker threads for the executor and CPU shapes (default: the cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Operations per sample, fixed instead of calibrated (for profiling:
+    /// e.g. `valgrind --tool=callgrind gilfree-bench --only lock_uncontended
+    /// --impl gilfree --no-python --fixed-n 1000000 --reps 1`).
+    #[arg(long, value_name = "N")]
+    fixed_n: Option<u64>,
     /// Leave CPython out.
     #[arg(long)]
     no_python: bool,
@@ -73,6 +80,7 @@ fn main() -> ExitCode {
     if let Some(t) = args.threads {
         cfg.threads = t.max(1);
     }
+    cfg.fixed_n = args.fixed_n;
     cfg.only = args.only.clone();
     cfg.impls = args.impls.clone();
 
@@ -82,7 +90,16 @@ fn main() -> ExitCode {
         None
     } else {
         match python::Python::start() {
-            Ok(p) => Some(p),
+            Ok(p) => {
+                if !p.has_impl("gilfree") {
+                    notes.push(format!(
+                        "py_* rows skipped: {} cannot import the gilfree bindings ({}); \
+                         build them with scripts/test.sh or `maturin develop -m crates/gilfree-py/Cargo.toml`",
+                        p.exe, p.gilfree
+                    ));
+                }
+                Some(p)
+            }
             Err(e) => {
                 notes.push(format!("CPython rows skipped: {e}"));
                 None

@@ -4,8 +4,14 @@
 //!
 //! The script is compiled into the binary and written to a temporary file
 //! at start, so the command works from any directory. It needs only the
-//! standard library. `GILFREE_BENCH_PYTHON` picks the interpreter (default
-//! `python3`); if none starts, the CPython rows are skipped with a note.
+//! standard library. When the interpreter can also `import gilfree` (the
+//! Python bindings), the script serves the `py_*` shapes too, for impls
+//! `gilfree` and `cpython`: gilfree against the stdlib, from Python.
+//!
+//! The interpreter: `GILFREE_BENCH_PYTHON` if set; else the venv that
+//! `scripts/test.sh` builds the bindings into (`target/venv/bin/python`),
+//! if it exists; else `python3`. If none starts, the CPython rows are
+//! skipped with a note.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -20,15 +26,31 @@ pub struct Python {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    shapes: HashSet<String>,
+    shapes: HashSet<(String, String)>,
     /// `python3 --version`, for the report.
     pub version: String,
+    /// The interpreter.
+    pub exe: String,
+    /// Where `import gilfree` found the bindings, or why it failed.
+    pub gilfree: String,
+}
+
+/// The interpreter to use (see the module doc).
+fn interpreter() -> String {
+    if let Ok(p) = std::env::var("GILFREE_BENCH_PYTHON") {
+        return p;
+    }
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/venv/bin/python");
+    if std::path::Path::new(venv).is_file() {
+        return venv.to_string();
+    }
+    "python3".to_string()
 }
 
 impl Python {
     /// Start the interpreter on the peer script and ask which shapes it has.
     pub fn start() -> Result<Python, String> {
-        let exe = std::env::var("GILFREE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+        let exe = interpreter();
         let path = std::env::temp_dir().join(format!(
             "gilfree-bench-cpython-peers-{}.py",
             std::process::id()
@@ -57,6 +79,8 @@ impl Python {
             stdout,
             shapes: HashSet::new(),
             version: String::new(),
+            exe: exe.clone(),
+            gilfree: String::new(),
         };
         let listed = py.ask("list");
         // The interpreter has read the script once it answers.
@@ -65,7 +89,16 @@ impl Python {
         let names = line
             .strip_prefix("shapes")
             .ok_or_else(|| format!("unexpected answer to `list`: {line:?}"))?;
-        py.shapes = names.split_whitespace().map(String::from).collect();
+        py.shapes = names
+            .split_whitespace()
+            .filter_map(|id| id.split_once(':'))
+            .map(|(i, s)| (i.to_string(), s.to_string()))
+            .collect();
+        let status = py.ask("gilfree")?;
+        py.gilfree = status
+            .strip_prefix("gilfree ")
+            .unwrap_or(&status)
+            .to_string();
         py.version = Command::new(&exe)
             .arg("--version")
             .output()
@@ -74,15 +107,27 @@ impl Python {
         Ok(py)
     }
 
-    /// Whether the script has `shape`.
-    pub fn has(&self, shape: &str) -> bool {
-        self.shapes.contains(shape)
+    /// The impls the script has for `shape` (`cpython`, maybe `gilfree`).
+    pub fn impls(&self, shape: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .shapes
+            .iter()
+            .filter(|(_, s)| s == shape)
+            .map(|(i, _)| i.clone())
+            .collect();
+        v.sort();
+        v
     }
 
-    /// Run `n` operations of `shape` in the interpreter; its own clock
-    /// (`perf_counter_ns`) times them, so the pipe costs nothing.
-    pub fn run(&mut self, shape: &str, n: u64) -> Result<Duration, String> {
-        let line = self.ask(&format!("run {shape} {n}"))?;
+    /// Whether the script has any shape for `imp`.
+    pub fn has_impl(&self, imp: &str) -> bool {
+        self.shapes.iter().any(|(i, _)| i == imp)
+    }
+
+    /// Run `n` operations of `imp`'s `shape` in the interpreter; its own
+    /// clock (`perf_counter_ns`) times them, so the pipe costs nothing.
+    pub fn run(&mut self, imp: &str, shape: &str, n: u64) -> Result<Duration, String> {
+        let line = self.ask(&format!("run {imp} {shape} {n}"))?;
         match line.split_once(' ') {
             Some(("ok", ns)) => ns
                 .trim()

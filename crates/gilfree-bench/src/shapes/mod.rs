@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod executor;
 pub mod lock;
 pub mod primitives;
+pub mod python_side;
 pub mod queue;
 
 use crate::harness::Bench;
@@ -27,4 +28,5 @@ pub fn all(b: &mut Bench) {
     executor::executor_as_completed(b);
     cpu::cpu_sequential(b);
     cpu::cpu_threads(b);
+    python_side::py_rows(b);
 }

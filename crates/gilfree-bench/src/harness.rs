@@ -16,15 +16,16 @@
 //! 3. records, per impl, the median and the min–max of the per-operation
 //!    times of its samples.
 //!
-//! Python cases are added by `compare` itself whenever the Python peer
-//! script knows the shape, so a shape function only lists the Rust impls.
+//! Cases served by a peer process (CPython; gilfree with deadlock detection
+//! on) are added by `compare` itself whenever the peer has the shape, so a
+//! shape function only lists the in-process impls.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::python::Python;
+use crate::peer::Peer;
 
 /// How much to measure.
 #[derive(Clone, Debug)]
@@ -204,7 +205,7 @@ pub fn run_threads(k: usize, body: impl Fn(usize) + Sync) -> Duration {
     last - first
 }
 
-/// The whole run: configuration, results, notes, and the Python peer.
+/// The whole run: configuration, results, notes, and the peer processes.
 pub struct Bench {
     /// What to measure.
     pub cfg: Config,
@@ -212,18 +213,23 @@ pub struct Bench {
     pub rows: Vec<Row>,
     /// Things the reader should know (skipped impls, failures).
     pub notes: Vec<String>,
-    python: Option<Rc<RefCell<Python>>>,
+    peers: Vec<Rc<RefCell<Peer>>>,
 }
 
 impl Bench {
-    /// A run with `cfg`, and CPython as a peer when `python` is given.
-    pub fn new(cfg: Config, python: Option<Python>) -> Self {
+    /// A run with `cfg`, and no peer processes yet.
+    pub fn new(cfg: Config) -> Self {
         Bench {
             cfg,
             rows: Vec::new(),
             notes: Vec::new(),
-            python: python.map(|p| Rc::new(RefCell::new(p))),
+            peers: Vec::new(),
         }
+    }
+
+    /// Add a peer process; its shapes join the matching `compare`s.
+    pub fn add_peer(&mut self, peer: Peer) {
+        self.peers.push(Rc::new(RefCell::new(peer)));
     }
 
     /// Whether `shape` is selected by `--only`.
@@ -242,9 +248,8 @@ impl Bench {
         self.notes.push(s);
     }
 
-    /// Measure every case of `shape`, interleaved, plus the Python peer
-    /// script's (CPython's, and the gilfree bindings') if it has this shape,
-    /// and record one row per impl.
+    /// Measure every case of `shape`, interleaved, plus those of the peer
+    /// processes that have this shape, and record one row per impl.
     pub fn compare(&mut self, shape: &str, sizes: Sizes, cases: Vec<Case<'_>>) {
         if !self.wants(shape) {
             return;
@@ -253,7 +258,7 @@ impl Bench {
             .into_iter()
             .filter(|c| self.wants_impl(&c.imp))
             .collect();
-        if let Some(py) = &self.python {
+        for py in &self.peers {
             for imp in py.borrow().impls(shape) {
                 if !self.wants_impl(&imp) {
                     continue;

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod harness;
-mod python;
+mod peer;
 mod report;
 mod shapes;
 
@@ -84,32 +84,35 @@ fn main() -> ExitCode {
     cfg.only = args.only.clone();
     cfg.impls = args.impls.clone();
 
-    let mut notes = Vec::new();
-    let python = if args.no_python {
-        notes.push("CPython left out (--no-python)".to_string());
-        None
+    let mut b = Bench::new(cfg);
+    let mut py_version = None;
+    if args.no_python {
+        b.note("CPython left out (--no-python)");
     } else {
-        match python::Python::start() {
+        match peer::Peer::python() {
             Ok(p) => {
                 if !p.has_impl("gilfree") {
-                    notes.push(format!(
+                    b.note(format!(
                         "py_* rows skipped: {} cannot import the gilfree bindings ({}); \
                          build them with scripts/test.sh or `maturin develop -m crates/gilfree-py/Cargo.toml`",
                         p.exe, p.gilfree
                     ));
                 }
-                Some(p)
+                py_version = Some(p.version.clone());
+                b.add_peer(p);
             }
-            Err(e) => {
-                notes.push(format!("CPython rows skipped: {e}"));
-                None
-            }
+            Err(e) => b.note(format!("CPython rows skipped: {e}")),
         }
-    };
-    let py_version = python.as_ref().map(|p| p.version.clone());
-    let mut b = Bench::new(cfg, python);
-    for n in notes {
-        b.note(n);
+    }
+    let deadlock_wanted = shapes::deadlock_work::SHAPES
+        .iter()
+        .any(|(s, _, _)| b.wants(s))
+        && (args.impls.is_empty() || args.impls.iter().any(|i| i == "gilfree_deadlock"));
+    if deadlock_wanted {
+        match peer::Peer::deadlock_on() {
+            Ok(p) => b.add_peer(p),
+            Err(e) => b.note(format!("deadlock-detection-on rows skipped: {e}")),
+        }
     }
 
     let started = std::time::Instant::now();
@@ -128,6 +131,10 @@ fn main() -> ExitCode {
     println!("\n{header}\n");
     print!("{}", report::table(&b));
     let speedups = report::speedups(&b);
+    let deadlock = report::deadlock_cost(&b);
+    if !deadlock.is_empty() {
+        println!("\nDeadlock detection's cost (time with it on / off):\n{deadlock}");
+    }
     if !speedups.is_empty() {
         println!("\nCPU-bound speedup (sequential time / time on N threads):\n{speedups}");
     }

@@ -146,6 +146,26 @@ pub fn speedups(b: &Bench) -> String {
     out
 }
 
+/// Deadlock detection on/off, per deadlock shape.
+pub fn deadlock_cost(b: &Bench) -> String {
+    let mut out = String::new();
+    for (shape, _, _) in crate::shapes::deadlock_work::SHAPES {
+        if let (Some(off), Some(on)) = (
+            find(&b.rows, shape, OURS),
+            find(&b.rows, shape, "gilfree_deadlock"),
+        ) {
+            let _ = writeln!(
+                out,
+                "- {shape}: {:.2}× ({} ns on, {} ns off)",
+                on.median_ns / off.median_ns,
+                fmt_ns(on.median_ns),
+                fmt_ns(off.median_ns)
+            );
+        }
+    }
+    out
+}
+
 /// The targets, met or not.
 pub fn targets(b: &Bench) -> String {
     let mut out = String::new();
@@ -193,6 +213,7 @@ fn impls(rows: &[Row]) -> Vec<&str> {
         "flume",
         "rayon",
         "cpython",
+        "gilfree_deadlock",
     ];
     let mut v: Vec<&str> = Vec::new();
     for r in rows {
@@ -214,6 +235,7 @@ fn colour(imp: &str) -> RGBColor {
         "flume" => RGBColor(255, 127, 14),
         "rayon" => RGBColor(148, 103, 189),
         "cpython" => RGBColor(188, 189, 34),
+        "gilfree_deadlock" => RGBColor(255, 152, 150),
         _ => RGBColor(23, 190, 207),
     }
 }

@@ -40,6 +40,7 @@ const IMPLS: &[&str] = &[
     "flume",
     "rayon",
     "cpython",
+    "gilfree_deadlock",
 ];
 
 fn scratch(name: &str) -> PathBuf {
@@ -126,6 +127,9 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         ("queue_bounded_1p1c", "std"),
         ("queue_bounded_2p2c", "crossbeam"),
         ("executor_submit_result", "rayon"),
+        ("deadlock_lock_uncontended", "gilfree"),
+        ("deadlock_lock_uncontended", "gilfree_deadlock"),
+        ("deadlock_lock_nested", "gilfree_deadlock"),
     ] {
         assert!(has(shape, imp), "no JSON row for {shape}/{imp}");
     }

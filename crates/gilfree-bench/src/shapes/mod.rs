@@ -3,6 +3,8 @@
 //! shape, write a function and call it from [`all`].
 
 pub mod cpu;
+pub mod deadlock;
+pub mod deadlock_work;
 pub mod executor;
 pub mod lock;
 pub mod primitives;
@@ -28,5 +30,6 @@ pub fn all(b: &mut Bench) {
     executor::executor_as_completed(b);
     cpu::cpu_sequential(b);
     cpu::cpu_threads(b);
+    deadlock::deadlock_rows(b);
     python_side::py_rows(b);
 }

@@ -1,6 +1,17 @@
-//! CPython as a peer: one long-lived `python3` process running
-//! `python/cpython_peers.py --serve`, asked to run one sample at a time, so
-//! that CPython's samples interleave with the Rust impls' like any other.
+//! Peers in another process, served: a long-lived child that is asked to
+//! run one sample at a time, so that its samples interleave with the
+//! in-process impls' like any other. Two of them:
+//!
+//! - CPython: `python3` running `python/cpython_peers.py --serve`;
+//! - gilfree with deadlock detection on (`deadlock-on/`), a small binary
+//!   built with gilfree's `deadlock-detection` feature: a feature cannot be
+//!   on and off in one build, so the "on" rows come from another process.
+//!
+//! The protocol, one line each way:
+//! `list` → `shapes IMPL:SHAPE …`; `run IMPL SHAPE N` → `ok NANOSECONDS` or
+//! `err MESSAGE`; `quit`.
+//!
+//! ## CPython
 //!
 //! The script is compiled into the binary and written to a temporary file
 //! at start, so the command works from any directory. It needs only the
@@ -22,16 +33,19 @@ use std::time::Duration;
 pub const SCRIPT: &str = include_str!("../python/cpython_peers.py");
 
 /// A running peer process.
-pub struct Python {
+pub struct Peer {
+    /// What it is, for notes.
+    pub name: String,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     shapes: HashSet<(String, String)>,
-    /// `python3 --version`, for the report.
+    /// `python3 --version`, for the report (Python only).
     pub version: String,
-    /// The interpreter.
+    /// The program.
     pub exe: String,
-    /// Where `import gilfree` found the bindings, or why it failed.
+    /// Where `import gilfree` found the bindings, or why it failed (Python
+    /// only).
     pub gilfree: String,
 }
 
@@ -47,53 +61,85 @@ fn interpreter() -> String {
     "python3".to_string()
 }
 
-impl Python {
-    /// Start the interpreter on the peer script and ask which shapes it has.
-    pub fn start() -> Result<Python, String> {
+impl Peer {
+    /// Start `exe args…` and ask which shapes it has.
+    pub fn start(name: &str, exe: &str, args: &[&std::ffi::OsStr]) -> Result<Peer, String> {
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {exe}: {e}"))?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut peer = Peer {
+            name: name.to_string(),
+            child,
+            stdin,
+            stdout,
+            shapes: HashSet::new(),
+            version: String::new(),
+            exe: exe.to_string(),
+            gilfree: String::new(),
+        };
+        let line = peer.ask("list")?;
+        let names = line
+            .strip_prefix("shapes")
+            .ok_or_else(|| format!("unexpected answer to `list`: {line:?}"))?;
+        peer.shapes = names
+            .split_whitespace()
+            .filter_map(|id| id.split_once(':'))
+            .map(|(i, s)| (i.to_string(), s.to_string()))
+            .collect();
+        Ok(peer)
+    }
+
+    /// Build (if needed: cargo does nothing when it is fresh) and start the
+    /// `deadlock-on/` peer: gilfree with its `deadlock-detection` feature.
+    /// It gets its own target directory, `target/bench-deadlock-on`, so
+    /// that building it never waits on, or evicts, the workspace's build.
+    pub fn deadlock_on() -> Result<Peer, String> {
+        let here = env!("CARGO_MANIFEST_DIR");
+        let manifest = format!("{here}/deadlock-on/Cargo.toml");
+        let target = format!("{here}/../../target/bench-deadlock-on");
+        let cargo = std::env::var("CARGO")
+            .ok()
+            .or_else(|| option_env!("CARGO").map(String::from))
+            .unwrap_or_else(|| "cargo".into());
+        eprintln!("building the deadlock-detection peer (gilfree --features deadlock-detection)…");
+        let status = Command::new(&cargo)
+            .args(["build", "--release", "--quiet", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target)
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+        if !status.success() {
+            return Err(format!("building {manifest} failed ({status})"));
+        }
+        let exe = format!("{target}/release/gilfree-bench-deadlock-on");
+        Peer::start("gilfree with deadlock detection", &exe, &[])
+    }
+
+    /// Start the interpreter on the CPython peer script.
+    pub fn python() -> Result<Peer, String> {
         let exe = interpreter();
         let path = std::env::temp_dir().join(format!(
             "gilfree-bench-cpython-peers-{}.py",
             std::process::id()
         ));
         std::fs::write(&path, SCRIPT).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        let spawned = Command::new(&exe)
-            .arg("-u")
-            .arg(&path)
-            .arg("--serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                return Err(format!("cannot start {exe}: {e}"));
-            }
-        };
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut py = Python {
-            child,
-            stdin,
-            stdout,
-            shapes: HashSet::new(),
-            version: String::new(),
-            exe: exe.clone(),
-            gilfree: String::new(),
-        };
-        let listed = py.ask("list");
-        // The interpreter has read the script once it answers.
+        let started = Peer::start(
+            "CPython",
+            &exe,
+            &["-u".as_ref(), path.as_os_str(), "--serve".as_ref()],
+        );
+        // The interpreter has read the script once it has answered (or
+        // failed).
         let _ = std::fs::remove_file(&path);
-        let line = listed?;
-        let names = line
-            .strip_prefix("shapes")
-            .ok_or_else(|| format!("unexpected answer to `list`: {line:?}"))?;
-        py.shapes = names
-            .split_whitespace()
-            .filter_map(|id| id.split_once(':'))
-            .map(|(i, s)| (i.to_string(), s.to_string()))
-            .collect();
+        let mut py = started?;
         let status = py.ask("gilfree")?;
         py.gilfree = status
             .strip_prefix("gilfree ")
@@ -142,17 +188,17 @@ impl Python {
     fn ask(&mut self, cmd: &str) -> Result<String, String> {
         writeln!(self.stdin, "{cmd}")
             .and_then(|()| self.stdin.flush())
-            .map_err(|e| format!("python peer gone: {e}"))?;
+            .map_err(|e| format!("{} peer gone: {e}", self.name))?;
         let mut line = String::new();
         match self.stdout.read_line(&mut line) {
-            Ok(0) => Err("python peer exited".into()),
+            Ok(0) => Err(format!("{} peer exited", self.name)),
             Ok(_) => Ok(line.trim_end().to_string()),
-            Err(e) => Err(format!("reading from python peer: {e}")),
+            Err(e) => Err(format!("reading from {} peer: {e}", self.name)),
         }
     }
 }
 
-impl Drop for Python {
+impl Drop for Peer {
     fn drop(&mut self) {
         let _ = writeln!(self.stdin, "quit");
         let _ = self.stdin.flush();

@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 
 use gilfree::threading::Lock;
 
-/// The shapes: id, work (`n` operations, returns their time), and whether
-/// an op hands off between threads (which sizes it is calibrated with).
-pub const SHAPES: &[(&str, fn(u64) -> Duration, bool)] = &[
+/// Work: performs `n` operations, returns their time.
+pub type Work = fn(u64) -> Duration;
+
+/// The shapes: id, work, and whether an op hands off between threads
+/// (which sizes it is calibrated with).
+pub const SHAPES: &[(&str, Work, bool)] = &[
     ("deadlock_lock_uncontended", lock_uncontended, false),
     ("deadlock_lock_nested", lock_nested, false),
     ("deadlock_lock_contended_2t", lock_contended_2t, true),

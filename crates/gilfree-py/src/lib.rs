@@ -6,6 +6,7 @@
 
 use pyo3::prelude::*;
 
+mod condition;
 mod locks;
 mod wait;
 
@@ -16,5 +17,6 @@ fn gilfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("TIMEOUT_MAX", wait::TIMEOUT_MAX)?;
     locks::register(m)?;
+    condition::register(m)?;
     Ok(())
 }

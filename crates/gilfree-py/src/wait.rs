@@ -40,7 +40,6 @@ pub fn lock_timeout(blocking: bool, timeout: f64) -> PyResult<Option<Duration>> 
 
 /// `wait(timeout=None)` / `put(block, timeout)` style: `None` waits forever;
 /// a negative timeout is treated as zero (as `threading.Event.wait` does).
-#[allow(dead_code)] // for Event.wait, Queue.put/get as they land
 pub fn opt_timeout(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     match timeout {
         None => Ok(None),

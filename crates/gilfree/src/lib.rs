@@ -9,6 +9,11 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`threading::Lock`] |
+//! | `threading.Semaphore` | [`threading::Semaphore`] |
+//! | `threading.BoundedSemaphore` | [`threading::BoundedSemaphore`] |
+//! | `threading.Event` | [`threading::Event`] |
+//! | `threading.Timer` | [`threading::Timer`] |
+//! | `threading.local` | [`threading::Local`] |
 //!
 //! ## Conventions
 //!

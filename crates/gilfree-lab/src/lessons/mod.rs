@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+mod event;
+mod semaphore;
+
 /// What every lesson is given.
 #[derive(Clone, Debug, Default)]
 #[allow(dead_code)] // read by the lessons as they arrive
@@ -29,4 +32,15 @@ pub struct Lesson {
 }
 
 /// Every lesson, in tour order.
-pub static LESSONS: &[Lesson] = &[];
+pub static LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "semaphore",
+        about: "A pool of N resources shared by M > N threads; a BoundedSemaphore catches an over-release",
+        run: semaphore::run,
+    },
+    Lesson {
+        name: "event",
+        about: "Workers wait for a start Event (wake-up latency measured); a Timer cancelled before it fires",
+        run: event::run,
+    },
+];

@@ -1,0 +1,757 @@
+//! `Semaphore` and `BoundedSemaphore`: Python's `threading.Semaphore` and
+//! `threading.BoundedSemaphore`, on one futex word plus a waiter count.
+//!
+//! # State encoding
+//!
+//! Two `AtomicU32`s, laid out `#[repr(C)]` so that the same algorithm can
+//! live in a shared mapping (`S = Shared`, multiprocessing):
+//! - `count`: the semaphore's value, the number of permits free now. This is
+//!   the futex word: waiters sleep while it is `0`.
+//! - `waiters`: how many threads are in the slow path (about to sleep, or
+//!   sleeping). A release only makes the `futex_wake` syscall when it is
+//!   non-zero, so an uncontended release is one CAS and a fence.
+//!
+//! A bounded semaphore is the same algorithm with a ceiling on `count`.
+//! Neither kind has an owner: any thread may release.
+//!
+//! # Memory ordering
+//!
+//! Taking a permit is an `Acquire` CAS that reads the `Release` CAS of the
+//! release that made the permit, so what the releaser wrote before
+//! releasing happens-before what the acquirer does after acquiring.
+//!
+//! # Why no wake-up is lost
+//!
+//! This is the store-buffer (Dekker) pattern, closed with two `SeqCst`
+//! fences. A waiter increments `waiters`, fences, then checks `count` (and
+//! `futex_wait(count, 0)` checks it again, atomically with respect to
+//! `futex_wake`). A releaser increments `count`, fences, then reads
+//! `waiters`. The fences are totally ordered: if the waiter's comes first,
+//! the releaser sees `waiters > 0` and wakes; if the releaser's comes first,
+//! the waiter sees the new `count` and does not sleep. A waiter stays counted
+//! for its whole slow path, so a wake-up that lands on it while it is awake
+//! is not needed: it re-checks `count` before each sleep. `release(n)` wakes
+//! up to `n` sleepers, one per permit; a woken thread that finds the permit
+//! taken by a newcomer sleeps again (the permit was not lost, it was used).
+//!
+//! # Fairness
+//!
+//! None is promised, as in Python: CPython 3.13's `Semaphore` notifies the
+//! oldest waiter of its `Condition`, but a thread arriving at the right
+//! moment can still take the permit first ("barging"). Here sleepers are
+//! woken in the kernel's futex queue order (first come, first woken among
+//! threads of equal priority) and a newcomer may likewise take a released
+//! permit before the woken thread runs. Barging keeps permits busy; a
+//! strictly FIFO semaphore would hand each permit to a thread that is not
+//! yet running.
+
+use core::marker::PhantomData;
+use std::fmt;
+use std::time::Duration;
+
+use super::Error;
+use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn, fence};
+use crate::sys::futex::{self, Wake};
+use crate::sys::{Deadline, Private, Scope, spin_while};
+
+/// The semaphore algorithm: a count and a waiter count, usable in private
+/// memory (threads) or in a shared mapping (processes, `S = Shared`).
+#[repr(C)]
+pub(crate) struct RawSemaphore<S: Scope = Private> {
+    /// Free permits; the futex word.
+    count: AtomicU32,
+    /// Threads in the slow path of `acquire`.
+    waiters: AtomicU32,
+    _scope: PhantomData<S>,
+}
+
+/// Why a raw release changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OverCeiling;
+
+#[allow(dead_code)]
+impl<S: Scope> RawSemaphore<S> {
+    const_fn! {
+        pub(crate) const fn new(value: u32) -> Self {
+            RawSemaphore {
+                count: AtomicU32::new(value),
+                waiters: AtomicU32::new(0),
+                _scope: PhantomData,
+            }
+        }
+    }
+
+    /// Take a permit if one is free now; never blocks.
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> bool {
+        let mut c = self.count.load(Relaxed);
+        while c > 0 {
+            match self.count.compare_exchange_weak(c, c - 1, Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => c = now,
+            }
+        }
+        false
+    }
+
+    /// Take a permit, giving up at `deadline`. Returns whether one was taken.
+    #[inline]
+    pub(crate) fn acquire(&self, deadline: Deadline) -> bool {
+        self.try_acquire() || self.acquire_contended(deadline)
+    }
+
+    #[cold]
+    fn acquire_contended(&self, deadline: Deadline) -> bool {
+        // A permit often comes back within a few hundred nanoseconds.
+        if spin_while(&self.count, |c| c == 0) != 0 && self.try_acquire() {
+            return true;
+        }
+        self.waiters.fetch_add(1, Relaxed);
+        // Pairs with the fence in `release`: see the head comment.
+        fence(SeqCst);
+        let got = loop {
+            if self.try_acquire() {
+                break true;
+            }
+            if futex::wait::<S>(&self.count, 0, deadline) == Wake::TimedOut && deadline.expired() {
+                // One last look: a permit may have come as we gave up.
+                break self.try_acquire();
+            }
+        };
+        self.waiters.fetch_sub(1, Relaxed);
+        got
+    }
+
+    /// Add `n` permits unless that would take the count above `ceiling`, in
+    /// which case nothing changes. The check and the add are one atomic step,
+    /// so two racing releases can never both pass a ceiling that has room for
+    /// one. Wakes up to `n` sleepers.
+    #[inline]
+    pub(crate) fn release(&self, n: u32, ceiling: u32) -> Result<(), OverCeiling> {
+        let mut c = self.count.load(Relaxed);
+        loop {
+            let new = match c.checked_add(n) {
+                Some(v) if v <= ceiling => v,
+                _ => return Err(OverCeiling),
+            };
+            match self.count.compare_exchange_weak(c, new, Release, Relaxed) {
+                Ok(_) => break,
+                Err(now) => c = now,
+            }
+        }
+        // Pairs with the fence in `acquire_contended`.
+        fence(SeqCst);
+        if self.waiters.load(Relaxed) != 0 {
+            self.wake(n);
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn wake(&self, n: u32) {
+        futex::wake::<S>(&self.count, n);
+    }
+
+    /// The number of free permits (a snapshot).
+    #[inline]
+    pub(crate) fn value(&self) -> u32 {
+        self.count.load(Relaxed)
+    }
+}
+
+/// A counting semaphore: Python's `threading.Semaphore`.
+///
+/// It holds a number of permits. [`acquire`](Semaphore::acquire) takes one,
+/// blocking while none is free; [`release`](Semaphore::release) gives one
+/// back (or adds one: an unbounded semaphore may grow past its initial
+/// value). Like Python's, it has no owner: any thread may release.
+///
+/// Differences from Python:
+/// - `acquire(blocking, timeout)` is three methods returning an RAII
+///   [`SemaphoreGuard`] (Python's `with sem:`): [`acquire`](Semaphore::acquire),
+///   [`try_acquire`](Semaphore::try_acquire),
+///   [`acquire_timeout`](Semaphore::acquire_timeout).
+///   [`acquire_unguarded`](Semaphore::acquire_unguarded) and
+///   [`release_n`](Semaphore::release_n) have Python's exact shape.
+/// - The value is a `u32`, so a negative initial value cannot be written
+///   (Python raises `ValueError`); releasing past `u32::MAX` is an error.
+/// - No fairness is promised (as in Python): see the module notes on
+///   barging.
+///
+/// ```
+/// use gilfree::threading::Semaphore;
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+///
+/// let pool = Arc::new(Semaphore::new(2)); // two connections
+/// let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+/// let hs: Vec<_> = (0..6).map(|_| {
+///     let (pool, now, max) = (pool.clone(), now.clone(), max.clone());
+///     std::thread::spawn(move || {
+///         let _permit = pool.acquire();
+///         max.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+///         now.fetch_sub(1, SeqCst);
+///     })
+/// }).collect();
+/// for h in hs { h.join().unwrap(); }
+/// assert!(max.load(SeqCst) <= 2);
+/// ```
+pub struct Semaphore {
+    raw: RawSemaphore,
+}
+
+impl Semaphore {
+    const_fn! {
+        /// A semaphore with `value` free permits (Python:
+        /// `threading.Semaphore(value)`; Python's default is 1, see
+        /// [`Semaphore::default`]).
+        ///
+        /// ```
+        /// static SEM: gilfree::threading::Semaphore = gilfree::threading::Semaphore::new(3);
+        /// assert_eq!(SEM.value(), 3);
+        /// ```
+        pub const fn new(value: u32) -> Self {
+            Semaphore { raw: RawSemaphore::new(value) }
+        }
+    }
+
+    /// Block until a permit is free and take it (Python: `sem.acquire()` or
+    /// `with sem:`). The guard gives it back when dropped.
+    ///
+    /// ```
+    /// let sem = gilfree::threading::Semaphore::new(1);
+    /// {
+    ///     let _g = sem.acquire();
+    ///     assert_eq!(sem.value(), 0);
+    /// }
+    /// assert_eq!(sem.value(), 1);
+    /// ```
+    #[inline]
+    pub fn acquire(&self) -> SemaphoreGuard<'_> {
+        self.raw.acquire(Deadline::Never);
+        SemaphoreGuard::new(&self.raw, u32::MAX)
+    }
+
+    /// Take a permit only if one is free now (Python:
+    /// `sem.acquire(blocking=False)`).
+    ///
+    /// ```
+    /// let sem = gilfree::threading::Semaphore::new(1);
+    /// let g = sem.try_acquire().unwrap();
+    /// assert!(sem.try_acquire().is_none());
+    /// drop(g);
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
+        self.raw
+            .try_acquire()
+            .then(|| SemaphoreGuard::new(&self.raw, u32::MAX))
+    }
+
+    /// Take a permit, giving up after `timeout` (Python:
+    /// `sem.acquire(timeout=t)`). A duration too large for the clock waits
+    /// forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let sem = gilfree::threading::Semaphore::new(0);
+    /// assert!(sem.acquire_timeout(Duration::from_millis(1)).is_none());
+    /// ```
+    #[inline]
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+        self.raw
+            .acquire(Deadline::after(timeout))
+            .then(|| SemaphoreGuard::new(&self.raw, u32::MAX))
+    }
+
+    /// Python's `sem.acquire(blocking=True, timeout=None)` exactly: take a
+    /// permit without a guard and return whether one was taken. Give it back
+    /// later with [`release`](Semaphore::release), from any thread.
+    ///
+    /// With `blocking = false` the timeout is ignored (Python raises
+    /// `ValueError` if both are given).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let sem = gilfree::threading::Semaphore::new(1);
+    /// assert!(sem.acquire_unguarded(true, None));
+    /// assert!(!sem.acquire_unguarded(false, None));
+    /// assert!(!sem.acquire_unguarded(true, Some(Duration::from_millis(1))));
+    /// sem.release();
+    /// ```
+    pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        if !blocking {
+            return self.raw.try_acquire();
+        }
+        self.raw.acquire(Deadline::from_python(blocking, timeout))
+    }
+
+    /// Add one permit and wake one waiter if any (Python: `sem.release()`).
+    /// An unbounded semaphore may grow above its initial value.
+    ///
+    /// # Panics
+    /// If the value would pass `u32::MAX` (the value is left unchanged).
+    ///
+    /// ```
+    /// let sem = gilfree::threading::Semaphore::new(0);
+    /// sem.release();
+    /// sem.release();
+    /// assert_eq!(sem.value(), 2);
+    /// ```
+    #[inline]
+    pub fn release(&self) {
+        if self.raw.release(1, u32::MAX).is_err() {
+            overflow()
+        }
+    }
+
+    /// Add `n` permits and wake up to `n` waiters (Python 3.9+:
+    /// `sem.release(n)`).
+    ///
+    /// # Errors
+    /// [`Error::Value`] if `n` is 0 (Python: `ValueError: n must be one or
+    /// more`) or if the value would pass `u32::MAX`; nothing changes.
+    ///
+    /// ```
+    /// let sem = gilfree::threading::Semaphore::new(0);
+    /// sem.release_n(3).unwrap();
+    /// assert_eq!(sem.value(), 3);
+    /// assert!(sem.release_n(0).is_err());
+    /// ```
+    pub fn release_n(&self, n: u32) -> Result<(), Error> {
+        if n == 0 {
+            return Err(Error::Value("n must be one or more"));
+        }
+        self.raw
+            .release(n, u32::MAX)
+            .map_err(|_| Error::Value("semaphore value would overflow u32"))
+    }
+
+    /// The number of free permits, a snapshot (Python's private
+    /// `sem._value`, shown by its `repr`).
+    ///
+    /// ```
+    /// let sem = gilfree::threading::Semaphore::new(2);
+    /// let _g = sem.acquire();
+    /// assert_eq!(sem.value(), 1);
+    /// ```
+    #[inline]
+    pub fn value(&self) -> u32 {
+        self.raw.value()
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn overflow() -> ! {
+    panic!("Semaphore value would overflow u32")
+}
+
+impl Default for Semaphore {
+    /// One permit, Python's default (`threading.Semaphore()`).
+    ///
+    /// ```
+    /// assert_eq!(gilfree::threading::Semaphore::default().value(), 1);
+    /// ```
+    fn default() -> Self {
+        Semaphore::new(1)
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    /// Python's repr: `<threading.Semaphore at 0x…: value=3>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<gilfree.Semaphore at {:p}: value={}>",
+            self,
+            self.value()
+        )
+    }
+}
+
+/// A semaphore that refuses to grow past its initial value: Python's
+/// `threading.BoundedSemaphore`.
+///
+/// Releasing more often than acquiring is a bug in the caller; Python
+/// raises `ValueError: Semaphore released too many times`, here
+/// [`release`](BoundedSemaphore::release) returns
+/// [`Error::TooManyReleases`] and the value is left unchanged. The check
+/// and the add are one atomic step, so two racing over-releases cannot both
+/// pass.
+///
+/// Same API and differences as [`Semaphore`], except that releases return a
+/// `Result`. A [`SemaphoreGuard`] dropped when the value is already at the
+/// bound (because someone else over-released with
+/// [`release`](BoundedSemaphore::release)) silently leaves it at the bound:
+/// a destructor cannot raise.
+///
+/// ```
+/// use gilfree::threading::{BoundedSemaphore, Error};
+/// let sem = BoundedSemaphore::new(2);
+/// let g = sem.acquire();
+/// drop(g);
+/// assert_eq!(sem.release(), Err(Error::TooManyReleases));
+/// assert_eq!(sem.value(), 2);
+/// ```
+pub struct BoundedSemaphore {
+    raw: RawSemaphore,
+    initial: u32,
+}
+
+impl BoundedSemaphore {
+    const_fn! {
+        /// A bounded semaphore with `value` free permits, which is also its
+        /// ceiling (Python: `threading.BoundedSemaphore(value)`; the default
+        /// of 1 is [`BoundedSemaphore::default`]).
+        ///
+        /// ```
+        /// let sem = gilfree::threading::BoundedSemaphore::new(3);
+        /// assert_eq!((sem.value(), sem.initial_value()), (3, 3));
+        /// ```
+        pub const fn new(value: u32) -> Self {
+            BoundedSemaphore { raw: RawSemaphore::new(value), initial: value }
+        }
+    }
+
+    /// Block until a permit is free and take it (Python: `sem.acquire()` or
+    /// `with sem:`). The guard gives it back when dropped.
+    ///
+    /// ```
+    /// let sem = gilfree::threading::BoundedSemaphore::new(1);
+    /// let g = sem.acquire();
+    /// assert!(sem.try_acquire().is_none());
+    /// drop(g);
+    /// assert_eq!(sem.value(), 1);
+    /// ```
+    #[inline]
+    pub fn acquire(&self) -> SemaphoreGuard<'_> {
+        self.raw.acquire(Deadline::Never);
+        SemaphoreGuard::new(&self.raw, self.initial)
+    }
+
+    /// Take a permit only if one is free now (Python:
+    /// `sem.acquire(blocking=False)`).
+    ///
+    /// ```
+    /// let sem = gilfree::threading::BoundedSemaphore::new(1);
+    /// let _g = sem.try_acquire().unwrap();
+    /// assert!(sem.try_acquire().is_none());
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
+        self.raw
+            .try_acquire()
+            .then(|| SemaphoreGuard::new(&self.raw, self.initial))
+    }
+
+    /// Take a permit, giving up after `timeout` (Python:
+    /// `sem.acquire(timeout=t)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let sem = gilfree::threading::BoundedSemaphore::new(1);
+    /// let _g = sem.acquire();
+    /// assert!(sem.acquire_timeout(Duration::from_millis(1)).is_none());
+    /// ```
+    #[inline]
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+        self.raw
+            .acquire(Deadline::after(timeout))
+            .then(|| SemaphoreGuard::new(&self.raw, self.initial))
+    }
+
+    /// Python's `sem.acquire(blocking=True, timeout=None)` exactly, without a
+    /// guard; see [`Semaphore::acquire_unguarded`].
+    ///
+    /// ```
+    /// let sem = gilfree::threading::BoundedSemaphore::new(1);
+    /// assert!(sem.acquire_unguarded(false, None));
+    /// assert!(!sem.acquire_unguarded(false, None));
+    /// sem.release().unwrap();
+    /// ```
+    pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        if !blocking {
+            return self.raw.try_acquire();
+        }
+        self.raw.acquire(Deadline::from_python(blocking, timeout))
+    }
+
+    /// Give one permit back and wake one waiter if any (Python:
+    /// `sem.release()`).
+    ///
+    /// # Errors
+    /// [`Error::TooManyReleases`] if the value is already at its initial
+    /// value (Python: `ValueError: Semaphore released too many times`); the
+    /// value is unchanged.
+    ///
+    /// ```
+    /// use gilfree::threading::{BoundedSemaphore, Error};
+    /// let sem = BoundedSemaphore::new(1);
+    /// assert!(sem.acquire_unguarded(true, None));
+    /// assert_eq!(sem.release(), Ok(()));
+    /// assert_eq!(sem.release(), Err(Error::TooManyReleases));
+    /// ```
+    #[inline]
+    pub fn release(&self) -> Result<(), Error> {
+        self.raw
+            .release(1, self.initial)
+            .map_err(|_| Error::TooManyReleases)
+    }
+
+    /// Give `n` permits back and wake up to `n` waiters (Python 3.9+:
+    /// `sem.release(n)`). All or nothing: if the `n` would take the value
+    /// above the initial value, none is added.
+    ///
+    /// # Errors
+    /// [`Error::Value`] if `n` is 0; [`Error::TooManyReleases`] if the value
+    /// would pass the initial value. Either way nothing changes.
+    ///
+    /// ```
+    /// use gilfree::threading::{BoundedSemaphore, Error};
+    /// let sem = BoundedSemaphore::new(3);
+    /// for _ in 0..2 { assert!(sem.acquire_unguarded(true, None)); }
+    /// assert_eq!(sem.release_n(3), Err(Error::TooManyReleases));
+    /// assert_eq!(sem.value(), 1);
+    /// assert_eq!(sem.release_n(2), Ok(()));
+    /// ```
+    pub fn release_n(&self, n: u32) -> Result<(), Error> {
+        if n == 0 {
+            return Err(Error::Value("n must be one or more"));
+        }
+        self.raw
+            .release(n, self.initial)
+            .map_err(|_| Error::TooManyReleases)
+    }
+
+    /// The number of free permits, a snapshot (Python's private `_value`).
+    ///
+    /// ```
+    /// let sem = gilfree::threading::BoundedSemaphore::new(2);
+    /// let _g = sem.acquire();
+    /// assert_eq!(sem.value(), 1);
+    /// ```
+    #[inline]
+    pub fn value(&self) -> u32 {
+        self.raw.value()
+    }
+
+    /// The initial value, which is the ceiling (Python's private
+    /// `_initial_value`).
+    ///
+    /// ```
+    /// assert_eq!(gilfree::threading::BoundedSemaphore::new(4).initial_value(), 4);
+    /// ```
+    #[inline]
+    pub fn initial_value(&self) -> u32 {
+        self.initial
+    }
+}
+
+impl Default for BoundedSemaphore {
+    /// One permit, Python's default (`threading.BoundedSemaphore()`).
+    ///
+    /// ```
+    /// assert_eq!(gilfree::threading::BoundedSemaphore::default().initial_value(), 1);
+    /// ```
+    fn default() -> Self {
+        BoundedSemaphore::new(1)
+    }
+}
+
+impl fmt::Debug for BoundedSemaphore {
+    /// Python's repr: `<threading.BoundedSemaphore at 0x…: value=2/3>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<gilfree.BoundedSemaphore at {:p}: value={}/{}>",
+            self,
+            self.value(),
+            self.initial
+        )
+    }
+}
+
+/// One permit of a [`Semaphore`] or [`BoundedSemaphore`], given back when
+/// dropped (the end of Python's `with sem:` block, also on a panic).
+///
+/// A permit has no owner, so the guard may be sent to another thread and
+/// dropped there.
+///
+/// ```
+/// let sem = gilfree::threading::Semaphore::new(1);
+/// let g = sem.acquire();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(g));
+/// });
+/// assert_eq!(sem.value(), 1);
+/// ```
+#[must_use = "the permit is given back as soon as the guard is dropped"]
+pub struct SemaphoreGuard<'a> {
+    raw: &'a RawSemaphore,
+    ceiling: u32,
+}
+
+impl<'a> SemaphoreGuard<'a> {
+    #[inline]
+    fn new(raw: &'a RawSemaphore, ceiling: u32) -> Self {
+        SemaphoreGuard { raw, ceiling }
+    }
+
+    /// Keep the permit: drop the guard without giving it back (Python: an
+    /// `acquire()` never followed by `release()`). Release it later with
+    /// `release`, from any thread.
+    ///
+    /// ```
+    /// let sem = gilfree::threading::Semaphore::new(1);
+    /// sem.acquire().forget();
+    /// assert_eq!(sem.value(), 0);
+    /// sem.release();
+    /// ```
+    pub fn forget(self) {
+        core::mem::forget(self)
+    }
+}
+
+impl Drop for SemaphoreGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Over the ceiling only if someone else over-released a bounded
+        // semaphore meanwhile (or an unbounded one overflowed u32); a
+        // destructor cannot raise, so the value stays where it is.
+        let _ = self.raw.release(1, self.ceiling);
+    }
+}
+
+impl fmt::Debug for SemaphoreGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphoreGuard").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sys::atomic::AtomicUsize;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn bounded() -> loom::model::Builder {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b
+    }
+
+    /// One permit, a holder and a blocked waiter: the hand-off wakes the
+    /// waiter (loom reports a lost wake-up as a deadlock) and no more than
+    /// one thread ever holds a permit.
+    #[test]
+    fn semaphore_handoff_no_lost_wakeup() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(1));
+            let holders = Arc::new(AtomicUsize::new(0));
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let (sem, holders) = (sem.clone(), holders.clone());
+                    thread::spawn(move || {
+                        assert!(sem.acquire(Deadline::Never));
+                        assert_eq!(holders.fetch_add(1, SeqCst), 0, "count exceeded");
+                        holders.fetch_sub(1, SeqCst);
+                        sem.release(1, u32::MAX).unwrap();
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert_eq!(sem.value(), 1);
+        });
+    }
+
+    /// Two permits, three threads (one always has to wait), with mixed
+    /// `release(1)`: the count is never exceeded and nobody is left asleep.
+    #[test]
+    fn semaphore_three_threads_two_permits() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(2));
+            let holders = Arc::new(AtomicUsize::new(0));
+            let ths: Vec<_> = (0..3)
+                .map(|_| {
+                    let (sem, holders) = (sem.clone(), holders.clone());
+                    thread::spawn(move || {
+                        assert!(sem.acquire(Deadline::Never));
+                        assert!(holders.fetch_add(1, SeqCst) < 2, "count exceeded");
+                        holders.fetch_sub(1, SeqCst);
+                        sem.release(1, u32::MAX).unwrap();
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert_eq!(sem.value(), 2);
+        });
+    }
+
+    /// `release(2)` from zero must let two blocked waiters through.
+    #[test]
+    fn semaphore_release_n_wakes_n() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(0));
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let sem = sem.clone();
+                    thread::spawn(move || assert!(sem.acquire(Deadline::Never)))
+                })
+                .collect();
+            sem.release(2, u32::MAX).unwrap();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert_eq!(sem.value(), 0);
+        });
+    }
+
+    /// A timed-out waiter must not swallow a permit's wake-up meant for a
+    /// blocking one.
+    #[test]
+    fn semaphore_timeout_does_not_lose_wakeup() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(0));
+            let s2 = sem.clone();
+            let timed = thread::spawn(move || {
+                if s2.acquire(Deadline::now()) {
+                    s2.release(1, u32::MAX).unwrap();
+                }
+            });
+            let s3 = sem.clone();
+            let blocking = thread::spawn(move || assert!(s3.acquire(Deadline::Never)));
+            sem.release(1, u32::MAX).unwrap();
+            timed.join().unwrap();
+            blocking.join().unwrap();
+            assert_eq!(sem.value(), 0);
+        });
+    }
+
+    /// Two racing over-releases of a bounded semaphore with room for one:
+    /// exactly one succeeds and the count never passes the ceiling.
+    #[test]
+    fn bounded_release_race() {
+        loom::model(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(0));
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let sem = sem.clone();
+                    thread::spawn(move || {
+                        let r = sem.release(1, 1).is_ok();
+                        assert!(sem.value() <= 1);
+                        r
+                    })
+                })
+                .collect();
+            let ok: usize = ths.into_iter().map(|t| t.join().unwrap() as usize).sum();
+            assert_eq!(ok, 1);
+            assert_eq!(sem.value(), 1);
+        });
+    }
+}

@@ -138,12 +138,20 @@ impl PlEvent {
 /// Acquire and release a semaphore of value 1, uncontended. One op is one
 /// acquire+release.
 pub fn semaphore_acquire_release(b: &mut Bench) {
+    let g = gilfree::threading::Semaphore::new(1);
     let s = StdSemaphore::new(1);
     let p = PlSemaphore::new(1);
     b.compare(
         "semaphore_acquire_release",
         Sizes::FAST,
         vec![
+            case("gilfree", |n| {
+                timed(|| {
+                    for _ in 0..n {
+                        drop(black_box(&g).acquire());
+                    }
+                })
+            }),
             case("std", |n| {
                 timed(|| {
                     for _ in 0..n {
@@ -192,6 +200,7 @@ pub fn event_pingpong(b: &mut Bench) {
         "event_pingpong",
         Sizes::HANDOFF,
         vec![
+            case("gilfree", pingpong!(gilfree::threading::Event::new())),
             case("std", pingpong!(StdEvent::new())),
             case("parking_lot", pingpong!(PlEvent::new())),
         ],

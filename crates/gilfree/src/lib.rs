@@ -14,6 +14,8 @@
 //! | `threading.Event` | [`threading::Event`] |
 //! | `threading.Timer` | [`threading::Timer`] |
 //! | `threading.local` | [`threading::Local`] |
+//! | `threading.Thread`, `current_thread()`, `enumerate()`, `excepthook` | [`threading::Thread`], [`threading::current_thread`], [`threading::enumerate`], [`threading::set_excepthook`] |
+//! | waiting for non-daemon threads at exit | [`threading::main`] / [`threading::exit_guard`] |
 //!
 //! ## Conventions
 //!

@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
+mod deadlock;
 mod event;
+mod race;
 mod semaphore;
+mod sequential_vs_threads;
+mod threads;
 
 /// What every lesson is given.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +37,26 @@ pub struct Lesson {
 
 /// Every lesson, in tour order.
 pub static LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "threads",
+        about: "Create, name, start and join threads; a Runnable type; enumerate, current_thread, main_thread",
+        run: threads::run,
+    },
+    Lesson {
+        name: "sequential-vs-threads",
+        about: "Simulated I/O run sequentially, then on 1, 2, 4, … threads, with the speedup (--chart FILE.svg)",
+        run: sequential_vs_threads::run,
+    },
+    Lesson {
+        name: "race",
+        about: "An unsynchronised read-modify-write loses updates; the same loop under a Lock loses none",
+        run: race::run,
+    },
+    Lesson {
+        name: "deadlock",
+        about: "Two threads take two locks in opposite order: a timeout catches the deadlock, lock ordering fixes it",
+        run: deadlock::run,
+    },
     Lesson {
         name: "semaphore",
         about: "A pool of N resources shared by M > N threads; a BoundedSemaphore catches an over-release",

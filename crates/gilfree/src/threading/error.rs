@@ -47,6 +47,15 @@ pub enum Error {
     /// `RuntimeError: cannot join current thread`.
     #[error("cannot join current thread")]
     JoinSelf,
+    /// The thread's target panicked: what `join` reports (Python's `join`
+    /// returns normally; the exception reaches only `threading.excepthook`).
+    #[error("thread {name} panicked: {message}")]
+    ThreadPanicked {
+        /// The thread's name.
+        name: String,
+        /// The panic message.
+        message: String,
+    },
     /// The OS refused to create a thread (`RuntimeError: can't start new thread`).
     #[error("can't start new thread: {0}")]
     Spawn(String),

@@ -9,6 +9,12 @@
 //! | `threading.Event` | [`Event`] |
 //! | `threading.Timer` | [`Timer`] |
 //! | `threading.local` | [`Local`] |
+//! | `threading.Thread` (`start`, `join(timeout)`, `is_alive`, `name`, `ident`, `native_id`, `daemon`) | [`Thread`], [`ThreadBuilder`]; `join_timeout` |
+//! | subclass `Thread`, override `run` | implement [`Runnable`] |
+//! | `current_thread()`, `main_thread()`, `enumerate()`, `active_count()` | [`current_thread`], [`main_thread`], [`enumerate`], [`active_count`] |
+//! | `get_ident()`, `get_native_id()` | [`get_ident`], [`get_native_id`] |
+//! | `threading.excepthook`, `__excepthook__`, `ExceptHookArgs` | [`set_excepthook`] / [`excepthook`], [`default_excepthook`], [`ExceptHookArgs`] |
+//! | waiting for non-daemon threads at exit | [`main`], [`exit_guard`], [`wait_for_non_daemon_threads`] |
 //!
 //! Python's `acquire(blocking=True, timeout=-1)` becomes three methods, as in
 //! `std`: `acquire()`, `try_acquire()`, `acquire_timeout(Duration)`, and
@@ -19,6 +25,7 @@ mod event;
 mod local;
 mod lock;
 mod semaphore;
+mod thread;
 mod timer;
 
 pub use error::Error;
@@ -32,4 +39,9 @@ pub use lock::{Lock, LockGuard};
 #[allow(unused_imports)]
 pub(crate) use semaphore::RawSemaphore;
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+pub use thread::{
+    ExceptHook, ExceptHookArgs, ExitGuard, Runnable, Thread, ThreadBuilder, active_count,
+    current_thread, default_excepthook, enumerate, excepthook, exit_guard, get_ident,
+    get_native_id, main, main_thread, set_excepthook, wait_for_non_daemon_threads,
+};
 pub use timer::Timer;

@@ -272,22 +272,26 @@ def executor_as_completed(n):
 
 # ---------------------------------------------------------- CPU-bound ----
 
-def work(seed):
-    """The CPU work item, the same as `shapes::cpu::work` in Rust: 256 rounds
-    of a 64-bit xorshift, starting from the item's index."""
-    x = (seed * 0x9E3779B97F4A7C15 + 1) & 0xFFFFFFFFFFFFFFFF
-    for _ in range(256):
-        x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF
-        x ^= x >> 7
-        x ^= (x << 17) & 0xFFFFFFFFFFFFFFFF
-    return x
+BASE = 1_000_000
+
+
+def work(i):
+    """The CPU work item, the same as `shapes::cpu::work` in Rust (the lab's
+    cpu-bound lesson: primality by trial division): 1 if BASE + i is prime."""
+    n = BASE + i
+    d = 2
+    while d * d <= n:
+        if n % d == 0:
+            return 0
+        d += 1
+    return 1
 
 
 def cpu_sequential(n):
     t0 = clock()
     acc = 0
     for i in range(n):
-        acc ^= work(i)
+        acc += work(i)
     return clock() - t0
 
 
@@ -298,7 +302,7 @@ def cpu_threads(n):
     def part(t):
         a = 0
         for i in range(t, n, k):
-            a ^= work(i)
+            a += work(i)
         acc[t] = a
 
     return run_threads(k, part)

@@ -3,24 +3,25 @@
 //! over its own sequential run; CPython's threads share one GIL, so its
 //! speedup stays near 1×.
 //!
-//! One op is one work item: 256 rounds of a 64-bit xorshift, the same in
-//! `python/cpython_peers.py`.
+//! The work is the lab's `cpu-bound` lesson's: primality by trial division.
+//! One op is one work item, "is `BASE + i` prime?", with `BASE` large
+//! enough that an item costs about the same whatever `n` calibration picks
+//! (the same in `python/cpython_peers.py`).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::harness::{Bench, Sizes, case, run_threads, timed};
 
-/// One work item.
+/// Where the numbers tested start.
+pub const BASE: u64 = 1_000_000;
+
+/// One work item: 1 if `BASE + i` is prime, else 0 (trial division, as the
+/// lab's `cpu-bound` lesson counts primes).
 #[inline]
-pub fn work(seed: u64) -> u64 {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-    for _ in 0..256 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-    }
-    x
+pub fn work(i: u64) -> u64 {
+    let n = BASE + i;
+    u64::from((2..).take_while(|d| d * d <= n).all(|d| n % d != 0))
 }
 
 /// The shape id of the threaded run on this machine.
@@ -37,7 +38,7 @@ pub fn cpu_sequential(b: &mut Bench) {
             timed(|| {
                 let mut acc = 0;
                 for i in 0..n {
-                    acc ^= work(black_box(i));
+                    acc += work(black_box(i));
                 }
                 black_box(acc);
             })
@@ -45,8 +46,9 @@ pub fn cpu_sequential(b: &mut Bench) {
     );
 }
 
-/// The items split over N threads: std threads taking every N-th item,
-/// rayon's parallel iterator.
+/// The items split over N threads: gilfree `Thread`s and std threads each
+/// taking every N-th item (started and joined inside the sample, as
+/// CPython's `threading.Thread`s are), rayon's parallel iterator.
 pub fn cpu_threads(b: &mut Bench) {
     use rayon::prelude::*;
     let k = b.cfg.threads;
@@ -58,22 +60,36 @@ pub fn cpu_threads(b: &mut Bench) {
         &threads_shape(k),
         Sizes::FAST,
         vec![
+            case("gilfree", move |n| {
+                timed(|| {
+                    let ts: Vec<_> = (0..k as u64)
+                        .map(|t| {
+                            let th = gilfree::threading::Thread::new(move || {
+                                (t..n).step_by(k).map(|i| work(black_box(i))).sum::<u64>()
+                            });
+                            th.start().expect("start");
+                            th
+                        })
+                        .collect();
+                    let total: u64 = ts.into_iter().map(|t| t.into_result().expect("join")).sum();
+                    black_box(total);
+                })
+            }),
             case("std", move |n| {
                 let acc = AtomicU64::new(0);
                 let d = run_threads(k, |t| {
                     let mut a = 0;
                     for i in (t as u64..n).step_by(k) {
-                        a ^= work(black_box(i));
+                        a += work(black_box(i));
                     }
-                    acc.fetch_xor(a, Relaxed);
+                    acc.fetch_add(a, Relaxed);
                 });
                 black_box(acc.into_inner());
                 d
             }),
             case("rayon", |n| {
                 timed(|| {
-                    let acc = pool
-                        .install(|| (0..n).into_par_iter().map(work).reduce(|| 0, |a, b| a ^ b));
+                    let acc = pool.install(|| (0..n).into_par_iter().map(work).sum::<u64>());
                     black_box(acc);
                 })
             }),

@@ -21,7 +21,11 @@ pub const BASE: u64 = 1_000_000;
 #[inline]
 pub fn work(i: u64) -> u64 {
     let n = BASE + i;
-    u64::from((2..).take_while(|d| d * d <= n).all(|d| n % d != 0))
+    u64::from(
+        (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d)),
+    )
 }
 
 /// The shape id of the threaded run on this machine.

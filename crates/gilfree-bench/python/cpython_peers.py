@@ -308,6 +308,92 @@ def cpu_threads(n):
     return run_threads(k, part)
 
 
+# ----------------------------------------------- multiprocessing ----
+# Issue 4's rows: process start per start method, Pipe round trip (64 B)
+# and Pipe throughput (64 B and 1 MiB messages), process to process.
+
+import multiprocessing as mp
+
+
+def _nothing():
+    pass
+
+
+def _process_start(method):
+    ctx = mp.get_context(method)
+
+    def run(n):
+        t0 = clock()
+        for _ in range(n):
+            p = ctx.Process(target=_nothing)
+            p.start()
+            p.join()
+        return clock() - t0
+
+    return run
+
+
+def _pipe_server(conn):
+    """The other end of the pipe shapes: ("echo", n, size) echoes n
+    messages; ("sink", n, size) takes n messages and answers their total
+    size; None ends it."""
+    while True:
+        req = conn.recv()
+        if req is None:
+            return
+        op, n, size = req
+        if op == "echo":
+            for _ in range(n):
+                conn.send_bytes(conn.recv_bytes())
+        else:
+            total = 0
+            for _ in range(n):
+                total += len(conn.recv_bytes())
+            conn.send(total)
+
+
+_pipe = None
+
+
+def pipe():
+    """One child (fork context, started once) serving every pipe shape."""
+    global _pipe
+    if _pipe is None:
+        mine, theirs = mp.get_context("fork").Pipe()
+        p = mp.get_context("fork").Process(target=_pipe_server, args=(theirs,), daemon=True)
+        p.start()
+        theirs.close()
+        _pipe = (mine, p)
+    return _pipe[0]
+
+
+def pipe_roundtrip(n):
+    c = pipe()
+    msg = b"\x01" * 64
+    c.send(("echo", n, 64))
+    t0 = clock()
+    for _ in range(n):
+        c.send_bytes(msg)
+        c.recv_bytes()
+    return clock() - t0
+
+
+def _throughput(size):
+    def run(n):
+        c = pipe()
+        msg = b"\x05" * size
+        c.send(("sink", n, size))
+        t0 = clock()
+        for _ in range(n):
+            c.send_bytes(msg)
+        total = c.recv()
+        ns = clock() - t0
+        assert total == n * size
+        return ns
+
+    return run
+
+
 CPYTHON = {
     f.__name__: f
     for f in [
@@ -330,6 +416,11 @@ CPYTHON = {
     ]
 }
 CPYTHON[f"cpu_threads_{NTHREADS}t"] = cpu_threads
+for _m in ("fork", "spawn", "forkserver"):
+    CPYTHON[f"process_start_{_m}"] = _process_start(_m)
+CPYTHON["pipe_roundtrip"] = pipe_roundtrip
+CPYTHON["pipe_throughput_64b"] = _throughput(64)
+CPYTHON["pipe_throughput_1mib"] = _throughput(1 << 20)
 
 # impl -> shape id -> function
 IMPLS = {"cpython": CPYTHON}
@@ -390,6 +481,9 @@ def serve():
         out.flush()
     for ex in _pools.values():
         ex.shutdown()
+    if _pipe is not None:
+        _pipe[0].send(None)
+        _pipe[1].join()
 
 
 def alone(quick, only):

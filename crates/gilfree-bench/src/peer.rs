@@ -47,6 +47,9 @@ pub struct Peer {
     /// Where `import gilfree` found the bindings, or why it failed (Python
     /// only).
     pub gilfree: String,
+    /// A file to remove once the peer has exited (the Python script, which
+    /// multiprocessing's spawn children read again).
+    cleanup: Option<std::path::PathBuf>,
 }
 
 /// The interpreter to use (see the module doc).
@@ -82,6 +85,7 @@ impl Peer {
             version: String::new(),
             exe: exe.to_string(),
             gilfree: String::new(),
+            cleanup: None,
         };
         let line = peer.ask("list")?;
         let names = line
@@ -136,10 +140,16 @@ impl Peer {
             &exe,
             &["-u".as_ref(), path.as_os_str(), "--serve".as_ref()],
         );
-        // The interpreter has read the script once it has answered (or
-        // failed).
-        let _ = std::fs::remove_file(&path);
-        let mut py = started?;
+        // Kept while the interpreter runs: multiprocessing's spawn and
+        // forkserver children run the script again.
+        let mut py = match started {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        py.cleanup = Some(path);
         let status = py.ask("gilfree")?;
         py.gilfree = status
             .strip_prefix("gilfree ")
@@ -203,5 +213,8 @@ impl Drop for Peer {
         let _ = writeln!(self.stdin, "quit");
         let _ = self.stdin.flush();
         let _ = self.child.wait();
+        if let Some(p) = &self.cleanup {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }

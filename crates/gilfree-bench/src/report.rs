@@ -213,6 +213,7 @@ fn impls(rows: &[Row]) -> Vec<&str> {
         "flume",
         "rayon",
         "cpython",
+        "raw",
         "gilfree_deadlock",
     ];
     let mut v: Vec<&str> = Vec::new();
@@ -236,6 +237,7 @@ fn colour(imp: &str) -> RGBColor {
         "rayon" => RGBColor(148, 103, 189),
         "cpython" => RGBColor(188, 189, 34),
         "gilfree_deadlock" => RGBColor(255, 152, 150),
+        "raw" => RGBColor(40, 40, 40),
         _ => RGBColor(23, 190, 207),
     }
 }

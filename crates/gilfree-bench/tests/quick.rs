@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Shapes with Rust rows: present in every run.
+/// Shapes with Rust rows (a peer's or a floor's): present in every run.
 const RUST_SHAPES: &[&str] = &[
     "lock_uncontended",
     "lock_contended_2t",
@@ -23,6 +23,12 @@ const RUST_SHAPES: &[&str] = &[
     "executor_map",
     "executor_as_completed",
     "cpu_sequential",
+    "process_start_fork",
+    "process_start_spawn",
+    "process_start_forkserver",
+    "pipe_roundtrip",
+    "pipe_throughput_64b",
+    "pipe_throughput_1mib",
 ];
 
 /// Shapes that, until gilfree's rows for them land, only CPython has.
@@ -40,6 +46,7 @@ const IMPLS: &[&str] = &[
     "flume",
     "rayon",
     "cpython",
+    "raw",
     "gilfree_deadlock",
 ];
 
@@ -127,6 +134,8 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         ("queue_bounded_1p1c", "std"),
         ("queue_bounded_2p2c", "crossbeam"),
         ("executor_submit_result", "rayon"),
+        ("process_start_fork", "raw"),
+        ("pipe_roundtrip", "raw"),
         ("deadlock_lock_uncontended", "gilfree"),
         ("deadlock_lock_uncontended", "gilfree_deadlock"),
         ("deadlock_lock_nested", "gilfree_deadlock"),

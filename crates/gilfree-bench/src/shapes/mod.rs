@@ -8,6 +8,7 @@ pub mod deadlock_work;
 pub mod executor;
 pub mod lock;
 pub mod primitives;
+pub mod process;
 pub mod python_side;
 pub mod queue;
 
@@ -30,6 +31,8 @@ pub fn all(b: &mut Bench) {
     executor::executor_as_completed(b);
     cpu::cpu_sequential(b);
     cpu::cpu_threads(b);
+    process::process_start(b);
+    process::pipes(b);
     deadlock::deadlock_rows(b);
     python_side::py_rows(b);
 }

@@ -138,7 +138,7 @@ fn main() -> ExitCode {
     if !speedups.is_empty() {
         println!("\nCPU-bound speedup (sequential time / time on N threads):\n{speedups}");
     }
-    println!("\nTargets (gilfree/peer ≤ 1.0):\n{}", report::targets(&b));
+    println!("\nTargets (gilfree/peer ≤ limit):\n{}", report::targets(&b));
     if !b.notes.is_empty() {
         println!("Notes:");
         for n in &b.notes {

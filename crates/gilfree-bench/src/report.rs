@@ -9,13 +9,27 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::harness::{Bench, Row};
 
-/// The ratios the issue sets a target for: gilfree/peer ≤ 1.0 on these.
-pub const TARGETS: &[(&str, &str)] = &[
-    ("lock_uncontended", "parking_lot"),
-    ("lock_contended_2t", "parking_lot"),
-    ("queue_bounded_1p1c", "crossbeam"),
-    ("executor_submit_result", "rayon"),
+/// The ratios the issues set a target for: gilfree/peer ≤ limit. Issue 6's
+/// four, then issue 4's (process start ≤ 1.5× its floor, Pipe round trip
+/// ≤ 1.1× a raw socketpair).
+pub const TARGETS: &[(&str, &str, f64)] = &[
+    ("lock_uncontended", "parking_lot", 1.0),
+    ("lock_contended_2t", "parking_lot", 1.0),
+    ("queue_bounded_1p1c", "crossbeam", 1.0),
+    ("executor_submit_result", "rayon", 1.0),
+    ("process_start_fork", "raw", 1.5),
+    ("process_start_spawn", "raw", 1.5),
+    ("process_start_forkserver", "raw", 1.5),
+    ("pipe_roundtrip", "raw", 1.1),
 ];
+
+/// The target limit of gilfree/`imp` on `shape`, if there is one.
+fn target(shape: &str, imp: &str) -> Option<f64> {
+    TARGETS
+        .iter()
+        .find(|(s, i, _)| *s == shape && *i == imp)
+        .map(|t| t.2)
+}
 
 /// The reference impl of a ratio.
 pub const OURS: &str = "gilfree";
@@ -66,14 +80,11 @@ pub fn table(b: &Bench) -> String {
         of.sort_by_key(|r| order.iter().position(|i| *i == r.imp));
         for (i, r) in of.iter().enumerate() {
             let ratio = match ratio(rows, shape, &r.imp) {
-                Some(x) if r.imp != OURS => {
-                    let target = TARGETS.contains(&(shape, r.imp.as_str()));
-                    match (target, x <= 1.0) {
-                        (true, true) => format!("{x:.2}× (target ≤ 1: met)"),
-                        (true, false) => format!("{x:.2}× (target ≤ 1: MISSED)"),
-                        _ => format!("{x:.2}×"),
-                    }
-                }
+                Some(x) if r.imp != OURS => match target(shape, &r.imp) {
+                    Some(t) if x <= t => format!("{x:.2}× (target ≤ {t}: met)"),
+                    Some(t) => format!("{x:.2}× (target ≤ {t}: MISSED)"),
+                    None => format!("{x:.2}×"),
+                },
                 _ => String::new(),
             };
             lines.push([
@@ -169,14 +180,14 @@ pub fn deadlock_cost(b: &Bench) -> String {
 /// The targets, met or not.
 pub fn targets(b: &Bench) -> String {
     let mut out = String::new();
-    for (shape, peer) in TARGETS {
+    for (shape, peer, limit) in TARGETS {
         let line = match ratio(&b.rows, shape, peer) {
-            Some(x) if x <= 1.0 => format!("met ({x:.2}×)"),
+            Some(x) if x <= *limit => format!("met ({x:.2}×)"),
             Some(x) => format!("MISSED ({x:.2}×)"),
             None if b.wants(shape) => "not measured (no gilfree row yet)".to_string(),
             None => "not run".to_string(),
         };
-        let _ = writeln!(out, "- {shape}: gilfree/{peer} ≤ 1.0 — {line}");
+        let _ = writeln!(out, "- {shape}: gilfree/{peer} ≤ {limit} — {line}");
     }
     out
 }

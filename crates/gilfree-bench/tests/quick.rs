@@ -83,7 +83,10 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
             "no table line for {shape}:\n{stdout}"
         );
     }
-    assert!(stdout.contains("Targets (gilfree/peer ≤ 1.0)"), "{stdout}");
+    assert!(
+        stdout.contains("Targets (gilfree/peer ≤ limit)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("lock_uncontended: gilfree/parking_lot"),
         "{stdout}"

@@ -9,6 +9,9 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`threading::Lock`] |
+//! | `threading.RLock` | [`threading::RLock`] |
+//! | `threading.Condition` | [`threading::Condition`] |
+//! | `threading.Barrier` | [`threading::Barrier`] |
 //! | `threading.Semaphore` | [`threading::Semaphore`] |
 //! | `threading.BoundedSemaphore` | [`threading::BoundedSemaphore`] |
 //! | `threading.Event` | [`threading::Event`] |

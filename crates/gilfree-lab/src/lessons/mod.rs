@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+mod barrier;
+mod condition;
 mod deadlock;
 mod event;
 mod race;
@@ -66,5 +68,15 @@ pub static LESSONS: &[Lesson] = &[
         name: "event",
         about: "Workers wait for a start Event (wake-up latency measured); a Timer cancelled before it fires",
         run: event::run,
+    },
+    Lesson {
+        name: "condition",
+        about: "Consumers wait on a Condition for a producer's data; notify(1) vs notify_all",
+        run: condition::run,
+    },
+    Lesson {
+        name: "barrier",
+        about: "Workers in phases behind a Barrier, an action per phase, a broken barrier",
+        run: barrier::run,
     },
 ];

@@ -4,6 +4,9 @@
 //! | Python | gilfree |
 //! |---|---|
 //! | `threading.Lock` | [`Lock`] |
+//! | `threading.RLock` | [`RLock`] |
+//! | `threading.Condition` | [`Condition`] |
+//! | `threading.Barrier` | [`Barrier`] |
 //! | `threading.Semaphore` | [`Semaphore`] (guard: [`SemaphoreGuard`]) |
 //! | `threading.BoundedSemaphore` | [`BoundedSemaphore`] |
 //! | `threading.Event` | [`Event`] |
@@ -20,14 +23,19 @@
 //! `std`: `acquire()`, `try_acquire()`, `acquire_timeout(Duration)`, and
 //! `with x:` becomes an RAII guard.
 
+mod barrier;
+mod condition;
 mod error;
 mod event;
 mod local;
 mod lock;
+mod rlock;
 mod semaphore;
 mod thread;
 mod timer;
 
+pub use barrier::Barrier;
+pub use condition::{Condition, ConditionLock, DataLess};
 pub use error::Error;
 pub use event::Event;
 #[allow(unused_imports)]
@@ -36,6 +44,9 @@ pub use local::Local;
 #[allow(unused_imports)]
 pub(crate) use lock::RawLock;
 pub use lock::{Lock, LockGuard};
+pub use rlock::{RLock, RLockGuard};
+#[allow(unused_imports)]
+pub(crate) use rlock::{RawRLock, current_owner_id};
 #[allow(unused_imports)]
 pub(crate) use semaphore::RawSemaphore;
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};

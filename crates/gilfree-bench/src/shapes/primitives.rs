@@ -13,18 +13,29 @@ use crate::harness::{Bench, Sizes, case, run_threads, timed};
 /// cost of reentrancy). One op is one acquire+release. std has no stable
 /// reentrant lock; parking_lot's is `ReentrantMutex`.
 pub fn rlock_reacquire(b: &mut Bench) {
+    let g = gilfree::threading::RLock::new(());
     let p = parking_lot::ReentrantMutex::new(());
     b.compare(
         "rlock_reacquire",
         Sizes::FAST,
-        vec![case("parking_lot", |n| {
-            let _outer = p.lock();
-            timed(|| {
-                for _ in 0..n {
-                    drop(black_box(&p).lock());
-                }
-            })
-        })],
+        vec![
+            case("gilfree", |n| {
+                let _outer = g.acquire();
+                timed(|| {
+                    for _ in 0..n {
+                        drop(black_box(&g).acquire());
+                    }
+                })
+            }),
+            case("parking_lot", |n| {
+                let _outer = p.lock();
+                timed(|| {
+                    for _ in 0..n {
+                        drop(black_box(&p).lock());
+                    }
+                })
+            }),
+        ],
     );
 }
 
@@ -214,6 +225,21 @@ pub fn condition_pingpong(b: &mut Bench) {
         "condition_pingpong",
         Sizes::HANDOFF,
         vec![
+            case("gilfree", |n| {
+                // The data-guarding form, like std's Mutex + Condvar.
+                let cond =
+                    gilfree::threading::Condition::from_lock(gilfree::threading::Lock::new(0usize));
+                run_threads(2, |me| {
+                    for _ in 0..n {
+                        let mut turn = cond.acquire();
+                        while *turn != me {
+                            cond.wait_guard(&mut turn).unwrap();
+                        }
+                        *turn = 1 - me;
+                        cond.notify(1).unwrap();
+                    }
+                })
+            }),
             case("std", |n| {
                 let (m, cv) = (std::sync::Mutex::new(0usize), std::sync::Condvar::new());
                 run_threads(2, |me| {

@@ -36,7 +36,8 @@ pub struct Config {
     pub reps: usize,
     /// The wall time one sample should take.
     pub sample: Duration,
-    /// Only shapes whose id contains one of these (all when empty).
+    /// Only these shapes (ids, or patterns with `*` at either end; all when
+    /// empty).
     pub only: Vec<String>,
     /// Only these impls (all when empty).
     pub impls: Vec<String>,
@@ -232,9 +233,10 @@ impl Bench {
         self.peers.push(Rc::new(RefCell::new(peer)));
     }
 
-    /// Whether `shape` is selected by `--only`.
+    /// Whether `shape` is selected by `--only`: an exact id, or a pattern
+    /// with `*` at its start and/or end (`queue_*`, `*_taskdone`, `*lock*`).
     pub fn wants(&self, shape: &str) -> bool {
-        self.cfg.only.is_empty() || self.cfg.only.iter().any(|o| shape.contains(o.as_str()))
+        self.cfg.only.is_empty() || self.cfg.only.iter().any(|o| matches(o, shape))
     }
 
     fn wants_impl(&self, imp: &str) -> bool {
@@ -331,6 +333,16 @@ impl Bench {
     }
 }
 
+/// `pattern` against `id`: exact, or `*` as a wildcard at either end.
+pub fn matches(pattern: &str, id: &str) -> bool {
+    match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
+        (Some(p), _) if p.ends_with('*') => id.contains(&p[..p.len() - 1]),
+        (Some(p), _) => id.ends_with(p),
+        (None, Some(p)) => id.starts_with(p),
+        (None, None) => id == pattern,
+    }
+}
+
 /// The median of sorted, non-empty samples.
 pub fn median(s: &[f64]) -> f64 {
     let m = s.len() / 2;
@@ -356,5 +368,38 @@ fn calibrate(c: &mut Case<'_>, sizes: Sizes, sample: Duration) -> Result<u64, St
         // runs are the noisiest).
         let grow = (target / 2.0 / t).clamp(2.0, 16.0);
         n = ((n as f64 * grow) as u64).min(sizes.max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_patterns() {
+        assert!(matches("lock_uncontended", "lock_uncontended"));
+        assert!(!matches("lock_uncontended", "deadlock_lock_uncontended"));
+        assert!(matches("queue_*", "queue_bounded_1p1c"));
+        assert!(!matches("queue_*", "py_queue_bounded_1p1c"));
+        assert!(matches("*_taskdone", "queue_unbounded_1p1c_taskdone"));
+        assert!(matches("*lock*", "deadlock_lock_nested"));
+        assert!(!matches("*lock*", "event_pingpong"));
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 9.0]), 3.0);
+    }
+
+    #[test]
+    fn calibration_scales_to_the_sample_time() {
+        // A fake case whose op takes 1 µs: one sample of 10 ms is 10,000 ops.
+        let mut c = Case::fallible("fake", |n| Ok(Duration::from_micros(n)));
+        let n = calibrate(&mut c, Sizes::FAST, Duration::from_millis(10)).unwrap();
+        assert_eq!(n, 10_000);
+        let mut c = Case::fallible("fake", |n| Ok(Duration::from_micros(n))).min_n(50_000);
+        let n = calibrate(&mut c, Sizes::FAST, Duration::from_millis(10)).unwrap();
+        assert_eq!(n, 50_000);
     }
 }

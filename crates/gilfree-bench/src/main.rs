@@ -42,7 +42,8 @@ struct Args {
     /// Draw ns/op per shape and impl as an SVG chart to FILE.
     #[arg(long, value_name = "FILE")]
     chart: Option<PathBuf>,
-    /// Only the shapes whose id contains one of these (comma-separated).
+    /// Only these shapes (comma-separated ids, or patterns with `*` at
+    /// either end: `queue_*`, `*_taskdone`, `*lock*`).
     #[arg(long, value_name = "SUBSTR,...", value_delimiter = ',')]
     only: Vec<String>,
     /// Only these impls (comma-separated ids, e.g. gilfree,parking_lot).

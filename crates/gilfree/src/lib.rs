@@ -19,6 +19,10 @@
 //! | `threading.local` | [`threading::Local`] |
 //! | `threading.Thread`, `current_thread()`, `enumerate()`, `excepthook` | [`threading::Thread`], [`threading::current_thread`], [`threading::enumerate`], [`threading::set_excepthook`] |
 //! | waiting for non-daemon threads at exit | [`threading::main`] / [`threading::exit_guard`] |
+//! | `concurrent.futures.Future` | [`futures::Future`] |
+//! | `concurrent.futures.Executor` | [`futures::Executor`] |
+//! | `concurrent.futures.ThreadPoolExecutor` | [`futures::ThreadPoolExecutor`] |
+//! | `concurrent.futures.wait`, `as_completed` | [`futures::wait()`], [`futures::as_completed`] |
 //!
 //! ## Conventions
 //!
@@ -38,5 +42,6 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod futures;
 pub(crate) mod sys;
 pub mod threading;

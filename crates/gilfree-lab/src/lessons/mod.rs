@@ -10,6 +10,7 @@ mod event;
 mod race;
 mod semaphore;
 mod sequential_vs_threads;
+mod thread_pool;
 mod threads;
 
 /// What every lesson is given.
@@ -78,5 +79,10 @@ pub static LESSONS: &[Lesson] = &[
         name: "barrier",
         about: "Workers in phases behind a Barrier, an action per phase, a broken barrier",
         run: barrier::run,
+    },
+    Lesson {
+        name: "thread-pool",
+        about: "ThreadPoolExecutor: map, submit + as_completed, wait(FirstCompleted), a failing task",
+        run: thread_pool::run,
     },
 ];

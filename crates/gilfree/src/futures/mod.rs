@@ -1,0 +1,33 @@
+//! Python's `concurrent.futures`: futures, the `Executor` trait, the thread
+//! pool, `wait` and `as_completed`.
+//!
+//! | Python | gilfree |
+//! |---|---|
+//! | `concurrent.futures.Future` | [`Future`] (also a `std::future::Future`) |
+//! | `Executor` | [`Executor`] (generic over its [`Job`] type) |
+//! | `ThreadPoolExecutor` | [`ThreadPoolExecutor`] |
+//! | `executor.map(fn, it, timeout, chunksize, buffersize)` | [`ThreadPoolExecutor::map_with`], [`Executor::map_jobs`] with [`MapOptions`] |
+//! | `wait(fs, timeout, return_when)` | [`wait()`] with [`ReturnWhen`] |
+//! | `as_completed(fs, timeout)` | [`as_completed`] |
+//! | `CancelledError`, `TimeoutError`, `BrokenThreadPool`, `InvalidStateError` | [`Error`] variants |
+//!
+//! ```
+//! use gilfree::futures::{as_completed, ThreadPoolExecutor};
+//! let pool = ThreadPoolExecutor::builder().max_workers(4).build().unwrap();
+//! let fs: Vec<_> = (1..=3u32).map(|i| pool.submit(move || i * 10).unwrap()).collect();
+//! let total: u32 = as_completed(&fs, None).map(|f| f.unwrap().result().unwrap()).sum();
+//! assert_eq!(total, 60);
+//! ```
+
+mod error;
+mod executor;
+mod future;
+mod progress;
+mod thread_pool;
+mod wait;
+
+pub use error::Error;
+pub use executor::{Executor, Job, Map, MapOptions};
+pub use future::Future;
+pub use thread_pool::{Builder, ThreadPoolExecutor};
+pub use wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};

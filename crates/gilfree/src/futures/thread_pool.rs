@@ -1,0 +1,749 @@
+//! `ThreadPoolExecutor`: Python's `concurrent.futures.ThreadPoolExecutor`.
+//!
+//! # The task
+//!
+//! A submitted closure and its future's state share one allocation: a
+//! `Task<T, F>` is both the [`Future`]'s core (`Arc<dyn Core<T>>`) and the
+//! queue's job (`Arc<dyn Runnable>`). Submitting costs that one allocation;
+//! the job queue is a `VecDeque` whose buffer is reused.
+//!
+//! # The job queue and parking
+//!
+//! `JobQueue` is a short critical section (`threading::Lock` around a
+//! `VecDeque`) plus a parking protocol for idle workers:
+//! - `sleepers` counts workers that are about to sleep or asleep;
+//! - `signal` is the futex word they sleep on, an epoch bumped by a
+//!   producer that saw a sleeper, and by `close`.
+//!
+//! A producer pushes under the lock, then (`SeqCst` fence) reads
+//! `sleepers`; only if it is non-zero does it bump `signal` and
+//! `futex_wake` one worker. So while every worker is busy a submit makes
+//! no syscall. An idle worker spins briefly on `queued` first, then parks.
+//!
+//! ## Why no wake-up is lost
+//!
+//! A worker reads `signal` (epoch *e*), increments `sleepers` (`SeqCst`),
+//! then looks at the queue under the lock, and sleeps only on `signal == e`.
+//! If its look missed a job, its critical section came before the
+//! producer's, so its increment happens-before the producer's read of
+//! `sleepers`: the producer sees it, bumps the epoch and wakes one. Either
+//! the worker is asleep already and is woken (or another sleeper is, which
+//! takes the job just as well), or it has not slept yet and `futex_wait`
+//! sees `signal != e` and returns at once. One job needs one worker; every
+//! woken worker looks at the queue again before sleeping.
+//!
+//! # Threads
+//!
+//! Workers start lazily, as in Python's `_adjust_thread_count`: a submit
+//! first takes a token from `idle` (a counter that each worker bumps after
+//! each job, Python's `_idle_semaphore`); only if there is none and fewer
+//! than `max_workers` threads exist does it start one (under the queue
+//! lock, so `shutdown` sees every thread).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::executor::{Executor, Map, MapOptions};
+use super::future::{Core, Inner, panic_message};
+use super::{Error, Future};
+use crate::sys::atomic::{AtomicU32, AtomicUsize, Ordering::*, fence};
+use crate::sys::futex;
+use crate::sys::{Deadline, Private};
+use crate::threading::Lock;
+
+// ---------------------------------------------------------------------------
+// The job queue: MPMC, futex parking for idle consumers only.
+
+struct QueueState<J> {
+    jobs: VecDeque<J>,
+    /// Why pushes fail, once closed (shut down or broken).
+    closed: Option<Error>,
+}
+
+pub(crate) struct JobQueue<J> {
+    state: Lock<QueueState<J>>,
+    /// `jobs.len()`, for spinning without the lock.
+    queued: AtomicUsize,
+    /// Workers about to sleep or asleep.
+    sleepers: AtomicU32,
+    /// The futex word idle workers sleep on: an epoch.
+    signal: AtomicU32,
+}
+
+impl<J> JobQueue<J> {
+    pub(crate) fn new() -> Self {
+        JobQueue {
+            state: Lock::new(QueueState {
+                jobs: VecDeque::new(),
+                closed: None,
+            }),
+            queued: AtomicUsize::new(0),
+            sleepers: AtomicU32::new(0),
+            signal: AtomicU32::new(0),
+        }
+    }
+
+    /// Push `job` unless closed; `then` runs under the lock after a
+    /// successful push (the pool starts threads there). A refused job is
+    /// handed back with the reason.
+    #[inline]
+    pub(crate) fn push(&self, job: J, then: impl FnOnce()) -> Result<(), (J, Error)> {
+        {
+            let mut st = self.state.acquire();
+            if let Some(e) = &st.closed {
+                return Err((job, e.clone()));
+            }
+            st.jobs.push_back(job);
+            self.queued.store(st.jobs.len(), Relaxed);
+            then();
+        }
+        // Pairs with the fence in `pop`: either that worker saw the job, or
+        // we see it counted in `sleepers`.
+        fence(SeqCst);
+        if self.sleepers.load(Relaxed) > 0 {
+            self.wake_one();
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn wake_one(&self) {
+        self.signal.fetch_add(1, Release);
+        futex::wake_one::<Private>(&self.signal);
+    }
+
+    fn try_pop(&self) -> Result<Option<J>, ()> {
+        let mut st = self.state.acquire();
+        match st.jobs.pop_front() {
+            Some(j) => {
+                self.queued.store(st.jobs.len(), Relaxed);
+                Ok(Some(j))
+            }
+            None if st.closed.is_some() => Err(()),
+            None => Ok(None),
+        }
+    }
+
+    /// The next job, sleeping while there is none; `None` once the queue
+    /// is closed and empty.
+    pub(crate) fn pop(&self) -> Option<J> {
+        loop {
+            match self.try_pop() {
+                Ok(Some(j)) => return Some(j),
+                Err(()) => return None,
+                Ok(None) => {}
+            }
+            // Spin briefly: a busy producer refills the queue within a few
+            // hundred nanoseconds far more often than not.
+            #[cfg(not(loom))]
+            for _ in 0..64 {
+                if self.queued.load(Relaxed) > 0 {
+                    break;
+                }
+                core::hint::spin_loop();
+            }
+            if self.queued.load(Relaxed) > 0 {
+                continue;
+            }
+            let epoch = self.signal.load(Acquire);
+            self.sleepers.fetch_add(1, SeqCst);
+            fence(SeqCst);
+            let r = self.try_pop();
+            if !matches!(r, Ok(None)) {
+                self.sleepers.fetch_sub(1, Relaxed);
+                return r.ok().flatten();
+            }
+            futex::wait::<Private>(&self.signal, epoch, Deadline::Never);
+            self.sleepers.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Refuse further pushes with `why` (the first reason sticks) and wake
+    /// every worker; returns the jobs still queued if `drain`.
+    pub(crate) fn close(&self, why: Error, drain: bool) -> Vec<J> {
+        let jobs = {
+            let mut st = self.state.acquire();
+            if st.closed.is_none() {
+                st.closed = Some(why);
+            }
+            let jobs = if drain {
+                st.jobs.drain(..).collect()
+            } else {
+                Vec::new()
+            };
+            self.queued.store(st.jobs.len(), Relaxed);
+            jobs
+        };
+        self.signal.fetch_add(1, Release);
+        futex::wake_all::<Private>(&self.signal);
+        jobs
+    }
+
+    /// Jobs waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.queued.load(Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The task: future state and closure in one allocation.
+
+struct Task<T, F> {
+    inner: Inner<T>,
+    /// Taken by the one worker that popped the task.
+    job: core::cell::UnsafeCell<Option<F>>,
+}
+
+// SAFETY: `job` is touched only by the worker that popped the task from the
+// queue (once) and by drop; `inner` is Sync for `T: Send`.
+unsafe impl<T: Send, F: Send> Sync for Task<T, F> {}
+
+impl<T: Send, F: Send> Core<T> for Task<T, F> {
+    #[inline]
+    fn inner(&self) -> &Inner<T> {
+        &self.inner
+    }
+}
+
+/// What the queue holds: a task, type-erased.
+trait Runnable: Send + Sync {
+    /// Run the job and complete the future (unless it was cancelled);
+    /// `idle` is bumped just before the future completes, so that a caller
+    /// woken by the result and submitting again finds this worker counted
+    /// as idle (Python's `_idle_semaphore.release()`).
+    fn run(self: Arc<Self>, idle: &AtomicUsize);
+    /// Fail the future without running the job (a broken pool).
+    fn fail(self: Arc<Self>, e: Error);
+    /// Cancel the future (shutdown with `cancel_futures`).
+    fn cancel(self: Arc<Self>);
+}
+
+impl<T, F> Task<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    fn future(self: Arc<Self>) -> Future<T> {
+        Future { core: self }
+    }
+}
+
+impl<T, F> Runnable for Task<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    fn run(self: Arc<Self>, idle: &AtomicUsize) {
+        // SAFETY: this worker popped the task; no one else ever reaches
+        // `job` (see the `Sync` impl).
+        let job = unsafe { (*self.job.get()).take() };
+        let fut = self.future();
+        if fut.set_running_or_notify_cancel() != Ok(true) {
+            drop(job); // cancelled: the job is dropped unrun
+            idle.fetch_add(1, Release);
+            return;
+        }
+        let Some(job) = job else { return };
+        let out =
+            catch_unwind(AssertUnwindSafe(job)).map_err(|p| Error::Panicked(panic_message(&*p)));
+        idle.fetch_add(1, Release);
+        let _ = fut.complete(out);
+    }
+
+    fn fail(self: Arc<Self>, e: Error) {
+        let _ = self.future().set_exception(e);
+    }
+
+    fn cancel(self: Arc<Self>) {
+        self.future().cancel();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The pool.
+
+type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+struct Shared {
+    queue: JobQueue<Arc<dyn Runnable>>,
+    /// Python's `_idle_semaphore`: tokens for idle workers.
+    idle: AtomicUsize,
+    num_threads: AtomicUsize,
+    max_workers: usize,
+    prefix: String,
+    initializer: Option<Initializer>,
+    threads: Lock<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// Python's `_adjust_thread_count`; runs under the queue lock.
+    fn adjust_thread_count(self: &Arc<Self>) {
+        if self
+            .idle
+            .fetch_update(Acquire, Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return;
+        }
+        let n = self.num_threads.load(Relaxed);
+        if n >= self.max_workers {
+            return;
+        }
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}_{n}", self.prefix))
+            .spawn(move || me.worker());
+        // A failed spawn is not fatal while another worker can run the job;
+        // with no worker at all, the job waits for the next successful
+        // spawn (Python raises RuntimeError here instead).
+        if let Ok(h) = spawned {
+            self.num_threads.store(n + 1, Relaxed);
+            self.threads.acquire().push(h);
+        }
+    }
+
+    fn worker(&self) {
+        if let Some(init) = &self.initializer {
+            let r = catch_unwind(AssertUnwindSafe(|| init()));
+            let why = match r {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(p) => Some(format!("panicked: {}", panic_message(&*p))),
+            };
+            if let Some(why) = why {
+                self.initializer_failed(why);
+                return;
+            }
+        }
+        while let Some(job) = self.queue.pop() {
+            job.run(&self.idle);
+        }
+    }
+
+    /// Python's `_initializer_failed`: break the pool, fail what is queued.
+    fn initializer_failed(&self, why: String) {
+        eprintln!("gilfree: Exception in initializer: {why}");
+        let e = Error::BrokenThreadPool(format!(
+            "A thread initializer failed, the thread pool is not usable anymore ({why})"
+        ));
+        for job in self.queue.close(e.clone(), true) {
+            job.fail(e.clone());
+        }
+    }
+}
+
+/// Python's `concurrent.futures.ThreadPoolExecutor`: a pool of worker
+/// threads running submitted closures.
+///
+/// Workers start lazily, one per submit while none is idle, up to
+/// `max_workers` (default `min(32, cpus + 4)`, as Python). A job that panics
+/// completes its future with [`Error::Panicked`]; the worker survives. An
+/// initializer that fails breaks the pool: queued and later jobs fail with
+/// [`Error::BrokenThreadPool`]. Dropping the pool shuts it down and waits
+/// (Python's `with ThreadPoolExecutor() as pool:`).
+///
+/// `submit`, `map` and `shutdown` are also inherent methods, so the
+/// [`Executor`] trait need not be in scope.
+///
+/// ```
+/// use gilfree::futures::ThreadPoolExecutor;
+/// let pool = ThreadPoolExecutor::builder().max_workers(4).build().unwrap();
+/// let squares: Vec<u64> = pool.map(|x: u64| x * x, 0..10).unwrap().map(Result::unwrap).collect();
+/// assert_eq!(squares[9], 81);
+/// ```
+pub struct ThreadPoolExecutor {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolExecutor")
+            .field("prefix", &self.shared.prefix)
+            .field("max_workers", &self.shared.max_workers)
+            .field("threads", &self.shared.num_threads.load(Relaxed))
+            .finish()
+    }
+}
+
+/// Configures a [`ThreadPoolExecutor`]: Python's constructor keywords
+/// `max_workers`, `thread_name_prefix`, `initializer` (with `initargs`
+/// captured by the closure).
+///
+/// ```
+/// use gilfree::futures::ThreadPoolExecutor;
+/// let pool = ThreadPoolExecutor::builder()
+///     .max_workers(2)
+///     .thread_name_prefix("crunch")
+///     .initializer(|| Ok::<(), String>(()))
+///     .build()
+///     .unwrap();
+/// let name = pool.submit(|| std::thread::current().name().unwrap().to_string()).unwrap();
+/// assert!(name.result().unwrap().starts_with("crunch_"));
+/// ```
+#[derive(Default)]
+pub struct Builder {
+    max_workers: Option<usize>,
+    prefix: Option<String>,
+    initializer: Option<Initializer>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("max_workers", &self.max_workers)
+            .field("prefix", &self.prefix)
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Python's `max_workers`; must be at least 1.
+    ///
+    /// ```
+    /// let b = gilfree::futures::ThreadPoolExecutor::builder().max_workers(0);
+    /// assert!(b.build().is_err());
+    /// ```
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Python's `thread_name_prefix`: workers are named `{prefix}_{i}`
+    /// (default prefix `ThreadPoolExecutor-{n}`).
+    ///
+    /// ```
+    /// let pool = gilfree::futures::ThreadPoolExecutor::builder().thread_name_prefix("w").build().unwrap();
+    /// let f = pool.submit(|| std::thread::current().name().map(String::from)).unwrap();
+    /// assert_eq!(f.result().unwrap().as_deref(), Some("w_0"));
+    /// ```
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Python's `initializer` (and `initargs`, captured): run in each worker
+    /// before its first job. If it returns `Err` or panics, the pool is
+    /// broken ([`Error::BrokenThreadPool`]).
+    ///
+    /// ```
+    /// use gilfree::futures::{Error, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::builder().initializer(|| Err("no db")).build().unwrap();
+    /// let f = pool.submit(|| 1).unwrap(); // accepted: the first worker starts now
+    /// assert!(matches!(f.result(), Err(Error::BrokenThreadPool(_))));
+    /// assert!(matches!(pool.submit(|| 2), Err(Error::BrokenThreadPool(_))));
+    /// ```
+    pub fn initializer<F, E>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Result<(), E> + Send + Sync + 'static,
+        E: fmt::Display,
+    {
+        self.initializer = Some(Arc::new(move || f().map_err(|e| e.to_string())));
+        self
+    }
+
+    /// Make the pool (no thread starts yet). [`Error::Value`] if
+    /// `max_workers` is 0.
+    ///
+    /// ```
+    /// assert!(gilfree::futures::ThreadPoolExecutor::builder().build().is_ok());
+    /// ```
+    pub fn build(self) -> Result<ThreadPoolExecutor, Error> {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let max_workers = match self.max_workers {
+            Some(0) => return Err(Error::Value("max_workers must be greater than 0")),
+            Some(n) => n,
+            None => default_max_workers(),
+        };
+        let prefix = self.prefix.unwrap_or_else(|| {
+            format!(
+                "ThreadPoolExecutor-{}",
+                COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )
+        });
+        Ok(ThreadPoolExecutor {
+            shared: Arc::new(Shared {
+                queue: JobQueue::new(),
+                idle: AtomicUsize::new(0),
+                num_threads: AtomicUsize::new(0),
+                max_workers,
+                prefix,
+                initializer: self.initializer,
+                threads: Lock::new(Vec::new()),
+            }),
+        })
+    }
+}
+
+/// Python's default: `min(32, os.cpu_count() + 4)`.
+fn default_max_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    32.min(cpus + 4)
+}
+
+impl Default for ThreadPoolExecutor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ThreadPoolExecutor {
+    /// A pool with Python's defaults: `ThreadPoolExecutor()`.
+    ///
+    /// ```
+    /// let pool = gilfree::futures::ThreadPoolExecutor::new();
+    /// assert!(pool.max_workers() >= 5);
+    /// ```
+    pub fn new() -> Self {
+        Builder::default()
+            .build()
+            .expect("default options are valid")
+    }
+
+    /// Configure a pool: see [`Builder`].
+    ///
+    /// ```
+    /// let pool = gilfree::futures::ThreadPoolExecutor::builder().max_workers(3).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 3);
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The most threads this pool will start (Python's `_max_workers`).
+    ///
+    /// ```
+    /// let pool = gilfree::futures::ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 2);
+    /// ```
+    pub fn max_workers(&self) -> usize {
+        self.shared.max_workers
+    }
+
+    /// How many worker threads have been started so far (Python's
+    /// `len(pool._threads)`).
+    ///
+    /// ```
+    /// let pool = gilfree::futures::ThreadPoolExecutor::new();
+    /// assert_eq!(pool.num_threads(), 0); // lazily started
+    /// pool.submit(|| ()).unwrap().result().unwrap();
+    /// assert_eq!(pool.num_threads(), 1);
+    /// ```
+    pub fn num_threads(&self) -> usize {
+        self.shared.num_threads.load(Relaxed)
+    }
+
+    /// Python's `submit(fn)`: run `f` on a worker; returns its future.
+    ///
+    /// Fails with [`Error::ShutDown`] after [`shutdown`](Self::shutdown) and
+    /// [`Error::BrokenThreadPool`] once an initializer failed.
+    ///
+    /// ```
+    /// let pool = gilfree::futures::ThreadPoolExecutor::new();
+    /// let f = pool.submit(|| 2 + 2).unwrap();
+    /// assert_eq!(f.result(), Ok(4));
+    /// ```
+    #[inline]
+    pub fn submit<F, T>(&self, f: F) -> Result<Future<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = Arc::new(Task {
+            inner: Inner::new(),
+            job: core::cell::UnsafeCell::new(Some(f)),
+        });
+        let job: Arc<dyn Runnable> = task.clone();
+        match self
+            .shared
+            .queue
+            .push(job, || self.shared.adjust_thread_count())
+        {
+            Ok(()) => Ok(task.future()),
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    /// Python's `map(fn, iterable)`: `f` applied to every item on the
+    /// pool, results in input order. See [`Executor::map_jobs`] for the
+    /// semantics and [`map_with`](Self::map_with) for the options.
+    ///
+    /// ```
+    /// let pool = gilfree::futures::ThreadPoolExecutor::new();
+    /// let v: Result<Vec<i32>, _> = pool.map(|x: i32| x + 1, vec![1, 2, 3]).unwrap().collect();
+    /// assert_eq!(v, Ok(vec![2, 3, 4]));
+    /// ```
+    pub fn map<'a, A, T, F, I>(
+        &'a self,
+        f: F,
+        items: I,
+    ) -> Result<impl Iterator<Item = Result<T, Error>> + 'a, Error>
+    where
+        F: Fn(A) -> T + Send + Sync + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'a,
+    {
+        self.map_with(f, items, MapOptions::new())
+    }
+
+    /// Python's `map(fn, iterable, timeout=, chunksize=, buffersize=)`,
+    /// plus a progress bar: see [`MapOptions`].
+    ///
+    /// ```
+    /// use gilfree::futures::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// // An endless input, read lazily with at most 8 jobs in flight.
+    /// let firsts: Vec<u64> = pool
+    ///     .map_with(|x: u64| x * 2, 0.., MapOptions::new().buffersize(8))
+    ///     .unwrap()
+    ///     .take(5)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(firsts, [0, 2, 4, 6, 8]);
+    /// ```
+    pub fn map_with<'a, A, T, F, I>(
+        &'a self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Result<impl Iterator<Item = Result<T, Error>> + 'a, Error>
+    where
+        F: Fn(A) -> T + Send + Sync + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'a,
+    {
+        let f = Arc::new(f);
+        let jobs = items.into_iter().map(move |a| {
+            let f = f.clone();
+            move || f(a)
+        });
+        Map::new(self, jobs, options)
+    }
+
+    /// Python's `shutdown(wait=True, *, cancel_futures=False)`.
+    ///
+    /// Later submits fail with [`Error::ShutDown`]. With `cancel_futures`,
+    /// jobs not yet started are cancelled. With `wait`, returns once every
+    /// worker has finished its jobs and exited (a worker calling it does
+    /// not wait for itself). Calling it again is harmless.
+    ///
+    /// ```
+    /// use gilfree::futures::{Error, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let f = pool.submit(|| 1).unwrap();
+    /// pool.shutdown(true, false);
+    /// assert_eq!(f.result(), Ok(1));
+    /// assert_eq!(pool.submit(|| 2).unwrap_err(), Error::ShutDown);
+    /// ```
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        for job in self.shared.queue.close(Error::ShutDown, cancel_futures) {
+            job.cancel();
+        }
+        if wait {
+            let handles = core::mem::take(&mut *self.shared.threads.acquire());
+            let me = std::thread::current().id();
+            for h in handles {
+                if h.thread().id() != me {
+                    let _ = h.join();
+                }
+            }
+        }
+    }
+
+    /// Jobs submitted and not yet taken by a worker (a snapshot; Python's
+    /// `_work_queue.qsize()`).
+    ///
+    /// ```
+    /// let pool = gilfree::futures::ThreadPoolExecutor::new();
+    /// assert_eq!(pool.pending(), 0);
+    /// ```
+    pub fn pending(&self) -> usize {
+        self.shared.queue.len()
+    }
+}
+
+impl<F, T> Executor<F> for ThreadPoolExecutor
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn submit(&self, job: F) -> Result<Future<T>, Error> {
+        ThreadPoolExecutor::submit(self, job)
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        ThreadPoolExecutor::shutdown(self, wait, cancel_futures)
+    }
+}
+
+impl Drop for ThreadPoolExecutor {
+    fn drop(&mut self) {
+        self.shutdown(true, false);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A producer pushes two jobs and closes while two workers pop and
+    /// park: every job is taken exactly once and no worker sleeps forever
+    /// (loom reports a lost wake-up as a deadlock).
+    #[test]
+    fn job_queue_submit_park_handoff() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let q = Arc::new(JobQueue::<u32>::new());
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let q = q.clone();
+                    thread::spawn(move || {
+                        let mut got = 0;
+                        while let Some(j) = q.pop() {
+                            got += j;
+                        }
+                        got
+                    })
+                })
+                .collect();
+            q.push(1, || {}).unwrap();
+            q.push(2, || {}).unwrap();
+            q.close(Error::ShutDown, false);
+            assert!(q.push(4, || {}).is_err());
+            let total: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+            assert_eq!(total, 3);
+        });
+    }
+
+    /// One worker, one job, no close: the worker must be woken for the job
+    /// (the hand-off that a lost wake-up would break), then is told to stop.
+    #[test]
+    fn job_queue_single_job_wakes_parked_worker() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let q = Arc::new(JobQueue::<u32>::new());
+            let q2 = q.clone();
+            let (tx, rx) = loom::sync::mpsc::channel();
+            let w = thread::spawn(move || {
+                let j = q2.pop();
+                tx.send(j).unwrap();
+                q2.pop()
+            });
+            q.push(7, || {}).unwrap();
+            assert_eq!(rx.recv().unwrap(), Some(7));
+            q.close(Error::ShutDown, false);
+            assert_eq!(w.join().unwrap(), None);
+        });
+    }
+}

@@ -25,6 +25,22 @@ pub fn expected(n: u64) -> u64 {
     n * n
 }
 
+fn gilfree_pool(b: &Bench) -> gilfree::futures::ThreadPoolExecutor {
+    let pool = gilfree::futures::ThreadPoolExecutor::builder()
+        .max_workers(b.cfg.threads)
+        .thread_name_prefix("gilfree-bench")
+        .build()
+        .expect("gilfree pool");
+    // Workers start lazily: start them all before anything is timed.
+    let fs: Vec<_> = (0..4 * b.cfg.threads as u64)
+        .map(|i| pool.submit(move || tiny(i)).unwrap())
+        .collect();
+    for f in fs {
+        f.into_result().unwrap();
+    }
+    pool
+}
+
 fn rayon_pool(b: &Bench) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(b.cfg.threads)
@@ -45,8 +61,24 @@ pub const SUBMIT_RESULT_TASKS: u64 = 1_000_000;
 /// is 1,000,000 tasks, as the issue asks (the channels then take ~0.8 GB).
 pub fn executor_submit_result(b: &mut Bench) {
     let pool = rayon_pool(b);
+    let gp = gilfree_pool(b);
     let min_n = if b.cfg.quick { 1 } else { SUBMIT_RESULT_TASKS };
     let cases: Vec<Case<'_>> = vec![
+        case("gilfree", |n| {
+            let mut sum = 0;
+            let d = timed(|| {
+                let fs: Vec<_> = (0..n)
+                    .map(|i| gp.submit(move || tiny(i)).unwrap())
+                    .collect();
+                sum = fs
+                    .into_iter()
+                    .map(|f| f.into_result().unwrap())
+                    .sum::<u64>();
+            });
+            assert_eq!(sum, expected(n));
+            d
+        })
+        .min_n(min_n),
         case("rayon", |n| {
             let mut sum = 0;
             let d = timed(|| {
@@ -74,17 +106,32 @@ pub fn executor_submit_result(b: &mut Bench) {
 pub fn executor_map(b: &mut Bench) {
     use rayon::prelude::*;
     let pool = rayon_pool(b);
+    let gp = gilfree_pool(b);
     b.compare(
         "executor_map",
         Sizes::HELD,
-        vec![case("rayon", |n| {
-            let mut out = Vec::new();
-            let d = timed(|| {
-                out = pool.install(|| (0..n).into_par_iter().map(tiny).collect::<Vec<u64>>());
-            });
-            assert_eq!(out.iter().sum::<u64>(), expected(n));
-            d
-        })],
+        vec![
+            case("gilfree", |n| {
+                let mut out = Vec::new();
+                let d = timed(|| {
+                    out = gp
+                        .map(tiny, 0..n)
+                        .unwrap()
+                        .map(|r| r.unwrap())
+                        .collect::<Vec<u64>>();
+                });
+                assert_eq!(out.iter().sum::<u64>(), expected(n));
+                d
+            }),
+            case("rayon", |n| {
+                let mut out = Vec::new();
+                let d = timed(|| {
+                    out = pool.install(|| (0..n).into_par_iter().map(tiny).collect::<Vec<u64>>());
+                });
+                assert_eq!(out.iter().sum::<u64>(), expected(n));
+                d
+            }),
+        ],
     );
 }
 
@@ -92,24 +139,40 @@ pub fn executor_map(b: &mut Bench) {
 /// each task sending its result on one shared channel.
 pub fn executor_as_completed(b: &mut Bench) {
     let pool = rayon_pool(b);
+    let gp = gilfree_pool(b);
     b.compare(
         "executor_as_completed",
         Sizes::HELD,
-        vec![case("rayon", |n| {
-            let mut sum = 0;
-            let d = timed(|| {
-                let (tx, rx) = crossbeam_channel::unbounded();
-                for i in 0..n {
-                    let tx = tx.clone();
-                    pool.spawn(move || {
-                        let _ = tx.send(tiny(i));
-                    });
-                }
-                drop(tx);
-                sum = rx.iter().sum::<u64>();
-            });
-            assert_eq!(sum, expected(n));
-            d
-        })],
+        vec![
+            case("gilfree", |n| {
+                let mut sum = 0;
+                let d = timed(|| {
+                    let fs: Vec<_> = (0..n)
+                        .map(|i| gp.submit(move || tiny(i)).unwrap())
+                        .collect();
+                    sum = gilfree::futures::as_completed(&fs, None)
+                        .map(|f| f.unwrap().result().unwrap())
+                        .sum::<u64>();
+                });
+                assert_eq!(sum, expected(n));
+                d
+            }),
+            case("rayon", |n| {
+                let mut sum = 0;
+                let d = timed(|| {
+                    let (tx, rx) = crossbeam_channel::unbounded();
+                    for i in 0..n {
+                        let tx = tx.clone();
+                        pool.spawn(move || {
+                            let _ = tx.send(tiny(i));
+                        });
+                    }
+                    drop(tx);
+                    sum = rx.iter().sum::<u64>();
+                });
+                assert_eq!(sum, expected(n));
+                d
+            }),
+        ],
     );
 }

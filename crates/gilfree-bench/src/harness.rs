@@ -275,6 +275,7 @@ impl Bench {
             return;
         }
         eprint!("{shape:<34}");
+        let began = Instant::now();
 
         // 1. Calibrate (and warm up) each case on its own.
         let mut sized: Vec<(Case<'_>, u64)> = Vec::new();
@@ -311,7 +312,7 @@ impl Bench {
             }
             eprint!(".");
         }
-        eprintln!();
+        eprintln!(" {:.1} s", began.elapsed().as_secs_f64());
 
         // 3. Statistics.
         for (i, (c, n)) in sized.iter().enumerate() {

@@ -46,6 +46,7 @@ fn cli() -> Command {
 }
 
 fn main() -> ExitCode {
+    gilfree::multiprocessing::init(); // a re-executed child runs its task here
     let m = cli().get_matches();
     let (name, sub) = m.subcommand().expect("subcommand_required");
     let ctx = Ctx {

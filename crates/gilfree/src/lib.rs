@@ -23,6 +23,16 @@
 //! | `concurrent.futures.Executor` | [`futures::Executor`] |
 //! | `concurrent.futures.ThreadPoolExecutor` | [`futures::ThreadPoolExecutor`] |
 //! | `concurrent.futures.wait`, `as_completed` | [`futures::wait()`], [`futures::as_completed`] |
+//! | `queue.Queue` | [`queue::Queue`] |
+//! | `queue.LifoQueue` | [`queue::LifoQueue`] |
+//! | `queue.PriorityQueue` | [`queue::PriorityQueue`] |
+//! | `queue.SimpleQueue` | [`queue::SimpleQueue`] |
+//! | `queue.Empty` / `Full` / `ShutDown` | [`queue::GetError`], [`queue::PutError`] |
+//! | `multiprocessing.Process` | [`multiprocessing::Process`] + [`task`] |
+//! | `multiprocessing.set_start_method`, `get_context` | [`multiprocessing::set_start_method`], [`multiprocessing::get_context`] |
+//! | `multiprocessing.Pipe`, `Connection` | [`multiprocessing::Pipe`], [`multiprocessing::Connection`] |
+//! | `multiprocessing.connection.Listener`, `Client` | [`multiprocessing::Listener`], [`multiprocessing::Client`] |
+//! | `multiprocessing.current_process`, `active_children`, `cpu_count` | [`multiprocessing::current_process`], [`multiprocessing::active_children`], [`multiprocessing::cpu_count`] |
 //!
 //! ## Conventions
 //!
@@ -43,5 +53,23 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod futures;
+pub mod multiprocessing;
+pub mod queue;
 pub(crate) mod sys;
 pub mod threading;
+
+// `#[gilfree::task]` expands to `::gilfree::…` paths, also inside this crate.
+extern crate self as gilfree;
+
+/// Registers a function as a task another process can run; see
+/// [`multiprocessing`].
+///
+/// ```
+/// #[gilfree::task]
+/// fn add(a: i32, b: i32) -> i32 {
+///     a + b
+/// }
+/// assert_eq!(add(2, 3), 5);
+/// assert!(add::TASK.name().ends_with("add"));
+/// ```
+pub use gilfree_macros::task;

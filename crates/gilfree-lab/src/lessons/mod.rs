@@ -1,12 +1,17 @@
 //! The lessons, one file each. Add a lesson: write `fn run(&Ctx) -> Result`,
 //! then add a `Lesson` line to [`LESSONS`] (the tour runs them in this order).
 
+mod cpu_bound;
+mod pipe;
+mod processes;
+
 use std::path::PathBuf;
 
 mod barrier;
 mod condition;
 mod deadlock;
 mod event;
+mod producer_consumer;
 mod race;
 mod semaphore;
 mod sequential_vs_threads;
@@ -84,5 +89,25 @@ pub static LESSONS: &[Lesson] = &[
         name: "thread-pool",
         about: "ThreadPoolExecutor: map, submit + as_completed, wait(FirstCompleted), a failing task",
         run: thread_pool::run,
+    },
+    Lesson {
+        name: "producer-consumer",
+        about: "Queue, LifoQueue and PriorityQueue with producers, consumers, task_done and join",
+        run: producer_consumer::run,
+    },
+    Lesson {
+        name: "processes",
+        about: "Start, join, exit codes and pids; the start methods by start latency",
+        run: processes::run,
+    },
+    Lesson {
+        name: "cpu-bound",
+        about: "CPU-bound work sequentially, on N threads and on N processes",
+        run: cpu_bound::run,
+    },
+    Lesson {
+        name: "pipe",
+        about: "Pipe ping-pong between processes, and throughput at 64 B and 1 MiB",
+        run: pipe::run,
     },
 ];

@@ -1,0 +1,112 @@
+//! `#[gilfree::task]`: registers a plain function as a task that another
+//! process can run by name. Use it through `gilfree::task`; the expansion
+//! refers to `::gilfree`.
+
+use proc_macro::TokenStream;
+use quote::{format_ident, quote};
+use syn::{FnArg, ItemFn, ReturnType, parse_macro_input, spanned::Spanned};
+
+/// Registers a plain `fn` as a task: a function another process can run by
+/// its stable name (module path + function name).
+///
+/// The function stays as it was (call it directly as usual). Beside it the
+/// attribute adds a hidden braced struct of the same name (types and
+/// functions live in different namespaces) whose associated const `TASK` is a typed
+/// `gilfree::multiprocessing::Task<(Args,), Result>` handle to start it in a
+/// process, and an entry in the link-time task registry. Arguments and the
+/// result must be serde types. It may not be generic, `async`, or take
+/// `self`. Two tasks of the same name in one module (say, in two function
+/// bodies) would share a registry name: give them different names.
+///
+/// ```ignore
+/// #[gilfree::task]
+/// fn add(a: i32, b: i32) -> i32 { a + b }
+/// // start it: Process::new(add::TASK, (1, 2))
+/// ```
+#[proc_macro_attribute]
+pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(
+            proc_macro2::TokenStream::from(attr).span(),
+            "#[task] takes no arguments",
+        )
+        .to_compile_error()
+        .into();
+    }
+    let f = parse_macro_input!(item as ItemFn);
+    match expand(&f) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
+    let sig = &f.sig;
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "a #[task] fn cannot be generic: another process finds it by name",
+        ));
+    }
+    if let Some(a) = &sig.asyncness {
+        return Err(syn::Error::new(a.span(), "a #[task] fn cannot be async"));
+    }
+    if let Some(v) = &sig.variadic {
+        return Err(syn::Error::new(v.span(), "a #[task] fn cannot be variadic"));
+    }
+    let mut tys = Vec::new();
+    for arg in &sig.inputs {
+        match arg {
+            FnArg::Receiver(r) => {
+                return Err(syn::Error::new(r.span(), "a #[task] fn cannot take self"));
+            }
+            FnArg::Typed(pt) => tys.push((*pt.ty).clone()),
+        }
+    }
+    let names: Vec<_> = (0..tys.len())
+        .map(|i| format_ident!("__arg{}", i))
+        .collect();
+    let ret = match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, t) => quote!(#t),
+    };
+    let vis = &f.vis;
+    let ident = &sig.ident;
+    let p = quote!(::gilfree::multiprocessing::__private);
+    Ok(quote! {
+        #f
+
+        // The handle lives on a same-named *braced* struct: a braced struct
+        // takes only the type namespace, so `add(..)` still calls the fn and
+        // `add::TASK` names the handle, in a module or a function body alike.
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #ident {}
+
+        #[allow(dead_code)]
+        impl #ident {
+            /// The typed handle of this task: start it with
+            /// `gilfree::multiprocessing::Process::new(TASK, args)`.
+            #vis const TASK: ::gilfree::multiprocessing::Task<(#(#tys,)*), #ret> =
+                ::gilfree::multiprocessing::Task::__new(
+                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                );
+        }
+
+        #[allow(clippy::unused_unit)]
+        const _: () = {
+            #[#p::linkme::distributed_slice(#p::TASKS)]
+            #[linkme(crate = #p::linkme)]
+            static __GILFREE_TASK_ENTRY: #p::TaskEntry = #p::TaskEntry {
+                name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                run: __gilfree_run,
+            };
+
+            fn __gilfree_run(args: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #p::TaskFailure> {
+                let (#(#names,)*): (#(#tys,)*) = #p::decode_args(args)?;
+                let r: #ret = #ident(#(#names),*);
+                #p::encode_result(&r)
+            }
+        };
+    })
+}

@@ -1,0 +1,120 @@
+//! Tasks: functions registered by a stable name, so that another process
+//! (the same executable) can run them. `#[gilfree::task]` registers them in
+//! a link-time table ([`linkme`]); a child looks the name up there, never a
+//! function-pointer offset.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A typed handle to a registered task: Python's `target=` function.
+///
+/// `#[gilfree::task]` on `fn f(a: A, b: B) -> R` makes `f::TASK`, a
+/// `Task<(A, B), R>`. Start it with [`Process::new`](super::Process::new);
+/// call `f` itself as usual. [`Task::name`] is its registry name, module
+/// path plus function name.
+///
+/// Difference from Python: the target must be a registered function (Rust
+/// closures cannot cross into another process), except with the fork
+/// closure opt-in ([`ProcessBuilder::fork_closure`](super::ProcessBuilder::fork_closure)).
+///
+/// ```
+/// #[gilfree::task]
+/// fn add(a: i32, b: i32) -> i32 {
+///     a + b
+/// }
+/// assert!(add::TASK.name().ends_with("::add"));
+/// assert_eq!(add(1, 2), 3);
+/// ```
+pub struct Task<A, R> {
+    name: &'static str,
+    _sig: PhantomData<fn(A) -> R>,
+}
+
+impl<A, R> Clone for Task<A, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A, R> Copy for Task<A, R> {}
+
+impl<A, R> fmt::Debug for Task<A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Task({})", self.name)
+    }
+}
+
+impl<A, R> Task<A, R> {
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str) -> Self {
+        Task {
+            name,
+            _sig: PhantomData,
+        }
+    }
+
+    /// The registry name: module path and function name.
+    ///
+    /// ```
+    /// #[gilfree::task]
+    /// fn hello() {}
+    /// assert!(hello::TASK.name().ends_with("hello"));
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// Why a task did not produce a result in the child.
+#[doc(hidden)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum TaskFailure {
+    /// Its arguments did not decode (a different binary, or a bug).
+    BadArgs(String),
+    /// Its result did not encode.
+    BadResult(String),
+    /// It panicked; the message.
+    Panicked(String),
+    /// No task of that name in the child's registry.
+    Unknown(String),
+}
+
+/// One registered task.
+#[doc(hidden)]
+pub struct TaskEntry {
+    /// Module path + function name.
+    pub name: &'static str,
+    /// Decode the arguments, run, encode the result.
+    pub run: fn(&[u8]) -> Result<Vec<u8>, TaskFailure>,
+}
+
+/// The registry, filled at link time by `#[gilfree::task]`.
+#[doc(hidden)]
+#[linkme::distributed_slice]
+pub static TASKS: [TaskEntry];
+
+/// Find a task by name (the child's side). A name registered twice (two
+/// same-named tasks in one module, in different function bodies) is
+/// refused rather than guessed.
+pub(crate) fn lookup(name: &str) -> Option<&'static TaskEntry> {
+    let mut it = TASKS.iter().filter(|t| t.name == name);
+    let first = it.next()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some(first)
+}
+
+/// Decode a task's argument tuple; wrong bytes are an error, never UB.
+#[doc(hidden)]
+pub fn decode_args<A: DeserializeOwned>(bytes: &[u8]) -> Result<A, TaskFailure> {
+    postcard::from_bytes(bytes).map_err(|e| TaskFailure::BadArgs(e.to_string()))
+}
+
+/// Encode a task's result.
+#[doc(hidden)]
+pub fn encode_result<R: Serialize>(r: &R) -> Result<Vec<u8>, TaskFailure> {
+    postcard::to_allocvec(r).map_err(|e| TaskFailure::BadResult(e.to_string()))
+}

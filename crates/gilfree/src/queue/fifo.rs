@@ -1,0 +1,126 @@
+//! `Queue`: Python's `queue.Queue`, first in first out.
+
+use std::collections::VecDeque;
+
+use super::core::{Buffer, Core, Pop, Push};
+use super::locked::Locked;
+use super::ring::Ring;
+
+/// Bounds up to this use the lock-free ring (its slots are allocated up
+/// front); larger bounds and unbounded queues use a `VecDeque` under a lock,
+/// which grows only as needed.
+const RING_MAX: usize = 1 << 16;
+
+/// The FIFO's buffer: the ring, or a deque under a lock.
+// The ring is the hot path: boxing it would add a pointer chase per call.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Fifo<T> {
+    Ring(Ring<T>),
+    Deque(Locked<VecDeque<T>>),
+}
+
+impl<T: Send> Fifo<T> {
+    pub(crate) fn new(maxsize: usize) -> Self {
+        if maxsize == 0 || maxsize > RING_MAX {
+            Fifo::Deque(Locked::new(VecDeque::new(), maxsize))
+        } else {
+            Fifo::Ring(Ring::new(maxsize))
+        }
+    }
+}
+
+impl<T: Send> Buffer<T> for Fifo<T> {
+    #[inline]
+    fn try_push(&self, value: T) -> Result<(), Push<T>> {
+        match self {
+            Fifo::Ring(r) => r.try_push(value),
+            Fifo::Deque(d) => d.try_push(value),
+        }
+    }
+    #[inline]
+    fn try_pop(&self) -> Pop<T> {
+        match self {
+            Fifo::Ring(r) => r.try_pop(),
+            Fifo::Deque(d) => d.try_pop(),
+        }
+    }
+    fn close(&self) -> bool {
+        match self {
+            Fifo::Ring(r) => r.close(),
+            Fifo::Deque(d) => d.close(),
+        }
+    }
+    fn is_closed(&self) -> bool {
+        match self {
+            Fifo::Ring(r) => r.is_closed(),
+            Fifo::Deque(d) => d.is_closed(),
+        }
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            Fifo::Ring(r) => r.len(),
+            Fifo::Deque(d) => d.len(),
+        }
+    }
+    #[inline]
+    fn capacity(&self) -> usize {
+        match self {
+            Fifo::Ring(r) => r.capacity(),
+            Fifo::Deque(d) => d.capacity(),
+        }
+    }
+}
+
+/// A first-in first-out queue: Python's `queue.Queue`.
+///
+/// `maxsize` bounds it (0 means unbounded); `put` waits while it is full,
+/// `get` while it is empty. Each item put counts as an unfinished task until
+/// a consumer calls [`task_done`](Queue::task_done); [`join`](Queue::join)
+/// waits for all of them. [`shutdown`](Queue::shutdown) ends it (Python
+/// 3.13).
+///
+/// Differences from Python: `put(item, block, timeout)` is `put` /
+/// `try_put` / `put_timeout` (and `get` likewise); a failed put returns the
+/// item inside the error; `join_timeout`, `put_many` and `get_many` are
+/// additions.
+///
+/// A bounded queue with `maxsize <= 65536` is a lock-free ring: producers
+/// and consumers share no lock, a put or get makes no syscall unless a
+/// thread on the other side is asleep, and nothing is allocated after `new`.
+///
+/// ```
+/// use gilfree::queue::Queue;
+/// let q = Queue::new(3);
+/// q.put_many(["a", "b", "c"]).unwrap();
+/// assert!(q.full());
+/// assert_eq!(q.get(), Ok("a")); // first in, first out
+/// assert_eq!(q.get(), Ok("b"));
+/// ```
+pub struct Queue<T> {
+    core: Core<T, Fifo<T>>,
+}
+
+impl<T: Send> Queue<T> {
+    /// A new queue holding at most `maxsize` items; 0 means unbounded
+    /// (Python: `queue.Queue(maxsize=0)`; Python's negative sizes are 0 here).
+    ///
+    /// ```
+    /// let q: gilfree::queue::Queue<u32> = gilfree::queue::Queue::new(0);
+    /// assert_eq!(q.maxsize(), 0);
+    /// ```
+    pub fn new(maxsize: usize) -> Self {
+        Queue {
+            core: Core::new(Fifo::new(maxsize), true),
+        }
+    }
+}
+
+impl<T: Send> Default for Queue<T> {
+    /// An unbounded queue.
+    fn default() -> Self {
+        Queue::new(0)
+    }
+}
+
+super::queue_methods!(Queue, Send);

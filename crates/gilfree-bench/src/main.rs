@@ -70,6 +70,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // First line: a process started by gilfree's spawn or forkserver method
+    // re-executes this binary and runs its task here.
+    gilfree::multiprocessing::init();
     let args = Args::parse();
     let mut cfg = Config::new(args.quick);
     if let Some(r) = args.reps {

@@ -13,7 +13,104 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use gilfree::multiprocessing::{Connection, Pipe, Process, StartMethod, get_context};
+
 use crate::harness::{Bench, Case, Sizes, case};
+
+/// The smallest task: what a start costs, and nothing else.
+#[gilfree::task]
+fn nothing() {}
+
+/// gilfree's side of the pipe shapes, as `RawPipe`'s child: requests
+/// `(op, n, size)`; op 1 echoes `n` messages, op 2 takes `n` and answers
+/// their total size. The peer's close ends it.
+#[gilfree::task]
+fn pipe_server(c: Connection) {
+    let mut buf = vec![0u8; 1 << 20];
+    while let Ok((op, n, _size)) = c.recv::<(u64, u64, u64)>() {
+        if op == 1 {
+            for _ in 0..n {
+                let k = c.recv_bytes_into(&mut buf).expect("echo recv");
+                c.send_bytes(&buf[..k]).expect("echo send");
+            }
+        } else {
+            let mut total = 0u64;
+            for _ in 0..n {
+                total += c.recv_bytes_into(&mut buf).expect("sink recv") as u64;
+            }
+            c.send(&total).expect("sink answer");
+        }
+    }
+}
+
+/// Start and join an empty task with start method `m`.
+fn gilfree_start<'a>(m: StartMethod) -> Case<'a> {
+    case("gilfree", move |n| {
+        let ctx = get_context(m);
+        let t = Instant::now();
+        for _ in 0..n {
+            let p = ctx.process(nothing::TASK, ()).expect("process");
+            p.start().expect("start");
+            p.join().expect("join");
+        }
+        t.elapsed()
+    })
+}
+
+/// A gilfree `Pipe` to a `pipe_server` child (default start method).
+struct GilfreePipe {
+    conn: Option<Connection>,
+    child: Process<()>,
+    buf: Vec<u8>,
+}
+
+impl GilfreePipe {
+    fn start() -> gilfree::multiprocessing::Result<GilfreePipe> {
+        let (mine, theirs) = Pipe(true)?;
+        let child = Process::new(pipe_server::TASK, (theirs,))?;
+        child.start()?;
+        Ok(GilfreePipe {
+            conn: Some(mine),
+            child,
+            buf: vec![0u8; 1 << 20],
+        })
+    }
+
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("open")
+    }
+
+    fn round_trips(&mut self, n: u64) -> Duration {
+        let msg = [1u8; 64];
+        self.conn().send(&(1u64, n, 64u64)).unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            self.conn().send_bytes(&msg).unwrap();
+            let c = self.conn.as_ref().expect("open");
+            c.recv_bytes_into(&mut self.buf).unwrap();
+        }
+        t.elapsed()
+    }
+
+    fn stream(&mut self, n: u64, msg: &[u8]) -> Duration {
+        self.conn().send(&(2u64, n, msg.len() as u64)).unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            self.conn().send_bytes(msg).unwrap();
+        }
+        let total: u64 = self.conn().recv().unwrap();
+        let d = t.elapsed();
+        assert_eq!(total, n * msg.len() as u64);
+        d
+    }
+}
+
+impl Drop for GilfreePipe {
+    fn drop(&mut self) {
+        drop(self.conn.take()); // EOF: the child's loop ends
+        let _ = self.child.join();
+    }
+}
 
 /// Sizes for process starts (a millisecond or more each).
 const STARTS: Sizes = Sizes {
@@ -76,9 +173,21 @@ fn raw_fork_exec<'a>() -> Case<'a> {
 /// Start and join a process per start method (gilfree's start + join of an
 /// empty task; CPython's `Process(target=nothing)`), against its floor.
 pub fn process_start(b: &mut Bench) {
-    b.compare("process_start_fork", STARTS, vec![raw_fork()]);
-    b.compare("process_start_spawn", STARTS, vec![raw_fork_exec()]);
-    b.compare("process_start_forkserver", STARTS, vec![raw_fork()]);
+    b.compare(
+        "process_start_fork",
+        STARTS,
+        vec![gilfree_start(StartMethod::Fork), raw_fork()],
+    );
+    b.compare(
+        "process_start_spawn",
+        STARTS,
+        vec![gilfree_start(StartMethod::Spawn), raw_fork_exec()],
+    );
+    b.compare(
+        "process_start_forkserver",
+        STARTS,
+        vec![gilfree_start(StartMethod::ForkServer), raw_fork()],
+    );
 }
 
 /// A forked child serving the raw pipe shapes on a socketpair: each request
@@ -187,16 +296,29 @@ pub fn pipes(b: &mut Bench) {
             return;
         }
     };
+    let ours = match GilfreePipe::start() {
+        Ok(g) => std::cell::RefCell::new(g),
+        Err(e) => {
+            b.note(format!("gilfree pipe rows skipped: {e}"));
+            return;
+        }
+    };
     b.compare(
         "pipe_roundtrip",
         Sizes::HANDOFF,
-        vec![case("raw", |n| raw.borrow_mut().round_trips(n))],
+        vec![
+            case("gilfree", |n| ours.borrow_mut().round_trips(n)),
+            case("raw", |n| raw.borrow_mut().round_trips(n)),
+        ],
     );
     let small = [5u8; 64];
     b.compare(
         "pipe_throughput_64b",
         Sizes::HANDOFF,
-        vec![case("raw", |n| raw.borrow_mut().stream(n, &small))],
+        vec![
+            case("gilfree", |n| ours.borrow_mut().stream(n, &small)),
+            case("raw", |n| raw.borrow_mut().stream(n, &small)),
+        ],
     );
     let big = vec![5u8; 1 << 20];
     b.compare(
@@ -205,6 +327,9 @@ pub fn pipes(b: &mut Bench) {
             start: 4,
             max: 4096,
         },
-        vec![case("raw", |n| raw.borrow_mut().stream(n, &big))],
+        vec![
+            case("gilfree", |n| ours.borrow_mut().stream(n, &big)),
+            case("raw", |n| raw.borrow_mut().stream(n, &big)),
+        ],
     );
 }

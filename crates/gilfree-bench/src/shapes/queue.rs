@@ -31,6 +31,19 @@ pub fn mpmc(
     send: impl Fn(u64) + Sync,
     recv_many: impl Fn(u64) -> u64 + Sync,
 ) -> Duration {
+    mpmc_then(producers, consumers, n, send, recv_many, |_| {})
+}
+
+/// [`mpmc`], with `produced(i)` called by producer `i` once it has sent its
+/// share (the `_taskdone` shapes `join` the queue there).
+pub fn mpmc_then(
+    producers: usize,
+    consumers: usize,
+    n: u64,
+    send: impl Fn(u64) + Sync,
+    recv_many: impl Fn(u64) -> u64 + Sync,
+    produced: impl Fn(usize) + Sync,
+) -> Duration {
     let per = n / producers as u64;
     let total = per * producers as u64;
     let sum = AtomicU64::new(0);
@@ -39,6 +52,7 @@ pub fn mpmc(
             for x in i as u64 * per..(i as u64 + 1) * per {
                 send(x);
             }
+            produced(i);
         } else {
             let j = (i - producers) as u64;
             let c = consumers as u64;
@@ -58,6 +72,16 @@ pub fn mpmc(
 /// one consumer.
 fn channel_cases<'a>(bound: Option<usize>, p: usize, c: usize) -> Vec<crate::harness::Case<'a>> {
     let mut v = vec![
+        case("gilfree", move |n| {
+            let q = gilfree::queue::Queue::new(bound.unwrap_or(0));
+            mpmc(
+                p,
+                c,
+                n,
+                |x| q.put(x).unwrap(),
+                |k| (0..k).map(|_| q.get().unwrap()).sum(),
+            )
+        }),
         case("crossbeam", move |n| {
             let (tx, rx) = match bound {
                 Some(b) => crossbeam_channel::bounded(b),
@@ -129,13 +153,36 @@ pub fn queue_unbounded_1p1c(b: &mut Bench) {
 }
 
 /// The three shapes again, with `task_done` after every item and `join`
-/// once the producers are done (gilfree and CPython only).
+/// by producer 0 once it has put its share (gilfree and CPython only).
 pub fn queue_taskdone(b: &mut Bench) {
-    for shape in [
-        "queue_bounded_1p1c_taskdone",
-        "queue_bounded_2p2c_taskdone",
-        "queue_unbounded_1p1c_taskdone",
+    for (shape, bound, p, c) in [
+        ("queue_bounded_1p1c_taskdone", BOUND, 1, 1),
+        ("queue_bounded_2p2c_taskdone", BOUND, 2, 2),
+        ("queue_unbounded_1p1c_taskdone", 0, 1, 1),
     ] {
-        b.compare(shape, Sizes::HANDOFF, Vec::new());
+        let cases = vec![case("gilfree", move |n| {
+            let q = gilfree::queue::Queue::new(bound);
+            mpmc_then(
+                p,
+                c,
+                n,
+                |x| q.put(x).unwrap(),
+                |k| {
+                    (0..k)
+                        .map(|_| {
+                            let x = q.get().unwrap();
+                            q.task_done().unwrap();
+                            x
+                        })
+                        .sum()
+                },
+                |i| {
+                    if i == 0 {
+                        q.join();
+                    }
+                },
+            )
+        })];
+        b.compare(shape, Sizes::HANDOFF, cases);
     }
 }

@@ -5,8 +5,8 @@
 //! Impls: `raw`, the floors (a bare `fork` + `_exit` + `waitpid`; `fork` +
 //! `exec` of `/bin/true`; a socketpair echoed or drained by a forked child
 //! with plain `read`/`write`), CPython's `multiprocessing`, and gilfree's
-//! `multiprocessing` (the default start method for the pipe child). One op is one start+join, one
-//! round trip, or one message.
+//! `multiprocessing` (the default start method for the pipe child). One op
+//! is one start+join, one round trip, or one message.
 
 use std::ffi::CString;
 use std::io::{Read, Write};

@@ -23,6 +23,7 @@ run_tests --workspace
 step "feature tests: deadlock-detection"
 if ls crates/gilfree/tests/deadlock*.rs >/dev/null 2>&1; then
   run_tests -p gilfree --features deadlock-detection
+  run_tests -p gilfree-lab --features deadlock-detection
 fi
 
 step "doc tests"

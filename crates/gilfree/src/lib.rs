@@ -33,6 +33,8 @@
 //! | `multiprocessing.Pipe`, `Connection` | [`multiprocessing::Pipe`], [`multiprocessing::Connection`] |
 //! | `multiprocessing.connection.Listener`, `Client` | [`multiprocessing::Listener`], [`multiprocessing::Client`] |
 //! | `multiprocessing.current_process`, `active_children`, `cpu_count` | [`multiprocessing::current_process`], [`multiprocessing::active_children`], [`multiprocessing::cpu_count`] |
+//! | *(none; C++ `std::scoped_lock`)* | [`deadlock::acquire_all`] |
+//! | *(none; Linux lockdep)* | [`deadlock`] detection (feature `deadlock-detection`) |
 //!
 //! ## Conventions
 //!
@@ -52,6 +54,7 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod deadlock;
 pub mod futures;
 pub mod multiprocessing;
 pub mod queue;

@@ -244,6 +244,27 @@ fn init_reentrancy_is_sound() {
     *local.lock().unwrap() = None;
 }
 
+/// Regression: when a reentrant `init` made the thread's value first, the
+/// outer call's value was dropped with the `Local`'s write lock held, so a
+/// destructor that used the same `Local` deadlocked. It is now dropped after
+/// the lock is released.
+#[test]
+fn discarded_reentrant_value_is_dropped_outside_the_lock() {
+    struct TouchOnDrop(u32);
+    impl Drop for TouchOnDrop {
+        fn drop(&mut self) {
+            assert_eq!(L.try_get().map(|v| v.0), Some(1));
+        }
+    }
+    static L: std::sync::LazyLock<Local<TouchOnDrop>> =
+        std::sync::LazyLock::new(|| Local::new(|| TouchOnDrop(1)));
+    let v = L.get_or(|| {
+        L.get(); // the inner call makes and keeps TouchOnDrop(1)
+        TouchOnDrop(2)
+    });
+    assert_eq!(v.0, 1);
+}
+
 #[test]
 fn for_each_mut_and_take_values_see_every_thread() {
     let mut local = Local::new(|| 0u64);

@@ -40,6 +40,7 @@ fn bunch(n: usize, f: impl Fn() + Send + Sync + 'static) {
 #[test]
 fn test_constructor() {
     let lock = Lock::new(());
+    assert!(!lock.locked());
     drop(lock);
 }
 

@@ -49,6 +49,7 @@ fn rlock_test_acquire_destroy() {
     // Python: acquire, then `del lock`. A held lock may be dropped.
     let lock = Box::new(RLock::new(()));
     std::mem::forget(lock.acquire());
+    assert!(lock.locked() && lock.is_owned());
     drop(lock);
 }
 

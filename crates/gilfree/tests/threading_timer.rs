@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use gilfree::threading::{Error, Event, Timer};
+use gilfree::threading::{Error, Event, Timer, current_thread, enumerate};
 
 /// An interval no test waits out: only `cancel` ends such a timer.
 const HOUR: Duration = Duration::from_secs(3600);
@@ -167,6 +167,26 @@ fn timer_thread_is_named() {
     t.start().unwrap();
     t.join().unwrap();
     assert_eq!(seen.lock().unwrap().as_deref(), Some(t.name()));
+}
+
+/// Python's `Timer` is a `Thread`: while its function runs, the timer's
+/// thread is `current_thread()`, is listed by `enumerate()`, and has the
+/// ident `thread()` reports (regression: it used to be a bare std thread).
+#[test]
+fn timer_is_a_thread() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = Timer::new(Duration::ZERO, move || {
+        let me = current_thread();
+        let listed = enumerate().contains(&me);
+        tx.send((me.ident(), listed)).unwrap();
+    });
+    t.start().unwrap();
+    let (ident, listed) = rx.recv().unwrap();
+    t.join().unwrap();
+    assert!(ident.is_some());
+    assert_eq!(ident, t.thread().ident());
+    assert!(listed);
+    assert!(!enumerate().contains(&t.thread()));
 }
 
 // ---- stress ----

@@ -62,7 +62,7 @@ pub static LESSONS: &[Lesson] = &[
     },
     Lesson {
         name: "deadlock",
-        about: "Two threads take two locks in opposite order: a timeout catches the deadlock, lock ordering fixes it",
+        about: "Two threads take two locks in opposite order: reported before it hangs (--features deadlock-detection), caught by a timeout, fixed by ordering and acquire_all",
         run: deadlock::run,
     },
     Lesson {

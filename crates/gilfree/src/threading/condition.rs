@@ -75,6 +75,7 @@ mod sealed {
         /// Python's `_acquire_restore`.
         fn cond_acquire_restore(&self, saved: u32);
         /// One level of acquire, with a deadline.
+        #[track_caller]
         fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool;
         /// One level of release.
         fn cond_release(&self) -> Result<(), Error>;
@@ -85,20 +86,22 @@ mod sealed {
             self.raw().is_locked()
         }
         fn cond_release_save(&self) -> Result<u32, Error> {
-            if self.raw().unlock() {
+            // Through the deadlock hooks (no-ops without the feature).
+            if self.unlock_hooked() {
                 Ok(0)
             } else {
                 Err(Error::ReleaseUnlocked)
             }
         }
         fn cond_acquire_restore(&self, _: u32) {
-            self.raw().lock(Deadline::Never);
+            self.relock_hooked();
         }
+        #[track_caller]
         fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
             if blocking {
-                self.raw().lock(Deadline::from_python(true, timeout))
+                self.lock_hooked(Deadline::from_python(true, timeout))
             } else {
-                self.raw().try_lock()
+                self.try_lock_hooked()
             }
         }
         fn cond_release(&self) -> Result<(), Error> {
@@ -111,20 +114,22 @@ mod sealed {
             self.raw().is_owned()
         }
         fn cond_release_save(&self) -> Result<u32, Error> {
-            self.raw().release_save()
+            // Through the deadlock hooks (no-ops without the feature).
+            self.release_save_hooked()
         }
         fn cond_acquire_restore(&self, saved: u32) {
-            self.raw().acquire_restore(saved)
+            self.acquire_restore_hooked(saved)
         }
+        #[track_caller]
         fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
             if blocking {
-                self.raw().lock(Deadline::from_python(true, timeout))
+                self.lock_hooked(Deadline::from_python(true, timeout))
             } else {
-                self.raw().try_lock()
+                self.try_lock_hooked()
             }
         }
         fn cond_release(&self) -> Result<(), Error> {
-            self.raw().unlock()
+            self.unlock_hooked()
         }
     }
 }
@@ -477,6 +482,7 @@ impl<L: ConditionLock + DataLess> Condition<L> {
     /// assert!(cond.acquire_unguarded(true, None));
     /// cond.release().unwrap();
     /// ```
+    #[track_caller]
     pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
         self.lock.cond_acquire(blocking, timeout)
     }
@@ -526,6 +532,7 @@ impl<T: Send> Condition<RLock<T>> {
     /// assert!(cond.is_owned());
     /// drop(g);
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> RLockGuard<'_, T> {
         self.lock.acquire()
     }
@@ -536,6 +543,7 @@ impl<T: Send> Condition<RLock<T>> {
     /// let cond = gilfree::threading::Condition::new();
     /// assert!(cond.try_acquire().is_some());
     /// ```
+    #[track_caller]
     pub fn try_acquire(&self) -> Option<RLockGuard<'_, T>> {
         self.lock.try_acquire()
     }
@@ -547,6 +555,7 @@ impl<T: Send> Condition<RLock<T>> {
     /// let cond = gilfree::threading::Condition::new();
     /// assert!(cond.acquire_timeout(std::time::Duration::from_millis(1)).is_some());
     /// ```
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
         self.lock.acquire_timeout(timeout)
     }
@@ -561,6 +570,7 @@ impl<T: Send> Condition<Lock<T>> {
     /// let cond = Condition::from_lock(Lock::new(0));
     /// *cond.acquire() += 1;
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> LockGuard<'_, T> {
         self.lock.acquire()
     }
@@ -573,6 +583,7 @@ impl<T: Send> Condition<Lock<T>> {
     /// let _g = cond.acquire();
     /// assert!(cond.try_acquire().is_none());
     /// ```
+    #[track_caller]
     pub fn try_acquire(&self) -> Option<LockGuard<'_, T>> {
         self.lock.try_acquire()
     }
@@ -585,6 +596,7 @@ impl<T: Send> Condition<Lock<T>> {
     /// let cond = Condition::from_lock(Lock::new(()));
     /// assert!(cond.acquire_timeout(std::time::Duration::from_millis(1)).is_some());
     /// ```
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
         self.lock.acquire_timeout(timeout)
     }

@@ -33,9 +33,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::thread::ThreadId;
 
 /// One thread's value.
@@ -50,6 +51,21 @@ struct Inner<T> {
     slots: RwLock<HashMap<ThreadId, Slot<T>>>,
 }
 
+type Slots<T> = HashMap<ThreadId, Slot<T>>;
+
+impl<T> Inner<T> {
+    // Poison is ignored: the map is consistent at every unlock (only
+    // `for_each_mut` runs user code under the lock, between whole-value
+    // accesses).
+    fn read(&self) -> RwLockReadGuard<'_, Slots<T>> {
+        self.slots.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Slots<T>> {
+        self.slots.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// What the per-thread registry calls when its thread exits.
 trait ThreadExit {
     fn thread_exited(&self, id: ThreadId);
@@ -57,7 +73,7 @@ trait ThreadExit {
 
 impl<T> ThreadExit for Inner<T> {
     fn thread_exited(&self, id: ThreadId) {
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self.write();
         let removed = match slots.get(&id) {
             Some(s) if !s.pinned.load(Relaxed) => slots.remove(&id),
             _ => None,
@@ -202,11 +218,7 @@ impl<T: Send + 'static> Local<T> {
     /// ```
     pub fn try_get(&self) -> Option<&T> {
         let id = current_id();
-        let slots = self
-            .inner
-            .slots
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let slots = self.inner.read();
         let slot = slots.get(&id)?;
         slot.pinned.store(true, Relaxed);
         let p: *const T = &*slot.value;
@@ -249,11 +261,7 @@ impl<T: Send + 'static> Local<T> {
     pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut T)) {
         // The lock is still taken: an exiting thread may be removing its
         // own unpinned value concurrently.
-        let mut slots = self
-            .inner
-            .slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self.inner.write();
         for s in slots.values_mut() {
             f(&mut s.value);
         }
@@ -269,11 +277,7 @@ impl<T: Send + 'static> Local<T> {
     /// assert!(l.try_get().is_none());
     /// ```
     pub fn take_values(&mut self) -> Vec<T> {
-        let mut slots = self
-            .inner
-            .slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self.inner.write();
         slots.drain().map(|(_, s)| *s.value).collect()
     }
 
@@ -281,11 +285,7 @@ impl<T: Send + 'static> Local<T> {
     fn slot(&self, pin: bool, make: impl FnOnce() -> T) -> *const T {
         let id = current_id();
         {
-            let slots = self
-                .inner
-                .slots
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
+            let slots = self.inner.read();
             if let Some(s) = slots.get(&id) {
                 if pin {
                     s.pinned.store(true, Relaxed);
@@ -295,26 +295,30 @@ impl<T: Send + 'static> Local<T> {
         }
         // Made outside the lock: `make` may use this `Local` (or others).
         let value = Box::new(make());
-        let mut slots = self
-            .inner
-            .slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut fresh = false;
-        let s = slots.entry(id).or_insert_with(|| {
-            fresh = true;
-            Slot {
-                value,
-                pinned: AtomicBool::new(pin),
+        let mut slots = self.inner.write();
+        let (p, unused): (*const T, _) = match slots.entry(id) {
+            // `make` itself gave this thread a value (a reentrant init):
+            // keep that one.
+            Entry::Occupied(e) => {
+                let s = e.into_mut();
+                if pin {
+                    s.pinned.store(true, Relaxed);
+                }
+                (&*s.value, Some(value))
             }
-        });
-        if pin {
-            s.pinned.store(true, Relaxed);
-        }
-        let p: *const T = &*s.value;
+            Entry::Vacant(e) => {
+                let s = e.insert(Slot {
+                    value,
+                    pinned: AtomicBool::new(pin),
+                });
+                (&*s.value, None)
+            }
+        };
         drop(slots);
-        if fresh {
-            self.register();
+        match unused {
+            // Dropped outside the lock: `T`'s destructor may use this `Local`.
+            Some(v) => drop(v),
+            None => self.register(),
         }
         p
     }

@@ -34,6 +34,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::Error;
+use crate::deadlock::{self, sealed};
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::futex::{self, Wake};
 use crate::sys::{Deadline, Private, Scope, spin_while};
@@ -73,7 +74,7 @@ impl<S: Scope> RawLock<S> {
     }
 
     #[cold]
-    fn lock_contended(&self, deadline: Deadline) -> bool {
+    pub(crate) fn lock_contended(&self, deadline: Deadline) -> bool {
         // Spin while someone holds it uncontended: a short critical section
         // often ends before a syscall would have.
         let mut state = spin_while(&self.state, |s| s == LOCKED);
@@ -160,8 +161,13 @@ impl<S: Scope> RawLock<S> {
 /// ```
 pub struct Lock<T: ?Sized = ()> {
     raw: RawLock,
+    /// The deadlock detector's id and owner; zero-sized without the feature.
+    dl: deadlock::Tag,
     data: UnsafeCell<T>,
 }
+
+/// What the deadlock detector calls this kind of lock.
+const KIND: &str = "Lock";
 
 // SAFETY: the lock hands out `&mut T` to one thread at a time, so sharing a
 // `Lock<T>` is sound whenever `T` may be sent to another thread (the same
@@ -179,7 +185,7 @@ impl<T> Lock<T> {
         /// assert!(!LOCK.locked());
         /// ```
         pub const fn new(value: T) -> Self {
-            Lock { raw: RawLock::new(), data: UnsafeCell::new(value) }
+            Lock { raw: RawLock::new(), dl: deadlock::Tag::new(), data: UnsafeCell::new(value) }
         }
     }
 
@@ -206,7 +212,7 @@ impl<T: ?Sized> Lock<T> {
     #[inline]
     #[track_caller]
     pub fn acquire(&self) -> LockGuard<'_, T> {
-        self.raw.lock(Deadline::Never);
+        self.lock_hooked(Deadline::Never);
         LockGuard {
             lock: self,
             _not_send: PhantomData,
@@ -225,7 +231,7 @@ impl<T: ?Sized> Lock<T> {
     #[inline]
     #[track_caller]
     pub fn try_acquire(&self) -> Option<LockGuard<'_, T>> {
-        self.raw.try_lock().then(|| LockGuard {
+        self.try_lock_hooked().then(|| LockGuard {
             lock: self,
             _not_send: PhantomData,
         })
@@ -243,10 +249,11 @@ impl<T: ?Sized> Lock<T> {
     #[inline]
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
-        self.raw.lock(Deadline::after(timeout)).then(|| LockGuard {
-            lock: self,
-            _not_send: PhantomData,
-        })
+        self.lock_hooked(Deadline::after(timeout))
+            .then(|| LockGuard {
+                lock: self,
+                _not_send: PhantomData,
+            })
     }
 
     /// Whether the lock is held by some thread (Python: `lock.locked()`).
@@ -279,6 +286,62 @@ impl<T: ?Sized> Lock<T> {
     pub(crate) fn raw(&self) -> &RawLock {
         &self.raw
     }
+
+    /// Block (until `deadline`) for the lock, through the deadlock hooks.
+    /// Without the `deadlock-detection` feature the hooks are empty inlines
+    /// and this is exactly `self.raw.lock(deadline)`.
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn lock_hooked(&self, deadline: Deadline) -> bool {
+        deadlock::before_acquire(&self.dl, KIND, true);
+        let taken = self.raw.try_lock() || {
+            deadlock::wait_begin(&self.dl, KIND);
+            let taken = self.raw.lock_contended(deadline);
+            deadlock::wait_end();
+            taken
+        };
+        if taken {
+            deadlock::acquired(&self.dl, KIND);
+        }
+        taken
+    }
+
+    /// Take the lock if free, through the deadlock hooks (a try records no
+    /// order edge: it cannot wait).
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn try_lock_hooked(&self) -> bool {
+        deadlock::before_acquire(&self.dl, KIND, false);
+        let taken = self.raw.try_lock();
+        if taken {
+            deadlock::acquired(&self.dl, KIND);
+        }
+        taken
+    }
+
+    /// Take the lock back inside a `Condition` wait: like
+    /// [`lock_hooked`](Self::lock_hooked) with no deadline, but a lock-order
+    /// report never panics here (the caller's guard needs the lock back).
+    #[inline]
+    #[track_caller]
+    #[allow(dead_code)] // for Condition
+    pub(crate) fn relock_hooked(&self) {
+        deadlock::before_reacquire(&self.dl, KIND);
+        if !self.raw.try_lock() {
+            deadlock::wait_begin(&self.dl, KIND);
+            self.raw.lock_contended(Deadline::Never);
+            deadlock::wait_end();
+        }
+        deadlock::acquired(&self.dl, KIND);
+    }
+
+    /// Release, through the deadlock hooks (which run first, so the detector
+    /// never shows an owner for a lock someone else already holds).
+    #[inline(always)]
+    pub(crate) fn unlock_hooked(&self) -> bool {
+        deadlock::released(&self.dl);
+        self.raw.unlock()
+    }
 }
 
 impl Lock<()> {
@@ -299,7 +362,11 @@ impl Lock<()> {
     /// ```
     #[track_caller]
     pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
-        self.raw.lock(Deadline::from_python(blocking, timeout))
+        if blocking {
+            self.lock_hooked(Deadline::from_python(true, timeout))
+        } else {
+            self.try_lock_hooked()
+        }
     }
 
     /// Python's `lock.release()`: release a lock held by any thread.
@@ -315,7 +382,7 @@ impl Lock<()> {
     /// assert!(l.release().is_err());
     /// ```
     pub fn release(&self) -> Result<(), Error> {
-        if self.raw.unlock() {
+        if self.unlock_hooked() {
             Ok(())
         } else {
             Err(Error::ReleaseUnlocked)
@@ -360,6 +427,19 @@ pub struct LockGuard<'a, T: ?Sized = ()> {
 unsafe impl<T: ?Sized + Sync> Sync for LockGuard<'_, T> {}
 
 impl<'a, T: ?Sized> LockGuard<'a, T> {
+    /// A guard for an acquisition this thread already made (without a
+    /// guard, e.g. through `acquire_all`).
+    ///
+    /// # Safety
+    /// The calling thread holds `lock`, and no other guard or holder will
+    /// release that acquisition.
+    pub(crate) unsafe fn from_held(lock: &'a Lock<T>) -> Self {
+        LockGuard {
+            lock,
+            _not_send: PhantomData,
+        }
+    }
+
     /// The lock this guard holds.
     ///
     /// ```
@@ -391,7 +471,32 @@ impl<T: ?Sized> DerefMut for LockGuard<'_, T> {
 impl<T: ?Sized> Drop for LockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.raw.unlock();
+        self.lock.unlock_hooked();
+    }
+}
+
+impl<T: ?Sized> sealed::Sealed for Lock<T> {
+    #[inline]
+    fn order_key(&self) -> u64 {
+        deadlock::order_key(&self.dl, self.word_addr())
+    }
+    #[inline]
+    fn word_addr(&self) -> usize {
+        &self.raw as *const RawLock as usize
+    }
+    #[inline]
+    #[track_caller]
+    fn lock_until(&self, deadline: Option<std::time::Instant>) -> bool {
+        self.lock_hooked(deadline.map_or(Deadline::Never, Deadline::At))
+    }
+    #[inline]
+    #[track_caller]
+    fn lock_try(&self) -> bool {
+        self.try_lock_hooked()
+    }
+    #[inline]
+    fn unlock_held(&self) {
+        self.unlock_hooked();
     }
 }
 
@@ -476,5 +581,20 @@ mod loom_tests {
             timed.join().unwrap();
             blocking.join().unwrap();
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Regression: a failed non-blocking `acquire_unguarded` must not mark
+    /// the lock CONTENDED (that cost the holder a spurious futex wake).
+    #[test]
+    fn nonblocking_acquire_leaves_state_uncontended() {
+        let l = Lock::new(());
+        let _g = l.acquire();
+        assert!(!l.acquire_unguarded(false, None));
+        assert_eq!(l.raw.state.load(Relaxed), LOCKED);
     }
 }

@@ -9,11 +9,12 @@
 //! - `count: AtomicU32`: the recursion depth, read and written only by the
 //!   owner.
 //!
-//! Thread ids come from [`current_owner_id`]: the kernel thread id
-//! (`gettid`), which is unique across processes while the thread lives, so
-//! the same algorithm can sit in a shared mapping (`S = Shared`) and tell
-//! threads of different processes apart. For private locks the id is cached
-//! in a thread-local, so a recursive acquire costs no syscall.
+//! Thread ids come from [`current_owner_id`]: in a shared mapping
+//! (`S = Shared`) the kernel thread id (`gettid`), unique across processes
+//! while the thread lives, so the algorithm tells threads of different
+//! processes apart; for private locks a per-process counter value cached in
+//! a thread-local (never reused, fork-safe; no syscall on a recursive
+//! acquire).
 //!
 //! # Memory ordering
 //!
@@ -43,6 +44,7 @@ use std::time::Duration;
 
 use super::Error;
 use super::lock::RawLock;
+use crate::deadlock::{self, sealed};
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::{Deadline, Private, Scope};
 
@@ -50,8 +52,14 @@ use crate::sys::{Deadline, Private, Scope};
 ///
 /// For `S = Shared` this is the kernel thread id, unique across processes
 /// while the thread lives (read afresh, so a forked child gets its own).
-/// For `S = Private` it is the same id cached in a thread-local, which keeps
-/// a recursive acquire free of syscalls. Under loom, a per-model-thread id.
+/// For `S = Private` it is a process-wide counter value cached in a
+/// thread-local, which keeps a recursive acquire free of syscalls. Not the
+/// cached kernel id: after `fork` the child's thread would keep its
+/// parent's id, which the kernel may give to a new thread of the child once
+/// the parent's thread exits — two threads would then both "own" a lock and
+/// reach a `!Sync` `T` at once. A counter value is never given out twice in
+/// a process (until 2^32 threads have asked), and a forked child continues
+/// its parent's counter. Under loom, a per-model-thread id.
 #[inline]
 pub(crate) fn current_owner_id<S: Scope>() -> u32 {
     #[cfg(not(loom))]
@@ -59,6 +67,7 @@ pub(crate) fn current_owner_id<S: Scope>() -> u32 {
         if S::SHARED {
             return rustix::thread::gettid().as_raw_nonzero().get() as u32;
         }
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         thread_local! {
             static TID: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
         }
@@ -67,7 +76,10 @@ pub(crate) fn current_owner_id<S: Scope>() -> u32 {
             if v != 0 {
                 v
             } else {
-                let v = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+                let mut v = 0;
+                while v == 0 {
+                    v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 t.set(v);
                 v
             }
@@ -210,11 +222,10 @@ impl<S: Scope> RawRLock<S> {
 /// - Python's private `_is_owned()` and `_recursion_count()` are public here
 ///   as [`is_owned`](RLock::is_owned) and [`recursion_count`](RLock::recursion_count).
 /// - No poisoning: a guard dropped by a panicking thread releases its level.
-/// - The owner is identified by its kernel thread id (`gettid`), unique
-///   across processes, so the same algorithm serves `multiprocessing.RLock`.
-///   As with CPython's `get_ident()`, ids of finished threads may be reused:
-///   a thread that exits while still owning the lock (a leaked guard) leaves
-///   it owned by an id a later thread may get.
+/// - The owner is identified by a per-thread id that is never reused in
+///   the process (CPython's `get_ident()` may be): a thread that exits
+///   while still owning the lock (a leaked guard) leaves it owned for good,
+///   never by a later thread that happens to get the same id.
 ///
 /// ```
 /// use gilfree::threading::RLock;
@@ -231,8 +242,13 @@ impl<S: Scope> RawRLock<S> {
 /// ```
 pub struct RLock<T: ?Sized = ()> {
     raw: RawRLock,
+    /// The deadlock detector's id and owner; zero-sized without the feature.
+    dl: deadlock::Tag,
     data: UnsafeCell<T>,
 }
+
+/// What the deadlock detector calls this kind of lock.
+const KIND: &str = "RLock";
 
 // SAFETY: one thread at a time (the owner) reaches the data, and only
 // through `&T`; so sharing the lock is sound when `T` may move between
@@ -250,7 +266,7 @@ impl<T> RLock<T> {
         /// assert!(!LOCK.locked());
         /// ```
         pub const fn new(value: T) -> Self {
-            RLock { raw: RawRLock::new(), data: UnsafeCell::new(value) }
+            RLock { raw: RawRLock::new(), dl: deadlock::Tag::new(), data: UnsafeCell::new(value) }
         }
     }
 
@@ -277,8 +293,9 @@ impl<T: ?Sized> RLock<T> {
     /// assert_eq!(*a + *b, 2);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn acquire(&self) -> RLockGuard<'_, T> {
-        self.raw.lock(Deadline::Never);
+        self.lock_hooked(Deadline::Never);
         RLockGuard::new(self)
     }
 
@@ -294,8 +311,9 @@ impl<T: ?Sized> RLock<T> {
     /// assert!(std::thread::spawn(move || l2.try_acquire().is_none()).join().unwrap());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_acquire(&self) -> Option<RLockGuard<'_, T>> {
-        self.raw.try_lock().then(|| RLockGuard::new(self))
+        self.try_lock_hooked().then(|| RLockGuard::new(self))
     }
 
     /// Acquire, giving up after `timeout` (Python: `rlock.acquire(timeout=t)`).
@@ -310,9 +328,9 @@ impl<T: ?Sized> RLock<T> {
     /// assert!(!got.join().unwrap());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
-        self.raw
-            .lock(Deadline::after(timeout))
+        self.lock_hooked(Deadline::after(timeout))
             .then(|| RLockGuard::new(self))
     }
 
@@ -377,6 +395,75 @@ impl<T: ?Sized> RLock<T> {
     pub(crate) fn raw(&self) -> &RawRLock {
         &self.raw
     }
+
+    /// Acquire (or re-enter) until `deadline`, through the deadlock hooks.
+    /// Re-entering is not an order edge and never waits, so it skips them.
+    /// Without the `deadlock-detection` feature this is exactly
+    /// `self.raw.lock(deadline)`.
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn lock_hooked(&self, deadline: Deadline) -> bool {
+        if !deadlock::ENABLED || self.raw.is_owned() {
+            return self.raw.lock(deadline);
+        }
+        deadlock::before_acquire(&self.dl, KIND, true);
+        let taken = self.raw.try_lock() || {
+            deadlock::wait_begin(&self.dl, KIND);
+            let taken = self.raw.lock(deadline);
+            deadlock::wait_end();
+            taken
+        };
+        if taken {
+            deadlock::acquired(&self.dl, KIND);
+        }
+        taken
+    }
+
+    /// Acquire (or re-enter) if that needs no waiting, through the hooks.
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn try_lock_hooked(&self) -> bool {
+        if !deadlock::ENABLED || self.raw.is_owned() {
+            return self.raw.try_lock();
+        }
+        let taken = self.raw.try_lock();
+        if taken {
+            deadlock::acquired(&self.dl, KIND);
+        }
+        taken
+    }
+
+    /// Release one level, through the hooks when it is the last one (which
+    /// run first, so the detector never shows an owner for a lock someone
+    /// else already holds).
+    #[inline(always)]
+    pub(crate) fn unlock_hooked(&self) -> Result<(), Error> {
+        if deadlock::ENABLED && self.raw.recursion_count() == 1 {
+            deadlock::released(&self.dl);
+        }
+        self.raw.unlock()
+    }
+
+    /// Python's `_release_save`, through the hooks (for `Condition`).
+    #[allow(dead_code)] // for Condition
+    pub(crate) fn release_save_hooked(&self) -> Result<u32, Error> {
+        if deadlock::ENABLED && self.raw.is_owned() {
+            deadlock::released(&self.dl);
+        }
+        self.raw.release_save()
+    }
+
+    /// Python's `_acquire_restore`, through the hooks (for `Condition`): a
+    /// lock-order report here never panics (the waiter needs its lock back).
+    #[allow(dead_code)] // for Condition
+    #[track_caller]
+    pub(crate) fn acquire_restore_hooked(&self, saved: u32) {
+        deadlock::before_reacquire(&self.dl, KIND);
+        deadlock::wait_begin(&self.dl, KIND);
+        self.raw.acquire_restore(saved);
+        deadlock::wait_end();
+        deadlock::acquired(&self.dl, KIND);
+    }
 }
 
 impl RLock<()> {
@@ -394,9 +481,9 @@ impl RLock<()> {
     /// ```
     pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
         if blocking {
-            self.raw.lock(Deadline::from_python(true, timeout))
+            self.lock_hooked(Deadline::from_python(true, timeout))
         } else {
-            self.raw.try_lock()
+            self.try_lock_hooked()
         }
     }
 
@@ -413,7 +500,7 @@ impl RLock<()> {
     /// assert_eq!(l.release(), Err(Error::NotOwner));
     /// ```
     pub fn release(&self) -> Result<(), Error> {
-        self.raw.unlock()
+        self.unlock_hooked()
     }
 }
 
@@ -488,12 +575,40 @@ impl<T: ?Sized> Deref for RLockGuard<'_, T> {
     }
 }
 
+impl<T: ?Sized> sealed::Sealed for RLock<T> {
+    #[inline]
+    fn order_key(&self) -> u64 {
+        deadlock::order_key(&self.dl, self.word_addr())
+    }
+    #[inline]
+    fn word_addr(&self) -> usize {
+        &self.raw as *const RawRLock as usize
+    }
+    #[inline]
+    #[track_caller]
+    fn lock_until(&self, deadline: Option<std::time::Instant>) -> bool {
+        self.lock_hooked(deadline.map_or(Deadline::Never, Deadline::At))
+    }
+    #[inline]
+    #[track_caller]
+    fn lock_try(&self) -> bool {
+        self.try_lock_hooked()
+    }
+    #[inline]
+    fn unlock_held(&self) {
+        // Taken by this thread through lock_until/lock_try: it owns it.
+        let _ = self.unlock_hooked();
+    }
+}
+
+impl<T: ?Sized> deadlock::Lockable for RLock<T> {}
+
 impl<T: ?Sized> Drop for RLockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // Only fails if a data-less lock's level was already given back with
         // `release()` behind the guard's back; there is nothing left to do.
-        let _ = self.lock.raw.unlock();
+        let _ = self.lock.unlock_hooked();
     }
 }
 
@@ -569,5 +684,30 @@ mod loom_tests {
             t.join().unwrap();
             assert!(!lock.is_locked());
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Regression: private owner ids were cached kernel tids, which the
+    /// kernel reuses (and which a forked child inherits stale), so two
+    /// threads could both "own" an RLock. Threads that live one after
+    /// another — when the kernel is free to reuse a tid — get distinct ids.
+    #[test]
+    fn private_owner_ids_are_never_reused() {
+        let mut ids: Vec<u32> = (0..64)
+            .map(|_| {
+                std::thread::spawn(current_owner_id::<Private>)
+                    .join()
+                    .unwrap()
+            })
+            .collect();
+        ids.push(current_owner_id::<Private>());
+        assert!(!ids.contains(&0));
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 65);
     }
 }

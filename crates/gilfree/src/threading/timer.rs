@@ -15,31 +15,25 @@
 //! is a real thread with a real clock, which loom cannot model; the
 //! algorithm underneath (the [`Event`]) is model-checked on its own.
 //!
-//! The thread is a named `std::thread` for now; it will move onto
-//! `threading::Thread` (ident, `enumerate`, excepthook) when that lands.
+//! The thread is a [`Thread`], as Python's `Timer` is a `Thread`: it is
+//! listed by `enumerate()`, has an ident, and a panic in the function goes
+//! to the excepthook.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::*};
 use std::time::Duration;
 
-use super::{Error, Event};
+use super::{Error, Event, Thread};
 
 const WAITING: u8 = 0;
 const FIRED: u8 = 1;
 const CANCELLED: u8 = 2;
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
-
 struct Shared {
     interval: Duration,
     decision: AtomicU8,
     finished: Event,
-    /// Set as the timer thread ends (after `finished`), for `join`.
-    exited: Event,
-    /// The timer thread, recorded before the function can run (for
-    /// `JoinSelf`).
-    thread: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 /// A function run once after an interval on its own thread, unless
@@ -51,19 +45,20 @@ struct Shared {
 /// the function.
 ///
 /// Differences from Python:
-/// - Python's `Timer` is a `Thread` subclass; this one owns a named
-///   `std::thread` and offers the thread methods that matter for a timer
-///   ([`join`](Timer::join), [`join_timeout`](Timer::join_timeout),
-///   [`is_alive`](Timer::is_alive), [`name`](Timer::name)).
+/// - Python's `Timer` is a `Thread` subclass; this one owns a [`Thread`]
+///   (see [`thread`](Timer::thread)) and offers the thread methods that
+///   matter for a timer ([`join`](Timer::join),
+///   [`join_timeout`](Timer::join_timeout), [`is_alive`](Timer::is_alive),
+///   [`name`](Timer::name)). Its name is `Timer-N` (Python's is `Thread-N`).
 /// - The function is a closure (Python's `args` and `kwargs` are captured
 ///   instead) and runs at most once.
 /// - [`cancel`](Timer::cancel) returns whether it stopped the function
 ///   (Python returns `None`).
 /// - Dropping a `Timer` does not cancel it (nor does it in Python): the
 ///   thread runs on and fires, unless [`cancel`](Timer::cancel) was called.
-/// - A panic in the function is reported by the panic hook, as an
-///   exception in a Python thread is by `threading.excepthook`; `join`
-///   still returns normally, as Python's does.
+/// - A panic in the function is reported by the
+///   [excepthook](super::set_excepthook), as an exception in a Python
+///   thread is; `join` still returns normally, as Python's does.
 ///
 /// ```
 /// use gilfree::threading::Timer;
@@ -80,9 +75,7 @@ struct Shared {
 /// ```
 pub struct Timer {
     shared: Arc<Shared>,
-    name: String,
-    job: std::sync::Mutex<Option<Job>>,
-    handle: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread: Thread,
 }
 
 impl Timer {
@@ -97,25 +90,23 @@ impl Timer {
     /// ```
     pub fn new(interval: Duration, function: impl FnOnce() + Send + 'static) -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(1);
-        Timer {
-            shared: Arc::new(Shared {
-                interval,
-                decision: AtomicU8::new(WAITING),
-                finished: Event::new(),
-                exited: Event::new(),
-                thread: std::sync::OnceLock::new(),
-            }),
-            name: format!("Timer-{}", COUNTER.fetch_add(1, Relaxed)),
-            job: std::sync::Mutex::new(Some(Box::new(function))),
-            handle: std::sync::Mutex::new(None),
-        }
+        let shared = Arc::new(Shared {
+            interval,
+            decision: AtomicU8::new(WAITING),
+            finished: Event::new(),
+        });
+        let s = shared.clone();
+        let thread = Thread::builder()
+            .name(format!("Timer-{}", COUNTER.fetch_add(1, Relaxed)))
+            .target(move || run(&s, function));
+        Timer { shared, thread }
     }
 
     /// Start the timer's thread (Python: `timer.start()`).
     ///
     /// # Errors
     /// [`Error::AlreadyStarted`] on a second call; [`Error::Spawn`] if the
-    /// OS refuses a thread.
+    /// OS refuses a thread (the timer can then be started again).
     ///
     /// ```
     /// use gilfree::threading::{Error, Timer};
@@ -125,21 +116,7 @@ impl Timer {
     /// t.join().unwrap();
     /// ```
     pub fn start(&self) -> Result<(), Error> {
-        let mut job_slot = self.job.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(job) = job_slot.take() else {
-            return Err(Error::AlreadyStarted);
-        };
-        let shared = self.shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name(self.name.clone())
-            .spawn(move || run(&shared, job));
-        match spawned {
-            Ok(h) => {
-                *self.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(h);
-                Ok(())
-            }
-            Err(e) => Err(Error::Spawn(e.to_string())),
-        }
+        self.thread.start()
     }
 
     /// Stop the timer if it is still waiting: the function will not run
@@ -190,7 +167,7 @@ impl Timer {
     /// assert!(!t.is_alive());
     /// ```
     pub fn is_alive(&self) -> bool {
-        self.started() && !self.shared.exited.is_set()
+        self.thread.is_alive()
     }
 
     /// Wait until the timer's thread has ended (Python: `timer.join()`).
@@ -205,10 +182,7 @@ impl Timer {
     /// assert_eq!(t.join(), Err(Error::NotStarted));
     /// ```
     pub fn join(&self) -> Result<(), Error> {
-        self.check_joinable()?;
-        self.shared.exited.wait();
-        self.reap();
-        Ok(())
+        ended(self.thread.join()).map(drop)
     }
 
     /// Wait at most `timeout` for the timer's thread to end (Python:
@@ -226,12 +200,11 @@ impl Timer {
     /// t.cancel();
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool, Error> {
-        self.check_joinable()?;
-        let ended = self.shared.exited.wait_timeout(timeout);
-        if ended {
-            self.reap();
+        match self.thread.join_timeout(timeout) {
+            Ok(None) => Ok(false),
+            Ok(Some(())) => Ok(true),
+            Err(e) => ended(Err(e)),
         }
-        Ok(ended)
     }
 
     /// The timer thread's name, `Timer-N` (Python: `timer.name`).
@@ -241,7 +214,22 @@ impl Timer {
     /// assert!(t.name().starts_with("Timer-"));
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        self.thread.name()
+    }
+
+    /// The timer's thread (Python: the `Timer` itself, a `Thread`): its
+    /// [`ident`](Thread::ident), [`native_id`](Thread::native_id), and the
+    /// handle [`enumerate`](super::enumerate) lists while it runs.
+    ///
+    /// ```
+    /// let t = gilfree::threading::Timer::new(std::time::Duration::ZERO, || {});
+    /// assert_eq!(t.thread().ident(), None);
+    /// t.start().unwrap();
+    /// assert!(t.thread().ident().is_some());
+    /// t.join().unwrap();
+    /// ```
+    pub fn thread(&self) -> Thread {
+        self.thread.handle()
     }
 
     /// The interval given to [`Timer::new`] (Python: `timer.interval`).
@@ -254,45 +242,27 @@ impl Timer {
     pub fn interval(&self) -> Duration {
         self.shared.interval
     }
+}
 
-    fn started(&self) -> bool {
-        self.job.lock().unwrap_or_else(|p| p.into_inner()).is_none()
-    }
-
-    fn check_joinable(&self) -> Result<(), Error> {
-        if !self.started() {
-            return Err(Error::NotStarted);
-        }
-        if self.shared.thread.get() == Some(&std::thread::current().id()) {
-            return Err(Error::JoinSelf);
-        }
-        Ok(())
-    }
-
-    /// Collect the OS thread once it has ended (it has: `exited` is set
-    /// as the very last thing it does).
-    fn reap(&self) {
-        let h = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = h {
-            // A panic in the function was already reported by the panic
-            // hook; as in Python, join does not re-raise it.
-            let _ = h.join();
-        }
+/// A timer's join ends normally even if its function panicked: the
+/// excepthook has reported the panic, and Python's `join` does not re-raise.
+fn ended(r: Result<&(), Error>) -> Result<bool, Error> {
+    match r {
+        Ok(()) | Err(Error::ThreadPanicked { .. }) => Ok(true),
+        Err(e) => Err(e),
     }
 }
 
 /// The timer thread's body (Python's `Timer.run`).
-fn run(shared: &Shared, job: Job) {
-    /// Marks the timer finished and the thread ended, also on a panic.
+fn run(shared: &Shared, job: impl FnOnce()) {
+    /// Marks the timer finished, also on a panic.
     struct Ending<'a>(&'a Shared);
     impl Drop for Ending<'_> {
         fn drop(&mut self) {
             self.0.finished.set();
-            self.0.exited.set();
         }
     }
     let _ending = Ending(shared);
-    let _ = shared.thread.set(std::thread::current().id());
     // Woken at once by `cancel`, which sets `finished`.
     shared.finished.wait_timeout(shared.interval);
     if shared
@@ -306,13 +276,13 @@ fn run(shared: &Shared, job: Job) {
 
 impl fmt::Debug for Timer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if !self.started() {
+        let state = if self.thread.ident().is_none() {
             "initial"
         } else if self.is_alive() {
             "started"
         } else {
             "stopped"
         };
-        write!(f, "<gilfree.Timer({}, {state})>", self.name)
+        write!(f, "<gilfree.Timer({}, {state})>", self.name())
     }
 }

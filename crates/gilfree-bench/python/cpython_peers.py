@@ -1,0 +1,525 @@
+#!/usr/bin/env python3
+"""CPython's stdlib as a peer in gilfree's benchmark command (stdlib only).
+
+Every shape of `gilfree-bench` that CPython has an equivalent for is one
+function here, `shape(n) -> nanoseconds for n operations`, doing the same
+work as the Rust rows of the same id (see crates/gilfree-bench/src/shapes/).
+
+Two ways to run it:
+
+* Served (what `gilfree-bench` does), so that CPython is measured
+  interleaved with the Rust implementations:
+
+      python3 cpython_peers.py --serve
+
+  reads lines from stdin and answers each with one line:
+      list            -> shapes IMPL:ID IMPL:ID ...
+      run IMPL ID N   -> ok NANOSECONDS        (or: err MESSAGE)
+      quit            -> (exits)
+
+  IMPL is `cpython` (the stdlib) or `gilfree` (the `gilfree` Python
+  bindings, when this interpreter can import them: the `py_*` shapes,
+  gilfree against the stdlib as a Python program sees them).
+
+* Alone, printing the benchmark's JSON rows for CPython only:
+
+      python3 cpython_peers.py [--quick] [--only SUBSTR,...]
+
+  prints [{"shape", "impl", "median_ns", "min_ns", "max_ns", "unit": "op",
+  "n", "reps"}, ...].
+"""
+
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+clock = time.perf_counter_ns
+
+# Worker threads for the executor and CPU shapes: the same count the Rust
+# side uses (available parallelism, at least 2).
+NTHREADS = max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2))
+
+
+def run_threads(k, target):
+    """Start k threads running target(i), released together, and return the
+    nanoseconds from the first one's start to the last one's end (the
+    threads read the clock themselves: the starting thread may not run
+    again until they are done)."""
+    start = threading.Barrier(k)
+    spans = [None] * k
+
+    def body(i):
+        start.wait()
+        t0 = clock()
+        target(i)
+        spans[i] = (t0, clock())
+
+    ts = [threading.Thread(target=body, args=(i,)) for i in range(k)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return max(s[1] for s in spans) - min(s[0] for s in spans)
+
+
+# ---------------------------------------------------------------- Lock ----
+
+def lock_uncontended(n, Lock=threading.Lock):
+    lock = Lock()
+    t0 = clock()
+    for _ in range(n):
+        with lock:
+            pass
+    return clock() - t0
+
+
+def lock_contended_2t(n):
+    lock = threading.Lock()
+    counter = [0]
+    per = n // 2
+
+    def work(_):
+        for _ in range(per):
+            with lock:
+                counter[0] += 1
+
+    ns = run_threads(2, work)
+    assert counter[0] == 2 * per
+    return ns
+
+
+# ------------------------------------------------- other primitives ----
+
+_rlock = threading.RLock()
+
+
+def rlock_reacquire(n):
+    r = _rlock
+    with r:
+        t0 = clock()
+        for _ in range(n):
+            with r:
+                pass
+        return clock() - t0
+
+
+_sem = threading.Semaphore(1)
+
+
+def semaphore_acquire_release(n):
+    s = _sem
+    t0 = clock()
+    for _ in range(n):
+        with s:
+            pass
+    return clock() - t0
+
+
+def event_pingpong(n):
+    """One op is one round trip: A sets ping, B answers with pong."""
+    ping, pong = threading.Event(), threading.Event()
+
+    def work(i):
+        if i == 0:
+            for _ in range(n):
+                ping.set()
+                pong.wait()
+                pong.clear()
+        else:
+            for _ in range(n):
+                ping.wait()
+                ping.clear()
+                pong.set()
+
+    return run_threads(2, work)
+
+
+def condition_pingpong(n):
+    """One op is one round trip: the turn passes A -> B -> A under a
+    Condition, each side notifying the other."""
+    cond = threading.Condition()
+    turn = [0]
+
+    def work(me):
+        other = 1 - me
+        for _ in range(n):
+            with cond:
+                while turn[0] != me:
+                    cond.wait()
+                turn[0] = other
+                cond.notify()
+
+    return run_threads(2, work)
+
+
+# --------------------------------------------------------------- Queue ----
+
+def _queue_run(maxsize, producers, consumers, n, task_done, Queue=queue.Queue):
+    """n items in total, split between the producers; each consumer takes a
+    fixed share (as the Rust side does). With task_done, every item is
+    marked done and producer 0 joins the queue once it has put its share.
+    One op is one item."""
+    q = Queue(maxsize)
+    per = n // producers
+    total = per * producers
+    got = [0] * consumers
+
+    def body(i):
+        if i < producers:
+            put = q.put
+            for x in range(i * per, (i + 1) * per):
+                put(x)
+            if task_done and i == 0:
+                q.join()
+        else:
+            c = i - producers
+            share = total // consumers + (1 if c < total % consumers else 0)
+            get = q.get
+            done = q.task_done
+            s = 0
+            for _ in range(share):
+                s += get()
+                if task_done:
+                    done()
+            got[c] = s
+
+    ns = run_threads(producers + consumers, body)
+    assert sum(got) == total * (total - 1) // 2, "items lost or duplicated"
+    return ns
+
+
+def queue_bounded_1p1c(n):
+    return _queue_run(1024, 1, 1, n, False)
+
+
+def queue_bounded_2p2c(n):
+    return _queue_run(1024, 2, 2, n, False)
+
+
+def queue_unbounded_1p1c(n):
+    return _queue_run(0, 1, 1, n, False)
+
+
+def queue_bounded_1p1c_taskdone(n):
+    return _queue_run(1024, 1, 1, n, True)
+
+
+def queue_bounded_2p2c_taskdone(n):
+    return _queue_run(1024, 2, 2, n, True)
+
+
+def queue_unbounded_1p1c_taskdone(n):
+    return _queue_run(0, 1, 1, n, True)
+
+
+# ---------------------------------------------------- ThreadPoolExecutor ----
+
+_pools = {}
+
+
+def pool(Executor=ThreadPoolExecutor):
+    """One pool per executor type, started (and warmed) on first use, as the
+    Rust side builds its pools outside the timed region."""
+    if Executor not in _pools:
+        ex = Executor(max_workers=NTHREADS)
+        list(ex.map(tiny, range(4 * NTHREADS)))
+        _pools[Executor] = ex
+    return _pools[Executor]
+
+
+def tiny(x):
+    return x * 2 + 1
+
+
+def executor_submit_result(n, Executor=ThreadPoolExecutor):
+    ex = pool(Executor)
+    submit = ex.submit
+    t0 = clock()
+    futs = [submit(tiny, i) for i in range(n)]
+    total = 0
+    for f in futs:
+        total += f.result()
+    ns = clock() - t0
+    assert total == n * n
+    return ns
+
+
+def executor_map(n):
+    ex = pool()
+    t0 = clock()
+    total = sum(ex.map(tiny, range(n)))
+    ns = clock() - t0
+    assert total == n * n
+    return ns
+
+
+def executor_as_completed(n):
+    ex = pool()
+    submit = ex.submit
+    t0 = clock()
+    futs = [submit(tiny, i) for i in range(n)]
+    total = 0
+    for f in as_completed(futs):
+        total += f.result()
+    ns = clock() - t0
+    assert total == n * n
+    return ns
+
+
+# ---------------------------------------------------------- CPU-bound ----
+
+BASE = 1_000_000
+
+
+def work(i):
+    """The CPU work item, the same as `shapes::cpu::work` in Rust (the lab's
+    cpu-bound lesson: primality by trial division): 1 if BASE + i is prime."""
+    n = BASE + i
+    d = 2
+    while d * d <= n:
+        if n % d == 0:
+            return 0
+        d += 1
+    return 1
+
+
+def cpu_sequential(n):
+    t0 = clock()
+    acc = 0
+    for i in range(n):
+        acc += work(i)
+    return clock() - t0
+
+
+def cpu_threads(n):
+    k = NTHREADS
+    acc = [0] * k
+
+    def part(t):
+        a = 0
+        for i in range(t, n, k):
+            a += work(i)
+        acc[t] = a
+
+    return run_threads(k, part)
+
+
+# ----------------------------------------------- multiprocessing ----
+# Issue 4's rows: process start per start method, Pipe round trip (64 B)
+# and Pipe throughput (64 B and 1 MiB messages), process to process.
+
+import multiprocessing as mp
+
+
+def _nothing():
+    pass
+
+
+def _process_start(method):
+    ctx = mp.get_context(method)
+
+    def run(n):
+        t0 = clock()
+        for _ in range(n):
+            p = ctx.Process(target=_nothing)
+            p.start()
+            p.join()
+        return clock() - t0
+
+    return run
+
+
+def _pipe_server(conn):
+    """The other end of the pipe shapes: ("echo", n, size) echoes n
+    messages; ("sink", n, size) takes n messages and answers their total
+    size; None ends it."""
+    while True:
+        req = conn.recv()
+        if req is None:
+            return
+        op, n, size = req
+        if op == "echo":
+            for _ in range(n):
+                conn.send_bytes(conn.recv_bytes())
+        else:
+            total = 0
+            for _ in range(n):
+                total += len(conn.recv_bytes())
+            conn.send(total)
+
+
+_pipe = None
+
+
+def pipe():
+    """One child (fork context, started once) serving every pipe shape."""
+    global _pipe
+    if _pipe is None:
+        mine, theirs = mp.get_context("fork").Pipe()
+        p = mp.get_context("fork").Process(target=_pipe_server, args=(theirs,), daemon=True)
+        p.start()
+        theirs.close()
+        _pipe = (mine, p)
+    return _pipe[0]
+
+
+def pipe_roundtrip(n):
+    c = pipe()
+    msg = b"\x01" * 64
+    c.send(("echo", n, 64))
+    t0 = clock()
+    for _ in range(n):
+        c.send_bytes(msg)
+        c.recv_bytes()
+    return clock() - t0
+
+
+def _throughput(size):
+    def run(n):
+        c = pipe()
+        msg = b"\x05" * size
+        c.send(("sink", n, size))
+        t0 = clock()
+        for _ in range(n):
+            c.send_bytes(msg)
+        total = c.recv()
+        ns = clock() - t0
+        assert total == n * size
+        return ns
+
+    return run
+
+
+CPYTHON = {
+    f.__name__: f
+    for f in [
+        lock_uncontended,
+        lock_contended_2t,
+        rlock_reacquire,
+        semaphore_acquire_release,
+        event_pingpong,
+        condition_pingpong,
+        queue_bounded_1p1c,
+        queue_bounded_2p2c,
+        queue_unbounded_1p1c,
+        queue_bounded_1p1c_taskdone,
+        queue_bounded_2p2c_taskdone,
+        queue_unbounded_1p1c_taskdone,
+        executor_submit_result,
+        executor_map,
+        executor_as_completed,
+        cpu_sequential,
+    ]
+}
+CPYTHON[f"cpu_threads_{NTHREADS}t"] = cpu_threads
+for _m in ("fork", "spawn", "forkserver"):
+    CPYTHON[f"process_start_{_m}"] = _process_start(_m)
+CPYTHON["pipe_roundtrip"] = pipe_roundtrip
+CPYTHON["pipe_throughput_64b"] = _throughput(64)
+CPYTHON["pipe_throughput_1mib"] = _throughput(1 << 20)
+
+# impl -> shape id -> function
+IMPLS = {"cpython": CPYTHON}
+
+# The `py_*` shapes: gilfree's Python bindings against the stdlib, from
+# Python. Only when the bindings import (e.g. in the venv that
+# scripts/test.sh builds them into: target/venv/bin/python).
+try:
+    import gilfree as _gf
+except ImportError as e:
+    _gf = None
+    GILFREE_PY = f"not importable ({e})"
+else:
+    GILFREE_PY = getattr(_gf, "__file__", "gilfree")
+    _py = {
+        "Lock": ("py_lock_uncontended", lambda T: lambda n: lock_uncontended(n, T), threading.Lock),
+        "Queue": (
+            "py_queue_bounded_1p1c",
+            lambda T: lambda n: _queue_run(1024, 1, 1, n, False, T),
+            queue.Queue,
+        ),
+        "ThreadPoolExecutor": (
+            "py_executor_submit_result",
+            lambda T: lambda n: executor_submit_result(n, T),
+            ThreadPoolExecutor,
+        ),
+    }
+    IMPLS["gilfree"] = {}
+    for name, (shape, make, stdlib) in _py.items():
+        if hasattr(_gf, name):
+            IMPLS["gilfree"][shape] = make(getattr(_gf, name))
+            CPYTHON[shape] = make(stdlib)
+
+
+def serve():
+    out = sys.stdout
+    for line in sys.stdin:
+        parts = line.split()
+        if not parts:
+            continue
+        cmd = parts[0]
+        if cmd == "quit":
+            break
+        if cmd == "list":
+            ids = [f"{i}:{s}" for i, shapes in IMPLS.items() for s in shapes]
+            out.write("shapes " + " ".join(ids) + "\n")
+        elif cmd == "gilfree":
+            out.write(f"gilfree {GILFREE_PY}\n")
+        elif cmd == "run" and len(parts) == 4:
+            try:
+                ns = IMPLS[parts[1]][parts[2]](int(parts[3]))
+                out.write(f"ok {ns}\n")
+            except Exception as e:  # report it and stay up
+                msg = f"{type(e).__name__}: {e}".replace("\n", " ")
+                out.write(f"err {msg}\n")
+        else:
+            out.write(f"err unknown command {line.strip()!r}\n")
+        out.flush()
+    for ex in _pools.values():
+        ex.shutdown()
+    if _pipe is not None:
+        _pipe[0].send(None)
+        _pipe[1].join()
+
+
+def alone(quick, only):
+    reps, sample_ns = (7, 5_000_000) if quick else (15, 50_000_000)
+    rows = []
+    for imp, name, f in [(i, s, f) for i, shapes in IMPLS.items() for s, f in shapes.items()]:
+        if only and not any(o in name for o in only):
+            continue
+        n = 16
+        while True:  # calibrate: grow n until one sample takes a quarter target
+            ns = f(n)
+            if ns >= sample_ns // 4 or n >= 1 << 24:
+                break
+            n *= 4
+        n = max(1, min(1 << 24, n * sample_ns // max(ns, 1)))
+        samples = sorted(f(n) / n for _ in range(reps))
+        rows.append({
+            "shape": name, "impl": imp,
+            "median_ns": samples[len(samples) // 2],
+            "min_ns": samples[0], "max_ns": samples[-1],
+            "unit": "op", "n": n, "reps": reps,
+        })
+        print(f"{name:32} {imp:8} {samples[len(samples) // 2]:12.1f} ns/op", file=sys.stderr)
+    json.dump(rows, sys.stdout, indent=1)
+    print()
+
+
+def main(argv):
+    if "--serve" in argv:
+        serve()
+        return
+    only = []
+    if "--only" in argv:
+        only = argv[argv.index("--only") + 1].split(",")
+    alone("--quick" in argv, only)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,38 @@
+//! The shapes, one function each, with every impl inside. To add a row for
+//! a gilfree type, add a `case("gilfree", …)` to its shape's list; to add a
+//! shape, write a function and call it from [`all`].
+
+pub mod cpu;
+pub mod deadlock;
+pub mod deadlock_work;
+pub mod executor;
+pub mod lock;
+pub mod primitives;
+pub mod process;
+pub mod python_side;
+pub mod queue;
+
+use crate::harness::Bench;
+
+/// Every shape, in table order.
+pub fn all(b: &mut Bench) {
+    lock::lock_uncontended(b);
+    lock::lock_contended_2t(b);
+    primitives::rlock_reacquire(b);
+    primitives::semaphore_acquire_release(b);
+    primitives::event_pingpong(b);
+    primitives::condition_pingpong(b);
+    queue::queue_bounded_1p1c(b);
+    queue::queue_bounded_2p2c(b);
+    queue::queue_unbounded_1p1c(b);
+    queue::queue_taskdone(b);
+    executor::executor_submit_result(b);
+    executor::executor_map(b);
+    executor::executor_as_completed(b);
+    cpu::cpu_sequential(b);
+    cpu::cpu_threads(b);
+    process::process_start(b);
+    process::pipes(b);
+    deadlock::deadlock_rows(b);
+    python_side::py_rows(b);
+}

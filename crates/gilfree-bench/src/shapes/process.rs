@@ -1,0 +1,335 @@
+//! Processes and pipes (issue 4): process start per start method, Pipe
+//! round trip (64 B) and Pipe throughput (64 B and 1 MiB messages), process
+//! to process.
+//!
+//! Impls: `raw`, the floors (a bare `fork` + `_exit` + `waitpid`; `fork` +
+//! `exec` of `/bin/true`; a socketpair echoed or drained by a forked child
+//! with plain `read`/`write`), CPython's `multiprocessing`, and gilfree's
+//! `multiprocessing` (the default start method for the pipe child). One op
+//! is one start+join, one round trip, or one message.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use gilfree::multiprocessing::{Connection, Pipe, Process, StartMethod, get_context};
+
+use crate::harness::{Bench, Case, Sizes, case};
+
+/// The smallest task: what a start costs, and nothing else.
+#[gilfree::task]
+fn nothing() {}
+
+/// gilfree's side of the pipe shapes, as `RawPipe`'s child: requests
+/// `(op, n, size)`; op 1 echoes `n` messages, op 2 takes `n` and answers
+/// their total size. The peer's close ends it.
+#[gilfree::task]
+fn pipe_server(c: Connection) {
+    let mut buf = vec![0u8; 1 << 20];
+    while let Ok((op, n, _size)) = c.recv::<(u64, u64, u64)>() {
+        if op == 1 {
+            for _ in 0..n {
+                let k = c.recv_bytes_into(&mut buf).expect("echo recv");
+                c.send_bytes(&buf[..k]).expect("echo send");
+            }
+        } else {
+            let mut total = 0u64;
+            for _ in 0..n {
+                total += c.recv_bytes_into(&mut buf).expect("sink recv") as u64;
+            }
+            c.send(&total).expect("sink answer");
+        }
+    }
+}
+
+/// Start and join an empty task with start method `m`.
+fn gilfree_start<'a>(m: StartMethod) -> Case<'a> {
+    case("gilfree", move |n| {
+        let ctx = get_context(m);
+        let t = Instant::now();
+        for _ in 0..n {
+            let p = ctx.process(nothing::TASK, ()).expect("process");
+            p.start().expect("start");
+            p.join().expect("join");
+        }
+        t.elapsed()
+    })
+}
+
+/// A gilfree `Pipe` to a `pipe_server` child (default start method).
+struct GilfreePipe {
+    conn: Option<Connection>,
+    child: Process<()>,
+    buf: Vec<u8>,
+}
+
+impl GilfreePipe {
+    fn start() -> gilfree::multiprocessing::Result<GilfreePipe> {
+        let (mine, theirs) = Pipe(true)?;
+        let child = Process::new(pipe_server::TASK, (theirs,))?;
+        child.start()?;
+        Ok(GilfreePipe {
+            conn: Some(mine),
+            child,
+            buf: vec![0u8; 1 << 20],
+        })
+    }
+
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("open")
+    }
+
+    fn round_trips(&mut self, n: u64) -> Duration {
+        let msg = [1u8; 64];
+        self.conn().send(&(1u64, n, 64u64)).unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            self.conn().send_bytes(&msg).unwrap();
+            let c = self.conn.as_ref().expect("open");
+            c.recv_bytes_into(&mut self.buf).unwrap();
+        }
+        t.elapsed()
+    }
+
+    fn stream(&mut self, n: u64, msg: &[u8]) -> Duration {
+        self.conn().send(&(2u64, n, msg.len() as u64)).unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            self.conn().send_bytes(msg).unwrap();
+        }
+        let total: u64 = self.conn().recv().unwrap();
+        let d = t.elapsed();
+        assert_eq!(total, n * msg.len() as u64);
+        d
+    }
+}
+
+impl Drop for GilfreePipe {
+    fn drop(&mut self) {
+        drop(self.conn.take()); // EOF: the child's loop ends
+        let _ = self.child.join();
+    }
+}
+
+/// Sizes for process starts (a millisecond or more each).
+const STARTS: Sizes = Sizes {
+    start: 1,
+    max: 100_000,
+};
+
+/// Fork a child that runs `child` (which must only make async-signal-safe
+/// calls: no allocation, no locks) and then `_exit`s; returns its pid.
+fn fork_with(child: impl FnOnce() -> i32) -> libc::pid_t {
+    // SAFETY: the child runs only `child`, which by this function's contract
+    // makes async-signal-safe calls, then `_exit`s: nothing a lock held by
+    // another thread at the fork could block.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = child();
+        // SAFETY: `_exit` is async-signal-safe and ends the child here.
+        unsafe { libc::_exit(code) };
+    }
+    pid
+}
+
+fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: `pid` is our child, `status` a valid out-pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+/// The fork floor: fork, `_exit(0)` in the child, `waitpid`.
+fn raw_fork<'a>() -> Case<'a> {
+    case("raw", |n| {
+        let t = Instant::now();
+        for _ in 0..n {
+            reap(fork_with(|| 0));
+        }
+        t.elapsed()
+    })
+}
+
+/// The fork+exec floor: fork, exec `/bin/true`, `waitpid`.
+fn raw_fork_exec<'a>() -> Case<'a> {
+    let path = CString::new("/bin/true").expect("no NUL");
+    case("raw", move |n| {
+        let argv = [path.as_ptr(), std::ptr::null()];
+        let t = Instant::now();
+        for _ in 0..n {
+            reap(fork_with(|| {
+                // SAFETY: `argv` is a NULL-terminated array of pointers to
+                // NUL-terminated strings made before the fork; execv is
+                // async-signal-safe.
+                unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+                127
+            }));
+        }
+        t.elapsed()
+    })
+}
+
+/// Start and join a process per start method (gilfree's start + join of an
+/// empty task; CPython's `Process(target=nothing)`), against its floor.
+pub fn process_start(b: &mut Bench) {
+    b.compare(
+        "process_start_fork",
+        STARTS,
+        vec![gilfree_start(StartMethod::Fork), raw_fork()],
+    );
+    b.compare(
+        "process_start_spawn",
+        STARTS,
+        vec![gilfree_start(StartMethod::Spawn), raw_fork_exec()],
+    );
+    b.compare(
+        "process_start_forkserver",
+        STARTS,
+        vec![gilfree_start(StartMethod::ForkServer), raw_fork()],
+    );
+}
+
+/// A forked child serving the raw pipe shapes on a socketpair: each request
+/// is `[op, n, size]` (u64s): op 1 echoes `n` messages of `size` bytes, op 2
+/// reads `n * size` bytes and answers one byte. EOF ends it.
+struct RawPipe {
+    sock: UnixStream,
+    pid: libc::pid_t,
+}
+
+impl RawPipe {
+    fn start() -> std::io::Result<RawPipe> {
+        let (mine, theirs) = UnixStream::pair()?;
+        // Allocated before the fork: the child must not allocate.
+        let mut buf = vec![0u8; 1 << 20];
+        let mine_fd = std::os::fd::AsRawFd::as_raw_fd(&mine);
+        // In the parent the closure is dropped unrun, closing `theirs`.
+        let pid = fork_with(move || {
+            // SAFETY: the child's copy of the parent's end, closed so that
+            // the parent's shutdown is an EOF here; close is
+            // async-signal-safe.
+            unsafe { libc::close(mine_fd) };
+            let mut s = theirs;
+            let mut head = [0u8; 24];
+            loop {
+                if s.read_exact(&mut head).is_err() {
+                    return 0;
+                }
+                let word =
+                    |i: usize| u64::from_ne_bytes(head[i * 8..i * 8 + 8].try_into().unwrap());
+                let (op, n, size) = (word(0), word(1), word(2) as usize);
+                let msg = &mut buf[..size];
+                if op == 1 {
+                    for _ in 0..n {
+                        if s.read_exact(msg).is_err() || s.write_all(msg).is_err() {
+                            return 1;
+                        }
+                    }
+                } else {
+                    for _ in 0..n {
+                        if s.read_exact(msg).is_err() {
+                            return 1;
+                        }
+                    }
+                    if s.write_all(&[1]).is_err() {
+                        return 1;
+                    }
+                }
+            }
+        });
+        Ok(RawPipe { sock: mine, pid })
+    }
+
+    fn request(&mut self, op: u64, n: u64, size: usize) {
+        let mut head = [0u8; 24];
+        for (i, w) in [op, n, size as u64].into_iter().enumerate() {
+            head[i * 8..i * 8 + 8].copy_from_slice(&w.to_ne_bytes());
+        }
+        self.sock.write_all(&head).expect("raw pipe child gone");
+    }
+
+    fn round_trips(&mut self, n: u64) -> Duration {
+        let mut msg = [1u8; 64];
+        self.request(1, n, msg.len());
+        let t = Instant::now();
+        for _ in 0..n {
+            self.sock.write_all(&msg).unwrap();
+            self.sock.read_exact(&mut msg).unwrap();
+        }
+        t.elapsed()
+    }
+
+    fn stream(&mut self, n: u64, msg: &[u8]) -> Duration {
+        self.request(2, n, msg.len());
+        let t = Instant::now();
+        for _ in 0..n {
+            self.sock.write_all(msg).unwrap();
+        }
+        let mut ack = [0u8];
+        self.sock.read_exact(&mut ack).unwrap();
+        t.elapsed()
+    }
+}
+
+impl Drop for RawPipe {
+    fn drop(&mut self) {
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        reap(self.pid);
+    }
+}
+
+/// Pipe round trip of a 64-byte message, and throughput at 64 B and 1 MiB.
+pub fn pipes(b: &mut Bench) {
+    let wanted = [
+        "pipe_roundtrip",
+        "pipe_throughput_64b",
+        "pipe_throughput_1mib",
+    ];
+    if !wanted.iter().any(|s| b.wants(s)) {
+        return;
+    }
+    let raw = match RawPipe::start() {
+        Ok(r) => std::cell::RefCell::new(r),
+        Err(e) => {
+            b.note(format!("raw pipe rows skipped: {e}"));
+            return;
+        }
+    };
+    let ours = match GilfreePipe::start() {
+        Ok(g) => std::cell::RefCell::new(g),
+        Err(e) => {
+            b.note(format!("gilfree pipe rows skipped: {e}"));
+            return;
+        }
+    };
+    b.compare(
+        "pipe_roundtrip",
+        Sizes::HANDOFF,
+        vec![
+            case("gilfree", |n| ours.borrow_mut().round_trips(n)),
+            case("raw", |n| raw.borrow_mut().round_trips(n)),
+        ],
+    );
+    let small = [5u8; 64];
+    b.compare(
+        "pipe_throughput_64b",
+        Sizes::HANDOFF,
+        vec![
+            case("gilfree", |n| ours.borrow_mut().stream(n, &small)),
+            case("raw", |n| raw.borrow_mut().stream(n, &small)),
+        ],
+    );
+    let big = vec![5u8; 1 << 20];
+    b.compare(
+        "pipe_throughput_1mib",
+        Sizes {
+            start: 4,
+            max: 4096,
+        },
+        vec![
+            case("gilfree", |n| ours.borrow_mut().stream(n, &big)),
+            case("raw", |n| raw.borrow_mut().stream(n, &big)),
+        ],
+    );
+}

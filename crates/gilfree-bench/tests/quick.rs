@@ -1,0 +1,167 @@
+//! The benchmark command's `--quick` run, as the test suite runs it: the
+//! table is printed, the JSON rows parse with the expected shapes and impls,
+//! and the chart is drawn. What the numbers are is not checked (timing is
+//! the benchmark's business, not a test's); only that they are sane.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Shapes with Rust rows (a peer's or a floor's): present in every run.
+const RUST_SHAPES: &[&str] = &[
+    "lock_uncontended",
+    "lock_contended_2t",
+    "rlock_reacquire",
+    "semaphore_acquire_release",
+    "event_pingpong",
+    "condition_pingpong",
+    "queue_bounded_1p1c",
+    "queue_bounded_2p2c",
+    "queue_unbounded_1p1c",
+    "executor_submit_result",
+    "executor_map",
+    "executor_as_completed",
+    "cpu_sequential",
+    "process_start_fork",
+    "process_start_spawn",
+    "process_start_forkserver",
+    "pipe_roundtrip",
+    "pipe_throughput_64b",
+    "pipe_throughput_1mib",
+];
+
+/// Shapes that, until gilfree's rows for them land, only CPython has.
+const CPYTHON_ONLY_SHAPES: &[&str] = &[
+    "queue_bounded_1p1c_taskdone",
+    "queue_bounded_2p2c_taskdone",
+    "queue_unbounded_1p1c_taskdone",
+];
+
+const IMPLS: &[&str] = &[
+    "gilfree",
+    "std",
+    "parking_lot",
+    "crossbeam",
+    "flume",
+    "rayon",
+    "cpython",
+    "raw",
+    "gilfree_deadlock",
+];
+
+fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("gilfree-bench-test-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn quick_run_prints_the_table_and_writes_json_and_chart() {
+    let json_path = scratch("rows.json");
+    let svg_path = scratch("chart.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_gilfree-bench"))
+        .arg("--quick")
+        .arg("--json")
+        .arg(&json_path)
+        .arg("--chart")
+        .arg(&svg_path)
+        .output()
+        .expect("run gilfree-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "gilfree-bench --quick failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+
+    // The table: header, a line per shape, the targets.
+    assert!(stdout.contains("| shape"), "no table header:\n{stdout}");
+    assert!(stdout.contains("median ns/op"), "{stdout}");
+    assert!(stdout.contains("gilfree/impl"), "{stdout}");
+    for shape in RUST_SHAPES {
+        assert!(
+            stdout.contains(&format!("| {shape} ")),
+            "no table line for {shape}:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("Targets (gilfree/peer ≤ limit)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("lock_uncontended: gilfree/parking_lot"),
+        "{stdout}"
+    );
+
+    // The JSON rows.
+    let text = std::fs::read_to_string(&json_path).expect("JSON written");
+    let rows: Vec<Value> = serde_json::from_str(&text).expect("JSON parses as a list");
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for r in &rows {
+        let shape = r["shape"].as_str().expect("shape is a string");
+        let imp = r["impl"].as_str().expect("impl is a string");
+        assert!(IMPLS.contains(&imp), "unknown impl id {imp}");
+        assert_eq!(r["unit"], "op", "{r}");
+        let (min, med, max) = (
+            r["min_ns"].as_f64().expect("min_ns"),
+            r["median_ns"].as_f64().expect("median_ns"),
+            r["max_ns"].as_f64().expect("max_ns"),
+        );
+        assert!(
+            0.0 < min && min <= med && med <= max && max.is_finite(),
+            "{r}"
+        );
+        assert!(
+            !seen.contains(&(shape.into(), imp.into())),
+            "duplicate row {shape}/{imp}"
+        );
+        seen.push((shape.into(), imp.into()));
+    }
+    let has = |shape: &str, imp: &str| seen.iter().any(|(s, i)| s == shape && i == imp);
+    let has_shape = |shape: &str| seen.iter().any(|(s, _)| s == shape);
+    for shape in RUST_SHAPES {
+        assert!(has_shape(shape), "no JSON row for {shape}");
+    }
+    assert!(
+        seen.iter().any(|(s, _)| s.starts_with("cpu_threads_")),
+        "no cpu_threads_Nt rows"
+    );
+    // The peers every target compares against, and gilfree's rows so far.
+    for (shape, imp) in [
+        ("lock_uncontended", "gilfree"),
+        ("lock_uncontended", "parking_lot"),
+        ("lock_uncontended", "std"),
+        ("lock_contended_2t", "gilfree"),
+        ("lock_contended_2t", "parking_lot"),
+        ("queue_bounded_1p1c", "crossbeam"),
+        ("queue_bounded_1p1c", "flume"),
+        ("queue_bounded_1p1c", "std"),
+        ("queue_bounded_2p2c", "crossbeam"),
+        ("executor_submit_result", "rayon"),
+        ("process_start_fork", "raw"),
+        ("pipe_roundtrip", "raw"),
+        ("deadlock_lock_uncontended", "gilfree"),
+        ("deadlock_lock_uncontended", "gilfree_deadlock"),
+        ("deadlock_lock_nested", "gilfree_deadlock"),
+    ] {
+        assert!(has(shape, imp), "no JSON row for {shape}/{imp}");
+    }
+    // CPython's rows, unless the run said it had no python3.
+    if stdout.contains("CPython rows skipped") {
+        eprintln!("python3 unavailable: CPython rows not checked");
+    } else {
+        for shape in RUST_SHAPES.iter().chain(CPYTHON_ONLY_SHAPES) {
+            assert!(has(shape, "cpython"), "no CPython row for {shape}");
+        }
+    }
+
+    // The chart.
+    let svg = std::fs::read_to_string(&svg_path).expect("chart written");
+    assert!(svg.starts_with("<svg"), "not an SVG");
+    assert!(
+        svg.contains("lock_uncontended"),
+        "chart has no shape labels"
+    );
+
+    let _ = std::fs::remove_file(&json_path);
+    let _ = std::fs::remove_file(&svg_path);
+}

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 
 use gilfree::threading as th;
 
-use crate::wait::{block, lock_timeout};
+use crate::wait::{Truthy, block, lock_timeout};
 
 /// `gilfree.Lock`: `threading.Lock` on a gilfree futex lock.
 #[pyclass(module = "gilfree", name = "Lock", frozen, weakref)]
@@ -38,9 +38,9 @@ impl Lock {
     }
 
     /// acquire(blocking=True, timeout=-1) -> bool
-    #[pyo3(signature = (blocking = true, timeout = -1.0))]
-    fn acquire(&self, py: Python<'_>, blocking: bool, timeout: f64) -> PyResult<bool> {
-        let t = lock_timeout(blocking, timeout)?;
+    #[pyo3(signature = (blocking = Truthy(true), timeout = -1.0))]
+    fn acquire(&self, py: Python<'_>, blocking: Truthy, timeout: f64) -> PyResult<bool> {
+        let t = lock_timeout(blocking.0, timeout)?;
         self.acquire_for(py, t)
     }
 
@@ -57,8 +57,8 @@ impl Lock {
     }
 
     /// The `_thread.lock` alias names.
-    #[pyo3(signature = (blocking = true, timeout = -1.0))]
-    fn acquire_lock(&self, py: Python<'_>, blocking: bool, timeout: f64) -> PyResult<bool> {
+    #[pyo3(signature = (blocking = Truthy(true), timeout = -1.0))]
+    fn acquire_lock(&self, py: Python<'_>, blocking: Truthy, timeout: f64) -> PyResult<bool> {
         self.acquire(py, blocking, timeout)
     }
 

@@ -76,3 +76,16 @@ where
         py.check_signals()?;
     }
 }
+
+/// A `blocking`/`block` argument: any object, by its truth value, as the
+/// stdlib takes it (`q.get(0)`, `lock.acquire(1)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Truthy(pub bool);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Truthy {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Truthy(obj.is_truthy()?))
+    }
+}

@@ -1055,7 +1055,7 @@ mod tests {
                 let a = a.clone();
                 std::thread::spawn(move || {
                     for i in 0..500u32 {
-                        let len = (i as usize * 37) % 3000;
+                        let len = 1 + (i as usize * 37) % 3000;
                         a.send_bytes(&vec![t; len]).unwrap();
                     }
                 })
@@ -1063,17 +1063,15 @@ mod tests {
             .collect();
         let mut seen = [0u32; 4];
         for _ in 0..2000 {
+            // Never empty, so the first byte always names the sender (an
+            // empty message could not be attributed when several threads'
+            // first messages race).
             let m = b.recv_bytes().unwrap();
-            if let Some(&t) = m.first() {
-                assert!(m.iter().all(|&x| x == t));
-                let i = seen[t as usize];
-                assert_eq!(m.len(), (i as usize * 37) % 3000);
-                seen[t as usize] += 1;
-            } else {
-                // A zero-length message: the first of some thread.
-                let t = (0..4).find(|&t| seen[t] == 0).unwrap();
-                seen[t] += 1;
-            }
+            let t = m[0];
+            assert!(m.iter().all(|&x| x == t));
+            let i = seen[t as usize];
+            assert_eq!(m.len(), 1 + (i as usize * 37) % 3000);
+            seen[t as usize] += 1;
         }
         for t in threads {
             t.join().unwrap();

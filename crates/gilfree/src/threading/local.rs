@@ -162,6 +162,19 @@ unsafe impl<T: Send + 'static> Sync for Local<T> {}
 // SAFETY: sending the `Local` sends the `T`s it owns; `T: Send`.
 unsafe impl<T: Send + 'static> Send for Local<T> {}
 
+impl<T: Send + 'static> Drop for Local<T> {
+    /// Drops every value now, on this thread. The shared `Inner` may outlive
+    /// the `Local` for a moment: an exiting thread's registry can hold it
+    /// (upgraded from its weak reference) while that thread's TLS destructor
+    /// runs, which may be after `thread::scope` or `join` returned. Emptying
+    /// the map here keeps "dropping the `Local` drops every value"
+    /// deterministic; the late registry then finds nothing to drop.
+    fn drop(&mut self) {
+        let slots = std::mem::take(&mut *self.inner.write());
+        drop(slots);
+    }
+}
+
 impl<T: Send + 'static> Local<T> {
     /// A `Local` whose value in each thread is made by `init` on that
     /// thread's first use (Python: `threading.local()`, with `init` playing

@@ -87,6 +87,20 @@ pub(crate) fn send_all(
     Ok(())
 }
 
+/// Send all of `buf` with plain `send` (no descriptors). Never raises
+/// SIGPIPE: a closed peer is `EPIPE`.
+pub(crate) fn send_plain(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<()> {
+    let mut sent = 0;
+    while sent < buf.len() {
+        match rustix::net::send(fd, &buf[sent..], SendFlags::NOSIGNAL) {
+            Ok(k) => sent += k,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// One `recvmsg`: bytes into `buf`, any descriptors (close-on-exec) into
 /// `fds`. `Ok(0)` is EOF.
 pub(crate) fn recv_some(
@@ -306,8 +320,8 @@ pub(crate) fn chmod(path: &std::path::Path, mode: u32) -> io::Result<()> {
 /// gives it.
 pub(crate) fn spawn_self(var: &str, value: &str, keep: &[BorrowedFd<'_>]) -> io::Result<i32> {
     use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
     use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
 
     let cstr = |b: &[u8]| {
         CString::new(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in argument"))
@@ -347,7 +361,13 @@ pub(crate) fn spawn_self(var: &str, value: &str, keep: &[BorrowedFd<'_>]) -> io:
             }
         }
     }
-    let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(r)) };
+    let check = |r: libc::c_int| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(r))
+        }
+    };
     // SAFETY: the objects are zeroed plain C structs, initialised by the
     // `_init` calls before any other use; every pointer passed to
     // `posix_spawn` (path, argv, envp and their strings) lives until it

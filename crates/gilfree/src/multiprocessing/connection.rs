@@ -1122,7 +1122,7 @@ mod tests {
     fn a_big_frame_cut_short_is_truncated() {
         let (a, b) = Pipe(true).unwrap();
         let fd = a.as_fd_checked().unwrap();
-        let header = ((1u32 << 20) as u32).to_le_bytes();
+        let header = (1u32 << 20).to_le_bytes();
         os::send_all(fd, &[&header, &vec![7u8; 100_000]], &[]).unwrap();
         let sender = std::thread::spawn(move || drop(a));
         let mut buf = vec![0u8; 2 << 20];

@@ -56,6 +56,28 @@ const FDS_BIT: u32 = 1 << 31;
 /// The largest length the header can express.
 const MAX_LEN: usize = (FDS_BIT - 2) as usize;
 const READ_CHUNK: usize = 64 * 1024;
+/// A frame whose missing part is at least this big is read straight into
+/// the caller's buffer by `recv_bytes_into` (no copy through ours).
+const DIRECT_MIN: usize = 16 * 1024;
+/// A payload up to this size is copied next to its header and sent with
+/// one plain `send` (cheaper than `sendmsg` with two iovecs).
+const SMALL_SEND: usize = 2048;
+
+/// Where a received payload goes.
+enum Sink<'a> {
+    /// Into a new `Vec`.
+    Owned,
+    /// Into this buffer, if it fits (else into a `Vec`).
+    Into(&'a mut [u8]),
+}
+
+/// A received payload.
+enum Payload {
+    /// Its bytes (from [`Sink::Owned`], or too long for the buffer).
+    Owned(Vec<u8>),
+    /// Its length, in the [`Sink::Into`] buffer.
+    Len(usize),
+}
 const BIG_BUFFER: usize = 16 << 20;
 
 /// The frame decoder: bytes in, whole frames out. Kept apart from the
@@ -110,7 +132,35 @@ impl Decoder {
 
     /// The next whole frame's payload and how many descriptors it
     /// announces, if one is buffered.
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn next_frame(&mut self, max: usize) -> Result<Option<(Vec<u8>, usize)>> {
+        self.next_frame_with(max, <[u8]>::to_vec)
+    }
+
+    /// Whether the buffered frame head (at least a header) announces
+    /// descriptors.
+    fn head_has_fds(&self) -> bool {
+        let b = &self.buf[self.start..];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & FDS_BIT != 0
+    }
+
+    /// The payload bytes buffered past the next frame's header (which must
+    /// be in), and forget everything buffered: the caller reads the rest
+    /// of that frame itself.
+    fn take_partial(&mut self) -> &[u8] {
+        let (s, e) = (self.start + HEADER, self.end);
+        self.start = 0;
+        self.end = 0;
+        &self.buf[s..e]
+    }
+
+    /// The next whole frame (as `next_frame` in the tests), but `f` gets the payload in
+    /// place (no copy unless `f` makes one).
+    pub(crate) fn next_frame_with<R>(
+        &mut self,
+        max: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<(R, usize)>> {
         match self.next_len(max)? {
             Some(len) if self.buffered() >= HEADER + len => {
                 let b = &self.buf[self.start..];
@@ -126,7 +176,7 @@ impl Decoder {
                     (0, 0)
                 };
                 let s = self.start + HEADER;
-                let v = self.buf[s + skip..s + len].to_vec();
+                let v = f(&self.buf[s + skip..s + len]);
                 self.start = s + len;
                 if self.start == self.end {
                     self.start = 0;
@@ -356,7 +406,12 @@ impl Connection {
             });
         }
         let _w = self.wr.lock().unwrap_or_else(|e| e.into_inner());
-        if fds.is_empty() {
+        if fds.is_empty() && payload.len() <= SMALL_SEND {
+            let mut frame = [0u8; HEADER + SMALL_SEND];
+            frame[..HEADER].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+            frame[HEADER..HEADER + payload.len()].copy_from_slice(payload);
+            os::send_plain(fd, &frame[..HEADER + payload.len()])?;
+        } else if fds.is_empty() {
             let header = (payload.len() as u32).to_le_bytes();
             os::send_all(fd, &[&header, payload], fds)?;
         } else {
@@ -417,12 +472,10 @@ impl Connection {
     /// assert_eq!(&buf[..n], b"abc");
     /// ```
     pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
-        let msg = self.recv_bytes()?;
-        if msg.len() > buf.len() {
-            return Err(Error::BufferTooShort(msg));
+        match self.recv_frame_to(Deadline::Never, Sink::Into(buf))?.0 {
+            Payload::Len(n) => Ok(n),
+            Payload::Owned(msg) => Err(Error::BufferTooShort(msg)),
         }
-        buf[..msg.len()].copy_from_slice(&msg);
-        Ok(msg.len())
     }
 
     /// Python's `Connection.poll(timeout)`: whether a message (or EOF) can
@@ -466,6 +519,18 @@ impl Connection {
 
     /// The next frame and the descriptors that came with it.
     pub(crate) fn recv_frame(&self, deadline: Deadline) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        match self.recv_frame_to(deadline, Sink::Owned)? {
+            (Payload::Owned(v), fds) => Ok((v, fds)),
+            (Payload::Len(_), _) => unreachable!("an owned sink gives owned payloads"),
+        }
+    }
+
+    /// The next frame into `sink`, and the descriptors that came with it.
+    fn recv_frame_to(
+        &self,
+        deadline: Deadline,
+        mut sink: Sink<'_>,
+    ) -> Result<(Payload, Vec<OwnedFd>)> {
         let fd = self.fd()?;
         if !self.readable {
             return Err(Error::Value("connection is write-only".into()));
@@ -474,7 +539,14 @@ impl Connection {
         let mut guard = self.rd.lock().unwrap_or_else(|e| e.into_inner());
         let rd = &mut *guard;
         loop {
-            if let Some((frame, k)) = rd.dec.next_frame(max)? {
+            let got = rd.dec.next_frame_with(max, |p| match &mut sink {
+                Sink::Into(b) if p.len() <= b.len() => {
+                    b[..p.len()].copy_from_slice(p);
+                    Payload::Len(p.len())
+                }
+                _ => Payload::Owned(p.to_vec()),
+            })?;
+            if let Some((frame, k)) = got {
                 if rd.fds.len() < k {
                     return Err(Error::decode(
                         "frame",
@@ -485,6 +557,37 @@ impl Connection {
             }
             if deadline != Deadline::Never && !os::poll_readable(&[fd], deadline)?[0] {
                 return Err(Error::Timeout);
+            }
+            if let (Sink::Into(b), Deadline::Never, Some(len)) =
+                (&mut sink, deadline, rd.dec.next_len(max)?)
+            {
+                // The header is in, the frame is not (else it was returned
+                // above). A big plain frame that fits goes straight into
+                // the caller's buffer: no copy through ours.
+                let missing = HEADER + len - rd.dec.buffered();
+                if missing >= DIRECT_MIN && len <= b.len() && !rd.dec.head_has_fds() {
+                    let part = rd.dec.take_partial();
+                    let mut got = part.len();
+                    b[..got].copy_from_slice(part);
+                    while got < len {
+                        let mut fds = Vec::new();
+                        let n = match os::recv_some(fd, &mut b[got..len], &mut fds, false) {
+                            Ok(n) => n,
+                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+                            Err(e) => return Err(e.into()),
+                        };
+                        // Descriptors of a later frame can ride on our bytes.
+                        rd.fds.extend(fds);
+                        if n == 0 {
+                            return Err(Error::Truncated {
+                                got: HEADER + got,
+                                want: HEADER + len,
+                            });
+                        }
+                        got += n;
+                    }
+                    return Ok((Payload::Len(len), Vec::new()));
+                }
             }
             // Read what the frame still needs, at least a chunk.
             let want = match rd.dec.next_len(max)? {
@@ -977,6 +1080,63 @@ mod tests {
     }
 
     #[test]
+    fn big_messages_read_straight_into_the_buffer_keep_the_stream_framed() {
+        // Frames far bigger than the socket buffer take the direct path of
+        // `recv_bytes_into`; the frames around them (small, with
+        // descriptors, too long) must still arrive whole and in order.
+        let (a, b) = Pipe(true).unwrap();
+        let big: Vec<u8> = (0..(3 << 20) / 2).map(|i| (i % 251) as u8).collect();
+        let sender = {
+            let big = big.clone();
+            std::thread::spawn(move || {
+                for round in 0..3u8 {
+                    a.send_bytes(&big).unwrap();
+                    a.send_bytes(&[round]).unwrap();
+                    let (x, _y) = Pipe(true).unwrap();
+                    a.send(&(round, x)).unwrap();
+                }
+                a.send_bytes(&big).unwrap(); // longer than the last buffer
+                a
+            })
+        };
+        let mut buf = vec![0u8; 2 << 20];
+        for round in 0..3u8 {
+            let n = b.recv_bytes_into(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &big[..]);
+            assert_eq!(b.recv_bytes_into(&mut buf).unwrap(), 1);
+            assert_eq!(buf[0], round);
+            let (r, c): (u8, Connection) = b.recv().unwrap();
+            assert_eq!(r, round);
+            assert!(c.writable());
+        }
+        let mut short = vec![0u8; 1 << 20];
+        match b.recv_bytes_into(&mut short) {
+            Err(Error::BufferTooShort(m)) => assert_eq!(m, big),
+            other => panic!("{other:?}"),
+        }
+        drop(sender.join().unwrap());
+        assert!(matches!(b.recv_bytes_into(&mut buf), Err(Error::Eof)));
+    }
+
+    #[test]
+    fn a_big_frame_cut_short_is_truncated() {
+        let (a, b) = Pipe(true).unwrap();
+        let fd = a.as_fd_checked().unwrap();
+        let header = (1u32 << 20).to_le_bytes();
+        os::send_all(fd, &[&header, &vec![7u8; 100_000]], &[]).unwrap();
+        let sender = std::thread::spawn(move || drop(a));
+        let mut buf = vec![0u8; 2 << 20];
+        let r = b.recv_bytes_into(&mut buf);
+        sender.join().unwrap();
+        match r {
+            Err(Error::Truncated { got, want }) => {
+                assert_eq!((got, want), (HEADER + 100_000, HEADER + (1 << 20)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn wrong_type_is_a_decode_error_and_the_stream_goes_on() {
         let (a, b) = Pipe(true).unwrap();
         a.send_bytes(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).unwrap();
@@ -1047,30 +1207,28 @@ mod tests {
     #[test]
     fn concurrent_senders_never_interleave() {
         // Stress: 4 threads × 500 messages of distinct sizes; every message
-        // arrives whole, once.
+        // arrives whole, once, in its sender's order. Every message is at
+        // least one byte (its sender's id), so each names its sender: an
+        // empty message could not say whose it is.
         let (a, b) = Pipe(true).unwrap();
         let a = std::sync::Arc::new(a);
+        let len = |i: u32| 1 + (i as usize * 37) % 3000;
         let threads: Vec<_> = (0..4u8)
             .map(|t| {
                 let a = a.clone();
                 std::thread::spawn(move || {
                     for i in 0..500u32 {
-                        let len = 1 + (i as usize * 37) % 3000;
-                        a.send_bytes(&vec![t; len]).unwrap();
+                        a.send_bytes(&vec![t; len(i)]).unwrap();
                     }
                 })
             })
             .collect();
         let mut seen = [0u32; 4];
         for _ in 0..2000 {
-            // Never empty, so the first byte always names the sender (an
-            // empty message could not be attributed when several threads'
-            // first messages race).
             let m = b.recv_bytes().unwrap();
             let t = m[0];
             assert!(m.iter().all(|&x| x == t));
-            let i = seen[t as usize];
-            assert_eq!(m.len(), 1 + (i as usize * 37) % 3000);
+            assert_eq!(m.len(), len(seen[t as usize]));
             seen[t as usize] += 1;
         }
         for t in threads {

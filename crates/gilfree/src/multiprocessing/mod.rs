@@ -135,8 +135,14 @@ pub fn init() {
         // SAFETY: the first line of main, before any thread exists, so no
         // other thread reads the environment while we change it.
         unsafe { std::env::remove_var(process::ENV_CHILD) };
-        let fd: i32 = match v.to_str().and_then(|s| s.parse().ok()) {
-            Some(fd) => fd,
+        // "fd,parent-pid": our end of the socket, and the process that
+        // spawned us (a daemon child checks it is still there).
+        let parsed = v.to_str().and_then(|s| {
+            let (fd, ppid) = s.split_once(',')?;
+            Some((fd.parse::<i32>().ok()?, ppid.parse::<i32>().ok()?))
+        });
+        let (fd, parent) = match parsed {
+            Some(p) => p,
             None => {
                 eprintln!("gilfree: bad {}", process::ENV_CHILD);
                 std::process::exit(1);
@@ -149,7 +155,7 @@ pub fn init() {
         let code = child::run(
             connection::Connection::from_fd(fd),
             child::Job::Remote,
-            os::getppid(),
+            parent,
         );
         child::flush_stdio();
         std::process::exit(code);

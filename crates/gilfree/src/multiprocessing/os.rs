@@ -87,6 +87,20 @@ pub(crate) fn send_all(
     Ok(())
 }
 
+/// Send all of `buf` with plain `send` (no descriptors). Never raises
+/// SIGPIPE: a closed peer is `EPIPE`.
+pub(crate) fn send_plain(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<()> {
+    let mut sent = 0;
+    while sent < buf.len() {
+        match rustix::net::send(fd, &buf[sent..], SendFlags::NOSIGNAL) {
+            Ok(k) => sent += k,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// One `recvmsg`: bytes into `buf`, any descriptors (close-on-exec) into
 /// `fds`. `Ok(0)` is EOF.
 pub(crate) fn recv_some(
@@ -292,4 +306,107 @@ pub(crate) fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
 pub(crate) fn chmod(path: &std::path::Path, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Re-execute this binary (`/proc/self/exe`) as a child with `posix_spawn`,
+/// its environment plus `var=value`, and the descriptors `keep`
+/// inherited (close-on-exec cleared in the child only). Returns its pid.
+///
+/// glibc's `posix_spawn` is `clone(CLONE_VM | CLONE_VFORK)` + `exec`: no
+/// copy of the parent's page tables (a plain `fork` of a large parent
+/// costs more than the exec), and an exec failure comes back as the
+/// return value instead of through a pipe. The child starts with an empty
+/// signal mask and `SIGPIPE` at its default, as `std::process::Command`
+/// gives it.
+pub(crate) fn spawn_self(var: &str, value: &str, keep: &[BorrowedFd<'_>]) -> io::Result<i32> {
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    let cstr = |b: &[u8]| {
+        CString::new(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in argument"))
+    };
+    let path = c"/proc/self/exe";
+    let arg0 = match std::env::args_os().next() {
+        Some(a) => cstr(a.as_bytes())?,
+        None => cstr(b"gilfree-child")?,
+    };
+    let mut env: Vec<CString> = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if k.as_bytes() == var.as_bytes() {
+            continue;
+        }
+        let mut e = k.as_bytes().to_vec();
+        e.push(b'=');
+        e.extend_from_slice(v.as_bytes());
+        env.push(cstr(&e)?);
+    }
+    env.push(cstr(format!("{var}={value}").as_bytes())?);
+    let argv = [arg0.as_ptr().cast_mut(), std::ptr::null_mut()];
+    let mut envp: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr().cast_mut()).collect();
+    envp.push(std::ptr::null_mut());
+
+    /// Owns the attribute and file-action objects; destroys them on drop.
+    struct Spawn {
+        attr: libc::posix_spawnattr_t,
+        fa: libc::posix_spawn_file_actions_t,
+    }
+    impl Drop for Spawn {
+        fn drop(&mut self) {
+            // SAFETY: both were initialised in `spawn_self` before this
+            // value was built, and are destroyed once, here.
+            unsafe {
+                libc::posix_spawn_file_actions_destroy(&mut self.fa);
+                libc::posix_spawnattr_destroy(&mut self.attr);
+            }
+        }
+    }
+    let check = |r: libc::c_int| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(r))
+        }
+    };
+    // SAFETY: the objects are zeroed plain C structs, initialised by the
+    // `_init` calls before any other use; every pointer passed to
+    // `posix_spawn` (path, argv, envp and their strings) lives until it
+    // returns; `keep` are open descriptors borrowed for the call.
+    unsafe {
+        let mut s = Spawn {
+            attr: std::mem::zeroed(),
+            fa: std::mem::zeroed(),
+        };
+        check(libc::posix_spawnattr_init(&mut s.attr))?;
+        if let Err(e) = check(libc::posix_spawn_file_actions_init(&mut s.fa)) {
+            libc::posix_spawnattr_destroy(&mut s.attr);
+            return Err(e);
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        check(libc::posix_spawnattr_setsigmask(&mut s.attr, &set))?;
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        check(libc::posix_spawnattr_setsigdefault(&mut s.attr, &set))?;
+        check(libc::posix_spawnattr_setflags(
+            &mut s.attr,
+            (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as _,
+        ))?;
+        for fd in keep {
+            // dup2 of a descriptor onto itself clears its close-on-exec
+            // flag in the child (POSIX, Austin Group issue 411; glibc
+            // ≥ 2.29, musl).
+            let raw = fd.as_raw_fd();
+            check(libc::posix_spawn_file_actions_adddup2(&mut s.fa, raw, raw))?;
+        }
+        let mut pid: libc::pid_t = 0;
+        check(libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &s.fa,
+            &s.attr,
+            argv.as_ptr(),
+            envp.as_ptr(),
+        ))?;
+        Ok(pid)
+    }
 }

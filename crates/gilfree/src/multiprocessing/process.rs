@@ -23,7 +23,6 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
@@ -39,7 +38,7 @@ use super::{forkserver, os};
 use crate::sys::Deadline;
 
 /// The environment variable that tells a re-executed binary it is a spawn
-/// child, and which descriptor is its socket to the parent.
+/// child: `"fd,pid"`, its socket to the parent and the parent's pid.
 pub(crate) const ENV_CHILD: &str = "GILFREE_MP_CHILD";
 
 /// The default time a child has to answer its start handshake.
@@ -1002,32 +1001,25 @@ fn start_fork(job: Job, daemon: bool) -> Result<Started> {
     }
 }
 
-/// Spawn: fork and re-execute this binary with the child's socket in
-/// [`ENV_CHILD`]; its `init()` runs the task.
+/// Spawn: re-execute this binary (`posix_spawn`, i.e. vfork + exec) with
+/// the child's socket and our pid in [`ENV_CHILD`]; its `init()` runs the
+/// task.
 fn start_spawn(daemon: bool) -> Result<Started> {
-    use std::os::unix::process::CommandExt;
+    // A daemon child sets its parent-death signal itself once it has its
+    // start message (`child::run`), then checks that its parent is still
+    // this process (our pid rides in `ENV_CHILD`): a parent that died
+    // before that point is seen, as a death signal set before the exec
+    // would have seen it.
+    let _ = daemon;
     let (ours, theirs) = os::socketpair()?;
-    let exe = std::env::current_exe()?;
-    let raw = theirs.as_raw_fd();
-    let parent = os::getpid();
-    let mut cmd = Command::new(exe);
-    cmd.env(ENV_CHILD, raw.to_string());
-    // SAFETY: the hook runs in the forked child before exec and only makes
-    // raw system calls (fcntl, prctl, getppid): async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = std::os::fd::BorrowedFd::borrow_raw(raw);
-            os::set_cloexec(fd, false)?;
-            if daemon {
-                os::kill_me_with_parent(parent)?;
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn()?;
+    let pid = os::spawn_self(
+        ENV_CHILD,
+        &format!("{},{}", theirs.as_raw_fd(), os::getpid()),
+        &[theirs.as_fd()],
+    )?;
     drop(theirs);
-    let pid = child.id() as i32;
-    // `child` is dropped without waiting: the pidfd reaps it.
+    // The child is reaped through its pidfd (posix_spawn left no other
+    // handle to it).
     let pidfd = os::pidfd_open(pid)?;
     Ok(Started {
         pid,

@@ -419,7 +419,7 @@ impl<T> Future<T> {
     }
 
     /// Whether a done future finished with an error (cancelled counts not).
-    fn failed(&self) -> bool {
+    pub(super) fn failed(&self) -> bool {
         let inner = self.inner();
         if inner.state.load(Acquire) & PHASE != FINISHED {
             return false;

@@ -9,9 +9,8 @@
 //! (the same in `python/cpython_peers.py`).
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::harness::{Bench, Sizes, case, run_threads, timed};
+use crate::harness::{Bench, Sizes, case, timed};
 
 /// Where the numbers tested start.
 pub const BASE: u64 = 1_000_000;
@@ -51,7 +50,7 @@ pub fn cpu_sequential(b: &mut Bench) {
 }
 
 /// The items split over N threads: gilfree `Thread`s and std threads each
-/// taking every N-th item (started and joined inside the sample, as
+/// taking every N-th item (both started and joined inside the sample, as
 /// CPython's `threading.Thread`s are), rayon's parallel iterator.
 pub fn cpu_threads(b: &mut Bench) {
     use rayon::prelude::*;
@@ -80,16 +79,19 @@ pub fn cpu_threads(b: &mut Bench) {
                 })
             }),
             case("std", move |n| {
-                let acc = AtomicU64::new(0);
-                let d = run_threads(k, |t| {
-                    let mut a = 0;
-                    for i in (t as u64..n).step_by(k) {
-                        a += work(black_box(i));
-                    }
-                    acc.fetch_add(a, Relaxed);
-                });
-                black_box(acc.into_inner());
-                d
+                // Timed like gilfree's: spawn, run and join inside the
+                // sample, so both pay the same thread start-up.
+                timed(|| {
+                    let ts: Vec<_> = (0..k as u64)
+                        .map(|t| {
+                            std::thread::spawn(move || {
+                                (t..n).step_by(k).map(|i| work(black_box(i))).sum::<u64>()
+                            })
+                        })
+                        .collect();
+                    let total: u64 = ts.into_iter().map(|t| t.join().expect("join")).sum();
+                    black_box(total);
+                })
             }),
             case("rayon", |n| {
                 timed(|| {

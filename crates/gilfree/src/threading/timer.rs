@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Error, Event, Thread};
+use crate::sys::Deadline;
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 
 const WAITING: u32 = 0;
@@ -71,10 +72,10 @@ impl RawTimer {
         won
     }
 
-    /// The timer thread's body (Python's `Timer.run`): wait `interval` or
-    /// until a `cancel`, then run `job` unless cancelled; set
+    /// The timer thread's body (Python's `Timer.run`): wait until
+    /// `deadline` or a `cancel`, then run `job` unless cancelled; set
     /// `finished` on the way out, also on a panic.
-    pub(crate) fn run(&self, interval: Duration, job: impl FnOnce()) {
+    pub(crate) fn run(&self, deadline: Deadline, job: impl FnOnce()) {
         /// Marks the timer finished, also on a panic.
         struct Ending<'a>(&'a Event);
         impl Drop for Ending<'_> {
@@ -84,7 +85,7 @@ impl RawTimer {
         }
         let _ending = Ending(&self.finished);
         // Woken at once by `cancel`, which sets `finished`.
-        self.finished.wait_timeout(interval);
+        self.finished.wait_deadline(deadline);
         if self
             .decision
             .compare_exchange(WAITING, FIRED, AcqRel, Acquire)
@@ -169,7 +170,7 @@ impl Timer {
                 "Timer-{}",
                 COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ))
-            .target(move || s.raw.run(s.interval, function));
+            .target(move || s.raw.run(Deadline::after(s.interval), function));
         Timer { shared, thread }
     }
 
@@ -356,7 +357,7 @@ mod loom_tests {
             let ran = Arc::new(AtomicUsize::new(0));
             let (t1, r1) = (t.clone(), ran.clone());
             let timer = thread::spawn(move || {
-                t1.run(Duration::from_secs(1), || {
+                t1.run(Deadline::now(), || {
                     r1.fetch_add(1, Relaxed);
                 })
             });
@@ -382,7 +383,7 @@ mod loom_tests {
             let ran = Arc::new(AtomicUsize::new(0));
             let (t1, r1) = (t.clone(), ran.clone());
             let timer = thread::spawn(move || {
-                t1.run(Duration::from_secs(1), || {
+                t1.run(Deadline::now(), || {
                     r1.fetch_add(1, Relaxed);
                 })
             });
@@ -410,14 +411,26 @@ mod loom_tests {
             let timer = thread::spawn(move || {
                 // SAFETY (test): written only by the function, read after
                 // `finished`, which the timer thread sets after it.
-                t1.run(Duration::from_secs(1), || {
-                    d1.with_mut(|p| unsafe { *p = 7 })
-                })
+                t1.run(Deadline::now(), || d1.with_mut(|p| unsafe { *p = 7 }))
             });
             t.finished().wait();
             // SAFETY (test): see above.
             assert_eq!(data.with(|p| unsafe { *p }), 7);
             timer.join().unwrap();
+        });
+    }
+
+    /// A timer whose interval never ends (`Deadline::Never`) is woken by
+    /// `cancel`: loom reports a deadlock if the cancel's wake-up were lost.
+    #[test]
+    fn timer_cancel_wakes_sleeping_timer() {
+        bounded(|| {
+            let t = Arc::new(RawTimer::new());
+            let t1 = t.clone();
+            let timer = thread::spawn(move || t1.run(Deadline::Never, || panic!("ran")));
+            assert!(t.cancel());
+            timer.join().unwrap();
+            assert!(t.finished().is_set());
         });
     }
 
@@ -428,7 +441,7 @@ mod loom_tests {
             let t = Arc::new(RawTimer::new());
             assert!(t.cancel());
             let t1 = t.clone();
-            let timer = thread::spawn(move || t1.run(Duration::from_secs(1), || panic!("ran")));
+            let timer = thread::spawn(move || t1.run(Deadline::now(), || panic!("ran")));
             t.finished().wait();
             timer.join().unwrap();
         });

@@ -392,7 +392,7 @@ mod loom_tests {
 
     fn bounded(f: impl Fn() + Sync + Send + 'static) {
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
+        b.preemption_bound = Some(3);
         b.check(f);
     }
 

@@ -251,6 +251,12 @@ impl Event {
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.raw.wait(Deadline::after(timeout))
     }
+
+    /// Wait until the flag is set or `deadline` passes (for primitives built
+    /// on an `Event`, such as `Timer`, and their loom models).
+    pub(crate) fn wait_deadline(&self, deadline: Deadline) -> bool {
+        self.raw.wait(deadline)
+    }
 }
 
 impl Default for Event {

@@ -28,16 +28,20 @@
 //! TLS destruction, after the registry is gone, is kept until the `Local`
 //! is dropped.
 //!
-//! This type uses std's `RwLock` rather than the crate's futex words: it is
-//! not a synchronisation primitive, only storage, and is not model-checked.
+//! This type uses a plain reader-writer lock rather than the crate's futex
+//! words: it is not a synchronisation primitive, only storage. The lock,
+//! the thread ids and the thread-locals come from `crate::sys::sync` (std's
+//! normally, loom's under `--cfg loom`), so `loom_tests` model-checks the
+//! slot creation, the drop at thread exit and the drop with the `Local`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
-use std::thread::ThreadId;
+use std::sync::{Arc, PoisonError, Weak};
+
+use crate::sys::atomic::{AtomicBool, Ordering::Relaxed};
+use crate::sys::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, ThreadId, current_thread};
 
 /// One thread's value.
 struct Slot<T> {
@@ -86,12 +90,16 @@ impl<T> ThreadExit for Inner<T> {
 
 /// The `Local`s this thread has a value in; tells them when it exits.
 struct Registry {
+    /// This thread's id, kept here (set on first registration) because the
+    /// `ID` thread-local may be gone when this destructor runs (loom drops
+    /// all of a thread's locals before running any destructor).
+    id: Cell<Option<ThreadId>>,
     locals: RefCell<Vec<Weak<dyn ThreadExit>>>,
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let Some(id) = thread_id() else { return };
+        let Some(id) = self.id.get() else { return };
         let locals = std::mem::take(&mut *self.locals.borrow_mut());
         for l in locals {
             if let Some(l) = l.upgrade() {
@@ -101,17 +109,27 @@ impl Drop for Registry {
     }
 }
 
-thread_local! {
-    static REGISTRY: Registry = const { Registry { locals: RefCell::new(Vec::new()) } };
+#[cfg(not(loom))]
+std::thread_local! {
+    static REGISTRY: Registry = const {
+        Registry { id: Cell::new(None), locals: RefCell::new(Vec::new()) }
+    };
     // No destructor, so it stays readable during TLS destruction.
     static ID: Cell<Option<ThreadId>> = const { Cell::new(None) };
+}
+
+// Loom's macro takes no `const { }` initialiser.
+#[cfg(loom)]
+loom::thread_local! {
+    static REGISTRY: Registry = Registry { id: Cell::new(None), locals: RefCell::new(Vec::new()) };
+    static ID: Cell<Option<ThreadId>> = Cell::new(None);
 }
 
 fn thread_id() -> Option<ThreadId> {
     ID.try_with(|c| match c.get() {
         Some(id) => id,
         None => {
-            let id = std::thread::current().id();
+            let id = current_thread().id();
             c.set(Some(id));
             id
         }
@@ -120,7 +138,7 @@ fn thread_id() -> Option<ThreadId> {
 }
 
 fn current_id() -> ThreadId {
-    thread_id().unwrap_or_else(|| std::thread::current().id())
+    thread_id().unwrap_or_else(|| current_thread().id())
 }
 
 /// A value per thread: Python's `threading.local()`.
@@ -331,17 +349,18 @@ impl<T: Send + 'static> Local<T> {
         match unused {
             // Dropped outside the lock: `T`'s destructor may use this `Local`.
             Some(v) => drop(v),
-            None => self.register(),
+            None => self.register(id),
         }
         p
     }
 
     /// Ask this thread's registry to tell us when the thread exits.
-    fn register(&self) {
+    fn register(&self, id: ThreadId) {
         let weak: Weak<dyn ThreadExit> = Arc::downgrade(&self.inner) as _;
         // Fails only during this thread's TLS destruction: the value then
         // stays until the `Local` is dropped.
         let _ = REGISTRY.try_with(|r| {
+            r.id.set(Some(id));
             let mut locals = r.locals.borrow_mut();
             // Forget `Local`s dropped meanwhile, now and then.
             if locals.len() >= 16 && locals.len().is_power_of_two() {
@@ -368,5 +387,158 @@ impl<T: Send + 'static> fmt::Debug for Local<T> {
     /// Python's repr: `<_thread._local object at 0x…>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<gilfree.Local object at {:p}>", self)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! Loom's `JoinHandle::join` returns once the thread's closure is done,
+    //! *before* loom runs its thread-local destructors (std's join waits
+    //! for them). So the models never assume the exit hook has run at a
+    //! join: they wait for drops on a condition variable instead. A value
+    //! never dropped is a deadlock there (and a leaked loom `Arc`); a value
+    //! dropped twice fails the assertion in its `drop`.
+    use super::*;
+    use crate::sys::sync::Mutex;
+    use loom::sync::{Arc as LArc, Condvar};
+    use loom::thread;
+
+    fn bounded(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(f);
+    }
+
+    /// The serials of the values made and of those dropped.
+    #[derive(Default)]
+    struct Log {
+        made: usize,
+        dropped: Vec<usize>,
+    }
+
+    #[derive(Default)]
+    struct Book {
+        log: Mutex<Log>,
+        changed: Condvar,
+    }
+
+    impl Book {
+        /// Wait until `n` values have been dropped; returns their serials.
+        fn wait_dropped(&self, n: usize) -> Vec<usize> {
+            let mut log = self.log.lock().unwrap();
+            while log.dropped.len() < n {
+                log = self.changed.wait(log).unwrap();
+            }
+            let mut d = log.dropped.clone();
+            d.sort_unstable();
+            d
+        }
+
+        fn dropped_now(&self) -> usize {
+            self.log.lock().unwrap().dropped.len()
+        }
+    }
+
+    /// A value that records its drop in the book, once.
+    struct Counted {
+        serial: usize,
+        book: LArc<Book>,
+    }
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            let mut log = self.book.log.lock().unwrap();
+            assert!(!log.dropped.contains(&self.serial), "value dropped twice");
+            log.dropped.push(self.serial);
+            self.book.changed.notify_all();
+        }
+    }
+
+    /// A `Local` whose `init` numbers its values in a book.
+    fn counted() -> (LArc<Local<Counted>>, LArc<Book>) {
+        let book = LArc::new(Book::default());
+        let b = book.clone();
+        let l = Local::new(move || {
+            let serial = {
+                let mut log = b.log.lock().unwrap();
+                log.made += 1;
+                log.made - 1
+            };
+            Counted {
+                serial,
+                book: b.clone(),
+            }
+        });
+        (LArc::new(l), book)
+    }
+
+    /// Two threads make their values at the same time (both may miss under
+    /// the read lock and race for the write lock): each gets a value of its
+    /// own, sees the same one on its next use, and the values differ. The
+    /// values are pinned by `get`, so their threads' exit does not drop
+    /// them; they are dropped exactly once each, with the `Local`.
+    #[test]
+    fn local_concurrent_creation_distinct_and_dropped_once() {
+        bounded(|| {
+            let (l, book) = counted();
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let l = l.clone();
+                    thread::spawn(move || {
+                        let first = l.get().serial;
+                        assert_eq!(l.get().serial, first, "a thread's value changed");
+                        first
+                    })
+                })
+                .collect();
+            let serials: Vec<usize> = ths.into_iter().map(|t| t.join().unwrap()).collect();
+            assert_ne!(serials[0], serials[1], "two threads shared a value");
+            assert_eq!(book.log.lock().unwrap().made, 2);
+            // Pinned: whatever the exiting threads' hooks have done so far,
+            // nothing is dropped while the `Local` lives.
+            assert_eq!(book.dropped_now(), 0);
+            drop(LArc::try_unwrap(l).ok().expect("last handle"));
+            assert_eq!(book.wait_dropped(2), vec![0, 1]);
+        });
+    }
+
+    /// A value reached only through `with` is dropped by its thread's exit
+    /// hook (loom runs thread-local destructors when a model thread ends)
+    /// while the `Local` still lives and the main thread uses it; the main
+    /// thread's value, pinned by `get`, is not. Each is dropped once.
+    #[test]
+    fn local_thread_exit_drops_unpinned_once() {
+        bounded(|| {
+            let (l, book) = counted();
+            let l1 = l.clone();
+            let t = thread::spawn(move || l1.with(|v| v.serial));
+            let mine = l.get().serial;
+            let theirs = t.join().unwrap();
+            assert_ne!(mine, theirs);
+            // Only the exit hook can drop it: the `Local` is alive.
+            assert_eq!(book.wait_dropped(1), vec![theirs]);
+            assert_eq!(l.get().serial, mine);
+            drop(LArc::try_unwrap(l).ok().expect("last handle"));
+            assert_eq!(book.wait_dropped(2), vec![0, 1]);
+        });
+    }
+
+    /// The `Local` is dropped (by whichever thread lets go of it last)
+    /// while a thread that used it through `with` exits: its value is
+    /// dropped exactly once, by the exit hook or with the `Local`, never
+    /// both and never neither.
+    #[test]
+    fn local_drop_races_thread_exit() {
+        bounded(|| {
+            let (l, book) = counted();
+            let l1 = l.clone();
+            let t = thread::spawn(move || {
+                l1.with(|_| ());
+                drop(l1);
+            });
+            drop(l);
+            t.join().unwrap();
+            assert_eq!(book.wait_dropped(1), vec![0]);
+        });
     }
 }

@@ -11,9 +11,25 @@
 //! [`Event`] `finished`, which `cancel` sets, so a cancelled timer thread
 //! wakes at once instead of sleeping out its interval.
 //!
-//! The decision word is a std atomic, not one from `crate::sys`: a timer
-//! is a real thread with a real clock, which loom cannot model; the
-//! algorithm underneath (the [`Event`]) is model-checked on its own.
+//! # Memory ordering
+//!
+//! Both CASes are `AcqRel`, so whichever side loses sees the winner's
+//! writes. `finished` is an [`Event`], whose `set` is a release and whose
+//! `wait` an acquire: a thread that saw `finished` set after the function
+//! ran sees the function's writes.
+//!
+//! # Why no wake-up is lost
+//!
+//! The timer thread sleeps only in `finished.wait_timeout`, and `cancel`
+//! always sets `finished` (after its CAS); the [`Event`] loses no wake-up.
+//! The timer thread sets `finished` on every way out of its body (a drop
+//! guard, so also when the function panics), so a waiter on `finished` is
+//! always woken, whether the timer fired or was cancelled.
+//!
+//! The decision and the signalling are [`RawTimer`], built on `crate::sys`
+//! atomics and the [`Event`] (itself on `crate::sys`), and model-checked in
+//! `loom_tests`; under loom the timed wait times out at once, which models
+//! "the interval elapsed". The [`Thread`] around it is not modelled.
 //!
 //! The thread is a [`Thread`], as Python's `Timer` is a `Thread`: it is
 //! listed by `enumerate()`, has an ident, and a panic in the function goes
@@ -21,19 +37,72 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::*};
 use std::time::Duration;
 
 use super::{Error, Event, Thread};
+use crate::sys::Deadline;
+use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 
-const WAITING: u8 = 0;
-const FIRED: u8 = 1;
-const CANCELLED: u8 = 2;
+const WAITING: u32 = 0;
+const FIRED: u32 = 1;
+const CANCELLED: u32 = 2;
+
+/// The timer algorithm: a one-shot decision word and the `finished` event.
+pub(crate) struct RawTimer {
+    decision: AtomicU32,
+    finished: Event,
+}
+
+impl RawTimer {
+    const_fn! {
+        pub(crate) const fn new() -> Self {
+            RawTimer { decision: AtomicU32::new(WAITING), finished: Event::new() }
+        }
+    }
+
+    /// Stop the function if it has not started; `true` if this call did.
+    /// Sets `finished` either way (Python's `cancel` does), which wakes the
+    /// timer thread at once.
+    pub(crate) fn cancel(&self) -> bool {
+        let won = self
+            .decision
+            .compare_exchange(WAITING, CANCELLED, AcqRel, Acquire)
+            .is_ok();
+        self.finished.set();
+        won
+    }
+
+    /// The timer thread's body (Python's `Timer.run`): wait until
+    /// `deadline` or a `cancel`, then run `job` unless cancelled; set
+    /// `finished` on the way out, also on a panic.
+    pub(crate) fn run(&self, deadline: Deadline, job: impl FnOnce()) {
+        /// Marks the timer finished, also on a panic.
+        struct Ending<'a>(&'a Event);
+        impl Drop for Ending<'_> {
+            fn drop(&mut self) {
+                self.0.set();
+            }
+        }
+        let _ending = Ending(&self.finished);
+        // Woken at once by `cancel`, which sets `finished`.
+        self.finished.wait_deadline(deadline);
+        if self
+            .decision
+            .compare_exchange(WAITING, FIRED, AcqRel, Acquire)
+            .is_ok()
+        {
+            job();
+        }
+    }
+
+    pub(crate) fn finished(&self) -> &Event {
+        &self.finished
+    }
+}
 
 struct Shared {
     interval: Duration,
-    decision: AtomicU8,
-    finished: Event,
+    raw: RawTimer,
 }
 
 /// A function run once after an interval on its own thread, unless
@@ -89,16 +158,19 @@ impl Timer {
     /// assert!(t.name().starts_with("Timer-"));
     /// ```
     pub fn new(interval: Duration, function: impl FnOnce() + Send + 'static) -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(1);
+        // A name counter, not part of the algorithm: always std's atomic.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let shared = Arc::new(Shared {
             interval,
-            decision: AtomicU8::new(WAITING),
-            finished: Event::new(),
+            raw: RawTimer::new(),
         });
         let s = shared.clone();
         let thread = Thread::builder()
-            .name(format!("Timer-{}", COUNTER.fetch_add(1, Relaxed)))
-            .target(move || run(&s, function));
+            .name(format!(
+                "Timer-{}",
+                COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ))
+            .target(move || s.raw.run(Deadline::after(s.interval), function));
         Timer { shared, thread }
     }
 
@@ -134,13 +206,7 @@ impl Timer {
     /// t.join().unwrap(); // at once: the thread wakes on cancel
     /// ```
     pub fn cancel(&self) -> bool {
-        let won = self
-            .shared
-            .decision
-            .compare_exchange(WAITING, CANCELLED, AcqRel, Acquire)
-            .is_ok();
-        self.shared.finished.set();
-        won
+        self.shared.raw.cancel()
     }
 
     /// Set once the timer is done: cancelled, or its function has returned
@@ -152,7 +218,7 @@ impl Timer {
     /// t.finished().wait();
     /// ```
     pub fn finished(&self) -> &Event {
-        &self.shared.finished
+        self.shared.raw.finished()
     }
 
     /// Whether the timer's thread has started and not yet ended (Python:
@@ -253,27 +319,6 @@ fn ended(r: Result<&(), Error>) -> Result<bool, Error> {
     }
 }
 
-/// The timer thread's body (Python's `Timer.run`).
-fn run(shared: &Shared, job: impl FnOnce()) {
-    /// Marks the timer finished, also on a panic.
-    struct Ending<'a>(&'a Shared);
-    impl Drop for Ending<'_> {
-        fn drop(&mut self) {
-            self.0.finished.set();
-        }
-    }
-    let _ending = Ending(shared);
-    // Woken at once by `cancel`, which sets `finished`.
-    shared.finished.wait_timeout(shared.interval);
-    if shared
-        .decision
-        .compare_exchange(WAITING, FIRED, AcqRel, Acquire)
-        .is_ok()
-    {
-        job();
-    }
-}
-
 impl fmt::Debug for Timer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if self.thread.ident().is_none() {
@@ -284,5 +329,121 @@ impl fmt::Debug for Timer {
             "stopped"
         };
         write!(f, "<gilfree.Timer({}, {state})>", self.name())
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sys::atomic::AtomicUsize;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn bounded(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(f);
+    }
+
+    /// `cancel` races the end of the interval (under loom the timed wait
+    /// times out at once, or sees the cancel's `set`): the function runs at
+    /// most once, and runs if and only if `cancel` lost; `finished` is set
+    /// in both cases, and a thread waiting on it is woken (loom reports a
+    /// lost wake-up as a deadlock).
+    #[test]
+    fn timer_cancel_races_expiry() {
+        bounded(|| {
+            let t = Arc::new(RawTimer::new());
+            let ran = Arc::new(AtomicUsize::new(0));
+            let (t1, r1) = (t.clone(), ran.clone());
+            let timer = thread::spawn(move || {
+                t1.run(Deadline::now(), || {
+                    r1.fetch_add(1, Relaxed);
+                })
+            });
+            let t2 = t.clone();
+            let waiter = thread::spawn(move || t2.finished().wait());
+            let won = t.cancel();
+            timer.join().unwrap();
+            waiter.join().unwrap();
+            let runs = ran.load(Relaxed);
+            assert!(runs <= 1);
+            assert_eq!(runs == 1, !won, "runs iff cancel lost");
+            assert!(t.finished().is_set());
+            assert!(!t.cancel(), "a second cancel never wins");
+        });
+    }
+
+    /// Two cancels race each other and the expiry: exactly one of the
+    /// three wins (the function runs, or one cancel returns `true`).
+    #[test]
+    fn timer_two_cancels_one_winner() {
+        bounded(|| {
+            let t = Arc::new(RawTimer::new());
+            let ran = Arc::new(AtomicUsize::new(0));
+            let (t1, r1) = (t.clone(), ran.clone());
+            let timer = thread::spawn(move || {
+                t1.run(Deadline::now(), || {
+                    r1.fetch_add(1, Relaxed);
+                })
+            });
+            let t2 = t.clone();
+            let other = thread::spawn(move || t2.cancel());
+            let won_here = t.cancel();
+            let won_there = other.join().unwrap();
+            timer.join().unwrap();
+            let runs = ran.load(Relaxed);
+            assert!(!(won_here && won_there), "two cancels both won");
+            assert_eq!(runs + won_here as usize + won_there as usize, 1);
+            assert!(t.finished().is_set());
+        });
+    }
+
+    /// Without a cancel, the function runs exactly once and `finished` is
+    /// set after it returned: a waiter sees its write (loom's cell tracking
+    /// reports a race if `finished` did not publish it).
+    #[test]
+    fn timer_fires_and_publishes() {
+        bounded(|| {
+            let t = Arc::new(RawTimer::new());
+            let data = Arc::new(crate::sys::atomic::UnsafeCell::new(0u32));
+            let (t1, d1) = (t.clone(), data.clone());
+            let timer = thread::spawn(move || {
+                // SAFETY (test): written only by the function, read after
+                // `finished`, which the timer thread sets after it.
+                t1.run(Deadline::now(), || d1.with_mut(|p| unsafe { *p = 7 }))
+            });
+            t.finished().wait();
+            // SAFETY (test): see above.
+            assert_eq!(data.with(|p| unsafe { *p }), 7);
+            timer.join().unwrap();
+        });
+    }
+
+    /// A timer whose interval never ends (`Deadline::Never`) is woken by
+    /// `cancel`: loom reports a deadlock if the cancel's wake-up were lost.
+    #[test]
+    fn timer_cancel_wakes_sleeping_timer() {
+        bounded(|| {
+            let t = Arc::new(RawTimer::new());
+            let t1 = t.clone();
+            let timer = thread::spawn(move || t1.run(Deadline::Never, || panic!("ran")));
+            assert!(t.cancel());
+            timer.join().unwrap();
+            assert!(t.finished().is_set());
+        });
+    }
+
+    /// A cancel before the timer thread starts: the function never runs.
+    #[test]
+    fn timer_cancel_before_start() {
+        bounded(|| {
+            let t = Arc::new(RawTimer::new());
+            assert!(t.cancel());
+            let t1 = t.clone();
+            let timer = thread::spawn(move || t1.run(Deadline::now(), || panic!("ran")));
+            t.finished().wait();
+            timer.join().unwrap();
+        });
     }
 }

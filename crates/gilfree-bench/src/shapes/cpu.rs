@@ -27,6 +27,13 @@ pub fn work(i: u64) -> u64 {
     )
 }
 
+/// Thread `t`'s contiguous share of `0..n` among `k` threads. A stride of
+/// `k` would hand one thread every even number, which trial division
+/// rejects at once, and leave the other all the work.
+fn share(t: u64, k: u64, n: u64) -> std::ops::Range<u64> {
+    t * n / k..(t + 1) * n / k
+}
+
 /// The shape id of the threaded run on this machine.
 pub fn threads_shape(threads: usize) -> String {
     format!("cpu_threads_{threads}t")
@@ -50,7 +57,7 @@ pub fn cpu_sequential(b: &mut Bench) {
 }
 
 /// The items split over N threads: gilfree `Thread`s and std threads each
-/// taking every N-th item (both started and joined inside the sample, as
+/// taking a contiguous share of the items (both started and joined inside the sample, as
 /// CPython's `threading.Thread`s are), rayon's parallel iterator.
 pub fn cpu_threads(b: &mut Bench) {
     use rayon::prelude::*;
@@ -68,7 +75,9 @@ pub fn cpu_threads(b: &mut Bench) {
                     let ts: Vec<_> = (0..k as u64)
                         .map(|t| {
                             let th = gilfree::threading::Thread::new(move || {
-                                (t..n).step_by(k).map(|i| work(black_box(i))).sum::<u64>()
+                                share(t, k as u64, n)
+                                    .map(|i| work(black_box(i)))
+                                    .sum::<u64>()
                             });
                             th.start().expect("start");
                             th
@@ -85,7 +94,9 @@ pub fn cpu_threads(b: &mut Bench) {
                     let ts: Vec<_> = (0..k as u64)
                         .map(|t| {
                             std::thread::spawn(move || {
-                                (t..n).step_by(k).map(|i| work(black_box(i))).sum::<u64>()
+                                share(t, k as u64, n)
+                                    .map(|i| work(black_box(i)))
+                                    .sum::<u64>()
                             })
                         })
                         .collect();

@@ -16,6 +16,11 @@ use crate::harness::Bench;
 
 /// Every shape, in table order.
 pub fn all(b: &mut Bench) {
+    // Process shapes first, while this process is small: fork copies the
+    // parent's page tables, so after the executor shapes have grown the heap
+    // (rayon's per-task channels peak near 1 GB) a fork costs tens of ms.
+    process::process_start(b);
+    process::pipes(b);
     lock::lock_uncontended(b);
     lock::lock_contended_2t(b);
     primitives::rlock_reacquire(b);
@@ -31,8 +36,6 @@ pub fn all(b: &mut Bench) {
     executor::executor_as_completed(b);
     cpu::cpu_sequential(b);
     cpu::cpu_threads(b);
-    process::process_start(b);
-    process::pipes(b);
     deadlock::deadlock_rows(b);
     python_side::py_rows(b);
 }

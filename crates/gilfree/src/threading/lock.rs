@@ -42,6 +42,8 @@ use crate::sys::{Deadline, Private, Scope, spin_while};
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
+/// How many times a contended acquire yields its core before parking.
+const SPIN_YIELDS: u32 = 8;
 
 /// The lock algorithm without data: one word, usable in private memory
 /// (threads) or in a shared mapping (processes, `S = Shared`).
@@ -76,16 +78,29 @@ impl<S: Scope> RawLock<S> {
     #[cold]
     pub(crate) fn lock_contended(&self, deadline: Deadline) -> bool {
         // Spin while someone holds it uncontended: a short critical section
-        // often ends before a syscall would have.
-        let mut state = spin_while(&self.state, |s| s == LOCKED);
-        if state == UNLOCKED {
-            match self
-                .state
-                .compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed)
-            {
-                Ok(_) => return true,
-                Err(s) => state = s,
+        // often ends before a syscall would have. Before marking the lock
+        // contended (which makes every later release pay a wake syscall),
+        // give the holder a few chances to finish: with more runnable threads
+        // than cores it may need our core to do so (parking_lot's SpinWait
+        // does the same).
+        let mut state;
+        let mut yields = 0;
+        loop {
+            state = spin_while(&self.state, |s| s == LOCKED);
+            if state == UNLOCKED {
+                match self
+                    .state
+                    .compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed)
+                {
+                    Ok(_) => return true,
+                    Err(s) => state = s,
+                }
             }
+            if state != LOCKED || yields == SPIN_YIELDS || cfg!(loom) {
+                break;
+            }
+            yields += 1;
+            std::thread::yield_now();
         }
         loop {
             // Mark the lock contended before sleeping. If it was free, we own

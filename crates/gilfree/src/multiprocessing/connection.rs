@@ -55,7 +55,13 @@ const HEADER: usize = 4;
 const FDS_BIT: u32 = 1 << 31;
 /// The largest length the header can express.
 const MAX_LEN: usize = (FDS_BIT - 2) as usize;
+/// The most one read asks for (unless a frame needs more).
 const READ_CHUNK: usize = 64 * 1024;
+/// The first read's size: a fresh connection usually carries a few small
+/// frames (a process start's handshake), and a bigger buffer costs page
+/// faults (zeroing it, and copy-on-write after a `fork`). The read size
+/// doubles each time a read fills it, up to [`READ_CHUNK`].
+const FIRST_CHUNK: usize = 1024;
 /// A frame whose missing part is at least this big is read straight into
 /// the caller's buffer by `recv_bytes_into` (no copy through ours).
 const DIRECT_MIN: usize = 16 * 1024;
@@ -91,6 +97,8 @@ pub(crate) struct Decoder {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The next read's size (0: [`FIRST_CHUNK`]).
+    chunk: usize,
 }
 
 impl Decoder {
@@ -220,14 +228,20 @@ impl Decoder {
             self.end -= self.start;
             self.start = 0;
         }
-        let need = self.end + want.max(READ_CHUNK);
+        let chunk = self.chunk.max(FIRST_CHUNK);
+        let need = self.end + want.max(chunk);
         if self.buf.len() < need && self.buf.len() - self.end < want.max(1) {
             self.buf.resize(need, 0);
         } else if self.buf.is_empty() {
-            self.buf.resize(READ_CHUNK, 0);
+            self.buf.resize(chunk, 0);
         }
+        let room = self.buf.len() - self.end;
         let n = f(&mut self.buf[self.end..])?;
         self.end += n;
+        if n == room && chunk < READ_CHUNK {
+            // The peer sends faster than we read: read more at a time.
+            self.chunk = chunk * 2;
+        }
         Ok(n)
     }
 }
@@ -592,7 +606,7 @@ impl Connection {
             // Read what the frame still needs, at least a chunk.
             let want = match rd.dec.next_len(max)? {
                 Some(len) => (HEADER + len).saturating_sub(rd.dec.buffered()),
-                None => READ_CHUNK,
+                None => HEADER - rd.dec.buffered(),
             };
             let ReadSide { dec, fds } = rd;
             let n = match dec.read_into(want, |tail| {
@@ -660,6 +674,14 @@ pub(crate) fn encode_with_fds<T: Serialize + ?Sized>(
 
 /// Run `f` with `fds` available to the [`Connection`]s it decodes.
 pub(crate) fn with_received_fds<R>(fds: Vec<OwnedFd>, f: impl FnOnce() -> R) -> R {
+    if fds.is_empty() {
+        // Nothing to hand over (the usual start): leave the thread-local
+        // alone — its first use registers a destructor, which a freshly
+        // forked child pays in copy-on-write faults. A connection among
+        // the arguments then finds no descriptor, as it would in an empty
+        // list.
+        return f();
+    }
     let prev = FDS_IN.with(|c| c.replace(Some(fds.into_iter().map(Some).collect())));
     let r = f();
     FDS_IN.with(|c| c.replace(prev));

@@ -7,14 +7,25 @@
 //! and listens, and spawns the server with the listening socket and one end
 //! of an "alive" socket pair ([`ENV_SERVER`]). It sends a random 32-byte auth
 //! key over the alive pair; the server exits when that pair reaches EOF (the
-//! parent died). Each start: the parent connects, both sides pass the HMAC
-//! challenge with the key, the parent sends [`Request::Fork`] with the
-//! child's end of a fresh socket pair (`SCM_RIGHTS`); the server forks a
-//! worker that runs the child runner on it, and answers [`Reply::Forked`]
-//! with the worker's pidfd attached. The server watches every worker's
-//! pidfd and, when one exits, reaps it and sends [`Reply::Exited`] with the
-//! exit code on that request's connection: the worker is the server's child,
-//! so only the server can read its status.
+//! parent died). The parent then connects once and both sides pass the
+//! HMAC challenge with the key: that connection (the *link*) carries every
+//! later request, so a start costs no connect and no challenge.
+//!
+//! Each start is one request and one reply on the link: the parent sends
+//! [`Request::Fork`] with the encoded start message (the task, its
+//! arguments, the child's identity) and the descriptors of any connections
+//! among the arguments (`SCM_RIGHTS`). The server makes a socket pair,
+//! forks a worker that runs the start message on one end, and answers
+//! [`Reply::Forked`] with the worker's pid and, attached, the other end and
+//! the worker's pidfd. The parent then waits for the worker's `Ready` on
+//! its end, as for any start method; the start message needs no second
+//! trip.
+//!
+//! The worker is the server's child, so only the server can read its exit
+//! status. The server keeps its copy of the worker's end; when the
+//! worker's pidfd turns readable it reaps the worker, writes
+//! `Report::Exited(code)` on that end (so it reaches the parent after
+//! everything the worker said) and closes it, which is the parent's EOF.
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -24,7 +35,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::child::{self, Job};
+use super::child::{self, Job, Report};
 use super::connection::{Address, Client, Connection, answer_challenge, deliver_challenge};
 use super::error::{Error, Result};
 use super::os;
@@ -35,20 +46,22 @@ use crate::sys::Deadline;
 /// `"<listen fd>,<alive fd>,<socket path>"`.
 pub(crate) const ENV_SERVER: &str = "GILFREE_MP_FORKSERVER";
 
-/// What the parent asks.
+/// What the parent asks, on the link.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Request {
-    /// Fork a worker on the attached socket.
-    Fork,
+    /// Fork a worker that runs this encoded [`child::Start`]; the
+    /// descriptors it refers to are attached.
+    Fork(Vec<u8>),
 }
 
-/// What the server answers.
+/// What the server answers, on the link: one reply per request.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Reply {
-    /// The worker's pid (its pidfd is attached).
+    /// The worker's pid; attached: the parent's end of the worker's
+    /// socket, then the worker's pidfd.
     Forked(i32),
-    /// The worker exited with this Python-style code.
-    Exited(i32),
+    /// The server could not fork (why).
+    Failed(String),
 }
 
 struct Server {
@@ -56,8 +69,9 @@ struct Server {
     owner: i32,
     path: PathBuf,
     dir: PathBuf,
-    key: Vec<u8>,
     pidfd: OwnedFd,
+    /// The authenticated connection every request and reply goes over.
+    link: Connection,
     /// Our end of the alive pair: the server exits when it closes.
     _alive: OwnedFd,
 }
@@ -111,52 +125,72 @@ fn launch() -> Result<Server> {
     let pidfd = os::pidfd_open(pid)?;
     let c = Connection::from_fd(os::dup(alive.as_fd())?);
     c.send_bytes(&key)?;
+    // Connect once; the challenge waits for the server to come up.
+    let link = Client(&Address::Unix(path.clone()), Some(&key))?;
     Ok(Server {
         owner: os::getpid(),
         path,
         dir,
-        key,
         pidfd,
+        link,
         _alive: alive,
     })
 }
 
 /// Ask the server (launched on first use, relaunched if it died) to fork a
-/// worker.
-pub(crate) fn start(_daemon: bool, deadline: Deadline) -> Result<Started> {
-    let (path, key) = {
-        let mut g = SERVER.lock().unwrap_or_else(|e| e.into_inner());
-        let dead = match &*g {
-            None => true,
-            Some(s) => os::readable_now(s.pidfd.as_fd())?,
-        };
-        if dead {
-            if let Some(old) = g.take() {
-                let _ = os::reap(old.pidfd.as_fd());
-            }
-            *g = Some(launch()?);
+/// worker that runs `start` (an encoded [`child::Start`]) with `fds`.
+/// Requests are one at a time (the link's replies come in order).
+pub(crate) fn start(start: Vec<u8>, fds: &[OwnedFd], deadline: Deadline) -> Result<Started> {
+    let mut g = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    let dead = match &*g {
+        None => true,
+        Some(s) => os::readable_now(s.pidfd.as_fd())?,
+    };
+    if dead {
+        if let Some(old) = g.take() {
+            let _ = os::reap(old.pidfd.as_fd());
         }
-        let s = g.as_ref().expect("just set");
-        (s.path.clone(), s.key.clone())
+        *g = Some(launch()?);
+    }
+    let s = g.as_ref().expect("just set");
+    let req = postcard::to_allocvec(&Request::Fork(start))
+        .map_err(|e| Error::encode("fork request", e))?;
+    let b: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    let reply = s
+        .link
+        .send_with_fds(&req, &b)
+        .and_then(|()| s.link.recv_frame(deadline));
+    let (bytes, mut got) = match reply {
+        Ok(r) => r,
+        Err(e) => {
+            // The link is out of step or broken: this server is done (its
+            // alive pair closes with it, so it exits); the next start
+            // launches another.
+            if let Some(old) = g.take() {
+                let _ = os::pidfd_signal(old.pidfd.as_fd(), libc::SIGKILL);
+            }
+            return Err(Error::StartFailed(format!(
+                "the fork server did not fork: {e}"
+            )));
+        }
     };
-    let c = Client(&Address::Unix(path), Some(&key))?;
-    let (ours, theirs) = os::socketpair()?;
-    let req = postcard::to_allocvec(&Request::Fork).map_err(|e| Error::encode("request", e))?;
-    c.send_with_fds(&req, &[theirs.as_fd()])?;
-    drop(theirs);
-    let (bytes, mut fds) = c
-        .recv_frame(deadline)
-        .map_err(|e| Error::StartFailed(format!("the fork server did not fork: {e}")))?;
-    let pid = match postcard::from_bytes::<Reply>(&bytes) {
-        Ok(Reply::Forked(pid)) if fds.len() == 1 => pid,
-        _ => return Err(Error::StartFailed("bad reply from the fork server".into())),
-    };
-    Ok(Started {
-        pid,
-        pidfd: fds.pop().expect("checked"),
-        conn: Connection::from_fd(ours),
-        status: Some(c),
-    })
+    drop(g);
+    match postcard::from_bytes::<Reply>(&bytes) {
+        Ok(Reply::Forked(pid)) if got.len() == 2 => {
+            let pidfd = got.pop().expect("checked");
+            let conn = got.pop().expect("checked");
+            Ok(Started {
+                pid,
+                pidfd,
+                conn: Connection::from_fd(conn),
+                via_server: true,
+            })
+        }
+        Ok(Reply::Failed(why)) => Err(Error::StartFailed(format!(
+            "the fork server could not fork: {why}"
+        ))),
+        _ => Err(Error::StartFailed("bad reply from the fork server".into())),
+    }
 }
 
 /// Stop the server (at exit): closing the alive socket makes it exit; the
@@ -211,80 +245,143 @@ fn serve_inner(spec: &str) -> Result<()> {
     let alive = Connection::from_fd(alive);
     let key = alive.recv_bytes()?;
     let me = os::getpid();
-    // (worker pidfd, the request connection that gets its status)
+    // Authenticated clients (the parent's link; any process with the key).
+    let mut clients: Vec<Connection> = Vec::new();
+    // (worker pidfd, our copy of the worker's end: its exit status goes
+    // there).
     let mut workers: Vec<(OwnedFd, Connection)> = Vec::new();
     loop {
         let mut fds = vec![listener.as_fd(), alive.as_fd_checked()?];
+        for c in &clients {
+            fds.push(c.as_fd_checked()?);
+        }
         fds.extend(workers.iter().map(|w| w.0.as_fd()));
         let ready = os::poll_readable(&fds, Deadline::Never)?;
         if ready[1] {
             return Ok(()); // the parent is gone (EOF) — daemons die with us
         }
-        let mut i = 0;
-        while i < workers.len() {
-            if ready[2 + i]
+        let nc = clients.len();
+        // Backwards, so that `swap_remove` only moves an entry already seen.
+        for i in (0..workers.len()).rev() {
+            if ready[2 + nc + i]
                 && let Some(code) = os::reap(workers[i].0.as_fd())?
             {
-                let (_, c) = workers.swap_remove(i);
-                if let Ok(b) = postcard::to_allocvec(&Reply::Exited(code)) {
-                    let _ = c.send_bytes(&b);
+                let (_, end) = workers.swap_remove(i);
+                if let Ok(b) = postcard::to_allocvec(&Report::Exited(code)) {
+                    let _ = end.send_bytes(&b);
                 }
-                // `ready` no longer lines up past a swap: look again on
-                // the next round.
-                break;
             }
-            i += 1;
         }
-        if ready[0] {
-            let Ok((stream, _)) = listener.accept() else {
-                continue;
-            };
-            match accept_request(stream, &key) {
-                Ok((c, child_fd)) => {
-                    // SAFETY: this process has one thread (the server never
-                    // starts any), so the child may do anything.
-                    match unsafe { os::fork() } {
-                        Ok(os::Forked::Child) => {
-                            drop(listener);
-                            drop(alive);
-                            drop(workers);
-                            drop(c);
-                            child::run_forked(child_fd, Job::Remote, me)
-                        }
-                        Ok(os::Forked::Parent(pid)) => {
-                            drop(child_fd);
-                            let Ok(pidfd) = os::pidfd_open(pid) else {
-                                continue;
-                            };
-                            let Ok(b) = postcard::to_allocvec(&Reply::Forked(pid)) else {
-                                continue;
-                            };
-                            if c.send_with_fds(&b, &[pidfd.as_fd()]).is_ok() {
-                                workers.push((pidfd, c));
-                            }
-                        }
-                        Err(_) => continue,
-                    }
+        // Which clients to read: the readable ones, and a new one (its
+        // first request may already sit in its buffer, read along with the
+        // end of the challenge, where no poll would see it).
+        let mut serve: Vec<bool> = (0..nc).map(|i| ready[2 + i]).collect();
+        if ready[0]
+            && let Ok((stream, _)) = listener.accept()
+        {
+            match authenticate(stream, &key) {
+                Ok(c) => {
+                    clients.push(c);
+                    serve.push(true);
                 }
-                Err(e) => {
-                    eprintln!("gilfree fork server: refused a request: {e}");
-                    continue;
+                Err(e) => eprintln!("gilfree fork server: refused a client: {e}"),
+            }
+        }
+        for i in (0..clients.len()).rev() {
+            if !serve[i] {
+                continue;
+            }
+            loop {
+                match clients[i].recv_frame_nonblocking() {
+                    Ok(Some((bytes, fds))) => {
+                        let reply = match postcard::from_bytes::<Request>(&bytes) {
+                            Ok(Request::Fork(start)) => {
+                                let mut inherited: Vec<i32> =
+                                    vec![listener.as_raw_fd(), alive.as_fd_checked()?.as_raw_fd()];
+                                for c in &clients {
+                                    inherited.push(c.as_fd_checked()?.as_raw_fd());
+                                }
+                                for (pidfd, end) in &workers {
+                                    inherited.push(pidfd.as_raw_fd());
+                                    inherited.push(end.as_fd_checked()?.as_raw_fd());
+                                }
+                                match fork_worker(start, fds, me, &inherited) {
+                                    Ok((pid, end, theirs, pidfd)) => {
+                                        workers.push((pidfd, end));
+                                        (Reply::Forked(pid), Some(theirs))
+                                    }
+                                    Err(e) => (Reply::Failed(e.to_string()), None),
+                                }
+                            }
+                            Err(e) => (Reply::Failed(format!("bad request: {e}")), None),
+                        };
+                        let sent = postcard::to_allocvec(&reply.0).map(|b| match &reply.1 {
+                            Some(theirs) => {
+                                let pidfd = workers.last().expect("pushed").0.as_fd();
+                                clients[i].send_with_fds(&b, &[theirs.as_fd(), pidfd])
+                            }
+                            None => clients[i].send_bytes(&b),
+                        });
+                        if !matches!(sent, Ok(Ok(()))) {
+                            clients.swap_remove(i);
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        // EOF (the client is gone) or a broken frame.
+                        clients.swap_remove(i);
+                        break;
+                    }
                 }
             }
         }
     }
 }
 
-/// Authenticate a connection and read its fork request.
-fn accept_request(stream: UnixStream, key: &[u8]) -> Result<(Connection, OwnedFd)> {
+/// Fork a worker running `start` on one end of a fresh socket pair; in
+/// the worker, close `inherited` (the server's own descriptors) first.
+/// Returns its pid, our copy of its end, the parent's end, and its pidfd.
+fn fork_worker(
+    start: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    me: i32,
+    inherited: &[i32],
+) -> Result<(i32, Connection, OwnedFd, OwnedFd)> {
+    let (theirs, end) = os::socketpair()?;
+    // SAFETY: this process has one thread (the server never starts any),
+    // so the child may do anything.
+    match unsafe { os::fork() }? {
+        os::Forked::Child => {
+            // The parent must see EOF on its link and on its other
+            // workers' sockets without waiting for this worker: close our
+            // copies of the server's descriptors.
+            for &fd in inherited {
+                // SAFETY: `inherited` are descriptors the server owns and
+                // this worker never uses; their `OwnedFd`s are never
+                // dropped here, because `run_forked` ends the process with
+                // `_exit` (no unwinding back into the server's frames).
+                unsafe { libc::close(fd) };
+            }
+            drop(theirs);
+            child::run_forked(end, Job::Encoded(start, fds), me)
+        }
+        os::Forked::Parent(pid) => {
+            drop(fds);
+            let pidfd = os::pidfd_open(pid)?;
+            Ok((pid, Connection::from_fd(end), theirs, pidfd))
+        }
+    }
+}
+
+/// Authenticate a new client (the HMAC challenge both ways).
+fn authenticate(stream: UnixStream, key: &[u8]) -> Result<Connection> {
     stream.set_read_timeout(Some(AUTH_TIMEOUT))?;
     stream.set_write_timeout(Some(AUTH_TIMEOUT))?;
     let c = Connection::from_fd(stream.into());
     deliver_challenge(&c, key)?;
     answer_challenge(&c, key)?;
-    let (bytes, mut fds) = c.recv_frame(Deadline::after(AUTH_TIMEOUT))?;
-    match postcard::from_bytes::<Request>(&bytes) {
-        Ok(Request::Fork) if fds.len() == 1 => Ok((c, fds.pop().expect("checked"))),
-        _ => Err(Error::Value("bad fork request".into())),
-    }
+    // Requests are read when the link polls readable; replies must not
+    // block forever on a client that stopped reading.
+    Ok(c)
 }

@@ -8,7 +8,8 @@
 //!    re-executes this binary (whose `main` calls [`init`](super::init));
 //!    forkserver asks its server to fork.
 //! 2. *Handshake.* The parent sends the task's name and arguments (a forked
-//!    child has them already) and waits,
+//!    child has them already; a forkserver child gets them from the server
+//!    with its fork request) and waits,
 //!    up to the handshake timeout, for `Ready` — while also watching the
 //!    child's pidfd, so a child that dies in its handshake is an error at
 //!    once, and one that never answers is killed at the timeout. Either way
@@ -17,8 +18,9 @@
 //! 4. *Join.* The parent polls the pidfd (readable when the child exits)
 //!    together with the socket (read as results arrive, so a child writing
 //!    a large result never blocks on a parent that waits for its exit),
-//!    then reaps the exit status. For a forkserver child the status comes
-//!    from the server, which is the child's real parent.
+//!    then reaps the exit status. A forkserver child is the server's, so
+//!    the server reaps it and writes the status on the child's socket,
+//!    after everything the child wrote: there the parent only reads.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -420,9 +422,10 @@ pub(crate) struct Started {
     pub(crate) pidfd: OwnedFd,
     /// Our end of the child's socket.
     pub(crate) conn: Connection,
-    /// For a forkserver child: the server's connection that will carry the
-    /// exit status (the server is the child's real parent).
-    pub(crate) status: Option<Connection>,
+    /// A forkserver child: the server is its real parent, and sends its
+    /// exit status on `conn` ([`Report::Exited`]) after everything the
+    /// child said; `pidfd` can signal it and see it exit, not reap it.
+    pub(crate) via_server: bool,
 }
 
 #[derive(Default)]
@@ -599,6 +602,9 @@ impl<R> Process<R> {
             .take()
             .ok_or(Error::AlreadyStarted)?;
         AT_EXIT.call_once(|| os::at_exit(cleanup_at_exit));
+        // Forget finished children first (Python's `_cleanup()`), so that a
+        // forked child has fewer of our handles to drop.
+        reap_finished();
         let inner = &self.inner;
         let ident = Identity {
             name: inner.name.clone(),
@@ -641,19 +647,22 @@ impl<R> Process<R> {
                 } else {
                     let msg = postcard::to_allocvec(&start)
                         .map_err(|e| Error::encode("start message", e))?;
-                    let st = match inner.method {
-                        StartMethod::Spawn => start_spawn(inner.daemon)?,
-                        _ => forkserver::start(inner.daemon, deadline)?,
-                    };
-                    handshake(&st, Some((&msg, &fds)), deadline)?;
-                    st
+                    if inner.method == StartMethod::Spawn {
+                        let st = start_spawn(inner.daemon)?;
+                        handshake(&st, Some((&msg, &fds)), deadline)?;
+                        st
+                    } else {
+                        // The server hands the start message to the child.
+                        let st = forkserver::start(msg, &fds, deadline)?;
+                        handshake(&st, None, deadline)?;
+                        st
+                    }
                 }
             }
         };
         if inner.started.set(started).is_err() {
             unreachable!("target taken once");
         }
-        reap_finished();
         CHILDREN
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -786,6 +795,9 @@ impl<R> Process<R> {
     /// Wait for exit until `deadline`; `Ok(true)` once exited.
     fn wait(&self, deadline: Deadline) -> Result<bool> {
         let st = self.started()?;
+        if st.via_server {
+            return self.wait_for_server(st, deadline);
+        }
         loop {
             {
                 let s = self.lock();
@@ -817,15 +829,46 @@ impl<R> Process<R> {
         }
     }
 
-    /// Read whatever the child has said, without blocking.
+    /// A forkserver child's wait: everything arrives on the socket — the
+    /// result, then the exit status from the server, then EOF.
+    fn wait_for_server(&self, st: &Started, deadline: Deadline) -> Result<bool> {
+        loop {
+            {
+                let mut s = self.lock();
+                if s.closed {
+                    return Err(Error::Closed);
+                }
+                if s.exitcode.is_some() {
+                    return Ok(true);
+                }
+                if s.conn_done {
+                    // EOF without a status: the server died, and its
+                    // report with it.
+                    s.exitcode = Some(255);
+                    return Ok(true);
+                }
+            }
+            if os::poll_readable(&[st.conn.as_fd_checked()?], deadline)?[0] {
+                self.drain(st);
+            } else if deadline.expired() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Read whatever the child (or for a forkserver child, the server) has
+    /// said, without blocking.
     fn drain(&self, st: &Started) {
         loop {
             match st.conn.recv_frame_nonblocking() {
-                Ok(Some((bytes, _fds))) => {
-                    if let Ok(Report::Done(r)) = postcard::from_bytes::<Report>(&bytes) {
-                        self.lock().outcome = Some(r);
+                Ok(Some((bytes, _fds))) => match postcard::from_bytes::<Report>(&bytes) {
+                    Ok(Report::Done(r)) => self.lock().outcome = Some(r),
+                    Ok(Report::Exited(code)) if st.via_server => {
+                        let mut s = self.lock();
+                        s.exitcode.get_or_insert(code);
                     }
-                }
+                    _ => {}
+                },
                 Ok(None) => return,
                 Err(_) => {
                     // EOF or a broken frame: the child said all it will.
@@ -842,12 +885,9 @@ impl<R> Process<R> {
         if s.exitcode.is_some() {
             return Ok(());
         }
-        let code = match &st.status {
-            None => match os::reap(st.pidfd.as_fd())? {
-                Some(c) => c,
-                None => return Ok(()), // not yet: a spurious readiness
-            },
-            Some(c) => server_status(c)?,
+        let code = match os::reap(st.pidfd.as_fd())? {
+            Some(c) => c,
+            None => return Ok(()), // not yet: a spurious readiness
         };
         drop(s);
         self.drain(st);
@@ -857,18 +897,15 @@ impl<R> Process<R> {
     }
 }
 
-fn server_status(c: &Connection) -> Result<i32> {
-    match c.recv_frame(Deadline::after(DEFAULT_HANDSHAKE_TIMEOUT)) {
-        Ok((b, _)) => postcard::from_bytes::<forkserver::Reply>(&b)
-            .ok()
-            .and_then(|r| match r {
-                forkserver::Reply::Exited(code) => Some(code),
-                _ => None,
-            })
-            .ok_or_else(|| Error::decode("forkserver status", "unexpected reply")),
-        // The server itself died: the status is lost.
-        Err(Error::Eof) => Ok(255),
-        Err(e) => Err(e),
+/// A forkserver child's exit status: read its socket (skipping what the
+/// child said) until the server's [`Report::Exited`]; `None` at EOF (the
+/// server died) or after `deadline`.
+fn server_status(c: &Connection, deadline: Deadline) -> Option<i32> {
+    loop {
+        let (b, _) = c.recv_frame(deadline).ok()?;
+        if let Ok(Report::Exited(code)) = postcard::from_bytes::<Report>(&b) {
+            return Some(code);
+        }
     }
 }
 
@@ -915,7 +952,7 @@ fn handshake(st: &Started, start: Option<(&[u8], &[OwnedFd])>, deadline: Deadlin
     let fail = |why: String| -> Error {
         // Make sure it is gone, and reaped if it is ours.
         let _ = os::pidfd_signal(st.pidfd.as_fd(), libc::SIGKILL);
-        if st.status.is_none() {
+        if !st.via_server {
             let _ = os::poll_readable(
                 &[st.pidfd.as_fd()],
                 Deadline::after(Duration::from_secs(10)),
@@ -936,6 +973,11 @@ fn handshake(st: &Started, start: Option<(&[u8], &[OwnedFd])>, deadline: Deadlin
             match st.conn.recv_frame_nonblocking() {
                 Ok(Some((b, _))) => match postcard::from_bytes::<Report>(&b) {
                     Ok(Report::Ready { .. }) => return Ok(()),
+                    Ok(Report::Exited(code)) if st.via_server => {
+                        return Err(fail(format!(
+                            "the child died during the start handshake (exit code {code})"
+                        )));
+                    }
                     _ => return Err(fail("unexpected handshake message".into())),
                 },
                 Ok(None) => continue,
@@ -966,9 +1008,10 @@ fn exit_code_of(st: &Started) -> String {
         &[st.pidfd.as_fd()],
         Deadline::after(Duration::from_secs(10)),
     );
-    let code = match &st.status {
-        None => os::reap(st.pidfd.as_fd()).ok().flatten(),
-        Some(c) => server_status(c).ok(),
+    let code = if st.via_server {
+        server_status(&st.conn, Deadline::after(Duration::from_secs(10)))
+    } else {
+        os::reap(st.pidfd.as_fd()).ok().flatten()
     };
     code.map_or_else(|| "unknown".into(), |c| c.to_string())
 }
@@ -995,7 +1038,7 @@ fn start_fork(job: Job, daemon: bool) -> Result<Started> {
                 pid,
                 pidfd,
                 conn: Connection::from_fd(ours),
-                status: None,
+                via_server: false,
             })
         }
     }
@@ -1025,7 +1068,7 @@ fn start_spawn(daemon: bool) -> Result<Started> {
         pid,
         pidfd,
         conn: Connection::from_fd(ours),
-        status: None,
+        via_server: false,
     })
 }
 

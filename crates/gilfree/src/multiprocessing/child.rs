@@ -68,8 +68,6 @@ type Runner = Box<dyn FnOnce() -> Result<Vec<u8>, TaskFailure>>;
 pub(crate) enum Job {
     /// Receive a [`Start`] and run that task.
     Remote,
-    /// Decode this [`Start`] (from the fork server's request) and run it.
-    Encoded(Vec<u8>, Vec<OwnedFd>),
     /// Run this start request, already in memory (fork: the child has a
     /// copy, so the parent need not send it).
     Local(Start, Vec<OwnedFd>),
@@ -106,16 +104,13 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 pub(crate) fn run(conn: Connection, job: Job, os_parent: i32) -> i32 {
     let (run, ident): (Runner, Identity) = match job {
         Job::Closure(f, id) => (f, id),
-        job @ (Job::Remote | Job::Local(..) | Job::Encoded(..)) => {
+        job @ (Job::Remote | Job::Local(..)) => {
             let (start, fds) = match job {
                 Job::Local(start, fds) => (start, fds),
                 _ => {
-                    let (bytes, fds) = match job {
-                        Job::Encoded(bytes, fds) => (bytes, fds),
-                        _ => match conn.recv_frame(crate::sys::Deadline::Never) {
-                            Ok(f) => f,
-                            Err(_) => return 1, // parent gone before the start message
-                        },
+                    let (bytes, fds) = match conn.recv_frame(crate::sys::Deadline::Never) {
+                        Ok(f) => f,
+                        Err(_) => return 1, // parent gone before the start message
                     };
                     match postcard::from_bytes::<Start>(&bytes) {
                         Ok(s) => (s, fds),

@@ -14,12 +14,15 @@
 //! Each start is one request and one reply on the link: the parent sends
 //! [`Request::Fork`] with the encoded start message (the task, its
 //! arguments, the child's identity) and the descriptors of any connections
-//! among the arguments (`SCM_RIGHTS`). The server makes a socket pair,
-//! forks a worker that runs the start message on one end, and answers
-//! [`Reply::Forked`] with the worker's pid and, attached, the other end and
-//! the worker's pidfd. The parent then waits for the worker's `Ready` on
-//! its end, as for any start method; the start message needs no second
-//! trip.
+//! among the arguments (`SCM_RIGHTS`). The server keeps one *spare*
+//! worker forked ahead of time, blocked reading its socket: it writes the
+//! start message (and descriptors) into the other end of that socket, and
+//! answers [`Reply::Forked`] with the worker's pid and, attached, that
+//! end and the worker's pidfd; then it forks the next spare, while the
+//! worker runs. So a start's latency holds no fork (a fresh worker, made
+//! only by this single-threaded server, inherits nothing from the
+//! request). The parent then waits for the worker's `Ready` on its end,
+//! as for any start method.
 //!
 //! The worker is the server's child, so only the server can read its exit
 //! status. The server keeps its copy of the worker's end; when the
@@ -250,7 +253,12 @@ fn serve_inner(spec: &str) -> Result<()> {
     // (worker pidfd, our copy of the worker's end: its exit status goes
     // there).
     let mut workers: Vec<(OwnedFd, Connection)> = Vec::new();
+    // The next worker, forked ahead of time.
+    let mut spare: Option<Spare> = None;
     loop {
+        if spare.is_none() {
+            spare = fork_spare(me, &inherited(&listener, &alive, &clients, &workers)?).ok();
+        }
         let mut fds = vec![listener.as_fd(), alive.as_fd_checked()?];
         for c in &clients {
             fds.push(c.as_fd_checked()?);
@@ -296,35 +304,50 @@ fn serve_inner(spec: &str) -> Result<()> {
                     Ok(Some((bytes, fds))) => {
                         let reply = match postcard::from_bytes::<Request>(&bytes) {
                             Ok(Request::Fork(start)) => {
-                                let mut inherited: Vec<i32> =
-                                    vec![listener.as_raw_fd(), alive.as_fd_checked()?.as_raw_fd()];
-                                for c in &clients {
-                                    inherited.push(c.as_fd_checked()?.as_raw_fd());
-                                }
-                                for (pidfd, end) in &workers {
-                                    inherited.push(pidfd.as_raw_fd());
-                                    inherited.push(end.as_fd_checked()?.as_raw_fd());
-                                }
-                                match fork_worker(start, fds, me, &inherited) {
-                                    Ok((pid, end, theirs, pidfd)) => {
-                                        workers.push((pidfd, end));
-                                        (Reply::Forked(pid), Some(theirs))
+                                let sp = match spare.take() {
+                                    Some(sp) if !os::readable_now(sp.pidfd.as_fd())? => Ok(sp),
+                                    dead => {
+                                        if let Some(d) = dead {
+                                            let _ = os::reap(d.pidfd.as_fd());
+                                        }
+                                        fork_spare(
+                                            me,
+                                            &inherited(&listener, &alive, &clients, &workers)?,
+                                        )
                                     }
-                                    Err(e) => (Reply::Failed(e.to_string()), None),
+                                };
+                                match sp.and_then(|sp| sp.hand(&start, &fds)) {
+                                    Ok(sp) => Ok(sp),
+                                    Err(e) => Err(e.to_string()),
                                 }
                             }
-                            Err(e) => (Reply::Failed(format!("bad request: {e}")), None),
+                            Err(e) => Err(format!("bad request: {e}")),
                         };
-                        let sent = postcard::to_allocvec(&reply.0).map(|b| match &reply.1 {
-                            Some(theirs) => {
-                                let pidfd = workers.last().expect("pushed").0.as_fd();
-                                clients[i].send_with_fds(&b, &[theirs.as_fd(), pidfd])
+                        drop(fds);
+                        let sent = match reply {
+                            Ok(sp) => {
+                                let b = postcard::to_allocvec(&Reply::Forked(sp.pid))
+                                    .map_err(|e| Error::encode("reply", e))?;
+                                let r = clients[i]
+                                    .send_with_fds(&b, &[sp.theirs.as_fd(), sp.pidfd.as_fd()]);
+                                workers.push((sp.pidfd, sp.end));
+                                r
                             }
-                            None => clients[i].send_bytes(&b),
-                        });
-                        if !matches!(sent, Ok(Ok(()))) {
+                            Err(why) => {
+                                let b = postcard::to_allocvec(&Reply::Failed(why))
+                                    .map_err(|e| Error::encode("reply", e))?;
+                                clients[i].send_bytes(&b)
+                            }
+                        };
+                        if sent.is_err() {
                             clients.swap_remove(i);
                             break;
+                        }
+                        if spare.is_none() {
+                            // While the worker starts: the next one.
+                            spare =
+                                fork_spare(me, &inherited(&listener, &alive, &clients, &workers)?)
+                                    .ok();
                         }
                     }
                     Ok(None) => break,
@@ -339,23 +362,56 @@ fn serve_inner(spec: &str) -> Result<()> {
     }
 }
 
-/// Fork a worker running `start` on one end of a fresh socket pair; in
-/// the worker, close `inherited` (the server's own descriptors) first.
-/// Returns its pid, our copy of its end, the parent's end, and its pidfd.
-fn fork_worker(
-    start: Vec<u8>,
-    fds: Vec<OwnedFd>,
-    me: i32,
-    inherited: &[i32],
-) -> Result<(i32, Connection, OwnedFd, OwnedFd)> {
+/// Descriptors a new worker must not keep: the parent has to see EOF on
+/// its link and on other workers' sockets without waiting for it.
+fn inherited(
+    listener: &UnixListener,
+    alive: &Connection,
+    clients: &[Connection],
+    workers: &[(OwnedFd, Connection)],
+) -> Result<Vec<i32>> {
+    let mut v = vec![listener.as_raw_fd(), alive.as_fd_checked()?.as_raw_fd()];
+    for c in clients {
+        v.push(c.as_fd_checked()?.as_raw_fd());
+    }
+    for (pidfd, end) in workers {
+        v.push(pidfd.as_raw_fd());
+        v.push(end.as_fd_checked()?.as_raw_fd());
+    }
+    Ok(v)
+}
+
+/// A worker forked ahead of time, blocked reading its start message.
+struct Spare {
+    pid: i32,
+    pidfd: OwnedFd,
+    /// The parent's end of the worker's socket (for now, ours to write the
+    /// start message into).
+    theirs: OwnedFd,
+    /// Our copy of the worker's end: its exit status goes there.
+    end: Connection,
+}
+
+impl Spare {
+    /// Give the worker its start message and descriptors.
+    fn hand(self, start: &[u8], fds: &[OwnedFd]) -> Result<Spare> {
+        let c = Connection::from_fd(self.theirs);
+        let b: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+        let r = c.send_with_fds(start, &b);
+        let theirs = c.into_fd().expect("open");
+        r?;
+        Ok(Spare { theirs, ..self })
+    }
+}
+
+/// Fork a spare worker on one end of a fresh socket pair; in the worker,
+/// close `inherited` (the server's own descriptors) first.
+fn fork_spare(me: i32, inherited: &[i32]) -> Result<Spare> {
     let (theirs, end) = os::socketpair()?;
     // SAFETY: this process has one thread (the server never starts any),
     // so the child may do anything.
     match unsafe { os::fork() }? {
         os::Forked::Child => {
-            // The parent must see EOF on its link and on its other
-            // workers' sockets without waiting for this worker: close our
-            // copies of the server's descriptors.
             for &fd in inherited {
                 // SAFETY: `inherited` are descriptors the server owns and
                 // this worker never uses; their `OwnedFd`s are never
@@ -364,12 +420,17 @@ fn fork_worker(
                 unsafe { libc::close(fd) };
             }
             drop(theirs);
-            child::run_forked(end, Job::Encoded(start, fds), me)
+            // Waits for its start message (EOF if the server exits first).
+            child::run_forked(end, Job::Remote, me)
         }
         os::Forked::Parent(pid) => {
-            drop(fds);
             let pidfd = os::pidfd_open(pid)?;
-            Ok((pid, Connection::from_fd(end), theirs, pidfd))
+            Ok(Spare {
+                pid,
+                pidfd,
+                theirs,
+                end: Connection::from_fd(end),
+            })
         }
     }
 }

@@ -67,6 +67,14 @@ struct Args {
     /// Leave CPython out.
     #[arg(long)]
     no_python: bool,
+    /// MiB of heap (every page touched) this benchmark holds while it
+    /// measures process starts and pipes. A fork copies the parent's page
+    /// tables, so what a start costs — and its floors — depend on the
+    /// parent's size: bare, this program is ~3 MiB resident, smaller than
+    /// any real program that starts processes; the default makes it about
+    /// as big as a bare CPython interpreter. 0 measures the bare program.
+    #[arg(long, value_name = "MIB", default_value_t = harness::DEFAULT_PARENT_MIB)]
+    parent_mib: usize,
 }
 
 fn main() -> ExitCode {
@@ -85,6 +93,7 @@ fn main() -> ExitCode {
         cfg.threads = t.max(1);
     }
     cfg.fixed_n = args.fixed_n;
+    cfg.parent_mib = args.parent_mib;
     cfg.only = args.only.clone();
     cfg.impls = args.impls.clone();
 

@@ -17,6 +17,35 @@ use gilfree::multiprocessing::{Connection, Pipe, Process, StartMethod, get_conte
 
 use crate::harness::{Bench, Case, Sizes, case};
 
+/// Heap held (every page written) while processes start: see
+/// `--parent-mib`.
+struct Ballast {
+    _mem: Vec<u8>,
+}
+
+impl Ballast {
+    fn new(mib: usize) -> Ballast {
+        let mut v = vec![0u8; mib << 20];
+        for (i, page) in v.chunks_mut(4096).enumerate() {
+            page[0] = i as u8 | 1; // touched: resident, not the shared zero page
+        }
+        Ballast {
+            _mem: std::hint::black_box(v),
+        }
+    }
+}
+
+/// This process's resident set (VmRSS), in MiB.
+fn resident_mib() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<usize>().ok()
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
 /// The smallest task: what a start costs, and nothing else.
 #[gilfree::task]
 fn nothing() {}
@@ -173,6 +202,20 @@ fn raw_fork_exec<'a>() -> Case<'a> {
 /// Start and join a process per start method (gilfree's start + join of an
 /// empty task; CPython's `Process(target=nothing)`), against its floor.
 pub fn process_start(b: &mut Bench) {
+    let wanted = [
+        "process_start_fork",
+        "process_start_spawn",
+        "process_start_forkserver",
+    ];
+    if !wanted.iter().any(|s| b.wants(s)) {
+        return;
+    }
+    let ballast = Ballast::new(b.cfg.parent_mib);
+    b.note(format!(
+        "process starts measured with this program holding {} MiB resident (--parent-mib {})",
+        resident_mib(),
+        b.cfg.parent_mib
+    ));
     b.compare(
         "process_start_fork",
         STARTS,
@@ -188,6 +231,7 @@ pub fn process_start(b: &mut Bench) {
         STARTS,
         vec![gilfree_start(StartMethod::ForkServer), raw_fork()],
     );
+    drop(ballast);
 }
 
 /// A forked child serving the raw pipe shapes on a socketpair: each request

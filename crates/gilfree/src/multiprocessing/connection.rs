@@ -574,7 +574,12 @@ impl Connection {
                 }
                 return Ok((frame, rd.fds.drain(..k).collect()));
             }
-            if deadline != Deadline::Never && !os::poll_readable(&[fd], deadline)?[0] {
+            // A deadline already past reads without blocking (no poll).
+            let nonblocking = deadline != Deadline::Never && deadline.expired();
+            if deadline != Deadline::Never
+                && !nonblocking
+                && !os::poll_readable(&[fd], deadline)?[0]
+            {
                 return Err(Error::Timeout);
             }
             if let (Sink::Into(b), Deadline::Never, Some(len)) =
@@ -616,11 +621,14 @@ impl Connection {
             let ReadSide { dec, fds } = rd;
             let n = match dec.read_into(want, |tail| {
                 let mut got = Vec::new();
-                let r = os::recv_some(fd, tail, &mut got, false);
+                let r = os::recv_some(fd, tail, &mut got, nonblocking);
                 fds.extend(got);
                 r
             }) {
                 Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Err(Error::Timeout);
+                }
                 // A peer that died mid-stream can surface as a reset.
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
                 Err(e) => return Err(e.into()),

@@ -391,6 +391,69 @@ fn many_at_once(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+fn started_from_threads(m: StartMethod) -> Result<(), Failed> {
+    // Invariant: with 4 threads starting children at once, every child's
+    // result comes back once, to the thread that started it.
+    let results: Vec<Result<Vec<u32>, String>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4u32)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    for k in 0..6u32 {
+                        let i = t * 100 + k;
+                        let p = get_context(m)
+                            .process(index::TASK, (i,))
+                            .map_err(|e| e.to_string())?;
+                        p.start().map_err(|e| format!("start: {e}"))?;
+                        got.push(p.result().map_err(|e| format!("result: {e}"))?);
+                    }
+                    Ok(got)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    for (t, r) in results.into_iter().enumerate() {
+        let got = r?;
+        let want: Vec<u32> = (0..6).map(|k| (t as u32 * 100 + k) * 3 + 1).collect();
+        check(got == want, format!("thread {t}: {got:?}"))?;
+    }
+    Ok(())
+}
+
+/// Kill the fork server: the next start launches another.
+fn forkserver_survives_its_server(_: StartMethod) -> Result<(), Failed> {
+    let ctx = get_context(StartMethod::ForkServer);
+    let p = ctx.process(add::TASK, (1, 2))?;
+    p.start()?;
+    check(p.result()? == 3, "first server")?;
+    let pid = gilfree::multiprocessing::__forkserver_pid().ok_or("no server")?;
+    // SAFETY: `pid` is our fork server (our child, not reaped: its pid
+    // cannot have been reused); kill has no memory-safety preconditions.
+    check(unsafe { libc::kill(pid, libc::SIGKILL) } == 0, "kill")?;
+    // Wait (no sleep: the state is polled) until it is a zombie.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
+        if matches!(state, Some("Z") | None) {
+            break;
+        }
+        check(std::time::Instant::now() < deadline, "server never died")?;
+        std::thread::yield_now();
+    }
+    let q = ctx.process(add::TASK, (2, 3))?;
+    q.start()?;
+    check(q.result()? == 5, "second server")?;
+    check(
+        gilfree::multiprocessing::__forkserver_pid() != Some(pid),
+        "a new server",
+    )
+}
+
 fn cpu_counts(_: StartMethod) -> Result<(), Failed> {
     check(cpu_count() >= 1 && process_cpu_count() >= 1, "counts")?;
     check(
@@ -476,6 +539,7 @@ fn main() {
             daemon_cleaned_up_when_killed,
         ),
         ("many_at_once", many_at_once),
+        ("started_from_threads", started_from_threads),
         ("fds_do_not_leak", fds_do_not_leak),
     ];
     let once: &[(&str, Case)] = &[
@@ -488,6 +552,10 @@ fn main() {
             fork_closure_runs_single_threaded,
         ),
         ("cpu_counts", cpu_counts),
+        (
+            "forkserver_survives_its_server",
+            forkserver_survives_its_server,
+        ),
         (
             "forked_exit_leaves_the_parent_alone",
             forked_exit_leaves_the_parent_alone,

@@ -72,6 +72,7 @@ struct Server {
     owner: i32,
     path: PathBuf,
     dir: PathBuf,
+    pid: i32,
     pidfd: OwnedFd,
     /// The authenticated connection every request and reply goes over.
     link: Connection,
@@ -134,6 +135,7 @@ fn launch() -> Result<Server> {
         owner: os::getpid(),
         path,
         dir,
+        pid,
         pidfd,
         link,
         _alive: alive,
@@ -194,6 +196,12 @@ pub(crate) fn start(start: Vec<u8>, fds: &[OwnedFd], deadline: Deadline) -> Resu
         ))),
         _ => Err(Error::StartFailed("bad reply from the fork server".into())),
     }
+}
+
+/// The running fork server's pid, if this process has one (tests).
+pub(crate) fn server_pid() -> Option<i32> {
+    let g = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    g.as_ref().map(|s| s.pid)
 }
 
 /// Stop the server (at exit): closing the alive socket makes it exit; the

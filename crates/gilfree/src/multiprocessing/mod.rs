@@ -114,6 +114,13 @@ pub mod __private {
     pub use linkme;
 }
 
+/// The fork server's pid, if this process has started one (for tests
+/// that kill it). Not a public API.
+#[doc(hidden)]
+pub fn __forkserver_pid() -> Option<i32> {
+    forkserver::server_pid()
+}
+
 /// Turn a re-executed child into a worker: the first line of `main`.
 ///
 /// In a child started by the spawn method it receives its task, runs it and

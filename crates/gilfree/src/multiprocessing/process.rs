@@ -400,6 +400,7 @@ impl ProcessBuilder {
                 target: Mutex::new(Some(target)),
                 started: std::sync::OnceLock::new(),
                 state: Mutex::new(State::default()),
+                reading: Mutex::new(()),
             }),
             _r: PhantomData,
         }
@@ -445,6 +446,10 @@ struct Inner {
     target: Mutex<Option<Target>>,
     started: std::sync::OnceLock<Started>,
     state: Mutex<State>,
+    /// Held while one thread reads the child's socket or reaps it, so
+    /// that what it read is recorded before anyone sees the exit (see
+    /// `Process::drain` and `Process::reap`).
+    reading: Mutex<()>,
 }
 
 /// A type with no values: the result type of processes listed by
@@ -819,8 +824,7 @@ impl<R> Process<R> {
             if ready[1] {
                 self.drain(st);
             }
-            if ready[0] {
-                self.reap(st)?;
+            if ready[0] && self.reap(st)? {
                 return Ok(true);
             }
             if !ready[1] && deadline.expired() {
@@ -857,8 +861,15 @@ impl<R> Process<R> {
     }
 
     /// Read whatever the child (or for a forkserver child, the server) has
-    /// said, without blocking.
+    /// said, without blocking. Under `reading`: a frame read by one thread
+    /// is recorded before another can record the exit that follows it.
     fn drain(&self, st: &Started) {
+        let _one = self.inner.reading.lock().unwrap_or_else(|e| e.into_inner());
+        self.drain_locked(st);
+    }
+
+    /// [`drain`](Self::drain), `reading` already held.
+    fn drain_locked(&self, st: &Started) {
         loop {
             match st.conn.recv_frame_nonblocking() {
                 Ok(Some((bytes, _fds))) => match postcard::from_bytes::<Report>(&bytes) {
@@ -880,20 +891,25 @@ impl<R> Process<R> {
     }
 
     /// The child's pidfd is readable: collect its status and last words.
-    fn reap(&self, st: &Started) -> Result<()> {
-        let mut s = self.lock();
-        if s.exitcode.is_some() {
-            return Ok(());
+    /// Returns whether the child is reaped (its exit code recorded).
+    ///
+    /// Any thread may get here for the same child (its own `join`, another
+    /// thread's `is_alive`, or `active_children`'s cleanup), so the whole
+    /// sequence — reap, read the last words, record the code — runs under
+    /// `reading`: a second thread must neither reap a reaped child (ECHILD)
+    /// nor see "exited" before the result is recorded.
+    fn reap(&self, st: &Started) -> Result<bool> {
+        let _one = self.inner.reading.lock().unwrap_or_else(|e| e.into_inner());
+        if self.lock().exitcode.is_some() {
+            return Ok(true);
         }
         let code = match os::reap(st.pidfd.as_fd())? {
             Some(c) => c,
-            None => return Ok(()), // not yet: a spurious readiness
+            None => return Ok(false), // not yet: a spurious readiness
         };
-        drop(s);
-        self.drain(st);
-        s = self.lock();
-        s.exitcode = Some(code);
-        Ok(())
+        self.drain_locked(st);
+        self.lock().exitcode = Some(code);
+        Ok(true)
     }
 }
 

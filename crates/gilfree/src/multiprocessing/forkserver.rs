@@ -189,6 +189,7 @@ pub(crate) fn start(start: Vec<u8>, fds: &[OwnedFd], deadline: Deadline) -> Resu
                 pidfd,
                 conn: Connection::from_fd(conn),
                 via_server: true,
+                _parents_copy: None,
             })
         }
         Ok(Reply::Failed(why)) => Err(Error::StartFailed(format!(

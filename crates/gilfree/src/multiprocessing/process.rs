@@ -427,6 +427,9 @@ pub(crate) struct Started {
     /// exit status on `conn` ([`Report::Exited`]) after everything the
     /// child said; `pidfd` can signal it and see it exit, not reap it.
     pub(crate) via_server: bool,
+    /// A fork child's start request, the parent's copy: freed with the
+    /// process handle, not at the start (see `start_fork`).
+    pub(crate) _parents_copy: Option<Start>,
 }
 
 #[derive(Default)]
@@ -1048,13 +1051,28 @@ fn start_fork(job: Job, daemon: bool) -> Result<Started> {
         }
         os::Forked::Parent(pid) => {
             drop(theirs);
-            drop(job);
+            // The child has its own copy of the job. Close our copies of
+            // its descriptors now (their peers must see EOF when the child
+            // is done with them), but free the request's memory with the
+            // process handle: freeing it now writes heap pages the running
+            // child still shares, a copy-on-write fault each.
+            let parents_copy = match job {
+                Job::Local(start, fds) => {
+                    drop(fds);
+                    Some(start)
+                }
+                other => {
+                    drop(other);
+                    None
+                }
+            };
             let pidfd = os::pidfd_open(pid)?;
             Ok(Started {
                 pid,
                 pidfd,
                 conn: Connection::from_fd(ours),
                 via_server: false,
+                _parents_copy: parents_copy,
             })
         }
     }
@@ -1085,6 +1103,7 @@ fn start_spawn(daemon: bool) -> Result<Started> {
         pidfd,
         conn: Connection::from_fd(ours),
         via_server: false,
+        _parents_copy: None,
     })
 }
 

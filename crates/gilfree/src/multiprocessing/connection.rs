@@ -319,11 +319,6 @@ pub fn Pipe(duplex: bool) -> Result<(Connection, Connection)> {
 }
 
 impl Connection {
-    /// The descriptor, taken out of the connection (`None` if closed).
-    pub(crate) fn into_fd(mut self) -> Option<OwnedFd> {
-        self.fd.take()
-    }
-
     /// A connection over a connected stream socket (Unix or TCP).
     pub(crate) fn from_fd(fd: OwnedFd) -> Self {
         Connection {

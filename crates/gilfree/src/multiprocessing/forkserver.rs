@@ -313,22 +313,24 @@ fn serve_inner(spec: &str) -> Result<()> {
                     Ok(Some((bytes, fds))) => {
                         let reply = match postcard::from_bytes::<Request>(&bytes) {
                             Ok(Request::Fork(start)) => {
-                                let sp = match spare.take() {
-                                    Some(sp) if !os::readable_now(sp.pidfd.as_fd())? => Ok(sp),
-                                    dead => {
-                                        if let Some(d) = dead {
-                                            let _ = os::reap(d.pidfd.as_fd());
+                                let inherited = || inherited(&listener, &alive, &clients, &workers);
+                                take_spare(&mut spare, me, inherited)
+                                    .and_then(|sp| {
+                                        match sp.hand(&start, &fds) {
+                                            Ok(()) => Ok(sp),
+                                            Err(e) => {
+                                                // It will not run: stop it, and
+                                                // reap it with the others.
+                                                let _ = os::pidfd_signal(
+                                                    sp.pidfd.as_fd(),
+                                                    libc::SIGKILL,
+                                                );
+                                                workers.push((sp.pidfd, sp.end));
+                                                Err(e)
+                                            }
                                         }
-                                        fork_spare(
-                                            me,
-                                            &inherited(&listener, &alive, &clients, &workers)?,
-                                        )
-                                    }
-                                };
-                                match sp.and_then(|sp| sp.hand(&start, &fds)) {
-                                    Ok(sp) => Ok(sp),
-                                    Err(e) => Err(e.to_string()),
-                                }
+                                    })
+                                    .map_err(|e| e.to_string())
                             }
                             Err(e) => Err(format!("bad request: {e}")),
                         };
@@ -337,8 +339,10 @@ fn serve_inner(spec: &str) -> Result<()> {
                             Ok(sp) => {
                                 let b = postcard::to_allocvec(&Reply::Forked(sp.pid))
                                     .map_err(|e| Error::encode("reply", e))?;
-                                let r = clients[i]
-                                    .send_with_fds(&b, &[sp.theirs.as_fd(), sp.pidfd.as_fd()]);
+                                let r = clients[i].send_with_fds(
+                                    &b,
+                                    &[sp.theirs.as_fd_checked()?, sp.pidfd.as_fd()],
+                                );
                                 workers.push((sp.pidfd, sp.end));
                                 r
                             }
@@ -390,26 +394,40 @@ fn inherited(
     Ok(v)
 }
 
+/// The spare worker if it is alive, else a fresh one.
+fn take_spare(
+    spare: &mut Option<Spare>,
+    me: i32,
+    inherited: impl FnOnce() -> Result<Vec<i32>>,
+) -> Result<Spare> {
+    match spare.take() {
+        Some(sp) if !os::readable_now(sp.pidfd.as_fd())? => Ok(sp),
+        dead => {
+            if let Some(d) = dead {
+                let _ = os::reap(d.pidfd.as_fd());
+            }
+            fork_spare(me, &inherited()?)
+        }
+    }
+}
+
 /// A worker forked ahead of time, blocked reading its start message.
 struct Spare {
     pid: i32,
     pidfd: OwnedFd,
     /// The parent's end of the worker's socket (for now, ours to write the
     /// start message into).
-    theirs: OwnedFd,
+    theirs: Connection,
     /// Our copy of the worker's end: its exit status goes there.
     end: Connection,
 }
 
 impl Spare {
     /// Give the worker its start message and descriptors.
-    fn hand(self, start: &[u8], fds: &[OwnedFd]) -> Result<Spare> {
-        let c = Connection::from_fd(self.theirs);
+    /// Give the worker its start message and descriptors.
+    fn hand(&self, start: &[u8], fds: &[OwnedFd]) -> Result<()> {
         let b: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
-        let r = c.send_with_fds(start, &b);
-        let theirs = c.into_fd().expect("open");
-        r?;
-        Ok(Spare { theirs, ..self })
+        self.theirs.send_with_fds(start, &b)
     }
 }
 
@@ -437,7 +455,7 @@ fn fork_spare(me: i32, inherited: &[i32]) -> Result<Spare> {
             Ok(Spare {
                 pid,
                 pidfd,
-                theirs,
+                theirs: Connection::from_fd(theirs),
                 end: Connection::from_fd(end),
             })
         }

@@ -61,8 +61,10 @@
 //!   its core, so the holder's next CAS or swap must fetch it back; and a
 //!   dense poller often catches the few-ns gap between a release and the
 //!   holder's next acquire, so ownership (and the line) moves between cores
-//!   all the time. The previous policy read every pause (100 reads, then 8
-//!   yields): 0.96–1.25×. One read per 50 pauses: 0.73–0.87×.
+//!   all the time. The previous policy read after every pause (100 reads,
+//!   then 8 yields): 0.96–1.25× (0.97–1.00× on a quiet machine). This
+//!   policy: 0.74–0.88× (0.81–0.86× on a quiet machine, where gilfree's
+//!   uncontended cost, 5.4 ns/op, bounds it from below at ~0.77×).
 //! - **Parking late.** Once a waiter has parked, the word says `CONTENDED`
 //!   and releases pay a futex wake. Parking after a single round, without
 //!   the yields, made the holder issue ~150k futex calls per 20M ops and

@@ -567,7 +567,12 @@ impl Connection {
                         "descriptors announced but not received",
                     ));
                 }
-                return Ok((frame, rd.fds.drain(..k).collect()));
+                let fds = if k == 0 {
+                    Vec::new()
+                } else {
+                    rd.fds.drain(..k).collect()
+                };
+                return Ok((frame, fds));
             }
             // A deadline already past reads without blocking (no poll).
             let nonblocking = deadline != Deadline::Never && deadline.expired();
@@ -617,7 +622,9 @@ impl Connection {
             let n = match dec.read_into(want, |tail| {
                 let mut got = Vec::new();
                 let r = os::recv_some(fd, tail, &mut got, nonblocking);
-                fds.extend(got);
+                if !got.is_empty() {
+                    fds.extend(got);
+                }
                 r
             }) {
                 Ok(n) => n,

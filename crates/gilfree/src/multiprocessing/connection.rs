@@ -262,19 +262,10 @@ fn spin_read(
     deadline: Deadline,
 ) -> Result<Option<usize>> {
     let start = std::time::Instant::now();
-    let ReadSide { dec, fds } = rd;
     loop {
-        match dec.read_into(want, |tail| {
-            let mut got = Vec::new();
-            let r = os::recv_some(fd, tail, &mut got, true);
-            if !got.is_empty() {
-                fds.extend(got);
-            }
-            r
-        }) {
+        match rd.read(fd, want, true) {
             Ok(n) => return Ok(Some(n)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(Some(0)),
             Err(e) => return Err(e.into()),
         }
         if start.elapsed() >= SPIN_READ || deadline.expired() {
@@ -287,6 +278,41 @@ fn spin_read(
 struct ReadSide {
     dec: Decoder,
     fds: std::collections::VecDeque<OwnedFd>,
+}
+
+impl ReadSide {
+    /// What the next read asks for: what the buffered frame still needs,
+    /// or a header.
+    fn want(&self, max: usize) -> Result<usize> {
+        Ok(match self.dec.next_len(max)? {
+            Some(len) => (HEADER + len).saturating_sub(self.dec.buffered()),
+            None => HEADER - self.dec.buffered(),
+        })
+    }
+
+    /// One `recvmsg` into the decoder (at least `want` bytes of room),
+    /// keeping any descriptors. `Ok(0)` is EOF — also for a reset, which
+    /// is how a peer that died mid-stream can surface.
+    fn read(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        want: usize,
+        nonblocking: bool,
+    ) -> std::io::Result<usize> {
+        let ReadSide { dec, fds } = self;
+        let r = dec.read_into(want, |tail| {
+            let mut got = Vec::new();
+            let r = os::recv_some(fd, tail, &mut got, nonblocking);
+            if !got.is_empty() {
+                fds.extend(got);
+            }
+            r
+        });
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(0),
+            r => r,
+        }
+    }
 }
 
 /// One end of a pipe or socket connection: Python's
@@ -625,10 +651,7 @@ impl Connection {
             let nonblocking = deadline != Deadline::Never && deadline.expired();
             if spin && !nonblocking {
                 spin = false;
-                let want = match rd.dec.next_len(max)? {
-                    Some(len) => (HEADER + len).saturating_sub(rd.dec.buffered()),
-                    None => HEADER - rd.dec.buffered(),
-                };
+                let want = rd.want(max)?;
                 match spin_read(rd, fd, want, deadline) {
                     Ok(Some(0)) => return Err(rd.dec.eof(max)),
                     Ok(Some(_)) => continue,
@@ -674,25 +697,12 @@ impl Connection {
                 }
             }
             // Read what the frame still needs, at least a chunk.
-            let want = match rd.dec.next_len(max)? {
-                Some(len) => (HEADER + len).saturating_sub(rd.dec.buffered()),
-                None => HEADER - rd.dec.buffered(),
-            };
-            let ReadSide { dec, fds } = rd;
-            let n = match dec.read_into(want, |tail| {
-                let mut got = Vec::new();
-                let r = os::recv_some(fd, tail, &mut got, nonblocking);
-                if !got.is_empty() {
-                    fds.extend(got);
-                }
-                r
-            }) {
+            let want = rd.want(max)?;
+            let n = match rd.read(fd, want, nonblocking) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     return Err(Error::Timeout);
                 }
-                // A peer that died mid-stream can surface as a reset.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
                 Err(e) => return Err(e.into()),
             };
             if n == 0 {

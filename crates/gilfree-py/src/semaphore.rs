@@ -58,133 +58,113 @@ fn acquire_with(
     block(py, timeout, wait_for)
 }
 
-/// `gilfree.Semaphore(value=1)`: `threading.Semaphore`.
-#[pyclass(module = "gilfree", name = "Semaphore", frozen, weakref)]
-pub struct Semaphore {
-    inner: th::Semaphore,
+/// The class and its `#[pymethods]` for one of the two semaphores: the
+/// methods they share (new, acquire, release, the context manager,
+/// `_value`), then `$extra`.
+macro_rules! semaphore_class {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $py:literal, $inner:ty, $release_doc:literal,
+        { $($extra:tt)* }
+    ) => {
+        $(#[$doc])*
+        #[pyclass(module = "gilfree", name = $py, frozen, weakref)]
+        pub struct $name {
+            inner: $inner,
+        }
+
+        #[pymethods]
+        impl $name {
+            #[new]
+            #[pyo3(signature = (value = 1))]
+            fn new(value: i64) -> PyResult<Self> {
+                Ok($name {
+                    inner: <$inner>::new(initial_value(value)?),
+                })
+            }
+
+            /// acquire(blocking=True, timeout=None) -> bool
+            #[pyo3(signature = (blocking = Truthy(true), timeout = None))]
+            fn acquire(
+                &self,
+                py: Python<'_>,
+                blocking: Truthy,
+                timeout: Option<f64>,
+            ) -> PyResult<bool> {
+                let t = sem_timeout(blocking.0, timeout)?;
+                let s = &self.inner;
+                acquire_with(
+                    py,
+                    t,
+                    || s.acquire_unguarded(false, None),
+                    |slice| s.acquire_unguarded(true, Some(slice)),
+                )
+            }
+
+            #[doc = $release_doc]
+            #[pyo3(signature = (n = 1))]
+            fn release(&self, n: i64) -> PyResult<()> {
+                self.inner
+                    .release_n(release_count(n)?)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))
+            }
+
+            fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+                self.acquire(py, Truthy(true), None)
+            }
+
+            #[pyo3(signature = (*_args))]
+            fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+                self.release(1)
+            }
+
+            /// The current number of permits (CPython's private `_value`).
+            #[getter]
+            fn _value(&self) -> u32 {
+                self.inner.value()
+            }
+
+            $($extra)*
+        }
+    };
 }
 
-#[pymethods]
-impl Semaphore {
-    #[new]
-    #[pyo3(signature = (value = 1))]
-    fn new(value: i64) -> PyResult<Self> {
-        Ok(Semaphore {
-            inner: th::Semaphore::new(initial_value(value)?),
-        })
-    }
-
-    /// acquire(blocking=True, timeout=None) -> bool
-    #[pyo3(signature = (blocking = Truthy(true), timeout = None))]
-    fn acquire(&self, py: Python<'_>, blocking: Truthy, timeout: Option<f64>) -> PyResult<bool> {
-        let t = sem_timeout(blocking.0, timeout)?;
-        let s = &self.inner;
-        acquire_with(
-            py,
-            t,
-            || s.acquire_unguarded(false, None),
-            |slice| s.acquire_unguarded(true, Some(slice)),
-        )
-    }
-
-    /// release(n=1): add n permits, waking up to n waiters.
-    #[pyo3(signature = (n = 1))]
-    fn release(&self, n: i64) -> PyResult<()> {
-        self.inner
-            .release_n(release_count(n)?)
-            .map_err(|e| PyValueError::new_err(e.to_string()))
-    }
-
-    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.acquire(py, Truthy(true), None)
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self.release(1)
-    }
-
-    /// The current number of permits (CPython's private `_value`).
-    #[getter]
-    fn _value(&self) -> u32 {
-        self.inner.value()
-    }
-
-    fn __repr__(slf: &Bound<'_, Self>) -> String {
-        format!(
-            "<gilfree.Semaphore at {:#x}: value={}>",
-            slf.as_ptr() as usize,
-            slf.get().inner.value()
-        )
+semaphore_class! {
+    /// `gilfree.Semaphore(value=1)`: `threading.Semaphore`.
+    Semaphore, "Semaphore", th::Semaphore,
+    "release(n=1): add n permits, waking up to n waiters.",
+    {
+        fn __repr__(slf: &Bound<'_, Self>) -> String {
+            format!(
+                "<gilfree.Semaphore at {:#x}: value={}>",
+                slf.as_ptr() as usize,
+                slf.get().inner.value()
+            )
+        }
     }
 }
 
-/// `gilfree.BoundedSemaphore(value=1)`: `threading.BoundedSemaphore`;
-/// releasing past the initial value raises ValueError.
-#[pyclass(module = "gilfree", name = "BoundedSemaphore", frozen, weakref)]
-pub struct BoundedSemaphore {
-    inner: th::BoundedSemaphore,
-}
+semaphore_class! {
+    /// `gilfree.BoundedSemaphore(value=1)`: `threading.BoundedSemaphore`;
+    /// releasing past the initial value raises ValueError.
+    BoundedSemaphore, "BoundedSemaphore", th::BoundedSemaphore,
+    "release(n=1): ValueError (\"Semaphore released too many times\") if \
+     that would exceed the initial value; then nothing is released.",
+    {
+        #[getter]
+        fn _initial_value(&self) -> u32 {
+            self.inner.initial_value()
+        }
 
-#[pymethods]
-impl BoundedSemaphore {
-    #[new]
-    #[pyo3(signature = (value = 1))]
-    fn new(value: i64) -> PyResult<Self> {
-        Ok(BoundedSemaphore {
-            inner: th::BoundedSemaphore::new(initial_value(value)?),
-        })
-    }
-
-    /// acquire(blocking=True, timeout=None) -> bool
-    #[pyo3(signature = (blocking = Truthy(true), timeout = None))]
-    fn acquire(&self, py: Python<'_>, blocking: Truthy, timeout: Option<f64>) -> PyResult<bool> {
-        let t = sem_timeout(blocking.0, timeout)?;
-        let s = &self.inner;
-        acquire_with(
-            py,
-            t,
-            || s.acquire_unguarded(false, None),
-            |slice| s.acquire_unguarded(true, Some(slice)),
-        )
-    }
-
-    /// release(n=1): ValueError ("Semaphore released too many times") if
-    /// that would exceed the initial value; then nothing is released.
-    #[pyo3(signature = (n = 1))]
-    fn release(&self, n: i64) -> PyResult<()> {
-        self.inner
-            .release_n(release_count(n)?)
-            .map_err(|e| PyValueError::new_err(e.to_string()))
-    }
-
-    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.acquire(py, Truthy(true), None)
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self.release(1)
-    }
-
-    #[getter]
-    fn _value(&self) -> u32 {
-        self.inner.value()
-    }
-
-    #[getter]
-    fn _initial_value(&self) -> u32 {
-        self.inner.initial_value()
-    }
-
-    fn __repr__(slf: &Bound<'_, Self>) -> String {
-        let s = &slf.get().inner;
-        format!(
-            "<gilfree.BoundedSemaphore at {:#x}: value={}/{}>",
-            slf.as_ptr() as usize,
-            s.value(),
-            s.initial_value()
-        )
+        fn __repr__(slf: &Bound<'_, Self>) -> String {
+            let s = &slf.get().inner;
+            format!(
+                "<gilfree.BoundedSemaphore at {:#x}: value={}/{}>",
+                slf.as_ptr() as usize,
+                s.value(),
+                s.initial_value()
+            )
+        }
     }
 }
 

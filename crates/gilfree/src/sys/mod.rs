@@ -13,6 +13,7 @@
 pub(crate) mod atomic;
 pub(crate) mod deadline;
 pub(crate) mod futex;
+pub(crate) mod os;
 pub(crate) mod sync;
 
 pub(crate) use deadline::Deadline;

@@ -785,6 +785,44 @@ pub(crate) fn decode_with_fds<T: DeserializeOwned>(
     r.map_err(|e| Error::decode(what, e))
 }
 
+/// While a value is encoded for a [`Connection`] or a task's arguments: add
+/// a duplicate of `fd` to the descriptors that travel with it, and return
+/// its index (what the value encodes in its place). `what` names the
+/// value's type in the error when there is no such encoding under way.
+pub(crate) fn send_fd_with_value<E: serde::ser::Error>(
+    fd: BorrowedFd<'_>,
+    what: &str,
+) -> std::result::Result<u32, E> {
+    let dup = os::dup(fd).map_err(E::custom)?;
+    FDS_OUT.with(|c| match &mut *c.borrow_mut() {
+        Some(v) => {
+            v.push(dup);
+            Ok((v.len() - 1) as u32)
+        }
+        None => Err(E::custom(format!(
+            "a {what} can only be sent through a Connection or as a task argument"
+        ))),
+    })
+}
+
+/// While a value is decoded: take the descriptor at `idx` of those that
+/// came with it (each is taken once).
+pub(crate) fn take_received_fd<E: serde::de::Error>(
+    idx: u32,
+    what: &str,
+) -> std::result::Result<OwnedFd, E> {
+    let fd = FDS_IN.with(|c| {
+        c.borrow_mut()
+            .as_mut()
+            .and_then(|v| v.get_mut(idx as usize).and_then(Option::take))
+    });
+    fd.ok_or_else(|| {
+        E::custom(format!(
+            "no descriptor came with this {what} (sent outside a Connection?)"
+        ))
+    })
+}
+
 impl Serialize for Connection {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::Error as _;
@@ -792,32 +830,15 @@ impl Serialize for Connection {
             .fd
             .as_ref()
             .ok_or_else(|| S::Error::custom("cannot send a closed connection"))?;
-        let dup = os::dup(fd.as_fd()).map_err(S::Error::custom)?;
-        let idx = FDS_OUT.with(|c| match &mut *c.borrow_mut() {
-            Some(v) => {
-                v.push(dup);
-                Ok((v.len() - 1) as u32)
-            }
-            None => Err(S::Error::custom(
-                "a Connection can only be sent through a Connection or as a task argument",
-            )),
-        })?;
+        let idx = send_fd_with_value(fd.as_fd(), "Connection")?;
         (idx, self.readable, self.writable).serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Connection {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::Error as _;
         let (idx, readable, writable) = <(u32, bool, bool)>::deserialize(d)?;
-        let fd = FDS_IN.with(|c| {
-            c.borrow_mut()
-                .as_mut()
-                .and_then(|v| v.get_mut(idx as usize).and_then(Option::take))
-        });
-        let fd = fd.ok_or_else(|| {
-            D::Error::custom("no descriptor came with this Connection (sent outside a Connection?)")
-        })?;
+        let fd = take_received_fd(idx, "Connection")?;
         let mut c = Connection::from_fd(fd);
         c.readable = readable;
         c.writable = writable;

@@ -43,6 +43,7 @@ use super::connection::{Address, Client, Connection, answer_challenge, deliver_c
 use super::error::{Error, Result};
 use super::os;
 use super::process::Started;
+use super::shared_memory::tracker;
 use crate::sys::Deadline;
 
 /// Tells a re-executed binary it is the fork server:
@@ -113,15 +114,26 @@ fn launch() -> Result<Server> {
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
     cmd.env(ENV_SERVER, format!("{lfd},{afd},{}", path.display()));
     cmd.env_remove(super::process::ENV_CHILD);
+    // The server, and so every worker it forks, joins the program tree's
+    // resource tracker.
+    let member = tracker::for_child();
+    let mfd = member.as_ref().map(|(fd, v)| {
+        cmd.env(tracker::ENV_MEMBER, v);
+        fd.as_raw_fd()
+    });
     // SAFETY: runs in the forked child before exec; fcntl only.
     unsafe {
         cmd.pre_exec(move || {
             os::set_cloexec(std::os::fd::BorrowedFd::borrow_raw(lfd), false)?;
             os::set_cloexec(std::os::fd::BorrowedFd::borrow_raw(afd), false)?;
+            if let Some(m) = mfd {
+                os::set_cloexec(std::os::fd::BorrowedFd::borrow_raw(m), false)?;
+            }
             Ok(())
         });
     }
     let child = cmd.spawn()?;
+    drop(member);
     let pid = child.id() as i32;
     drop(child); // the server is reaped through its pidfd below (it is ours)
     drop(listener);

@@ -12,6 +12,7 @@
 //! | `cpu_count()`, `os.process_cpu_count()` | [`cpu_count`], [`process_cpu_count`] |
 //! | `Pipe(duplex)` / `Connection` | [`Pipe`] / [`Connection`] |
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
+//! | `shared_memory.SharedMemory` | [`SharedMemory`] |
 //!
 //! # Tasks, not closures
 //!
@@ -95,6 +96,7 @@ mod error;
 mod forkserver;
 mod os;
 mod process;
+pub mod shared_memory;
 mod task;
 
 pub use child::Fault;
@@ -105,6 +107,7 @@ pub use process::{
     active_children, cpu_count, current_process, get_context, get_start_method, parent_process,
     process_cpu_count, set_start_method, set_start_method_force,
 };
+pub use shared_memory::SharedMemory;
 pub use task::Task;
 
 #[doc(hidden)]
@@ -138,6 +141,9 @@ pub fn __forkserver_pid() -> Option<i32> {
 /// ```
 pub fn init() {
     use std::os::fd::FromRawFd;
+    // Before anything else: a child joins its program tree's resource
+    // tracker.
+    shared_memory::tracker::init();
     if let Some(v) = std::env::var_os(process::ENV_CHILD) {
         // SAFETY: the first line of main, before any thread exists, so no
         // other thread reads the environment while we change it.

@@ -35,6 +35,7 @@ use serde::de::DeserializeOwned;
 use super::child::{self, Fault, Identity, Job, Report, Start};
 use super::connection::{Connection, decode_with_fds, encode_with_fds};
 use super::error::{Error, Result};
+use super::shared_memory::tracker;
 use super::task::{Task, TaskFailure};
 use super::{forkserver, os};
 use crate::sys::Deadline;
@@ -610,6 +611,9 @@ impl<R> Process<R> {
             .take()
             .ok_or(Error::AlreadyStarted)?;
         AT_EXIT.call_once(|| os::at_exit(cleanup_at_exit));
+        // Every process of the tree holds the resource tracker's socket, so
+        // the tracker runs before the first child (a forked one inherits it).
+        tracker::ensure_running();
         // Forget finished children first (Python's `_cleanup()`), so that a
         // forked child has fewer of our handles to drop.
         reap_finished();
@@ -1089,11 +1093,16 @@ fn start_spawn(daemon: bool) -> Result<Started> {
     // would have seen it.
     let _ = daemon;
     let (ours, theirs) = os::socketpair()?;
-    let pid = os::spawn_self(
-        ENV_CHILD,
-        &format!("{},{}", theirs.as_raw_fd(), os::getpid()),
-        &[theirs.as_fd()],
-    )?;
+    let child = format!("{},{}", theirs.as_raw_fd(), os::getpid());
+    // The child joins this program tree's resource tracker.
+    let member = tracker::for_child();
+    let pid = match &member {
+        Some((fd, v)) => os::spawn_self(
+            &[(ENV_CHILD, &child), (tracker::ENV_MEMBER, v)],
+            &[theirs.as_fd(), fd.as_fd()],
+        )?,
+        None => os::spawn_self(&[(ENV_CHILD, &child)], &[theirs.as_fd()])?,
+    };
     drop(theirs);
     // The child is reaped through its pidfd (posix_spawn left no other
     // handle to it).

@@ -1,6 +1,7 @@
-//! `#[gilfree::task]`: registers a plain function as a task that another
-//! process can run by name. Use it through `gilfree::task`; the expansion
-//! refers to `::gilfree`.
+//! The attributes of gilfree: `#[gilfree::task]` registers a plain function
+//! as a task that another process can run by name; `#[gilfree::main]` puts
+//! `multiprocessing::init()` first in `main`. Use them through `gilfree::`;
+//! the expansions refer to `::gilfree`.
 
 use proc_macro::TokenStream;
 use quote::{format_ident, quote};
@@ -38,6 +39,53 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
+}
+
+/// Puts `gilfree::multiprocessing::init();` first in `main`, so that it
+/// cannot be forgotten.
+///
+/// Python's `if __name__ == "__main__":` guard: a child started by the spawn
+/// or forkserver method re-executes the program, and `init()` is where it
+/// turns into a worker instead of running `main` again. Without `init()`,
+/// starting a process is refused (`multiprocessing::Error::NoInit`).
+/// `main` may return a value (`Result`, `ExitCode`); it may not be `async`
+/// (`init()` must run before a runtime starts threads: call it first in a
+/// plain `main`, then build the runtime).
+///
+/// ```ignore
+/// #[gilfree::task]
+/// fn add(a: i32, b: i32) -> i32 { a + b }
+///
+/// #[gilfree::main]
+/// fn main() {
+///     let p = gilfree::multiprocessing::Process::new(add::TASK, (2, 3)).unwrap();
+///     p.start().unwrap();
+///     assert_eq!(p.result().unwrap(), 5);
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(
+            proc_macro2::TokenStream::from(attr).span(),
+            "#[gilfree::main] takes no arguments",
+        )
+        .to_compile_error()
+        .into();
+    }
+    let mut f = parse_macro_input!(item as ItemFn);
+    if let Some(a) = &f.sig.asyncness {
+        return syn::Error::new(
+            a.span(),
+            "#[gilfree::main] cannot be async: init() must run before a runtime starts \
+             threads; write a plain `fn main` with #[gilfree::main] that builds the runtime",
+        )
+        .to_compile_error()
+        .into();
+    }
+    let init: syn::Stmt = syn::parse_quote!(::gilfree::multiprocessing::init(););
+    f.block.stmts.insert(0, init);
+    quote!(#f).into()
 }
 
 fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {

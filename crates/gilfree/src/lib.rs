@@ -76,3 +76,16 @@ extern crate self as gilfree;
 /// assert!(add::TASK.name().ends_with("add"));
 /// ```
 pub use gilfree_macros::task;
+
+/// Puts `multiprocessing::init()` first in `main`; see
+/// [`multiprocessing::init`].
+///
+/// ```
+/// #[gilfree::main]
+/// fn main() {
+///     // init() ran: a spawn or forkserver child never gets here
+///     assert_eq!(gilfree::multiprocessing::current_process().name, "MainProcess");
+/// }
+/// # main();
+/// ```
+pub use gilfree_macros::main;

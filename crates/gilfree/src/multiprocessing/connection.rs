@@ -43,8 +43,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::{Error, Result};
-use super::os;
 use crate::sys::Deadline;
+use crate::sys::os;
 
 /// The default limit on one message's size: 1 GiB. Python's limit is
 /// the 32-bit length header (2 GiB) unless it switches to 64-bit lengths.
@@ -174,7 +174,7 @@ impl Decoder {
                 let b = &self.buf[self.start..];
                 let has_fds = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & FDS_BIT != 0;
                 let (skip, nfds) = if has_fds {
-                    if len == 0 || b[HEADER] as usize > os::MAX_FDS {
+                    if len == 0 || b[HEADER] as usize > os::socket::MAX_FDS {
                         // Consume it: the stream stays framed.
                         self.start += HEADER + len;
                         return Err(Error::decode("frame", "bad descriptor count"));
@@ -302,7 +302,7 @@ impl ReadSide {
         let ReadSide { dec, fds } = self;
         let r = dec.read_into(want, |tail| {
             let mut got = Vec::new();
-            let r = os::recv_some(fd, tail, &mut got, nonblocking);
+            let r = os::socket::recv_some(fd, tail, &mut got, nonblocking);
             if !got.is_empty() {
                 fds.extend(got);
             }
@@ -378,7 +378,7 @@ impl fmt::Debug for Connection {
 /// ```
 #[allow(non_snake_case)]
 pub fn Pipe(duplex: bool) -> Result<(Connection, Connection)> {
-    let (a, b) = os::socketpair()?;
+    let (a, b) = os::socket::socketpair()?;
     let mut a = Connection::from_fd(a);
     let mut b = Connection::from_fd(b);
     if !duplex {
@@ -483,7 +483,7 @@ impl Connection {
             return Err(Error::Value("connection is read-only".into()));
         }
         let max = self.max_message_size();
-        if payload.len() > max || (!fds.is_empty() && fds.len() > os::MAX_FDS) {
+        if payload.len() > max || (!fds.is_empty() && fds.len() > os::socket::MAX_FDS) {
             return Err(Error::MessageTooLarge {
                 len: payload.len() as u64,
                 max,
@@ -494,13 +494,13 @@ impl Connection {
             let mut frame = [0u8; HEADER + SMALL_SEND];
             frame[..HEADER].copy_from_slice(&(payload.len() as u32).to_le_bytes());
             frame[HEADER..HEADER + payload.len()].copy_from_slice(payload);
-            os::send_plain(fd, &frame[..HEADER + payload.len()])?;
+            os::socket::send_plain(fd, &frame[..HEADER + payload.len()])?;
         } else if fds.is_empty() {
             let header = (payload.len() as u32).to_le_bytes();
-            os::send_all(fd, &[&header, payload], fds)?;
+            os::socket::send_all(fd, &[&header, payload], fds)?;
         } else {
             let header = ((payload.len() + 1) as u32 | FDS_BIT).to_le_bytes();
-            os::send_all(fd, &[&header, &[fds.len() as u8], payload], fds)?;
+            os::socket::send_all(fd, &[&header, &[fds.len() as u8], payload], fds)?;
         }
         Ok(())
     }
@@ -584,7 +584,7 @@ impl Connection {
                 return Ok(true);
             }
         }
-        Ok(os::poll_readable(&[fd], Deadline::after(timeout))?[0])
+        Ok(os::poll::poll_readable(&[fd], Deadline::after(timeout))?[0])
     }
 
     /// Python's `Connection.close()`. Later calls give [`Error::Closed`];
@@ -661,7 +661,7 @@ impl Connection {
             }
             if deadline != Deadline::Never
                 && !nonblocking
-                && !os::poll_readable(&[fd], deadline)?[0]
+                && !os::poll::poll_readable(&[fd], deadline)?[0]
             {
                 return Err(Error::Timeout);
             }
@@ -678,7 +678,7 @@ impl Connection {
                     b[..got].copy_from_slice(part);
                     while got < len {
                         let mut fds = Vec::new();
-                        let n = match os::recv_some(fd, &mut b[got..len], &mut fds, false) {
+                        let n = match os::socket::recv_some(fd, &mut b[got..len], &mut fds, false) {
                             Ok(n) => n,
                             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
                             Err(e) => return Err(e.into()),
@@ -751,7 +751,7 @@ pub(crate) fn encode_with_fds<T: Serialize + ?Sized>(
     let r = postcard::to_allocvec(v);
     let fds = FDS_OUT.with(|c| c.replace(prev)).unwrap_or_default();
     let bytes = r.map_err(|e| Error::encode(what, e))?;
-    if fds.len() > os::MAX_FDS {
+    if fds.len() > os::socket::MAX_FDS {
         return Err(Error::encode(what, "more than 16 connections in one value"));
     }
     Ok((bytes, fds))
@@ -792,7 +792,7 @@ impl Serialize for Connection {
             .fd
             .as_ref()
             .ok_or_else(|| S::Error::custom("cannot send a closed connection"))?;
-        let dup = os::dup(fd.as_fd()).map_err(S::Error::custom)?;
+        let dup = os::socket::dup(fd.as_fd()).map_err(S::Error::custom)?;
         let idx = FDS_OUT.with(|c| match &mut *c.borrow_mut() {
             Some(v) => {
                 v.push(dup);
@@ -1039,7 +1039,7 @@ fn auth_recv(c: &Connection) -> Result<Vec<u8>> {
 /// Pose the challenge; the peer must answer with the HMAC of it.
 pub(crate) fn deliver_challenge(c: &Connection, key: &[u8]) -> Result<()> {
     let mut msg = CHALLENGE.to_vec();
-    msg.extend(os::random_bytes(32)?);
+    msg.extend(os::system::random_bytes(32)?);
     c.send_bytes(&msg)?;
     let answer = auth_recv(c)?;
     if hmac_ok(key, &msg, &answer) {
@@ -1100,7 +1100,7 @@ mod tests {
                     match d.next_frame(max) {
                         Ok(Some((f, k))) => {
                             prop_assert!(f.len() <= max);
-                            prop_assert!(k <= os::MAX_FDS);
+                            prop_assert!(k <= os::socket::MAX_FDS);
                         }
                         Ok(None) => break,
                         Err(Error::MessageTooLarge { len, .. }) => {
@@ -1230,7 +1230,7 @@ mod tests {
         let (a, b) = Pipe(true).unwrap();
         let fd = a.as_fd_checked().unwrap();
         let header = (1u32 << 20).to_le_bytes();
-        os::send_all(fd, &[&header, &vec![7u8; 100_000]], &[]).unwrap();
+        os::socket::send_all(fd, &[&header, &vec![7u8; 100_000]], &[]).unwrap();
         let sender = std::thread::spawn(move || drop(a));
         let mut buf = vec![0u8; 2 << 20];
         let r = b.recv_bytes_into(&mut buf);

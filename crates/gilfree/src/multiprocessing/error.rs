@@ -92,6 +92,17 @@ pub enum Error {
     /// `Fork`.
     #[error("refusing to fork a closure: {0}")]
     ForkRefused(String),
+    /// Python's `RuntimeError` "An attempt has been made to start a new
+    /// process before the current process has finished its bootstrapping
+    /// phase": [`init`](super::init) was not called first in `main` (named:
+    /// this process, or the child, or the fork server, which re-executed
+    /// the program and reached user code). No process was left running.
+    #[error(
+        "cannot start a process: {0} did not call gilfree::multiprocessing::init() first; \
+         add `gilfree::multiprocessing::init();` as the first line of `main` \
+         (or put `#[gilfree::main]` on `main`)"
+    )]
+    NoInit(&'static str),
     /// The child is not known to the registry of tasks (it runs another
     /// binary, or the task was renamed).
     #[error(

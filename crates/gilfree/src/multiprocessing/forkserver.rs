@@ -3,13 +3,15 @@
 //!
 //! # Protocol
 //!
-//! The parent makes a 0700 directory with a 0600 Unix socket in it, binds
-//! and listens, and spawns the server with the listening socket and one end
-//! of an "alive" socket pair ([`ENV_SERVER`]). It sends a random 32-byte auth
-//! key over the alive pair; the server exits when that pair reaches EOF (the
-//! parent died). The parent then connects once and both sides pass the
-//! HMAC challenge with the key: that connection (the *link*) carries every
-//! later request, so a start costs no connect and no challenge.
+//! The parent makes a socket pair, the *link*, and spawns the server with
+//! one end ([`ENV_SERVER`]); the server's first frame on it is [`HELLO`]
+//! (or, from a program whose `main` skipped `init()`, the bootstrap's
+//! refusal). The link carries every request and reply, and its end of
+//! stream tells the server that the parent is gone: it then exits. No
+//! address, no file: nothing of the server is in the file system, so
+//! nothing can outlive the program however it ends, and no other process
+//! can reach the server (Python 3.14 binds a Unix socket in a temporary
+//! directory and authenticates its clients with a key instead).
 //!
 //! Each start is one request and one reply on the link: the parent sends
 //! [`Request::Fork`] with the encoded start message (the task, its
@@ -31,23 +33,22 @@
 //! everything the worker said) and closes it, which is the parent's EOF.
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::bootstrap::NO_INIT;
 use super::child::{self, Job, Report};
-use super::connection::{Address, Client, Connection, answer_challenge, deliver_challenge};
+use super::connection::Connection;
 use super::error::{Error, Result};
-use super::os;
 use super::process::Started;
-use crate::sys::Deadline;
+use crate::sys::{Deadline, os};
 
-/// Tells a re-executed binary it is the fork server:
-/// `"<listen fd>,<alive fd>,<socket path>"`.
+/// Tells a re-executed binary it is the fork server: `"<link fd>"`.
 pub(crate) const ENV_SERVER: &str = "GILFREE_MP_FORKSERVER";
+
+/// The server's first frame on the link: it is up and serving.
+const HELLO: &[u8] = b"gilfree fork server";
 
 /// What the parent asks, on the link.
 #[derive(Serialize, Deserialize, Debug)]
@@ -68,78 +69,46 @@ pub(crate) enum Reply {
 }
 
 struct Server {
-    /// The process that launched it: only it removes the socket.
-    owner: i32,
-    path: PathBuf,
-    dir: PathBuf,
     pid: i32,
     pidfd: OwnedFd,
-    /// The authenticated connection every request and reply goes over.
+    /// Every request and reply goes over it; closing it stops the server.
     link: Connection,
-    /// Our end of the alive pair: the server exits when it closes.
-    _alive: OwnedFd,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if os::getpid() != self.owner {
-            return; // a forked child's copy: the parent's server, not ours
-        }
-        let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_dir(&self.dir);
-    }
 }
 
 static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 
-/// Time allowed to an unauthenticated peer of the server.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn launch() -> Result<Server> {
-    use std::os::unix::fs::DirBuilderExt;
-    use std::os::unix::process::CommandExt;
-    let tag: String = os::random_bytes(8)?
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let dir = std::env::temp_dir().join(format!("gilfree-fs-{}-{tag}", os::getpid()));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-    let path = dir.join("sock");
-    let listener = UnixListener::bind(&path)?;
-    os::chmod(&path, 0o600)?;
-    let key = os::random_bytes(32)?;
-    let (alive, alive_server) = os::socketpair()?;
-    let (lfd, afd) = (listener.as_raw_fd(), alive_server.as_raw_fd());
-    let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    cmd.env(ENV_SERVER, format!("{lfd},{afd},{}", path.display()));
-    cmd.env_remove(super::process::ENV_CHILD);
-    // SAFETY: runs in the forked child before exec; fcntl only.
-    unsafe {
-        cmd.pre_exec(move || {
-            os::set_cloexec(std::os::fd::BorrowedFd::borrow_raw(lfd), false)?;
-            os::set_cloexec(std::os::fd::BorrowedFd::borrow_raw(afd), false)?;
-            Ok(())
-        });
-    }
-    let child = cmd.spawn()?;
-    let pid = child.id() as i32;
-    drop(child); // the server is reaped through its pidfd below (it is ours)
-    drop(listener);
-    drop(alive_server);
-    let pidfd = os::pidfd_open(pid)?;
-    let c = Connection::from_fd(os::dup(alive.as_fd())?);
-    c.send_bytes(&key)?;
-    // Connect once; the challenge waits for the server to come up.
-    let link = Client(&Address::Unix(path.clone()), Some(&key))?;
-    Ok(Server {
-        owner: os::getpid(),
-        path,
-        dir,
+/// Spawn the server and wait (until `deadline`) for its [`HELLO`].
+fn launch(deadline: Deadline) -> Result<Server> {
+    let (link, theirs) = os::socket::socketpair()?;
+    let pid = os::process::spawn_self(
+        ENV_SERVER,
+        &theirs.as_raw_fd().to_string(),
+        &[theirs.as_fd()],
+    )?;
+    drop(theirs);
+    // The server is reaped through its pidfd (it is ours).
+    let pidfd = os::process::pidfd_open(pid)?;
+    let server = Server {
         pid,
         pidfd,
-        link,
-        _alive: alive,
-    })
+        link: Connection::from_fd(link),
+    };
+    let stop = |e: Error| {
+        let _ = os::process::pidfd_signal(server.pidfd.as_fd(), libc::SIGKILL);
+        let _ = os::poll::poll_readable(&[server.pidfd.as_fd()], Deadline::Never);
+        let _ = os::process::reap(server.pidfd.as_fd());
+        e
+    };
+    match server.link.recv_frame(deadline) {
+        Ok((b, _)) if b == HELLO => Ok(server),
+        Ok((b, _)) if b == NO_INIT => Err(stop(Error::NoInit("the fork server"))),
+        Ok(_) => Err(stop(Error::StartFailed(
+            "bad hello from the fork server".into(),
+        ))),
+        Err(e) => Err(stop(Error::StartFailed(format!(
+            "the fork server did not come up: {e}"
+        )))),
+    }
 }
 
 /// Ask the server (launched on first use, relaunched if it died) to fork a
@@ -149,13 +118,13 @@ pub(crate) fn start(start: Vec<u8>, fds: &[OwnedFd], deadline: Deadline) -> Resu
     let mut g = SERVER.lock().unwrap_or_else(|e| e.into_inner());
     let dead = match &*g {
         None => true,
-        Some(s) => os::readable_now(s.pidfd.as_fd())?,
+        Some(s) => os::poll::readable_now(s.pidfd.as_fd())?,
     };
     if dead {
         if let Some(old) = g.take() {
-            let _ = os::reap(old.pidfd.as_fd());
+            let _ = os::process::reap(old.pidfd.as_fd());
         }
-        *g = Some(launch()?);
+        *g = Some(launch(deadline)?);
     }
     let s = g.as_ref().expect("just set");
     let req = postcard::to_allocvec(&Request::Fork(start))
@@ -168,11 +137,11 @@ pub(crate) fn start(start: Vec<u8>, fds: &[OwnedFd], deadline: Deadline) -> Resu
     let (bytes, mut got) = match reply {
         Ok(r) => r,
         Err(e) => {
-            // The link is out of step or broken: this server is done (its
-            // alive pair closes with it, so it exits); the next start
-            // launches another.
+            // The link is out of step or broken: this server is done
+            // (closing the link makes it exit); the next start launches
+            // another.
             if let Some(old) = g.take() {
-                let _ = os::pidfd_signal(old.pidfd.as_fd(), libc::SIGKILL);
+                let _ = os::process::pidfd_signal(old.pidfd.as_fd(), libc::SIGKILL);
             }
             return Err(Error::StartFailed(format!(
                 "the fork server did not fork: {e}"
@@ -205,15 +174,14 @@ pub(crate) fn server_pid() -> Option<i32> {
     g.as_ref().map(|s| s.pid)
 }
 
-/// Stop the server (at exit): closing the alive socket makes it exit; the
-/// socket file and its directory are removed.
+/// Stop the server (at exit): closing the link makes it exit.
 pub(crate) fn shutdown() {
     let s = SERVER.lock().unwrap_or_else(|e| e.into_inner()).take();
     drop(s);
 }
 
-/// In a forked child: forget the parent's server (closing our copies of
-/// its descriptors, so that the server still sees the parent's exit).
+/// In a forked child: forget the parent's server (closing our copy of
+/// its link, so that the server still sees the parent's exit).
 pub(crate) fn after_fork_in_child() {
     if let Ok(mut g) = SERVER.try_lock() {
         drop(g.take());
@@ -222,43 +190,27 @@ pub(crate) fn after_fork_in_child() {
 
 /// The server's main loop (in the re-executed binary); never returns.
 pub(crate) fn serve(spec: &str) -> ! {
-    let r = serve_inner(spec);
-    // Whoever goes first (we, or the parent at its exit) removes the
-    // socket and its directory: a killed parent leaves nothing behind.
-    if let Some(path) = spec.splitn(3, ',').nth(2).map(PathBuf::from) {
-        let _ = std::fs::remove_file(&path);
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
-    let code = match r {
+    let code = match serve_inner(spec) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("gilfree fork server: {e}");
             1
         }
     };
-    os::exit_now(code)
+    os::process::exit_now(code)
 }
 
 fn serve_inner(spec: &str) -> Result<()> {
-    let mut parts = spec.splitn(3, ',');
-    let (l, a) = parts
-        .next()
-        .zip(parts.next())
-        .and_then(|(l, a)| Some((l.parse::<i32>().ok()?, a.parse::<i32>().ok()?)))
-        .ok_or_else(|| Error::Value(format!("bad {ENV_SERVER}: {spec:?}")))?;
-    // SAFETY: the parent passed these two descriptors to us for our sole
-    // use (their numbers are in our environment); we own them from here.
-    let (listener, alive) = unsafe { (OwnedFd::from_raw_fd(l), OwnedFd::from_raw_fd(a)) };
-    os::set_cloexec(listener.as_fd(), true)?;
-    os::set_cloexec(alive.as_fd(), true)?;
-    let listener = UnixListener::from(listener);
-    let alive = Connection::from_fd(alive);
-    let key = alive.recv_bytes()?;
-    let me = os::getpid();
-    // Authenticated clients (the parent's link; any process with the key).
-    let mut clients: Vec<Connection> = Vec::new();
+    let fd = spec
+        .parse::<i32>()
+        .map_err(|_| Error::Value(format!("bad {ENV_SERVER}: {spec:?}")))?;
+    // SAFETY: the parent passed this descriptor to us for our sole use (its
+    // number is in our environment); we own it from here.
+    let link = unsafe { OwnedFd::from_raw_fd(fd) };
+    os::socket::set_cloexec(link.as_fd(), true)?;
+    let link = Connection::from_fd(link);
+    link.send_bytes(HELLO)?;
+    let me = os::process::getpid();
     // (worker pidfd, our copy of the worker's end: its exit status goes
     // there).
     let mut workers: Vec<(OwnedFd, Connection)> = Vec::new();
@@ -266,22 +218,15 @@ fn serve_inner(spec: &str) -> Result<()> {
     let mut spare: Option<Spare> = None;
     loop {
         if spare.is_none() {
-            spare = fork_spare(me, &inherited(&listener, &alive, &clients, &workers)?).ok();
+            spare = fork_spare(me, &inherited(&link, &workers)?).ok();
         }
-        let mut fds = vec![listener.as_fd(), alive.as_fd_checked()?];
-        for c in &clients {
-            fds.push(c.as_fd_checked()?);
-        }
+        let mut fds = vec![link.as_fd_checked()?];
         fds.extend(workers.iter().map(|w| w.0.as_fd()));
-        let ready = os::poll_readable(&fds, Deadline::Never)?;
-        if ready[1] {
-            return Ok(()); // the parent is gone (EOF) — daemons die with us
-        }
-        let nc = clients.len();
+        let ready = os::poll::poll_readable(&fds, Deadline::Never)?;
         // Backwards, so that `swap_remove` only moves an entry already seen.
         for i in (0..workers.len()).rev() {
-            if ready[2 + nc + i]
-                && let Some(code) = os::reap(workers[i].0.as_fd())?
+            if ready[1 + i]
+                && let Some(code) = os::process::reap(workers[i].0.as_fd())?
             {
                 let (_, end) = workers.swap_remove(i);
                 if let Ok(b) = postcard::to_allocvec(&Report::Exited(code)) {
@@ -289,104 +234,67 @@ fn serve_inner(spec: &str) -> Result<()> {
                 }
             }
         }
-        // Which clients to read: the readable ones, and a new one (its
-        // first request may already sit in its buffer, read along with the
-        // end of the challenge, where no poll would see it).
-        let mut serve: Vec<bool> = (0..nc).map(|i| ready[2 + i]).collect();
-        if ready[0]
-            && let Ok((stream, _)) = listener.accept()
-        {
-            match authenticate(stream, &key) {
-                Ok(c) => {
-                    clients.push(c);
-                    serve.push(true);
-                }
-                Err(e) => eprintln!("gilfree fork server: refused a client: {e}"),
-            }
+        if !ready[0] {
+            continue;
         }
-        for i in (0..clients.len()).rev() {
-            if !serve[i] {
-                continue;
-            }
-            loop {
-                match clients[i].recv_frame_nonblocking() {
-                    Ok(Some((bytes, fds))) => {
-                        let reply = match postcard::from_bytes::<Request>(&bytes) {
-                            Ok(Request::Fork(start)) => {
-                                let inherited = || inherited(&listener, &alive, &clients, &workers);
-                                take_spare(&mut spare, me, inherited)
-                                    .and_then(|sp| {
-                                        match sp.hand(&start, &fds) {
-                                            Ok(()) => Ok(sp),
-                                            Err(e) => {
-                                                // It will not run: stop it, and
-                                                // reap it with the others.
-                                                let _ = os::pidfd_signal(
-                                                    sp.pidfd.as_fd(),
-                                                    libc::SIGKILL,
-                                                );
-                                                workers.push((sp.pidfd, sp.end));
-                                                Err(e)
-                                            }
-                                        }
-                                    })
-                                    .map_err(|e| e.to_string())
-                            }
-                            Err(e) => Err(format!("bad request: {e}")),
-                        };
-                        drop(fds);
-                        let sent = match reply {
-                            Ok(sp) => {
-                                let b = postcard::to_allocvec(&Reply::Forked(sp.pid))
-                                    .map_err(|e| Error::encode("reply", e))?;
-                                let r = clients[i].send_with_fds(
-                                    &b,
-                                    &[sp.theirs.as_fd_checked()?, sp.pidfd.as_fd()],
-                                );
+        loop {
+            let (bytes, fds) = match link.recv_frame_nonblocking() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                // The parent is gone (EOF), or the link is broken: stop.
+                // Daemon workers die with us (their death signal).
+                Err(_) => return Ok(()),
+            };
+            let reply = match postcard::from_bytes::<Request>(&bytes) {
+                Ok(Request::Fork(start)) => {
+                    take_spare(&mut spare, me, || inherited(&link, &workers))
+                        .and_then(|sp| match sp.hand(&start, &fds) {
+                            Ok(()) => Ok(sp),
+                            Err(e) => {
+                                // It will not run: stop it, and reap it
+                                // with the others.
+                                let _ = os::process::pidfd_signal(sp.pidfd.as_fd(), libc::SIGKILL);
                                 workers.push((sp.pidfd, sp.end));
-                                r
+                                Err(e)
                             }
-                            Err(why) => {
-                                let b = postcard::to_allocvec(&Reply::Failed(why))
-                                    .map_err(|e| Error::encode("reply", e))?;
-                                clients[i].send_bytes(&b)
-                            }
-                        };
-                        if sent.is_err() {
-                            clients.swap_remove(i);
-                            break;
-                        }
-                        if spare.is_none() {
-                            // While the worker starts: the next one.
-                            spare =
-                                fork_spare(me, &inherited(&listener, &alive, &clients, &workers)?)
-                                    .ok();
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(_) => {
-                        // EOF (the client is gone) or a broken frame.
-                        clients.swap_remove(i);
-                        break;
+                        })
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("bad request: {e}")),
+            };
+            drop(fds);
+            match reply {
+                Ok(sp) => {
+                    let b = postcard::to_allocvec(&Reply::Forked(sp.pid))
+                        .map_err(|e| Error::encode("reply", e))?;
+                    let sent =
+                        link.send_with_fds(&b, &[sp.theirs.as_fd_checked()?, sp.pidfd.as_fd()]);
+                    workers.push((sp.pidfd, sp.end));
+                    if sent.is_err() {
+                        return Ok(()); // the parent is gone
                     }
                 }
+                Err(why) => {
+                    let b = postcard::to_allocvec(&Reply::Failed(why))
+                        .map_err(|e| Error::encode("reply", e))?;
+                    if link.send_bytes(&b).is_err() {
+                        return Ok(()); // the parent is gone
+                    }
+                }
+            }
+            if spare.is_none() {
+                // While the worker starts: the next one.
+                spare = fork_spare(me, &inherited(&link, &workers)?).ok();
             }
         }
     }
 }
 
 /// Descriptors a new worker must not keep: the parent has to see EOF on
-/// its link and on other workers' sockets without waiting for it.
-fn inherited(
-    listener: &UnixListener,
-    alive: &Connection,
-    clients: &[Connection],
-    workers: &[(OwnedFd, Connection)],
-) -> Result<Vec<i32>> {
-    let mut v = vec![listener.as_raw_fd(), alive.as_fd_checked()?.as_raw_fd()];
-    for c in clients {
-        v.push(c.as_fd_checked()?.as_raw_fd());
-    }
+/// other workers' sockets without waiting for it, and the server the
+/// parent's exit on the link.
+fn inherited(link: &Connection, workers: &[(OwnedFd, Connection)]) -> Result<Vec<i32>> {
+    let mut v = vec![link.as_fd_checked()?.as_raw_fd()];
     for (pidfd, end) in workers {
         v.push(pidfd.as_raw_fd());
         v.push(end.as_fd_checked()?.as_raw_fd());
@@ -401,10 +309,10 @@ fn take_spare(
     inherited: impl FnOnce() -> Result<Vec<i32>>,
 ) -> Result<Spare> {
     match spare.take() {
-        Some(sp) if !os::readable_now(sp.pidfd.as_fd())? => Ok(sp),
+        Some(sp) if !os::poll::readable_now(sp.pidfd.as_fd())? => Ok(sp),
         dead => {
             if let Some(d) = dead {
-                let _ = os::reap(d.pidfd.as_fd());
+                let _ = os::process::reap(d.pidfd.as_fd());
             }
             fork_spare(me, &inherited()?)
         }
@@ -424,7 +332,6 @@ struct Spare {
 
 impl Spare {
     /// Give the worker its start message and descriptors.
-    /// Give the worker its start message and descriptors.
     fn hand(&self, start: &[u8], fds: &[OwnedFd]) -> Result<()> {
         let b: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
         self.theirs.send_with_fds(start, &b)
@@ -434,24 +341,24 @@ impl Spare {
 /// Fork a spare worker on one end of a fresh socket pair; in the worker,
 /// close `inherited` (the server's own descriptors) first.
 fn fork_spare(me: i32, inherited: &[i32]) -> Result<Spare> {
-    let (theirs, end) = os::socketpair()?;
+    let (theirs, end) = os::socket::socketpair()?;
     // SAFETY: this process has one thread (the server never starts any),
     // so the child may do anything.
-    match unsafe { os::fork() }? {
-        os::Forked::Child => {
+    match unsafe { os::process::fork() }? {
+        os::process::Forked::Child => {
             for &fd in inherited {
                 // SAFETY: `inherited` are descriptors the server owns and
                 // this worker never uses; their `OwnedFd`s are never
                 // dropped here, because `run_forked` ends the process with
                 // `_exit` (no unwinding back into the server's frames).
-                unsafe { libc::close(fd) };
+                unsafe { os::socket::close_raw(fd) };
             }
             drop(theirs);
             // Waits for its start message (EOF if the server exits first).
             child::run_forked(end, Job::Remote, me)
         }
-        os::Forked::Parent(pid) => {
-            let pidfd = os::pidfd_open(pid)?;
+        os::process::Forked::Parent(pid) => {
+            let pidfd = os::process::pidfd_open(pid)?;
             Ok(Spare {
                 pid,
                 pidfd,
@@ -460,16 +367,4 @@ fn fork_spare(me: i32, inherited: &[i32]) -> Result<Spare> {
             })
         }
     }
-}
-
-/// Authenticate a new client (the HMAC challenge both ways).
-fn authenticate(stream: UnixStream, key: &[u8]) -> Result<Connection> {
-    stream.set_read_timeout(Some(AUTH_TIMEOUT))?;
-    stream.set_write_timeout(Some(AUTH_TIMEOUT))?;
-    let c = Connection::from_fd(stream.into());
-    deliver_challenge(&c, key)?;
-    answer_challenge(&c, key)?;
-    // Requests are read when the link polls readable; replies must not
-    // block forever on a client that stopped reading.
-    Ok(c)
 }

@@ -36,8 +36,9 @@ use super::child::{self, Fault, Identity, Job, Report, Start};
 use super::connection::{Connection, decode_with_fds, encode_with_fds};
 use super::error::{Error, Result};
 use super::task::{Task, TaskFailure};
-use super::{forkserver, os};
+use super::{bootstrap, forkserver};
 use crate::sys::Deadline;
+use crate::sys::os;
 
 /// The environment variable that tells a re-executed binary it is a spawn
 /// child: `"fd,pid"`, its socket to the parent and the parent's pid.
@@ -477,8 +478,8 @@ pub enum Unknown {}
 /// #[gilfree::task]
 /// fn square(x: u64) -> u64 { x * x }
 ///
+/// #[gilfree::main] // init() first
 /// fn main() {
-///     gilfree::multiprocessing::init(); // first line of main
 ///     let p = Process::new(square::TASK, (7,)).unwrap();
 ///     p.start().unwrap();
 ///     p.join().unwrap();
@@ -609,7 +610,8 @@ impl<R> Process<R> {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or(Error::AlreadyStarted)?;
-        AT_EXIT.call_once(|| os::at_exit(cleanup_at_exit));
+        bootstrap::check_can_start()?;
+        AT_EXIT.call_once(|| os::process::at_exit(cleanup_at_exit));
         // Forget finished children first (Python's `_cleanup()`), so that a
         // forked child has fewer of our handles to drop.
         reap_finished();
@@ -617,7 +619,7 @@ impl<R> Process<R> {
         let ident = Identity {
             name: inner.name.clone(),
             daemon: inner.daemon,
-            parent_pid: os::getpid(),
+            parent_pid: os::process::getpid(),
             parent_name: current_process().name,
         };
         let deadline = Deadline::after(inner.handshake_timeout);
@@ -629,7 +631,7 @@ impl<R> Process<R> {
                         inner.method
                     )));
                 }
-                let n = os::thread_count()?;
+                let n = os::process::thread_count()?;
                 if n > 1 {
                     return Err(Error::ForkRefused(format!(
                         "the parent has {n} threads; a forked child could deadlock on a lock \
@@ -772,7 +774,7 @@ impl<R> Process<R> {
         if self.lock().exitcode.is_some() {
             return Ok(());
         }
-        os::pidfd_signal(st.pidfd.as_fd(), sig)?;
+        os::process::pidfd_signal(st.pidfd.as_fd(), sig)?;
         Ok(())
     }
 
@@ -818,11 +820,11 @@ impl<R> Process<R> {
             }
             let conn_done = self.lock().conn_done;
             let ready = if conn_done {
-                let mut r = os::poll_readable(&[st.pidfd.as_fd()], deadline)?;
+                let mut r = os::poll::poll_readable(&[st.pidfd.as_fd()], deadline)?;
                 r.push(false);
                 r
             } else {
-                os::poll_readable(&[st.pidfd.as_fd(), st.conn.as_fd_checked()?], deadline)?
+                os::poll::poll_readable(&[st.pidfd.as_fd(), st.conn.as_fd_checked()?], deadline)?
             };
             if ready[1] {
                 self.drain(st);
@@ -855,7 +857,7 @@ impl<R> Process<R> {
                     return Ok(true);
                 }
             }
-            if os::poll_readable(&[st.conn.as_fd_checked()?], deadline)?[0] {
+            if os::poll::poll_readable(&[st.conn.as_fd_checked()?], deadline)?[0] {
                 self.drain(st);
             } else if deadline.expired() {
                 return Ok(false);
@@ -906,7 +908,7 @@ impl<R> Process<R> {
         if self.lock().exitcode.is_some() {
             return Ok(true);
         }
-        let code = match os::reap(st.pidfd.as_fd())? {
+        let code = match os::process::reap(st.pidfd.as_fd())? {
             Some(c) => c,
             None => return Ok(false), // not yet: a spurious readiness
         };
@@ -968,28 +970,28 @@ impl<R: DeserializeOwned> Process<R> {
 
 /// The parent's side of the start handshake, for every start method.
 fn handshake(st: &Started, start: Option<(&[u8], &[OwnedFd])>, deadline: Deadline) -> Result<()> {
-    let fail = |why: String| -> Error {
-        // Make sure it is gone, and reaped if it is ours.
-        let _ = os::pidfd_signal(st.pidfd.as_fd(), libc::SIGKILL);
-        if !st.via_server {
-            let _ = os::poll_readable(
-                &[st.pidfd.as_fd()],
-                Deadline::after(Duration::from_secs(10)),
-            );
-            let _ = os::reap(st.pidfd.as_fd());
-        }
-        Error::StartFailed(why)
-    };
+    let fail = |why: String| failed(st, Error::StartFailed(why));
     if let Some((msg, fds)) = start {
         let b: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
         if let Err(e) = st.conn.send_with_fds(msg, &b) {
+            // A child that skipped init() may be gone already: its reason
+            // waits on the socket.
+            if let Ok(Some((b, _))) = st.conn.recv_frame_nonblocking()
+                && b == bootstrap::NO_INIT
+            {
+                return Err(failed(st, Error::NoInit("the child")));
+            }
             return Err(fail(format!("cannot send the start message: {e}")));
         }
     }
     loop {
-        let ready = os::poll_readable(&[st.conn.as_fd_checked()?, st.pidfd.as_fd()], deadline)?;
+        let ready =
+            os::poll::poll_readable(&[st.conn.as_fd_checked()?, st.pidfd.as_fd()], deadline)?;
         if ready[0] {
             match st.conn.recv_frame_nonblocking() {
+                Ok(Some((b, _))) if b == bootstrap::NO_INIT => {
+                    return Err(failed(st, Error::NoInit("the child")));
+                }
                 Ok(Some((b, _))) => match postcard::from_bytes::<Report>(&b) {
                     Ok(Report::Ready { .. }) => return Ok(()),
                     Ok(Report::Exited(code)) if st.via_server => {
@@ -1021,16 +1023,30 @@ fn handshake(st: &Started, start: Option<(&[u8], &[OwnedFd])>, deadline: Deadlin
     }
 }
 
+/// A start that failed: make sure the child is gone, and reaped if it is
+/// ours; then `e`.
+fn failed(st: &Started, e: Error) -> Error {
+    let _ = os::process::pidfd_signal(st.pidfd.as_fd(), libc::SIGKILL);
+    if !st.via_server {
+        let _ = os::poll::poll_readable(
+            &[st.pidfd.as_fd()],
+            Deadline::after(Duration::from_secs(10)),
+        );
+        let _ = os::process::reap(st.pidfd.as_fd());
+    }
+    e
+}
+
 /// A dead (or dying) child's exit code, for error messages.
 fn exit_code_of(st: &Started) -> String {
-    let _ = os::poll_readable(
+    let _ = os::poll::poll_readable(
         &[st.pidfd.as_fd()],
         Deadline::after(Duration::from_secs(10)),
     );
     let code = if st.via_server {
         server_status(&st.conn, Deadline::after(Duration::from_secs(10)))
     } else {
-        os::reap(st.pidfd.as_fd()).ok().flatten()
+        os::process::reap(st.pidfd.as_fd()).ok().flatten()
     };
     code.map_or_else(|| "unknown".into(), |c| c.to_string())
 }
@@ -1038,18 +1054,18 @@ fn exit_code_of(st: &Started) -> String {
 /// Fork: the child runs `job` on its end of a fresh socket pair.
 fn start_fork(job: Job, daemon: bool) -> Result<Started> {
     let _ = daemon; // the child sets its death signal from its identity
-    let (ours, theirs) = os::socketpair()?;
+    let (ours, theirs) = os::socket::socketpair()?;
     child::flush_stdio();
-    let parent = os::getpid();
+    let parent = os::process::getpid();
     // SAFETY: the child only runs the job and `_exit`s. A closure job is
     // refused unless this process has one thread; a task job in a
     // multi-threaded parent carries the risk documented on `Fork`.
-    match unsafe { os::fork() }? {
-        os::Forked::Child => {
+    match unsafe { os::process::fork() }? {
+        os::process::Forked::Child => {
             drop(ours);
             child::run_forked(theirs, job, parent)
         }
-        os::Forked::Parent(pid) => {
+        os::process::Forked::Parent(pid) => {
             drop(theirs);
             // The child has its own copy of the job. Close our copies of
             // its descriptors now (their peers must see EOF when the child
@@ -1066,7 +1082,7 @@ fn start_fork(job: Job, daemon: bool) -> Result<Started> {
                     None
                 }
             };
-            let pidfd = os::pidfd_open(pid)?;
+            let pidfd = os::process::pidfd_open(pid)?;
             Ok(Started {
                 pid,
                 pidfd,
@@ -1088,16 +1104,16 @@ fn start_spawn(daemon: bool) -> Result<Started> {
     // before that point is seen, as a death signal set before the exec
     // would have seen it.
     let _ = daemon;
-    let (ours, theirs) = os::socketpair()?;
-    let pid = os::spawn_self(
+    let (ours, theirs) = os::socket::socketpair()?;
+    let pid = os::process::spawn_self(
         ENV_CHILD,
-        &format!("{},{}", theirs.as_raw_fd(), os::getpid()),
+        &format!("{},{}", theirs.as_raw_fd(), os::process::getpid()),
         &[theirs.as_fd()],
     )?;
     drop(theirs);
     // The child is reaped through its pidfd (posix_spawn left no other
     // handle to it).
-    let pidfd = os::pidfd_open(pid)?;
+    let pidfd = os::process::pidfd_open(pid)?;
     Ok(Started {
         pid,
         pidfd,
@@ -1136,12 +1152,12 @@ pub fn current_process() -> ProcessInfo {
     match child::current_identity() {
         Some(id) => ProcessInfo {
             name: id.name,
-            pid: os::getpid(),
+            pid: os::process::getpid(),
             daemon: id.daemon,
         },
         None => ProcessInfo {
             name: "MainProcess".into(),
-            pid: os::getpid(),
+            pid: os::process::getpid(),
             daemon: false,
         },
     }
@@ -1241,7 +1257,7 @@ extern "C" fn cleanup_at_exit() {
 /// assert!(gilfree::multiprocessing::cpu_count() >= 1);
 /// ```
 pub fn cpu_count() -> usize {
-    os::cpu_count()
+    os::system::cpu_count()
 }
 
 /// Python 3.13's `os.process_cpu_count()`: the CPUs this process may run
@@ -1252,5 +1268,5 @@ pub fn cpu_count() -> usize {
 /// assert!(process_cpu_count() >= 1 && process_cpu_count() <= cpu_count().max(process_cpu_count()));
 /// ```
 pub fn process_cpu_count() -> usize {
-    os::affinity_cpu_count()
+    os::system::affinity_cpu_count()
 }

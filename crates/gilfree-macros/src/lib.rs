@@ -4,8 +4,12 @@
 //! the expansions refer to `::gilfree`.
 
 use proc_macro::TokenStream;
+use quote::ToTokens;
 use quote::{format_ident, quote};
-use syn::{FnArg, ItemFn, ReturnType, parse_macro_input, spanned::Spanned};
+use syn::{
+    FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type, parse_macro_input,
+    spanned::Spanned,
+};
 
 /// Registers a plain `fn` as a task: a function another process can run by
 /// its stable name (module path + function name).
@@ -16,8 +20,11 @@ use syn::{FnArg, ItemFn, ReturnType, parse_macro_input, spanned::Spanned};
 /// `gilfree::multiprocessing::Task<(Args,), Result>` handle to start it in a
 /// process, and an entry in the link-time task registry. Arguments and the
 /// result must be serde types. It may not be generic, `async`, or take
-/// `self`. Two tasks of the same name in one module (say, in two function
-/// bodies) would share a registry name: give them different names.
+/// `self`. Arguments must be owned (`String`, not `&str`): they are decoded
+/// in the child into values the task owns, and a borrowed one is refused
+/// with that fix named. Two tasks of the same name in one module (say, in
+/// two function bodies) would share a registry name: give them different
+/// names.
 ///
 /// ```ignore
 /// #[gilfree::task]
@@ -108,7 +115,12 @@ fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             FnArg::Receiver(r) => {
                 return Err(syn::Error::new(r.span(), "a #[task] fn cannot take self"));
             }
-            FnArg::Typed(pt) => tys.push((*pt.ty).clone()),
+            FnArg::Typed(pt) => {
+                if let Some(e) = borrowed(&pt.ty) {
+                    return Err(e);
+                }
+                tys.push((*pt.ty).clone())
+            }
         }
     }
     let names: Vec<_> = (0..tys.len())
@@ -157,4 +169,102 @@ fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             }
         };
     })
+}
+
+/// A task's arguments are decoded in another process into values the task
+/// owns, so a borrowed argument type (a reference, or a type with a
+/// lifetime) cannot work; serde's own error for it ("`Deserialize` is not
+/// general enough") does not say why. The error, with the fix, or `None`.
+fn borrowed(ty: &Type) -> Option<syn::Error> {
+    match ty {
+        Type::Reference(r) => {
+            let owned = match &*r.elem {
+                Type::Path(p) if p.path.is_ident("str") => "String".to_string(),
+                Type::Path(p) if p.path.is_ident("Path") => "PathBuf".to_string(),
+                Type::Slice(s) => format!("Vec<{}>", s.elem.to_token_stream()),
+                other => other.to_token_stream().to_string(),
+            };
+            Some(syn::Error::new(
+                r.span(),
+                format!(
+                    "a #[task] argument cannot be borrowed: it is decoded in the child into a \
+                     value the task owns; take `{owned}` instead of `{}`",
+                    r.to_token_stream()
+                ),
+            ))
+        }
+        Type::Path(p) => {
+            if let Some(q) = &p.qself
+                && let Some(e) = borrowed(&q.ty)
+            {
+                return Some(e);
+            }
+            p.path.segments.iter().find_map(|seg| match &seg.arguments {
+                PathArguments::AngleBracketed(a) => a.args.iter().find_map(|arg| match arg {
+                    GenericArgument::Type(t) => borrowed(t),
+                    GenericArgument::Lifetime(l) if l.ident != "static" => Some(syn::Error::new(
+                        l.span(),
+                        format!(
+                            "a #[task] argument cannot borrow (`{}` has the lifetime {}): it is \
+                             decoded in the child into a value the task owns; use owned types \
+                             (`String` instead of `&str`, `Vec<T>` instead of `&[T]`, no lifetimes)",
+                            p.to_token_stream(),
+                            l
+                        ),
+                    )),
+                    _ => None,
+                }),
+                _ => None,
+            })
+        }
+        Type::Tuple(t) => t.elems.iter().find_map(borrowed),
+        Type::Array(a) => borrowed(&a.elem),
+        Type::Slice(s) => borrowed(&s.elem),
+        Type::Paren(p) => borrowed(&p.elem),
+        Type::Group(g) => borrowed(&g.elem),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(src: &str) -> String {
+        let f: ItemFn = syn::parse_str(src).unwrap();
+        match expand(&f) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_borrowed_str_names_string() {
+        let e = error_of("fn f(n: u32, s: &str) {}");
+        assert!(e.contains("cannot be borrowed"), "{e}");
+        assert!(e.contains("`String` instead of `& str`"), "{e}");
+    }
+
+    #[test]
+    fn a_borrowed_slice_names_vec() {
+        let e = error_of("fn f(v: &'static [u8]) {}");
+        assert!(e.contains("`Vec<u8>`"), "{e}");
+    }
+
+    #[test]
+    fn a_nested_borrow_or_lifetime_is_refused() {
+        let e = error_of("fn f(v: Vec<(u8, &str)>) {}");
+        assert!(e.contains("`String` instead of `& str`"), "{e}");
+        let e = error_of("fn f(c: std::borrow::Cow<'_, str>) {}");
+        assert!(e.contains("cannot borrow") && e.contains("'_"), "{e}");
+        assert_eq!(error_of("fn f(c: std::borrow::Cow<'static, str>) {}"), "");
+    }
+
+    #[test]
+    fn owned_arguments_expand() {
+        assert_eq!(
+            error_of("fn f(n: u32, s: String, v: Vec<(u8, String)>) {}"),
+            ""
+        );
+    }
 }

@@ -163,9 +163,9 @@ fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             };
 
             fn __gilfree_run(args: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #p::TaskFailure> {
-                let (#(#names,)*): (#(#tys,)*) = #p::decode_args(args)?;
+                let (#(#names,)*): (#(#tys,)*) = #p::decode_args(__GILFREE_TASK_ENTRY.name, args)?;
                 let r: #ret = #ident(#(#names),*);
-                #p::encode_result(&r)
+                #p::encode_result(__GILFREE_TASK_ENTRY.name, &r)
             }
         };
     })

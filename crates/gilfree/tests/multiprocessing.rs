@@ -93,6 +93,27 @@ fn daemon_parent(method: String, c: Connection, killed: bool) {
     }
 }
 
+/// An even number: refuses odd ones with its own message.
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(try_from = "u32")]
+struct Even(u32);
+
+impl TryFrom<u32> for Even {
+    type Error = String;
+    fn try_from(n: u32) -> Result<Self, String> {
+        if n.is_multiple_of(2) {
+            Ok(Even(n))
+        } else {
+            Err(format!("{n} is odd"))
+        }
+    }
+}
+
+#[gilfree::task]
+fn halve(n: Even) -> u32 {
+    n.0 / 2
+}
+
 #[gilfree::task]
 fn index(i: u32) -> u32 {
     i * 3 + 1
@@ -254,10 +275,36 @@ fn bad_args_are_an_error(m: StartMethod) -> Result<(), Failed> {
     let p = get_context(m).process(wrong, (1,))?;
     p.start()?;
     check(
-        matches!(p.result(), Err(Error::Decode { .. })),
+        matches!(p.result(), Err(Error::TaskData { .. })),
         "decode error",
     )?;
     check(p.exitcode() == Some(1), "exit 1")?;
+    // A type that refuses the bytes: its own reason, and the task's name.
+    let odd: Task<(u32,), u32> = Task::__new(halve::TASK.name());
+    let p = get_context(m).process(odd, (3,))?;
+    p.start()?;
+    match p.result() {
+        Err(Error::TaskData { task, what, reason }) => check(
+            task == halve::TASK.name() && what == "decode the arguments" && reason == "3 is odd",
+            format!("arguments: {task} {what}: {reason}"),
+        )?,
+        other => return Err(format!("expected TaskData, got {other:?}").into()),
+    }
+    // A result that does not decode here: the same.
+    let as_even: Task<(Even,), Even> = Task::__new(halve::TASK.name());
+    let p = get_context(m).process(as_even, (Even(6),))?;
+    p.start()?;
+    match p.result() {
+        Err(e @ Error::TaskData { .. }) => check(
+            e.to_string()
+                == format!(
+                    "cannot decode the result of task {}: 3 is odd",
+                    halve::TASK.name()
+                ),
+            format!("result: {e}"),
+        )?,
+        other => return Err(format!("expected TaskData, got {other:?}").into()),
+    }
     let unknown: Task<(), ()> = Task::__new("no::such::task");
     let p = get_context(m).process(unknown, ())?;
     p.start()?;

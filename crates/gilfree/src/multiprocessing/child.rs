@@ -158,7 +158,16 @@ pub(crate) fn run(conn: Connection, job: Job, os_parent: i32) -> i32 {
         Ok(r) => r,
         Err(p) => Err(TaskFailure::Panicked(panic_message(&*p))),
     };
-    let code = if outcome.is_ok() { 0 } else { 1 };
+    let code = match &outcome {
+        Ok(_) => 0,
+        // Said by the panic hook already.
+        Err(TaskFailure::Panicked(_)) => 1,
+        Err(why) => {
+            // Not silent: the parent may never ask for the result.
+            eprintln!("gilfree child (pid {}): {why}", os::process::getpid());
+            1
+        }
+    };
     if let Ok(b) = postcard::to_allocvec(&Report::Done(outcome)) {
         let _ = conn.send_bytes(&b);
     }

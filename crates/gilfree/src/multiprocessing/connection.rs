@@ -42,6 +42,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::codec;
 use super::error::{Error, Result};
 use crate::sys::Deadline;
 use crate::sys::os;
@@ -393,6 +394,14 @@ impl Connection {
     pub(crate) fn from_fd(fd: OwnedFd) -> Self {
         Connection {
             fd: Some(fd),
+            ..Connection::shut()
+        }
+    }
+
+    /// A closed connection (every call but `close` is an error).
+    fn shut() -> Self {
+        Connection {
+            fd: None,
             readable: true,
             writable: true,
             max: AtomicUsize::new(DEFAULT_MAX_MESSAGE_SIZE),
@@ -780,7 +789,7 @@ pub(crate) fn decode_with_fds<T: DeserializeOwned>(
     what: &'static str,
 ) -> Result<T> {
     let prev = FDS_IN.with(|c| c.replace(Some(fds.into_iter().map(Some).collect())));
-    let r = postcard::from_bytes::<T>(bytes);
+    let r = codec::from_bytes::<T>(bytes);
     FDS_IN.with(|c| c.replace(prev));
     r.map_err(|e| Error::decode(what, e))
 }
@@ -815,10 +824,19 @@ impl<'de> Deserialize<'de> for Connection {
                 .as_mut()
                 .and_then(|v| v.get_mut(idx as usize).and_then(Option::take))
         });
-        let fd = fd.ok_or_else(|| {
-            D::Error::custom("no descriptor came with this Connection (sent outside a Connection?)")
-        })?;
-        let mut c = Connection::from_fd(fd);
+        let mut c = match fd {
+            Some(fd) => Connection::from_fd(fd),
+            None if codec::finding_reason() => {
+                // Decoding again to find why a decode failed: the
+                // descriptor went to the first attempt's value.
+                Connection::shut()
+            }
+            None => {
+                return Err(D::Error::custom(
+                    "no descriptor came with this Connection (sent outside a Connection?)",
+                ));
+            }
+        };
         c.readable = readable;
         c.writable = writable;
         Ok(c)

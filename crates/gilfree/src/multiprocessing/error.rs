@@ -55,6 +55,21 @@ pub enum Error {
         /// The decoder's message.
         reason: String,
     },
+    /// A task's arguments did not decode in the child, or its result did
+    /// not encode there or decode here: the task's registry name, what
+    /// failed, and the reason, a type's own message where it gave one
+    /// (the "3 is odd" of a `#[serde(try_from = "u32")]` type). Python
+    /// raises the unpickling error in the child.
+    #[error("cannot {what} of task {task}: {reason}")]
+    TaskData {
+        /// The task's registry name.
+        task: String,
+        /// "decode the arguments", "encode the result" or "decode the
+        /// result".
+        what: &'static str,
+        /// The decoder's (or encoder's) message.
+        reason: String,
+    },
     /// A value could not be encoded.
     #[error("cannot encode {what}: {reason}")]
     Encode {

@@ -20,8 +20,8 @@
 //! under its module path and name, whose arguments and result are serde
 //! types (postcard-encoded on the way). The child is this same executable.
 //! Bytes that do not decode as the task's arguments are an error in the
-//! child ([`Error::Decode`] from [`Process::result`]), never undefined
-//! behaviour. With the fork start method only, any closure may run instead
+//! child ([`Error::TaskData`] from [`Process::result`], naming the task
+//! and the type's own reason), never undefined behaviour. With the fork start method only, any closure may run instead
 //! ([`ProcessBuilder::fork_closure`]), in a single-threaded parent.
 //!
 //! # `init()` is the first line of `main`
@@ -95,6 +95,7 @@
 
 mod bootstrap;
 mod child;
+mod codec;
 mod connection;
 mod error;
 mod forkserver;

@@ -376,12 +376,19 @@ impl ProcessBuilder {
     {
         let run = move || {
             let r = f();
-            postcard::to_allocvec(&r).map_err(|e| TaskFailure::BadResult(e.to_string()))
+            postcard::to_allocvec(&r).map_err(|e| TaskFailure::BadResult {
+                task: FORK_CLOSURE.to_string(),
+                reason: e.to_string(),
+            })
         };
         self.build(Target::Closure(Box::new(run)))
     }
 
     fn build<R>(self, target: Target) -> Process<R> {
+        let task = match &target {
+            Target::Task { name, .. } => name,
+            Target::Closure(_) => FORK_CLOSURE,
+        };
         let me = child::current_identity();
         let n = COUNTER.fetch_add(1, Relaxed);
         let name = self.name.unwrap_or_else(|| match &me {
@@ -394,6 +401,7 @@ impl ProcessBuilder {
         Process {
             inner: Arc::new(Inner {
                 name,
+                task,
                 daemon,
                 method: self.method.unwrap_or_else(get_start_method),
                 handshake_timeout: self.handshake_timeout,
@@ -407,6 +415,9 @@ impl ProcessBuilder {
         }
     }
 }
+
+/// What errors call the target of a fork closure.
+const FORK_CLOSURE: &str = "<fork closure>";
 
 enum Target {
     Task {
@@ -443,6 +454,8 @@ struct State {
 
 struct Inner {
     name: String,
+    /// The task's registry name, for errors.
+    task: &'static str,
     daemon: bool,
     method: StartMethod,
     handshake_timeout: Duration,
@@ -950,16 +963,27 @@ impl<R: DeserializeOwned> Process<R> {
         let code = s.exitcode.unwrap_or(0);
         match s.outcome.take() {
             None => Err(Error::NoResult(code)),
-            Some(Ok(bytes)) => decode_with_fds(&bytes, Vec::new(), "task result"),
+            Some(Ok(bytes)) => {
+                decode_with_fds(&bytes, Vec::new(), "task result").map_err(|e| match e {
+                    Error::Decode { reason, .. } => Error::TaskData {
+                        task: self.inner.task.to_string(),
+                        what: "decode the result",
+                        reason,
+                    },
+                    other => other,
+                })
+            }
             Some(Err(TaskFailure::Panicked(m))) => Err(Error::Panicked(m)),
             Some(Err(TaskFailure::Unknown(n))) => Err(Error::UnknownTask(n)),
-            Some(Err(TaskFailure::BadArgs(m))) => Err(Error::Decode {
-                what: "task arguments",
-                reason: m,
+            Some(Err(TaskFailure::BadArgs { task, reason })) => Err(Error::TaskData {
+                task,
+                what: "decode the arguments",
+                reason,
             }),
-            Some(Err(TaskFailure::BadResult(m))) => Err(Error::Encode {
-                what: "task result",
-                reason: m,
+            Some(Err(TaskFailure::BadResult { task, reason })) => Err(Error::TaskData {
+                task,
+                what: "encode the result",
+                reason,
             }),
         }
     }

@@ -12,6 +12,7 @@
 //! | `cpu_count()`, `os.process_cpu_count()` | [`cpu_count`], [`process_cpu_count`] |
 //! | `Pipe(duplex)` / `Connection` | [`Pipe`] / [`Connection`] |
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
+//! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
 //!
 //! # Tasks, not closures
 //!
@@ -96,7 +97,7 @@
 mod bootstrap;
 mod child;
 mod codec;
-mod connection;
+pub mod connection;
 mod error;
 mod forkserver;
 mod process;

@@ -33,7 +33,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::child::{self, Fault, Identity, Job, Report, Start};
-use super::connection::{Connection, decode_with_fds, encode_with_fds};
+use super::connection::{Connection, Waitable, decode_with_fds, encode_with_fds};
 use super::error::{Error, Result};
 use super::task::{Task, TaskFailure};
 use super::{bootstrap, forkserver};
@@ -693,6 +693,25 @@ impl<R> Process<R> {
         Ok(())
     }
 
+    /// Python's `Process.sentinel`: a descriptor (the child's pidfd) that
+    /// turns readable when the child ends, for
+    /// [`connection::wait`](super::connection::wait) or an event loop. An
+    /// error before `start`. A `Process` is itself
+    /// [`Waitable`](super::connection::Waitable) through it.
+    ///
+    /// ```no_run
+    /// use gilfree::multiprocessing::{Process, connection::wait};
+    /// # #[gilfree::task] fn t() {}
+    /// let p = Process::new(t::TASK, ()).unwrap();
+    /// p.start().unwrap();
+    /// let _fd = p.sentinel().unwrap();
+    /// assert_eq!(wait(&[&p], None).unwrap(), vec![0]); // it ended
+    /// p.join().unwrap();
+    /// ```
+    pub fn sentinel(&self) -> Result<std::os::fd::BorrowedFd<'_>> {
+        Ok(self.started()?.pidfd.as_fd())
+    }
+
     fn started(&self) -> Result<&Started> {
         self.inner.started.get().ok_or(Error::NotStarted)
     }
@@ -928,6 +947,12 @@ impl<R> Process<R> {
         self.drain_locked(st);
         self.lock().exitcode = Some(code);
         Ok(true)
+    }
+}
+
+impl<R> Waitable for Process<R> {
+    fn wait_fd(&self) -> Result<std::os::fd::BorrowedFd<'_>> {
+        self.sentinel()
     }
 }
 

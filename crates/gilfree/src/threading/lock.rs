@@ -44,42 +44,12 @@
 //! The uncontended path is one CAS to acquire and one swap to release, the
 //! same instructions as std's and parking_lot's mutexes.
 //!
-//! # Spin policy, and why
+//! # Spin policy
 //!
-//! Phase 1 runs in rounds. The first round reads the word after 1, 2 and 4
-//! pauses (a critical section about to end is caught within ~0.2 µs); every
-//! round then reads it `POLLS + 1` = 3 times, `POLL_PAUSES` = 50 pauses
-//! apart (~1.3 µs here). Between rounds the waiter yields its core, up to
-//! `SPIN_YIELDS` = 16 times (~50 µs in all) before it parks. The reasons,
-//! all measured with `gilfree-bench --only 'lock_*' --no-python` on the
-//! 2-vCPU AMD EPYC (KVM) machine this was tuned on, where a pause is ~26 ns
-//! and a `sched_yield` ~0.6 µs (ratios are gilfree/parking_lot on
-//! `lock_contended_2t`, in runs where the two threads really ran in
-//! parallel, i.e. std took 15–25 ns/op):
-//!
-//! - **Sparse reads.** Each read by a waiter pulls the lock's cache line to
-//!   its core, so the holder's next CAS or swap must fetch it back; and a
-//!   dense poller often catches the few-ns gap between a release and the
-//!   holder's next acquire, so ownership (and the line) moves between cores
-//!   all the time. The previous policy read after every pause (100 reads,
-//!   then 8 yields): 0.96–1.25× (0.97–1.00× on a quiet machine). This
-//!   policy: 0.74–0.88× (0.81–0.86× on a quiet machine, where gilfree's
-//!   uncontended cost, 5.4 ns/op, bounds it from below at ~0.77×).
-//! - **Parking late.** Once a waiter has parked, the word says `CONTENDED`
-//!   and releases pay a futex wake. Parking after a single round, without
-//!   the yields, made the holder issue ~150k futex calls per 20M ops and
-//!   cost 1.03–1.17×.
-//! - **Short rounds, yield between them.** With more runnable threads than
-//!   cores a waiter that spins on its holder's core only delays it. 13 µs
-//!   rounds (10 sparse reads) were as good on `lock_contended_2t` but made
-//!   `condition_pingpong` (whose woken waiter re-takes the lock) 2× slower
-//!   (21 → 44–50 µs per round trip); ~2.6 µs rounds keep it at par.
-//!
-//! parking_lot differs in two ways we do not copy: its waiters spin only
-//! ~14 pauses before they start yielding (the yields then act as sparse
-//! reads), and it knows exactly whether anyone is parked (its wait queue),
-//! so its releases never pay a spurious wake; a single futex word cannot
-//! know, which is why parking late matters more here.
+//! Phase 1 follows `sys::spin::LOCK` (a ramp of 1, 2, 4 pauses, then sparse
+//! looks ~1.3 µs apart in short rounds with yields between them, ~50 µs in
+//! all before parking); the measurements behind those numbers are in
+//! `docs/spin-policy.md`.
 
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
@@ -91,22 +61,12 @@ use super::Error;
 use crate::deadlock::{self, sealed};
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::futex::{self, Wake};
+use crate::sys::spin::{self, Spin};
 use crate::sys::{Deadline, Private, Scope};
 
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
-/// Reads of the ramp that opens the first spin round (after 1, 2, 4 pauses).
-const RAMP: u32 = 3;
-/// Pauses between two reads of the word after the ramp (about 1.3 µs on
-/// the machine the numbers in the head comment come from).
-const POLL_PAUSES: u32 = 50;
-/// Pause batches per spin round after the ramp (so `POLLS + 1` sparse reads).
-const POLLS: u32 = 2;
-/// How many times a contended acquire yields its core (between spin rounds)
-/// before parking.
-const SPIN_YIELDS: u32 = 16;
-
 /// The lock algorithm without data: one word, usable in private memory
 /// (threads) or in a shared mapping (processes, `S = Shared`).
 #[repr(C)]
@@ -139,14 +99,14 @@ impl<S: Scope> RawLock<S> {
 
     #[cold]
     pub(crate) fn lock_contended(&self, deadline: Deadline) -> bool {
-        // Phase 1, while nobody sleeps on the word (it reads LOCKED): poll it
-        // in rounds, yielding the core between rounds, and take it with a
-        // CAS to LOCKED as soon as it is seen free. While the word stays off
+        // Phase 1, while nobody sleeps on the word (it reads LOCKED): look
+        // at it under the lock's spin policy, and take it with a CAS to
+        // LOCKED as soon as it is seen free. While the word stays off
         // CONTENDED, releases pay no wake syscall (see the head comment).
+        let mut spin = Spin::new(&spin::LOCK);
         let mut state;
-        let mut round = 0;
         loop {
-            state = self.poll(round == 0, deadline);
+            state = self.state.load(Relaxed);
             if state == UNLOCKED {
                 match self
                     .state
@@ -156,7 +116,7 @@ impl<S: Scope> RawLock<S> {
                     Err(s) => state = s,
                 }
             }
-            if state != LOCKED || round == SPIN_YIELDS || cfg!(loom) {
+            if state != LOCKED || spin.spent() {
                 break;
             }
             if deadline.expired() {
@@ -164,8 +124,7 @@ impl<S: Scope> RawLock<S> {
                 // lock contended (which would cost its holder a wake).
                 return false;
             }
-            round += 1;
-            std::thread::yield_now();
+            spin.wait();
         }
         // Phase 2: sleep. Mark the lock contended first; if it was free, we
         // own it now, in the contended state, since others may sleep too.
@@ -179,46 +138,8 @@ impl<S: Scope> RawLock<S> {
                 // One last look: the lock may have been freed as we gave up.
                 return self.try_lock();
             }
-            state = self.poll(false, deadline);
+            state = spin::spin_word(&self.state, &spin::LOCK_AFTER_WAKE, |s| s == LOCKED);
         }
-    }
-
-    /// One spin round: read the word until it is no longer `LOCKED` (free,
-    /// or someone sleeps on it), the round is over, or `deadline` has
-    /// passed; returns the last value read. With `ramp`, the first reads come
-    /// after 1, 2, 4 pauses, to catch a critical section that is about to
-    /// end; then up to `POLLS + 1` reads, `POLL_PAUSES` pauses apart.
-    #[cfg(not(loom))]
-    fn poll(&self, ramp: bool, deadline: Deadline) -> u32 {
-        let pause = |n: u32| {
-            for _ in 0..n {
-                core::hint::spin_loop();
-            }
-        };
-        if ramp {
-            for i in 0..RAMP {
-                let s = self.state.load(Relaxed);
-                if s != LOCKED {
-                    return s;
-                }
-                pause(1 << i);
-            }
-        }
-        let mut polls = POLLS;
-        loop {
-            let s = self.state.load(Relaxed);
-            if s != LOCKED || polls == 0 || deadline.expired() {
-                return s;
-            }
-            pause(POLL_PAUSES);
-            polls -= 1;
-        }
-    }
-
-    /// Under loom a spin is one read: the model explores the interleavings.
-    #[cfg(loom)]
-    fn poll(&self, _ramp: bool, _deadline: Deadline) -> u32 {
-        self.state.load(Relaxed)
     }
 
     /// Release the lock. Returns `false` (and changes nothing) if it was not

@@ -19,34 +19,33 @@ use super::frame::*;
 use super::wait::Waitable;
 use crate::multiprocessing::codec;
 use crate::multiprocessing::error::{Error, Result};
+use crate::sys::spin::{self, Spin};
 use crate::sys::{Deadline, os};
 
-/// How long a reader that would block first polls its socket without
-/// sleeping (nonblocking reads, yielding the core between them). A reply
-/// that comes back within it costs no sleep and no wake-up, which on a
-/// virtual machine is several microseconds each way: the lock's spin-then-
-/// park, for a socket. A read that waits longer pays this once.
-const SPIN_READ: Duration = Duration::from_micros(20);
-
-/// The bounded poll of [`SPIN_READ`] (never past `deadline`): `Some(bytes
-/// read)` (0 at EOF), or `None` if nothing came.
+/// A reader that would block first polls its socket without sleeping
+/// ([`spin::SOCKET_READ`]: nonblocking reads, yielding the core between
+/// them, for up to 20 µs). A reply that comes back within it costs no sleep
+/// and no wake-up, which on a virtual machine is several microseconds each
+/// way: the lock's spin-then-park, for a socket. A read that waits longer
+/// pays this once. `Some(bytes read)` (0 at EOF), or `None` if nothing came
+/// (never past `deadline`).
 fn spin_read(
     rd: &mut ReadSide,
     fd: BorrowedFd<'_>,
     want: usize,
     deadline: Deadline,
 ) -> Result<Option<usize>> {
-    let start = std::time::Instant::now();
+    let mut spin = Spin::new(&spin::SOCKET_READ);
     loop {
         match rd.read(fd, want, true) {
             Ok(n) => return Ok(Some(n)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e.into()),
         }
-        if start.elapsed() >= SPIN_READ || deadline.expired() {
+        if spin.spent() || deadline.expired() {
             return Ok(None);
         }
-        std::thread::yield_now();
+        spin.wait();
     }
 }
 
@@ -406,7 +405,7 @@ impl Connection {
         let mut guard = self.rd.lock().unwrap_or_else(|e| e.into_inner());
         let rd = &mut *guard;
         // A reader that would block first polls the socket for a little
-        // while (see `SPIN_READ`).
+        // while (see `spin_read`).
         let mut spin = true;
         loop {
             let got = rd.dec.next_frame_with(max, |p| match &mut sink {

@@ -176,7 +176,6 @@ pub(crate) fn run(conn: Connection, job: Job, os_parent: i32) -> i32 {
 
 /// A forked child's whole life: run, flush, `_exit`.
 pub(crate) fn run_forked(conn: OwnedFd, job: Job, os_parent: i32) -> ! {
-    super::process::after_fork_in_child();
     let code = run(Connection::from_fd(conn), job, os_parent);
     flush_stdio();
     os::process::exit_now(code)

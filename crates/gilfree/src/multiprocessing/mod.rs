@@ -95,23 +95,28 @@
 //! `is_alive`, and the handshake.
 
 mod bootstrap;
+mod builder;
 mod child;
+mod children;
 mod codec;
 pub mod connection;
 mod error;
-mod forkserver;
+mod guard;
+mod info;
+mod method;
 mod process;
+mod server;
+mod start;
 mod task;
 
 pub use bootstrap::init;
+pub use builder::{Context, DEFAULT_HANDSHAKE_TIMEOUT, ProcessBuilder, get_context};
 pub use child::Fault;
 pub use connection::{Address, Client, Connection, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe};
 pub use error::{Error, Result};
-pub use process::{
-    Context, DEFAULT_HANDSHAKE_TIMEOUT, Process, ProcessBuilder, ProcessInfo, StartMethod, Unknown,
-    active_children, cpu_count, current_process, get_context, get_start_method, parent_process,
-    process_cpu_count, set_start_method, set_start_method_force,
-};
+pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_cpu_count};
+pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
+pub use process::{Process, Unknown, active_children};
 pub use task::Task;
 
 #[doc(hidden)]
@@ -125,5 +130,5 @@ pub mod __private {
 /// that kill it). Not a public API.
 #[doc(hidden)]
 pub fn __forkserver_pid() -> Option<i32> {
-    forkserver::server_pid()
+    start::forkserver::server_pid()
 }

@@ -220,3 +220,9 @@ pub(crate) fn spawn_self(var: &str, value: &str, keep: &[BorrowedFd<'_>]) -> io:
         Ok(pid)
     }
 }
+
+/// `SIGTERM`, for [`pidfd_signal`].
+pub(crate) const SIGTERM: i32 = libc::SIGTERM;
+
+/// `SIGKILL`, for [`pidfd_signal`].
+pub(crate) const SIGKILL: i32 = libc::SIGKILL;

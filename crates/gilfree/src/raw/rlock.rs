@@ -63,7 +63,7 @@ pub(crate) fn current_owner_id<S: Scope>() -> u32 {
     #[cfg(not(loom))]
     {
         if S::SHARED {
-            return rustix::thread::gettid().as_raw_nonzero().get() as u32;
+            return crate::sys::os::thread::gettid();
         }
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         thread_local! {

@@ -3,3 +3,4 @@
 //! than a hunt through the crate. One file per area; the rest of the crate
 //! calls these functions and never `rustix`/`libc` directly (the futex calls
 //! live beside the futex words in `sys::futex`).
+pub(crate) mod thread;

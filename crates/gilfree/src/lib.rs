@@ -56,8 +56,10 @@
 
 pub mod deadlock;
 pub mod futures;
+pub(crate) mod guard;
 pub mod multiprocessing;
 pub mod queue;
+pub(crate) mod raw;
 pub(crate) mod sys;
 pub mod threading;
 

@@ -8,3 +8,4 @@ pub(crate) mod poll;
 pub(crate) mod process;
 pub(crate) mod socket;
 pub(crate) mod system;
+pub(crate) mod thread;

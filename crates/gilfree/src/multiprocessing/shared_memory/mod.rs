@@ -19,9 +19,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::connection::{send_fd_with_value, take_received_fd};
+use super::codec;
+use super::connection::{put_outgoing, take_incoming};
 use super::error::{Error, Result};
-use super::os;
+use crate::sys::os;
 use crate::sys::os::shm;
 
 /// Longest name accepted (the OS allows 255 bytes with the leading `/`).
@@ -163,7 +164,7 @@ impl SharedMemoryBuilder {
                 (shm::shm_create(&os_name(&n))?, n)
             }
             None => loop {
-                let tag: String = os::random_bytes(4)?
+                let tag: String = os::system::random_bytes(4)?
                     .iter()
                     .map(|b| format!("{b:02x}"))
                     .collect();
@@ -299,7 +300,11 @@ impl SharedMemory {
     /// assert_eq!(a.to_vec()[0], 1);
     /// ```
     pub fn try_clone(&self) -> Result<SharedMemory> {
-        Self::map(os::dup(self.fd.as_fd())?, self.len, self.name.clone())
+        Self::map(
+            os::socket::dup(self.fd.as_fd())?,
+            self.len,
+            self.name.clone(),
+        )
     }
 
     fn map(fd: OwnedFd, len: usize, name: Option<String>) -> Result<SharedMemory> {
@@ -506,7 +511,13 @@ impl fmt::Debug for SharedMemory {
 /// not responsible for unlinking it.
 impl Serialize for SharedMemory {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let idx = send_fd_with_value::<S::Error>(self.fd.as_fd(), "SharedMemory")?;
+        use serde::ser::Error as _;
+        let dup = os::socket::dup(self.fd.as_fd()).map_err(S::Error::custom)?;
+        let idx = put_outgoing(dup).ok_or_else(|| {
+            S::Error::custom(
+                "a SharedMemory can only be sent through a Connection or as a task argument",
+            )
+        })?;
         (idx, &self.name, self.len as u64).serialize(s)
     }
 }
@@ -515,7 +526,20 @@ impl<'de> Deserialize<'de> for SharedMemory {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let (idx, name, len) = <(u32, Option<String>, u64)>::deserialize(d)?;
-        let fd = take_received_fd::<D::Error>(idx, "SharedMemory")?;
+        let fd = match take_incoming(idx) {
+            Some(fd) => fd,
+            // Decoding again to find why a decode failed: the descriptor
+            // went to the first attempt's value; a stand-in lets the
+            // decode reach the real reason.
+            None if codec::finding_reason() => {
+                return SharedMemory::anonymous(1).map_err(D::Error::custom);
+            }
+            None => {
+                return Err(D::Error::custom(
+                    "no descriptor came with this SharedMemory (sent outside a Connection?)",
+                ));
+            }
+        };
         let len = usize::try_from(len).map_err(D::Error::custom)?;
         let actual = shm::len_of(fd.as_fd()).map_err(D::Error::custom)?;
         if len == 0 || actual < len {

@@ -44,7 +44,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
-use crate::multiprocessing::os;
+use crate::sys::os;
 use crate::sys::os::shm;
 
 /// Hands a child its tree's member socket: `"<socket fd>,<tracker pid>"`.
@@ -103,13 +103,13 @@ fn launch() -> io::Result<Member> {
     // SAFETY: the child runs only `serve`, which keeps to
     // async-signal-safe system calls (no allocator, no lock), so it is
     // sound whatever other threads of this process held at the fork.
-    let forked = unsafe { os::fork() };
+    let forked = unsafe { os::process::fork() };
     // SAFETY: `table` is our fresh private mapping of that length; the
     // parent's copy is unmapped here, the child's is the child's own.
     let unmap = || unsafe { shm::unmap(table, MAX_NAMES * SLOT) };
     match forked {
-        Ok(os::Forked::Child) => serve(theirs.as_raw_fd(), table),
-        Ok(os::Forked::Parent(pid)) => {
+        Ok(os::process::Forked::Child) => serve(theirs.as_raw_fd(), table),
+        Ok(os::process::Forked::Parent(pid)) => {
             unmap();
             Ok(Member { fd: ours, pid })
         }
@@ -137,7 +137,7 @@ pub(crate) fn ensure_running() {
 pub(crate) fn for_child() -> Option<(OwnedFd, String)> {
     let g = member();
     let m = g.as_ref()?;
-    let fd = os::dup(m.fd.as_fd()).ok()?;
+    let fd = os::socket::dup(m.fd.as_fd()).ok()?;
     let v = format!("{},{}", fd.as_raw_fd(), m.pid);
     Some((fd, v))
 }
@@ -225,5 +225,5 @@ fn serve(sock: RawFd, table: NonNull<u8>) -> ! {
     for s in &slots[..live] {
         shm::shm_unlink_raw(&s[1..1 + s[0] as usize]);
     }
-    os::exit_now(0)
+    os::process::exit_now(0)
 }

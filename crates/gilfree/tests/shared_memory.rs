@@ -11,7 +11,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use gilfree::multiprocessing::shared_memory::__tracker_pid;
-use gilfree::multiprocessing::{Connection, Error, Pipe, SharedMemory, StartMethod, get_context};
+use gilfree::multiprocessing::{
+    Array, Connection, Error, Pipe, RawArray, RawValue, SharedMemory, StartMethod, Value,
+    get_context,
+};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// Generous: the machine is shared and busy; never legitimately reached.
@@ -47,6 +50,34 @@ fn create_and_leave(data: Vec<u8>) -> (String, Option<i32>) {
 fn attach_and_wait(name: String, c: Connection) {
     let _m = SharedMemory::attach(&name).unwrap();
     c.send("attached").unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+#[gilfree::task]
+fn bump_all(v: Value<u64>, a: Array<i32>, rv: RawValue<u16>, ra: RawArray<u8>) {
+    *v.get_lock() += 5;
+    for (i, x) in a.get_lock().iter_mut().enumerate() {
+        *x = -(i as i32);
+    }
+    rv.set(rv.get() + 1);
+    ra.set(0, 42);
+}
+
+#[gilfree::task]
+fn increment(v: Value<u64>, n: u32) {
+    for _ in 0..n {
+        *v.get_lock() += 1;
+    }
+}
+
+/// Takes the value's lock, says so, and dies holding it (killed).
+#[gilfree::task]
+fn hold_lock(v: Value<u64>, c: Connection) {
+    let mut g = v.get_lock();
+    *g = 99;
+    c.send("holding").unwrap();
     loop {
         std::thread::park();
     }
@@ -240,6 +271,79 @@ fn created_in_child_outlives_child(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+fn value_and_array_round_trip(m: StartMethod) -> Result<(), Failed> {
+    let v = Value::new(1u64)?;
+    let a = Array::<i32>::zeroed(4)?;
+    let rv = RawValue::new(7u16)?;
+    let ra = RawArray::<u8>::zeroed(2)?;
+    let args = (
+        v.try_clone()?,
+        a.try_clone()?,
+        rv.try_clone()?,
+        ra.try_clone()?,
+    );
+    let p = get_context(m).process(bump_all::TASK, args)?;
+    p.start()?;
+    p.result()?;
+    check(v.value() == 6, format!("value {}", v.value()))?;
+    check(
+        a.to_vec() == [0, -1, -2, -3],
+        format!("array {:?}", a.to_vec()),
+    )?;
+    check(rv.get() == 8, format!("raw value {}", rv.get()))?;
+    check(
+        ra.to_vec() == [42, 0],
+        format!("raw array {:?}", ra.to_vec()),
+    )
+}
+
+fn locked_increments_are_exact(m: StartMethod) -> Result<(), Failed> {
+    const N: usize = 3;
+    const M: u32 = 2000;
+    let v = Value::new(0u64)?;
+    let mut ps = Vec::new();
+    for _ in 0..N {
+        let p = get_context(m).process(increment::TASK, (v.try_clone()?, M))?;
+        p.start()?;
+        ps.push(p);
+    }
+    for _ in 0..M {
+        *v.get_lock() += 1;
+    }
+    for p in ps {
+        p.result()?;
+    }
+    let got = v.value();
+    check(
+        got == (N as u64 + 1) * M as u64,
+        format!("{got} != {}", (N as u64 + 1) * M as u64),
+    )
+}
+
+/// A child SIGKILLed holding a Value's lock: a waiter already blocked and
+/// the next acquirer get the lock back, the first told `owner_died`.
+fn dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
+    let v = Value::new(0u64)?;
+    let (mine, theirs) = Pipe(true)?;
+    let p = get_context(m).process(hold_lock::TASK, (v.try_clone()?, theirs))?;
+    p.start()?;
+    let _: String = mine.recv()?;
+    let (died, seen) = std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let g = v.get_lock_timeout(PATIENCE);
+            g.map(|g| (g.owner_died(), *g))
+        });
+        p.kill().ok();
+        waiter.join().expect("waiter panicked")
+    })
+    .ok_or("the waiter did not get the lock back")?;
+    p.join()?;
+    check(died, "owner_died not reported")?;
+    check(seen == 99, format!("the dead holder's write: {seen}"))?;
+    let again = v.get_lock_timeout(PATIENCE).ok_or("lock not free")?;
+    check(!again.owner_died(), "owner_died reported twice")
+}
+
 /// A program SIGKILLed after creating blocks leaves nothing in /dev/shm
 /// once its whole tree (here also a child attached to one block) is gone.
 fn killed_program_leaves_nothing(m: StartMethod) -> Result<(), Failed> {
@@ -384,6 +488,9 @@ fn main() {
             "killed_program_leaves_nothing",
             killed_program_leaves_nothing,
         ),
+        ("value_and_array_round_trip", value_and_array_round_trip),
+        ("locked_increments_are_exact", locked_increments_are_exact),
+        ("dead_holder_reported", dead_holder_reported),
     ];
     let once: &[(&str, Once)] = &[
         ("basics", basics),

@@ -1,6 +1,8 @@
 //! Python's `multiprocessing.shared_memory`: a block of memory that several
 //! processes map at once ([`SharedMemory`]), and the resource tracker that
-//! unlinks a program's named blocks once its process tree is gone.
+//! unlinks a program's named blocks once its process tree is gone; and
+//! Python's `Value`/`Array`/`RawValue`/`RawArray` (plain-old-data in an
+//! anonymous block, with or without a lock that survives a dead holder).
 //!
 //! A named block is a POSIX shared-memory object (`shm_open`, mode 0600,
 //! a `/psm_…` name as CPython's) that any process may attach to by name;
@@ -11,6 +13,9 @@
 //! `Connection`'s does.
 
 pub(crate) mod tracker;
+mod value;
+
+pub use value::{Array, ArrayGuard, Elem, Guard, RawArray, RawValue, Single, Value, ValueGuard};
 
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};

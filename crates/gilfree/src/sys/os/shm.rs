@@ -217,3 +217,31 @@ pub(crate) fn adopt_socket(raw: RawFd) -> Option<OwnedFd> {
     rustix::io::fcntl_setfd(&fd, flags | rustix::io::FdFlags::CLOEXEC).ok()?;
     Some(fd)
 }
+
+/// Whether kernel thread `tid` (of any process in our pid namespace) is
+/// alive: `/proc/<tid>/stat` exists and its state is not zombie or dead.
+/// A holder of a process-shared lock is checked this way while others wait
+/// for it. When the answer cannot be read, it is "alive" (waiting on is
+/// the safe side).
+pub(crate) fn thread_alive(tid: u32) -> bool {
+    let stat = match std::fs::read(format!("/proc/{tid}/stat")) {
+        Ok(s) => s,
+        Err(e) => return !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)),
+    };
+    // "tid (comm) S …": the state follows the last ')' (comm may hold any
+    // byte, ')' included).
+    match stat.iter().rposition(|&b| b == b')') {
+        Some(i) => !matches!(stat.get(i + 2), Some(b'Z' | b'X' | b'x')),
+        None => true,
+    }
+}
+
+/// Run `f` in the child after every `fork` of this process (a cache of
+/// per-thread OS ids must be refreshed there).
+pub(crate) fn at_fork_child(f: extern "C" fn()) {
+    // SAFETY: `f` is a plain function with no captured state, valid for
+    // the program's whole life; no prepare or parent handler.
+    unsafe {
+        libc::pthread_atfork(None, None, Some(f));
+    }
+}

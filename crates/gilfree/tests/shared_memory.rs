@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use gilfree::multiprocessing::shared_memory::__tracker_pid;
 use gilfree::multiprocessing::{
-    Array, Connection, Error, Pipe, RawArray, RawValue, SharedMemory, StartMethod, Value,
-    get_context,
+    Array, Connection, Error, Lock, Pipe, Process, RawArray, RawValue, SharedMemory, StartMethod,
+    Value, get_context,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -81,6 +81,23 @@ fn hold_lock(v: Value<u64>, c: Connection) {
     loop {
         std::thread::park();
     }
+}
+
+/// Takes the lock, says so, and dies holding it (killed).
+#[gilfree::task]
+fn hold_plain_lock(l: Lock<u64>, c: Connection) {
+    let mut g = l.acquire();
+    *g = 99;
+    c.send("holding").unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Releases a lock another process acquired (Python allows it).
+#[gilfree::task]
+fn release_it(l: Lock) -> bool {
+    l.release().is_ok()
 }
 
 fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
@@ -320,28 +337,62 @@ fn locked_increments_are_exact(m: StartMethod) -> Result<(), Failed> {
     )
 }
 
-/// A child SIGKILLed holding a Value's lock: a waiter already blocked and
-/// the next acquirer get the lock back, the first told `owner_died`.
-fn dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
-    let v = Value::new(0u64)?;
+/// A child SIGKILLed holding a lock (started by `start`, which gets the
+/// other end of a pipe to say "holding"): a waiter already blocked in
+/// `take` gets the lock back told `owner_died`, with the dead holder's
+/// write (99) visible; the next `take` is not told again.
+fn dead_holder_case(
+    start: impl FnOnce(Connection) -> Result<Process<()>, Error>,
+    take: impl Fn() -> Option<(bool, u64)> + Sync,
+) -> Result<(), Failed> {
     let (mine, theirs) = Pipe(true)?;
-    let p = get_context(m).process(hold_lock::TASK, (v.try_clone()?, theirs))?;
-    p.start()?;
+    let p = start(theirs)?;
     let _: String = mine.recv()?;
-    let (died, seen) = std::thread::scope(|s| {
-        let waiter = s.spawn(|| {
-            let g = v.get_lock_timeout(PATIENCE);
-            g.map(|g| (g.owner_died(), *g))
-        });
-        p.kill().ok();
+    let got = std::thread::scope(|s| {
+        let waiter = s.spawn(&take);
+        let _ = p.kill();
         waiter.join().expect("waiter panicked")
-    })
-    .ok_or("the waiter did not get the lock back")?;
+    });
+    let (died, seen) = got.ok_or("the waiter did not get the lock back")?;
     p.join()?;
     check(died, "owner_died not reported")?;
     check(seen == 99, format!("the dead holder's write: {seen}"))?;
-    let again = v.get_lock_timeout(PATIENCE).ok_or("lock not free")?;
-    check(!again.owner_died(), "owner_died reported twice")
+    let (again, _) = take().ok_or("lock not free")?;
+    check(!again, "owner_died reported twice")
+}
+
+fn value_dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
+    let v = Value::new(0u64)?;
+    dead_holder_case(
+        |c| {
+            let p = get_context(m).process(hold_lock::TASK, (v.try_clone()?, c))?;
+            p.start()?;
+            Ok(p)
+        },
+        || v.get_lock_timeout(PATIENCE).map(|g| (g.owner_died(), *g)),
+    )
+}
+
+fn lock_dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
+    let l = Lock::new(0u64)?;
+    dead_holder_case(
+        |c| {
+            let p = get_context(m).process(hold_plain_lock::TASK, (l.try_clone()?, c))?;
+            p.start()?;
+            Ok(p)
+        },
+        || l.acquire_timeout(PATIENCE).map(|g| (g.owner_died(), *g)),
+    )
+}
+
+fn lock_released_by_another_process(m: StartMethod) -> Result<(), Failed> {
+    let l = Lock::new(())?;
+    check(l.acquire_unguarded(true, None), "acquired")?;
+    let p = get_context(m).process(release_it::TASK, (l.try_clone()?,))?;
+    p.start()?;
+    check(p.result()?, "the child's release")?;
+    check(!l.locked(), "unlocked after the child's release")?;
+    check(l.release().is_err(), "releasing an unlocked lock")
 }
 
 /// A program SIGKILLed after creating blocks leaves nothing in /dev/shm
@@ -490,7 +541,12 @@ fn main() {
         ),
         ("value_and_array_round_trip", value_and_array_round_trip),
         ("locked_increments_are_exact", locked_increments_are_exact),
-        ("dead_holder_reported", dead_holder_reported),
+        ("value_dead_holder_reported", value_dead_holder_reported),
+        ("lock_dead_holder_reported", lock_dead_holder_reported),
+        (
+            "lock_released_by_another_process",
+            lock_released_by_another_process,
+        ),
     ];
     let once: &[(&str, Once)] = &[
         ("basics", basics),

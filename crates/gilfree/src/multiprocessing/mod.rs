@@ -14,6 +14,7 @@
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
 //! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
 //! | `shared_memory.SharedMemory` | [`SharedMemory`] |
+//! | `Lock` (process-shared, survives a dead holder) | [`Lock`] |
 //! | `Value`, `Array`, `sharedctypes.RawValue`/`RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //!
 //! # Tasks, not closures
@@ -120,7 +121,7 @@ pub use error::{Error, Result};
 pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_cpu_count};
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
 pub use process::{Process, Unknown, active_children};
-pub use shared_memory::{Array, RawArray, RawValue, SharedMemory, Value};
+pub use shared_memory::{Array, Lock, RawArray, RawValue, SharedMemory, Value};
 pub use task::Task;
 
 #[doc(hidden)]

@@ -12,9 +12,11 @@
 //! [`Connection`](super::Connection)): its descriptor goes along, as a
 //! `Connection`'s does.
 
+mod lock;
 pub(crate) mod tracker;
 mod value;
 
+pub use lock::{Lock, LockGuard};
 pub use value::{Array, ArrayGuard, Elem, Guard, RawArray, RawValue, Single, Value, ValueGuard};
 
 use std::fmt;

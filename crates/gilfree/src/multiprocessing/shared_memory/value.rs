@@ -25,7 +25,7 @@ use crate::sys::Deadline;
 const DATA: usize = 64;
 
 /// `len` values of `T` after a lock header, in an anonymous shared block.
-struct Block<T> {
+pub(super) struct Block<T> {
     shm: SharedMemory,
     len: usize,
     _t: PhantomData<T>,
@@ -42,7 +42,7 @@ impl<T: Pod> Block<T> {
         Ok(())
     }
 
-    fn zeroed(len: usize) -> Result<Self> {
+    pub(super) fn zeroed(len: usize) -> Result<Self> {
         Self::check_type()?;
         let bytes = len
             .checked_mul(size_of::<T>())
@@ -55,13 +55,13 @@ impl<T: Pod> Block<T> {
         })
     }
 
-    fn from_slice(values: &[T]) -> Result<Self> {
+    pub(super) fn from_slice(values: &[T]) -> Result<Self> {
         let b = Self::zeroed(values.len())?;
         b.shm.write_at(DATA, bytemuck::cast_slice(values));
         Ok(b)
     }
 
-    fn try_clone(&self) -> Result<Self> {
+    pub(super) fn try_clone(&self) -> Result<Self> {
         Ok(Block {
             shm: self.shm.try_clone()?,
             len: self.len,
@@ -69,7 +69,7 @@ impl<T: Pod> Block<T> {
         })
     }
 
-    fn lock(&self) -> &RawRobustLock {
+    pub(super) fn lock(&self) -> &RawRobustLock {
         // SAFETY: the block is at least DATA bytes, page-aligned, and
         // lives as long as `self`; its first bytes are a RawRobustLock
         // (atomic words, all-zero = free, any bit pattern a valid state),
@@ -98,8 +98,16 @@ impl<T: Pod> Block<T> {
     }
 
     fn guard(&self, deadline: Deadline) -> Option<Guard<'_, T>> {
+        self.guard_with(|l| l.lock(deadline))
+    }
+
+    /// The guard, if `take` takes the lock.
+    pub(super) fn guard_with(
+        &self,
+        take: impl FnOnce(&RawRobustLock) -> bool,
+    ) -> Option<Guard<'_, T>> {
         let lock = self.lock();
-        if !lock.lock(deadline) {
+        if !take(lock) {
             return None;
         }
         Some(Guard {
@@ -218,7 +226,7 @@ pub type ValueGuard<'a, T> = Guard<'a, Single<T>>;
 /// dereferences to `T` itself).
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug)]
-pub struct Single<T>(T);
+pub struct Single<T>(pub(super) T);
 
 impl<T> Deref for Guard<'_, Single<T>> {
     type Target = T;

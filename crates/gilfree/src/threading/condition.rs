@@ -49,7 +49,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Error, Lock, LockGuard, RLock, RLockGuard};
+use super::error::Error;
+use super::lock::{Lock, LockGuard};
+use super::rlock::{RLock, RLockGuard};
 use crate::raw::NotOwner;
 use crate::sys::atomic::{AtomicU32, Ordering::*};
 use crate::sys::futex::{self, Wake};

@@ -39,7 +39,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Error, Event, Thread};
+use super::error::Error;
+use super::event::Event;
+use super::thread::Thread;
 use crate::sys::Deadline;
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 

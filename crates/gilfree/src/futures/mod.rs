@@ -22,9 +22,15 @@
 mod error;
 mod executor;
 mod future;
+mod job_queue;
+#[cfg(all(test, loom))]
+mod loom_tests;
+mod outcome;
 mod progress;
+mod task;
 mod thread_pool;
 mod wait;
+mod waiter;
 
 pub use error::Error;
 pub use executor::{Executor, Job, Map, MapOptions};

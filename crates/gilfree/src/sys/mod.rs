@@ -1,4 +1,5 @@
-//! The sync core: atomics, futex wait/wake, deadlines and the spin policy.
+//! The sync core: atomics, futex wait/wake, deadlines, the spin policy and
+//! the event count.
 //!
 //! Every blocking primitive in gilfree is a small block of atomic words plus
 //! futex wait/wake on them. Everything that touches an atomic or the futex
@@ -12,12 +13,14 @@
 
 pub(crate) mod atomic;
 pub(crate) mod deadline;
+pub(crate) mod event_count;
 pub(crate) mod futex;
 pub(crate) mod os;
 pub(crate) mod spin;
 pub(crate) mod sync;
 
 pub(crate) use deadline::Deadline;
+pub(crate) use event_count::EventCount;
 #[allow(unused_imports)]
 pub(crate) use futex::Shared;
 pub(crate) use futex::{Private, Scope};

@@ -140,7 +140,6 @@ pub(crate) const POOL_IDLE: Policy = Policy {
 
 /// A socket read that would block: retry, yielding between tries, for up to
 /// 20 µs (a reply within that costs no sleep and no wake-up).
-#[allow(dead_code)] // until multiprocessing/connection.rs converts to it
 pub(crate) const SOCKET_READ: Policy = Policy {
     ramp: 0,
     polls: 0,

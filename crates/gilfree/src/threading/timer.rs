@@ -411,12 +411,12 @@ mod loom_tests {
             let data = Arc::new(crate::sys::atomic::UnsafeCell::new(0u32));
             let (t1, d1) = (t.clone(), data.clone());
             let timer = thread::spawn(move || {
-                // SAFETY (test): written only by the function, read after
+                // SAFETY: (test) written only by the function, read after
                 // `finished`, which the timer thread sets after it.
                 t1.run(Deadline::now(), || d1.with_mut(|p| unsafe { *p = 7 }))
             });
             t.finished().wait();
-            // SAFETY (test): see above.
+            // SAFETY: (test) see above.
             assert_eq!(data.with(|p| unsafe { *p }), 7);
             timer.join().unwrap();
         });

@@ -431,6 +431,7 @@ impl<L: ConditionLock> fmt::Debug for Condition<L> {
 mod loom_tests {
     use super::*;
     use crate::sys::atomic::AtomicBool;
+    use crate::threading::lock::LockGuard;
     use loom::thread;
 
     /// A waiter and a notifier: the waiter sees the flag (no lost notify),

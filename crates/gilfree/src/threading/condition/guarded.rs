@@ -198,7 +198,7 @@ impl<T: Send> Condition<Lock<T>> {
             .unwrap_or(false)
     }
 
-    fn check_guard(&self, guard: &LockGuard<'_, T>) -> Result<(), Error> {
+    pub(super) fn check_guard(&self, guard: &LockGuard<'_, T>) -> Result<(), Error> {
         if core::ptr::eq(guard.lock(), &*self.lock) {
             Ok(())
         } else {

@@ -104,7 +104,7 @@ pub trait Executor<J: Job> {
 /// ```
 /// use gilfree::futures::MapOptions;
 /// use std::time::Duration;
-/// let o = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(64).progress(true);
+/// let o = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(64);
 /// assert_eq!(o.buffersize, Some(64));
 /// ```
 #[derive(Clone, Debug)]
@@ -117,7 +117,9 @@ pub struct MapOptions {
     /// At most this many jobs in flight, reading the input lazily; `None`
     /// submits everything at once (Python before 3.14).
     pub buffersize: Option<usize>,
-    /// Draw a progress bar on stderr (only if it is a terminal).
+    /// Draw a progress bar on stderr (only if it is a terminal). Only with
+    /// the `progress` feature (on by default).
+    #[cfg(feature = "progress")]
     pub progress: bool,
 }
 
@@ -127,6 +129,7 @@ impl Default for MapOptions {
             timeout: None,
             chunksize: 1,
             buffersize: None,
+            #[cfg(feature = "progress")]
             progress: false,
         }
     }
@@ -173,11 +176,13 @@ impl MapOptions {
         self
     }
 
-    /// Turn the progress bar on or off.
+    /// Turn the progress bar on or off. Only with the `progress` feature
+    /// (on by default).
     ///
     /// ```
     /// assert!(gilfree::futures::MapOptions::new().progress(true).progress);
     /// ```
+    #[cfg(feature = "progress")]
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
@@ -236,6 +241,7 @@ where
                 }
             }
         }
+        #[cfg(feature = "progress")]
         let len = match o.buffersize {
             None => Some(in_flight.len() as u64),
             Some(_) => match jobs.size_hint() {
@@ -250,7 +256,10 @@ where
             deadline,
             lazy: o.buffersize.is_some(),
             finished: false,
+            #[cfg(feature = "progress")]
             bar: Bar::new(o.progress, len),
+            #[cfg(not(feature = "progress"))]
+            bar: None,
         })
     }
 }

@@ -55,6 +55,21 @@ pub enum Error {
         /// The decoder's message.
         reason: String,
     },
+    /// A task's arguments did not decode in the child, or its result did
+    /// not encode there or decode here: the task's registry name, what
+    /// failed, and the reason, a type's own message where it gave one
+    /// (the "3 is odd" of a `#[serde(try_from = "u32")]` type). Python
+    /// raises the unpickling error in the child.
+    #[error("cannot {what} of task {task}: {reason}")]
+    TaskData {
+        /// The task's registry name.
+        task: String,
+        /// "decode the arguments", "encode the result" or "decode the
+        /// result".
+        what: &'static str,
+        /// The decoder's (or encoder's) message.
+        reason: String,
+    },
     /// A value could not be encoded.
     #[error("cannot encode {what}: {reason}")]
     Encode {
@@ -92,6 +107,15 @@ pub enum Error {
     /// `Fork`.
     #[error("refusing to fork a closure: {0}")]
     ForkRefused(String),
+    /// Python's `RuntimeError` "An attempt has been made to start a new
+    /// process before the current process has finished its bootstrapping
+    /// phase": [`init`](super::init) was not called first in `main` (named:
+    /// this process, or the child, or the fork server, which re-executed
+    /// the program and reached user code). No process was left running.
+    #[error(
+        "cannot start a process: {0} did not call gilfree::multiprocessing::init() first; {INIT_FIX}"
+    )]
+    NoInit(&'static str),
     /// The child is not known to the registry of tasks (it runs another
     /// binary, or the task was renamed).
     #[error(
@@ -110,6 +134,10 @@ pub enum Error {
     #[error("{0}")]
     Value(String),
 }
+
+/// The fix of a missing `init()`, as every refusal states it.
+pub(crate) const INIT_FIX: &str = "add `gilfree::multiprocessing::init();` as the first line of \
+     `main` (or put `#[gilfree::main]` on `main`)";
 
 impl Error {
     pub(crate) fn decode(what: &'static str, e: impl std::fmt::Display) -> Self {

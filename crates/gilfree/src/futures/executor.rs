@@ -2,20 +2,20 @@
 //!
 //! # One trait, several kinds of job
 //!
-//! A thread pool runs closures; a process pool cannot (a closure cannot be
-//! sent to another process), so it runs *calls of registered functions*
-//! whose arguments are serde values; a cluster executor ships the same
-//! calls to other machines. The trait is therefore generic over the
-//! [`Job`] it accepts: `Executor<J: Job>`. Every `FnOnce() -> T + Send`
-//! closure is a `Job` (the thread pool implements `Executor<F>` for all of
-//! them); a process pool will implement `Executor<Call<…>>` for its
-//! serialisable call type, and code written against `Executor<J>` runs on
-//! any of them.
+//! Today the one executor is [`ThreadPoolExecutor`](super::ThreadPoolExecutor),
+//! which runs closures. The trait is generic over the [`Job`] it accepts,
+//! `Executor<J: Job>`, because the executors planned next cannot run
+//! closures: a closure cannot be sent to another process, so a process pool
+//! (not built yet) will run calls of registered functions whose arguments
+//! are serde values, as `multiprocessing`'s tasks are. Every
+//! `FnOnce() -> T + Send` closure is a `Job` (the thread pool implements
+//! `Executor<F>` for all of them), and code written against `Executor<J>`
+//! will run on any executor whose job type it can make.
 //!
 //! `map` is provided on top of `submit` (lazily, with at most `buffersize`
-//! jobs in flight); `chunksize` is carried in [`MapOptions`] for executors
-//! that batch (a process pool), and ignored by the thread pool, as in
-//! Python.
+//! jobs in flight). `chunksize` is carried in [`MapOptions`] for executors
+//! that batch items (Python's process pool does); the thread pool ignores
+//! it, as Python's does, and no executor here batches yet.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -26,8 +26,9 @@ use crate::sys::Deadline;
 
 /// A unit of work an [`Executor`] can run, producing `Output`.
 ///
-/// Every `FnOnce() -> T + Send + 'static` closure is a job. Executors that
-/// cross a process boundary define their own serialisable job types.
+/// Every `FnOnce() -> T + Send + 'static` closure is a job (the thread
+/// pool's). An executor that crosses a process boundary cannot run
+/// closures and will define its own serialisable job type; none exists yet.
 ///
 /// ```
 /// use gilfree::futures::Job;
@@ -111,8 +112,9 @@ pub trait Executor<J: Job> {
 pub struct MapOptions {
     /// Give up this long after `map` was called (`None`: never).
     pub timeout: Option<Duration>,
-    /// Items per job for executors that batch (a process pool); the thread
-    /// pool ignores it, as Python's does. At least 1.
+    /// Items per job, for executors that batch (Python's process pool
+    /// does). At least 1. Checked, then ignored: the thread pool ignores it
+    /// as Python's does, and it is the only executor today.
     pub chunksize: usize,
     /// At most this many jobs in flight, reading the input lazily; `None`
     /// submits everything at once (Python before 3.14).

@@ -3,7 +3,9 @@
 
 mod cpu_bound;
 mod pipe;
+mod process_locks;
 mod processes;
+mod shared_memory;
 
 use std::path::PathBuf;
 
@@ -109,5 +111,15 @@ pub static LESSONS: &[Lesson] = &[
         name: "pipe",
         about: "Pipe ping-pong between processes, and throughput at 64 B and 1 MiB",
         run: pipe::run,
+    },
+    Lesson {
+        name: "shared-memory",
+        about: "No sharing by default; a Value incremented by N processes without and with get_lock(); an Array filled in parallel",
+        run: shared_memory::run,
+    },
+    Lesson {
+        name: "process-locks",
+        about: "Processes take turns under a process Lock; a holder SIGKILLed, the next acquirer told owner_died",
+        run: process_locks::run,
     },
 ];

@@ -11,6 +11,7 @@ pub mod primitives;
 pub mod process;
 pub mod python_side;
 pub mod queue;
+pub mod shared;
 
 use crate::harness::Bench;
 
@@ -21,8 +22,11 @@ pub fn all(b: &mut Bench) {
     // (rayon's per-task channels peak near 1 GB) a fork costs tens of ms.
     process::process_start(b);
     process::pipes(b);
+    shared::mp_lock_contended_2p(b);
     lock::lock_uncontended(b);
     lock::lock_contended_2t(b);
+    shared::mp_lock_uncontended(b);
+    shared::value_increment(b);
     primitives::rlock_reacquire(b);
     primitives::semaphore_acquire_release(b);
     primitives::event_pingpong(b);

@@ -274,16 +274,10 @@ fn my_tid() -> u32 {
     tid
 }
 
-/// Under loom: one id per model thread (never 0).
+/// Under loom: the raw layer's per-model-thread owner id (never 0).
 #[cfg(loom)]
 fn my_tid() -> u32 {
-    loom::thread_local! {
-        static ID: u32 = {
-            static NEXT: loom::sync::atomic::AtomicU32 = loom::sync::atomic::AtomicU32::new(1);
-            NEXT.fetch_add(1, Relaxed)
-        };
-    }
-    ID.with(|i| *i)
+    super::rlock::current_owner_id::<Shared>() & TID
 }
 
 #[cfg(not(loom))]

@@ -223,6 +223,7 @@ pub(crate) fn adopt_socket(raw: RawFd) -> Option<OwnedFd> {
 /// A holder of a process-shared lock is checked this way while others wait
 /// for it. When the answer cannot be read, it is "alive" (waiting on is
 /// the safe side).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn thread_alive(tid: u32) -> bool {
     let stat = match std::fs::read(format!("/proc/{tid}/stat")) {
         Ok(s) => s,
@@ -238,6 +239,7 @@ pub(crate) fn thread_alive(tid: u32) -> bool {
 
 /// Run `f` in the child after every `fork` of this process (a cache of
 /// per-thread OS ids must be refreshed there).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn at_fork_child(f: extern "C" fn()) {
     // SAFETY: `f` is a plain function with no captured state, valid for
     // the program's whole life; no prepare or parent handler.

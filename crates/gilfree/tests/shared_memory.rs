@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use gilfree::multiprocessing::shared_memory::__tracker_pid;
 use gilfree::multiprocessing::{
-    Array, Connection, Error, Lock, Pipe, Process, RawArray, RawValue, SharedMemory, StartMethod,
-    Value, get_context,
+    Array, BoundedSemaphore, Connection, Error, Event, Lock, Pipe, Process, RawArray, RawValue,
+    Semaphore, SharedMemory, StartMethod, Value, get_context,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -98,6 +98,29 @@ fn hold_plain_lock(l: Lock<u64>, c: Connection) {
 #[gilfree::task]
 fn release_it(l: Lock) -> bool {
     l.release().is_ok()
+}
+
+#[gilfree::task]
+fn set_event(e: Event) {
+    e.set();
+}
+
+/// Takes `k` permits and keeps them: the process exits holding them.
+#[gilfree::task]
+fn take_permits(s: Semaphore, k: u32) {
+    for _ in 0..k {
+        s.acquire().forget();
+    }
+}
+
+#[gilfree::task]
+fn give_back(s: Semaphore, k: u32) -> bool {
+    s.release_n(k).is_ok()
+}
+
+#[gilfree::task]
+fn over_release(s: BoundedSemaphore) -> (bool, u32) {
+    (s.release().is_err(), s.value())
 }
 
 fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
@@ -395,6 +418,43 @@ fn lock_released_by_another_process(m: StartMethod) -> Result<(), Failed> {
     check(l.release().is_err(), "releasing an unlocked lock")
 }
 
+fn event_set_in_child(m: StartMethod) -> Result<(), Failed> {
+    let e = Event::new()?;
+    let p = get_context(m).process(set_event::TASK, (e.try_clone()?,))?;
+    p.start()?;
+    check(e.wait_timeout(PATIENCE), "the child's set was not seen")?;
+    p.join()?;
+    check(e.is_set(), "set")
+}
+
+/// Permits have no owner: a process that exits holding two loses them (as
+/// in Python); another process's release makes them up.
+fn semaphore_permits_across_processes(m: StartMethod) -> Result<(), Failed> {
+    let s = Semaphore::new(3)?;
+    let p = get_context(m).process(take_permits::TASK, (s.try_clone()?, 2))?;
+    p.start()?;
+    p.result()?;
+    check(
+        s.value() == 1,
+        format!("value {} after the child", s.value()),
+    )?;
+    let p = get_context(m).process(give_back::TASK, (s.try_clone()?, 2))?;
+    p.start()?;
+    check(p.result()?, "the child's release")?;
+    check(s.value() == 3, format!("value {}", s.value()))
+}
+
+fn bounded_semaphore_over_release_in_child(m: StartMethod) -> Result<(), Failed> {
+    let s = BoundedSemaphore::new(1)?;
+    let p = get_context(m).process(over_release::TASK, (s.try_clone()?,))?;
+    p.start()?;
+    let (refused, value) = p.result()?;
+    check(
+        refused && value == 1,
+        format!("refused {refused}, value {value}"),
+    )
+}
+
 /// A program SIGKILLed after creating blocks leaves nothing in /dev/shm
 /// once its whole tree (here also a child attached to one block) is gone.
 fn killed_program_leaves_nothing(m: StartMethod) -> Result<(), Failed> {
@@ -478,6 +538,22 @@ fn basics() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Regression: a failed or timed-out acquire gives back nothing (a guard
+/// built and dropped for a permit never taken added one).
+fn failed_acquires_leave_the_value() -> Result<(), Failed> {
+    let s = Semaphore::new(1)?;
+    let held = s.acquire();
+    check(s.try_acquire().is_none(), "try on an empty semaphore")?;
+    check(s.acquire_timeout(Duration::ZERO).is_none(), "timed out")?;
+    check(s.value() == 0, format!("value {} while held", s.value()))?;
+    drop(held);
+    let b = BoundedSemaphore::new(1)?;
+    let held = b.acquire();
+    check(b.try_acquire().is_none(), "bounded try")?;
+    drop(held);
+    check(b.value() == 1, format!("bounded value {}", b.value()))
+}
+
 /// A program that only attached to our block exits (its tracker with it):
 /// our block is untouched; its own tracked block is gone.
 fn attach_only_program_unlinks_nothing() -> Result<(), Failed> {
@@ -547,9 +623,22 @@ fn main() {
             "lock_released_by_another_process",
             lock_released_by_another_process,
         ),
+        ("event_set_in_child", event_set_in_child),
+        (
+            "semaphore_permits_across_processes",
+            semaphore_permits_across_processes,
+        ),
+        (
+            "bounded_semaphore_over_release_in_child",
+            bounded_semaphore_over_release_in_child,
+        ),
     ];
     let once: &[(&str, Once)] = &[
         ("basics", basics),
+        (
+            "failed_acquires_leave_the_value",
+            failed_acquires_leave_the_value,
+        ),
         (
             "attach_only_program_unlinks_nothing",
             attach_only_program_unlinks_nothing,

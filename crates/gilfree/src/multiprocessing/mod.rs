@@ -15,6 +15,7 @@
 //! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
 //! | `shared_memory.SharedMemory` | [`SharedMemory`] |
 //! | `Lock` (process-shared, survives a dead holder) | [`Lock`] |
+//! | `Semaphore`, `BoundedSemaphore`, `Event` | [`Semaphore`], [`BoundedSemaphore`], [`Event`] |
 //! | `Value`, `Array`, `sharedctypes.RawValue`/`RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //!
 //! # Tasks, not closures
@@ -121,7 +122,9 @@ pub use error::{Error, Result};
 pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_cpu_count};
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
 pub use process::{Process, Unknown, active_children};
-pub use shared_memory::{Array, Lock, RawArray, RawValue, SharedMemory, Value};
+pub use shared_memory::{
+    Array, BoundedSemaphore, Event, Lock, RawArray, RawValue, Semaphore, SharedMemory, Value,
+};
 pub use task::Task;
 
 #[doc(hidden)]

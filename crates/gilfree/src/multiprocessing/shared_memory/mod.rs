@@ -13,10 +13,12 @@
 //! `Connection`'s does.
 
 mod lock;
+mod sync;
 pub(crate) mod tracker;
 mod value;
 
 pub use lock::{Lock, LockGuard};
+pub use sync::{BoundedSemaphore, Event, Semaphore, SemaphoreGuard};
 pub use value::{Array, ArrayGuard, Elem, Guard, RawArray, RawValue, Single, Value, ValueGuard};
 
 use std::fmt;

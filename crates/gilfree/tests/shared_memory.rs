@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use gilfree::multiprocessing::shared_memory::__tracker_pid;
 use gilfree::multiprocessing::{
-    Array, BoundedSemaphore, Connection, Error, Event, Lock, Pipe, Process, RawArray, RawValue,
-    Semaphore, SharedMemory, StartMethod, Value, get_context,
+    Array, BoundedSemaphore, Condition, Connection, Error, Event, Lock, Pipe, Process, RawArray,
+    RawValue, Semaphore, SharedMemory, StartMethod, Value, get_context,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -121,6 +121,18 @@ fn give_back(s: Semaphore, k: u32) -> bool {
 #[gilfree::task]
 fn over_release(s: BoundedSemaphore) -> (bool, u32) {
     (s.release().is_err(), s.value())
+}
+
+/// Waits (on the condition) for the state to become 1, answers 2.
+#[gilfree::task]
+fn answer_when_one(c: Condition<u32>) -> bool {
+    let mut g = c.acquire();
+    if !c.wait_for_guard_timeout(&mut g, |v| *v == 1, PATIENCE) {
+        return false;
+    }
+    *g = 2;
+    c.notify_all();
+    true
 }
 
 fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
@@ -455,6 +467,24 @@ fn bounded_semaphore_over_release_in_child(m: StartMethod) -> Result<(), Failed>
     )
 }
 
+/// A child waits on a Condition for the parent's change and answers with
+/// its own; the parent waits for the answer.
+fn condition_across_processes(m: StartMethod) -> Result<(), Failed> {
+    let c = Condition::new(0u32)?;
+    let p = get_context(m).process(answer_when_one::TASK, (c.try_clone()?,))?;
+    p.start()?;
+    {
+        let mut g = c.acquire();
+        *g = 1;
+        c.notify_all();
+        check(
+            c.wait_for_guard_timeout(&mut g, |v| *v == 2, PATIENCE),
+            "no answer from the child",
+        )?;
+    }
+    check(p.result()?, "the child saw the change")
+}
+
 /// A program SIGKILLed after creating blocks leaves nothing in /dev/shm
 /// once its whole tree (here also a child attached to one block) is gone.
 fn killed_program_leaves_nothing(m: StartMethod) -> Result<(), Failed> {
@@ -624,6 +654,7 @@ fn main() {
             lock_released_by_another_process,
         ),
         ("event_set_in_child", event_set_in_child),
+        ("condition_across_processes", condition_across_processes),
         (
             "semaphore_permits_across_processes",
             semaphore_permits_across_processes,

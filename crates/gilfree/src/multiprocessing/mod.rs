@@ -15,7 +15,7 @@
 //! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
 //! | `shared_memory.SharedMemory` | [`SharedMemory`] |
 //! | `Lock` (process-shared, survives a dead holder) | [`Lock`] |
-//! | `Semaphore`, `BoundedSemaphore`, `Event` | [`Semaphore`], [`BoundedSemaphore`], [`Event`] |
+//! | `Semaphore`, `BoundedSemaphore`, `Event`, `Condition` | [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`] |
 //! | `Value`, `Array`, `sharedctypes.RawValue`/`RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //!
 //! # Tasks, not closures
@@ -123,7 +123,8 @@ pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
 pub use process::{Process, Unknown, active_children};
 pub use shared_memory::{
-    Array, BoundedSemaphore, Event, Lock, RawArray, RawValue, Semaphore, SharedMemory, Value,
+    Array, BoundedSemaphore, Condition, Event, Lock, RawArray, RawValue, Semaphore, SharedMemory,
+    Value,
 };
 pub use task::Task;
 

@@ -12,11 +12,13 @@
 //! [`Connection`](super::Connection)): its descriptor goes along, as a
 //! `Connection`'s does.
 
+mod condition;
 mod lock;
 mod sync;
 pub(crate) mod tracker;
 mod value;
 
+pub use condition::Condition;
 pub use lock::{Lock, LockGuard};
 pub use sync::{BoundedSemaphore, Event, Semaphore, SemaphoreGuard};
 pub use value::{Array, ArrayGuard, Elem, Guard, RawArray, RawValue, Single, Value, ValueGuard};

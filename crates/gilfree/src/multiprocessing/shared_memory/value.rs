@@ -18,11 +18,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::SharedMemory;
 use crate::multiprocessing::error::{Error, Result};
-use crate::raw::RawRobustLock;
-use crate::sys::Deadline;
+use crate::raw::{RawCondvar, RawRobustLock};
+use crate::sys::{Deadline, Shared};
 
 /// Where the values start (the lock lives before it).
 const DATA: usize = 64;
+/// Where a `Condition`'s word lives in the header.
+const CONDVAR: usize = 32;
+
+const _: () = assert!(std::mem::size_of::<RawRobustLock>() <= CONDVAR);
+const _: () = assert!(CONDVAR + std::mem::size_of::<RawCondvar<Shared>>() <= DATA);
 
 /// `len` values of `T` after a lock header, in an anonymous shared block.
 pub(super) struct Block<T> {
@@ -67,6 +72,16 @@ impl<T: Pod> Block<T> {
             len: self.len,
             _t: PhantomData,
         })
+    }
+
+    /// A condition variable's word, after the lock in the header (zero
+    /// until a `Condition` uses it; the other types never touch it).
+    pub(super) fn condvar(&self) -> &RawCondvar<Shared> {
+        // SAFETY: offset CONDVAR (32) + 4 bytes is inside the 64-byte
+        // header, 4-aligned (the block is page-aligned), past the lock's
+        // 8 bytes; RawCondvar is one atomic word (any bits valid), shared
+        // only through atomic operations, for `self`'s life.
+        unsafe { &*self.shm.as_ptr().add(CONDVAR).cast::<RawCondvar<Shared>>() }
     }
 
     pub(super) fn lock(&self) -> &RawRobustLock {
@@ -201,6 +216,21 @@ impl<T> Guard<'_, T> {
     fn slice_mut(&mut self) -> &mut [T] {
         // SAFETY: as in `slice`; `&mut self` makes this the only view.
         unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
+    }
+}
+
+impl<T> Guard<'_, T> {
+    /// Release the lock, run `f` (a condition's sleep), and take the lock
+    /// back; a take-over from a holder that died meanwhile sets
+    /// [`owner_died`](Self::owner_died).
+    pub(super) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        self.lock.unlock();
+        let r = f();
+        self.lock.lock(Deadline::Never);
+        if self.lock.take_owner_died() {
+            self.owner_died = true;
+        }
+        r
     }
 }
 

@@ -64,6 +64,7 @@
 pub mod deadlock;
 pub mod futures;
 pub(crate) mod guard;
+pub(crate) mod lockdep;
 pub mod multiprocessing;
 pub mod queue;
 pub(crate) mod raw;

@@ -63,6 +63,7 @@ use std::time::Duration;
 /// How a waiter looks before it sleeps; see the module comment for the
 /// round structure.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(loom, allow(dead_code))] // under loom only `yields` and `limit` are read
 pub(crate) struct Policy {
     /// First-round looks after 1, 2, 4, … 2^(ramp−1) pauses.
     pub(crate) ramp: u32,
@@ -160,6 +161,7 @@ pub(crate) const UNTIL_PROGRESS: Policy = Policy {
 };
 
 /// One waiter's progress through a [`Policy`].
+#[cfg_attr(loom, allow(dead_code))] // under loom a spin keeps no count
 pub(crate) struct Spin {
     policy: &'static Policy,
     /// Ramp steps taken.

@@ -22,6 +22,7 @@
 mod error;
 mod executor;
 mod future;
+mod process_pool;
 mod progress;
 mod thread_pool;
 mod wait;
@@ -29,5 +30,6 @@ mod wait;
 pub use error::Error;
 pub use executor::{Executor, Job, Map, MapOptions};
 pub use future::Future;
+pub use process_pool::{Call, ProcessMap, ProcessPoolBuilder, ProcessPoolExecutor};
 pub use thread_pool::{Builder, ThreadPoolExecutor};
 pub use wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};

@@ -105,6 +105,22 @@ pub enum Error {
     /// Python-style exit code (negative: killed by that signal).
     #[error("process ended with exit code {0} without a result")]
     NoResult(i32),
+    /// A pool worker died while it held this call (Python's `Pool` hangs;
+    /// `ProcessPoolExecutor` breaks the whole pool): its pid and its
+    /// Python-style exit code (negative: killed by that signal, named in
+    /// the message). The pool replaced it and goes on.
+    #[error("pool worker {pid} {}", crate::multiprocessing::pool::describe_exit(*exitcode))]
+    WorkerDied {
+        /// The worker's pid.
+        pid: i32,
+        /// Its exit code; `-n` for signal `n`.
+        exitcode: i32,
+    },
+    /// The pool cannot run calls any more: a worker's initializer failed,
+    /// a worker could not be started, or the pool was terminated; the text
+    /// says which (Python: `BrokenProcessPool`, or a hang).
+    #[error("the pool is broken: {0}")]
+    BrokenPool(String),
     /// `RuntimeError` / `ValueError`: a call not allowed in this state; the
     /// text says why.
     #[error("{0}")]

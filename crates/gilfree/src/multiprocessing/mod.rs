@@ -94,12 +94,14 @@ mod connection;
 mod error;
 mod forkserver;
 mod os;
+pub mod pool;
 mod process;
 mod task;
 
 pub use child::Fault;
 pub use connection::{Address, Client, Connection, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe};
 pub use error::{Error, Result};
+pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{
     Context, DEFAULT_HANDSHAKE_TIMEOUT, Process, ProcessBuilder, ProcessInfo, StartMethod, Unknown,
     active_children, cpu_count, current_process, get_context, get_start_method, parent_process,

@@ -678,6 +678,12 @@ impl<R> Process<R> {
         Ok(())
     }
 
+    /// The child's pidfd, readable once it exits (for a pool that polls
+    /// many children at once); `None` before `start`.
+    pub(crate) fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.inner.started.get().map(|s| s.pidfd.as_fd())
+    }
+
     fn started(&self) -> Result<&Started> {
         self.inner.started.get().ok_or(Error::NotStarted)
     }

@@ -1,0 +1,194 @@
+//! The pool's wire format: the messages between the pool and a worker, and
+//! the batch and result views built on them.
+//!
+//! A *batch* is `n` calls of one task: its name, the calls' encoded
+//! arguments laid end to end, and each call's length. The worker answers a
+//! batch with one reply: each call's outcome (its encoded result's length,
+//! or why it has none) and the results laid end to end. So a batch of any
+//! size is one frame each way and one allocation on either side, whatever
+//! the codec of the arguments (postcard here; pickle bytes would do). The
+//! messages themselves are postcard; byte runs are borrowed on decode.
+//!
+//! Every decoder here takes bytes from another process: wrong bytes are an
+//! error, never a panic (see the property tests at the end).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::multiprocessing::__private::TaskFailure;
+
+/// A byte run encoded as one length and the bytes (postcard `bytes`), not
+/// as a sequence of `u8`s; borrowed when decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bytes<'a>(pub(crate) &'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a [u8]>::deserialize(d).map(Bytes)
+    }
+}
+
+/// Pool → worker: run this batch. (The end of the stream means "exit".)
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct Run<'a> {
+    pub(crate) id: u64,
+    #[serde(borrow)]
+    pub(crate) task: &'a str,
+    pub(crate) lens: Vec<u32>,
+    #[serde(borrow)]
+    pub(crate) args: Bytes<'a>,
+}
+
+/// Worker → pool.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Reply<'a> {
+    /// The initializer (if any) ran: the worker takes batches now.
+    Ready,
+    /// The initializer failed; the worker exits. Why.
+    InitFailed(String),
+    /// The outcomes of batch `id`: per call, the length of its result in
+    /// `data` or why it has none.
+    Done {
+        id: u64,
+        outs: Vec<Result<u32, TaskFailure>>,
+        #[serde(borrow)]
+        data: Bytes<'a>,
+    },
+}
+
+/// Split `bytes` into runs of the given lengths; `None` if they do not
+/// add up to exactly `bytes.len()`.
+pub(crate) fn split(bytes: &[u8], lens: impl Iterator<Item = u32>) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    for n in lens {
+        let end = at.checked_add(n as usize)?;
+        out.push(bytes.get(at..end)?);
+        at = end;
+    }
+    (at == bytes.len()).then_some(out)
+}
+
+/// The calls of one batch, built by the parent: one task, arguments
+/// encoded end to end.
+#[derive(Debug)]
+pub(crate) struct Calls {
+    pub(crate) task: &'static str,
+    pub(crate) lens: Vec<u32>,
+    pub(crate) args: Vec<u8>,
+}
+
+impl Calls {
+    pub(crate) fn new(task: &'static str) -> Self {
+        Calls {
+            task,
+            lens: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Append one call's arguments (a tuple), encoded.
+    pub(crate) fn push<A: Serialize>(&mut self, args: &A) -> Result<(), String> {
+        let before = self.args.len();
+        let buf = std::mem::take(&mut self.args);
+        self.args = postcard::to_extend(args, buf).map_err(|e| e.to_string())?;
+        let n = self.args.len() - before;
+        self.lens
+            .push(u32::try_from(n).map_err(|_| "arguments over 4 GiB".to_string())?);
+        Ok(())
+    }
+
+    /// Calls in the batch.
+    pub(crate) fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// The batch's frame, numbered `id`.
+    pub(crate) fn frame(&self, id: u64) -> Result<Vec<u8>, String> {
+        postcard::to_allocvec(&Run {
+            id,
+            task: self.task,
+            lens: self.lens.clone(),
+            args: Bytes(&self.args),
+        })
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A batch's outcomes as the parent received them: one per call, each its
+/// encoded result or why there is none. Borrowed from the reply frame.
+#[derive(Debug)]
+pub(crate) struct Outcomes<'a> {
+    pub(crate) items: Vec<Result<&'a [u8], TaskFailure>>,
+}
+
+impl<'a> Outcomes<'a> {
+    /// Check a reply's outcomes against its data; `None` if they disagree
+    /// (a broken worker).
+    pub(crate) fn new(outs: Vec<Result<u32, TaskFailure>>, data: &'a [u8]) -> Option<Self> {
+        let lens = outs.iter().map(|o| *o.as_ref().unwrap_or(&0));
+        let runs = split(data, lens)?;
+        let items = outs
+            .into_iter()
+            .zip(runs)
+            .map(|(o, run)| o.map(|_| run))
+            .collect();
+        Some(Outcomes { items })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn run_round_trip() {
+        let mut c = Calls::new("m::f");
+        c.push(&(1u32, "a".to_string())).unwrap();
+        c.push(&(2u32, "bc".to_string())).unwrap();
+        let frame = c.frame(7).unwrap();
+        let r: Run<'_> = postcard::from_bytes(&frame).unwrap();
+        assert_eq!((r.id, r.task), (7, "m::f"));
+        let runs = split(r.args.0, r.lens.iter().copied()).unwrap();
+        let a: (u32, String) = postcard::from_bytes(runs[1]).unwrap();
+        assert_eq!(a, (2, "bc".to_string()));
+    }
+
+    #[test]
+    fn outcomes_must_add_up() {
+        let outs = vec![Ok(2), Err(TaskFailure::Panicked("x".into())), Ok(1)];
+        let o = Outcomes::new(outs.clone(), b"abc").unwrap();
+        assert_eq!(o.items[0], Ok(&b"ab"[..]));
+        assert_eq!(o.items[2], Ok(&b"c"[..]));
+        assert!(Outcomes::new(outs.clone(), b"abcd").is_none());
+        assert!(Outcomes::new(outs, b"ab").is_none());
+    }
+
+    proptest! {
+        /// Random and truncated bytes: an error, never a panic.
+        #[test]
+        fn decoders_survive_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(r) = postcard::from_bytes::<Run<'_>>(&bytes) {
+                let _ = split(r.args.0, r.lens.iter().copied());
+            }
+            if let Ok(Reply::Done { outs, data, .. }) = postcard::from_bytes::<Reply<'_>>(&bytes) {
+                let _ = Outcomes::new(outs, data.0);
+            }
+        }
+
+        #[test]
+        fn truncated_frames_are_errors(cut in 0usize..64) {
+            let mut c = Calls::new("m::f");
+            c.push(&(5u64, vec![1u8; 20])).unwrap();
+            let frame = c.frame(1).unwrap();
+            let cut = cut.min(frame.len().saturating_sub(1));
+            prop_assert!(postcard::from_bytes::<Run<'_>>(&frame[..cut]).is_err());
+        }
+    }
+}

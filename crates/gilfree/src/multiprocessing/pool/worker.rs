@@ -1,0 +1,110 @@
+//! The worker's side of a pool: one task, [`pool_worker`], that a pool
+//! starts in each worker process like any other task. It runs the
+//! initializer, says [`Reply::Ready`], then serves batches from its own
+//! channel — one batch at a time, each answered with one [`Reply::Done`] —
+//! until an empty frame (retire, close) or the end of the channel.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde::Serialize;
+
+use super::wire::{Bytes, Reply, Run, split};
+use crate::multiprocessing::__private::TaskFailure;
+use crate::multiprocessing::Connection;
+use crate::multiprocessing::task::lookup;
+
+/// One call of the registered task `name` on encoded `args`, with a panic
+/// caught as [`TaskFailure::Panicked`].
+fn call(name: &str, args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+    let entry = lookup(name).ok_or_else(|| TaskFailure::Unknown(name.to_string()))?;
+    catch_unwind(AssertUnwindSafe(|| (entry.run)(args)))
+        .unwrap_or_else(|p| Err(TaskFailure::Panicked(panic_message(&*p))))
+}
+
+fn panic_message(p: &(dyn Any + Send)) -> String {
+    match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "Box<dyn Any>".to_string(),
+    }
+}
+
+fn send(conn: &Connection, r: &Reply<'_>) -> bool {
+    postcard::to_allocvec(r)
+        .ok()
+        .is_some_and(|b| conn.send_bytes(&b).is_ok())
+}
+
+/// What a pool sends a worker at its start: the initializer to run first
+/// (a task name and its encoded arguments), if any.
+#[derive(Serialize, serde::Deserialize, Debug, Clone)]
+pub(crate) struct Init {
+    pub(crate) initializer: Option<(String, Vec<u8>)>,
+}
+
+/// A pool worker's whole life. Not for direct use: a pool starts it.
+#[crate::task]
+pub(crate) fn pool_worker(conn: Connection, init: Init) {
+    if let Some((name, args)) = &init.initializer
+        && let Err(why) = call(name, args)
+    {
+        send(&conn, &Reply::InitFailed(describe(&why)));
+        return;
+    }
+    if !send(&conn, &Reply::Ready) {
+        return;
+    }
+    let mut outs = Vec::new();
+    let mut data = Vec::new();
+    // An empty frame (retire, close) or the end of the channel ends the
+    // worker.
+    while let Ok(frame) = conn.recv_bytes() {
+        if frame.is_empty() {
+            return;
+        }
+        let Ok(run) = postcard::from_bytes::<Run<'_>>(&frame) else {
+            eprintln!("gilfree pool worker: a batch that does not decode; exiting");
+            return;
+        };
+        let Some(calls) = split(run.args.0, run.lens.iter().copied()) else {
+            eprintln!("gilfree pool worker: a batch whose lengths do not add up; exiting");
+            return;
+        };
+        outs.clear();
+        data.clear();
+        for args in calls {
+            match call(run.task, args) {
+                Ok(r) => match u32::try_from(r.len()) {
+                    Ok(n) => {
+                        outs.push(Ok(n));
+                        data.extend_from_slice(&r);
+                    }
+                    Err(_) => outs.push(Err(TaskFailure::BadResult("result over 4 GiB".into()))),
+                },
+                Err(f) => outs.push(Err(f)),
+            }
+        }
+        let reply = Reply::Done {
+            id: run.id,
+            outs: std::mem::take(&mut outs),
+            data: Bytes(&data),
+        };
+        if !send(&conn, &reply) {
+            return;
+        }
+        if let Reply::Done { outs: o, .. } = reply {
+            outs = o;
+        }
+    }
+}
+
+/// A task failure as one line, for an initializer's error.
+pub(crate) fn describe(f: &TaskFailure) -> String {
+    match f {
+        TaskFailure::Panicked(m) => format!("panicked: {m}"),
+        TaskFailure::Unknown(n) => format!("unknown task {n:?}"),
+        TaskFailure::BadArgs(m) => format!("cannot decode its arguments: {m}"),
+        TaskFailure::BadResult(m) => format!("cannot encode its result: {m}"),
+    }
+}

@@ -1,10 +1,15 @@
-//! `#[gilfree::task]`: registers a plain function as a task that another
-//! process can run by name. Use it through `gilfree::task`; the expansion
-//! refers to `::gilfree`.
+//! The attributes of gilfree: `#[gilfree::task]` registers a plain function
+//! as a task that another process can run by name; `#[gilfree::main]` puts
+//! `multiprocessing::init()` first in `main`. Use them through `gilfree::`;
+//! the expansions refer to `::gilfree`.
 
 use proc_macro::TokenStream;
+use quote::ToTokens;
 use quote::{format_ident, quote};
-use syn::{FnArg, ItemFn, ReturnType, parse_macro_input, spanned::Spanned};
+use syn::{
+    FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type, parse_macro_input,
+    spanned::Spanned,
+};
 
 /// Registers a plain `fn` as a task: a function another process can run by
 /// its stable name (module path + function name).
@@ -15,8 +20,11 @@ use syn::{FnArg, ItemFn, ReturnType, parse_macro_input, spanned::Spanned};
 /// `gilfree::multiprocessing::Task<(Args,), Result>` handle to start it in a
 /// process, and an entry in the link-time task registry. Arguments and the
 /// result must be serde types. It may not be generic, `async`, or take
-/// `self`. Two tasks of the same name in one module (say, in two function
-/// bodies) would share a registry name: give them different names.
+/// `self`. Arguments must be owned (`String`, not `&str`): they are decoded
+/// in the child into values the task owns, and a borrowed one is refused
+/// with that fix named. Two tasks of the same name in one module (say, in
+/// two function bodies) would share a registry name: give them different
+/// names.
 ///
 /// ```ignore
 /// #[gilfree::task]
@@ -40,6 +48,53 @@ pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// Puts `gilfree::multiprocessing::init();` first in `main`, so that it
+/// cannot be forgotten.
+///
+/// Python's `if __name__ == "__main__":` guard: a child started by the spawn
+/// or forkserver method re-executes the program, and `init()` is where it
+/// turns into a worker instead of running `main` again. Without `init()`,
+/// starting a process is refused (`multiprocessing::Error::NoInit`).
+/// `main` may return a value (`Result`, `ExitCode`); it may not be `async`
+/// (`init()` must run before a runtime starts threads: call it first in a
+/// plain `main`, then build the runtime).
+///
+/// ```ignore
+/// #[gilfree::task]
+/// fn add(a: i32, b: i32) -> i32 { a + b }
+///
+/// #[gilfree::main]
+/// fn main() {
+///     let p = gilfree::multiprocessing::Process::new(add::TASK, (2, 3)).unwrap();
+///     p.start().unwrap();
+///     assert_eq!(p.result().unwrap(), 5);
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(
+            proc_macro2::TokenStream::from(attr).span(),
+            "#[gilfree::main] takes no arguments",
+        )
+        .to_compile_error()
+        .into();
+    }
+    let mut f = parse_macro_input!(item as ItemFn);
+    if let Some(a) = &f.sig.asyncness {
+        return syn::Error::new(
+            a.span(),
+            "#[gilfree::main] cannot be async: init() must run before a runtime starts \
+             threads; write a plain `fn main` with #[gilfree::main] that builds the runtime",
+        )
+        .to_compile_error()
+        .into();
+    }
+    let init: syn::Stmt = syn::parse_quote!(::gilfree::multiprocessing::init(););
+    f.block.stmts.insert(0, init);
+    quote!(#f).into()
+}
+
 fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
     let sig = &f.sig;
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
@@ -60,7 +115,12 @@ fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             FnArg::Receiver(r) => {
                 return Err(syn::Error::new(r.span(), "a #[task] fn cannot take self"));
             }
-            FnArg::Typed(pt) => tys.push((*pt.ty).clone()),
+            FnArg::Typed(pt) => {
+                if let Some(e) = borrowed(&pt.ty) {
+                    return Err(e);
+                }
+                tys.push((*pt.ty).clone())
+            }
         }
     }
     let names: Vec<_> = (0..tys.len())
@@ -103,10 +163,108 @@ fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             };
 
             fn __gilfree_run(args: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #p::TaskFailure> {
-                let (#(#names,)*): (#(#tys,)*) = #p::decode_args(args)?;
+                let (#(#names,)*): (#(#tys,)*) = #p::decode_args(__GILFREE_TASK_ENTRY.name, args)?;
                 let r: #ret = #ident(#(#names),*);
-                #p::encode_result(&r)
+                #p::encode_result(__GILFREE_TASK_ENTRY.name, &r)
             }
         };
     })
+}
+
+/// A task's arguments are decoded in another process into values the task
+/// owns, so a borrowed argument type (a reference, or a type with a
+/// lifetime) cannot work; serde's own error for it ("`Deserialize` is not
+/// general enough") does not say why. The error, with the fix, or `None`.
+fn borrowed(ty: &Type) -> Option<syn::Error> {
+    match ty {
+        Type::Reference(r) => {
+            let owned = match &*r.elem {
+                Type::Path(p) if p.path.is_ident("str") => "String".to_string(),
+                Type::Path(p) if p.path.is_ident("Path") => "PathBuf".to_string(),
+                Type::Slice(s) => format!("Vec<{}>", s.elem.to_token_stream()),
+                other => other.to_token_stream().to_string(),
+            };
+            Some(syn::Error::new(
+                r.span(),
+                format!(
+                    "a #[task] argument cannot be borrowed: it is decoded in the child into a \
+                     value the task owns; take `{owned}` instead of `{}`",
+                    r.to_token_stream()
+                ),
+            ))
+        }
+        Type::Path(p) => {
+            if let Some(q) = &p.qself
+                && let Some(e) = borrowed(&q.ty)
+            {
+                return Some(e);
+            }
+            p.path.segments.iter().find_map(|seg| match &seg.arguments {
+                PathArguments::AngleBracketed(a) => a.args.iter().find_map(|arg| match arg {
+                    GenericArgument::Type(t) => borrowed(t),
+                    GenericArgument::Lifetime(l) if l.ident != "static" => Some(syn::Error::new(
+                        l.span(),
+                        format!(
+                            "a #[task] argument cannot borrow (`{}` has the lifetime {}): it is \
+                             decoded in the child into a value the task owns; use owned types \
+                             (`String` instead of `&str`, `Vec<T>` instead of `&[T]`, no lifetimes)",
+                            p.to_token_stream(),
+                            l
+                        ),
+                    )),
+                    _ => None,
+                }),
+                _ => None,
+            })
+        }
+        Type::Tuple(t) => t.elems.iter().find_map(borrowed),
+        Type::Array(a) => borrowed(&a.elem),
+        Type::Slice(s) => borrowed(&s.elem),
+        Type::Paren(p) => borrowed(&p.elem),
+        Type::Group(g) => borrowed(&g.elem),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(src: &str) -> String {
+        let f: ItemFn = syn::parse_str(src).unwrap();
+        match expand(&f) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_borrowed_str_names_string() {
+        let e = error_of("fn f(n: u32, s: &str) {}");
+        assert!(e.contains("cannot be borrowed"), "{e}");
+        assert!(e.contains("`String` instead of `& str`"), "{e}");
+    }
+
+    #[test]
+    fn a_borrowed_slice_names_vec() {
+        let e = error_of("fn f(v: &'static [u8]) {}");
+        assert!(e.contains("`Vec<u8>`"), "{e}");
+    }
+
+    #[test]
+    fn a_nested_borrow_or_lifetime_is_refused() {
+        let e = error_of("fn f(v: Vec<(u8, &str)>) {}");
+        assert!(e.contains("`String` instead of `& str`"), "{e}");
+        let e = error_of("fn f(c: std::borrow::Cow<'_, str>) {}");
+        assert!(e.contains("cannot borrow") && e.contains("'_"), "{e}");
+        assert_eq!(error_of("fn f(c: std::borrow::Cow<'static, str>) {}"), "");
+    }
+
+    #[test]
+    fn owned_arguments_expand() {
+        assert_eq!(
+            error_of("fn f(n: u32, s: String, v: Vec<(u8, String)>) {}"),
+            ""
+        );
+    }
 }

@@ -56,8 +56,10 @@
 
 pub mod deadlock;
 pub mod futures;
+pub(crate) mod guard;
 pub mod multiprocessing;
 pub mod queue;
+pub(crate) mod raw;
 pub(crate) mod sys;
 pub mod threading;
 
@@ -75,4 +77,27 @@ extern crate self as gilfree;
 /// assert_eq!(add(2, 3), 5);
 /// assert!(add::TASK.name().ends_with("add"));
 /// ```
+///
+/// Arguments are owned values (decoded in the child): a borrowed one is
+/// refused, with the fix named ("take `String` instead of `& str`"):
+///
+/// ```compile_fail
+/// #[gilfree::task]
+/// fn greet(n: u32, who: &str) -> String {
+///     format!("{n} {who}")
+/// }
+/// ```
 pub use gilfree_macros::task;
+
+/// Puts `multiprocessing::init()` first in `main`; see
+/// [`multiprocessing::init`].
+///
+/// ```
+/// #[gilfree::main]
+/// fn main() {
+///     // init() ran: a spawn or forkserver child never gets here
+///     assert_eq!(gilfree::multiprocessing::current_process().name, "MainProcess");
+/// }
+/// # main();
+/// ```
+pub use gilfree_macros::main;

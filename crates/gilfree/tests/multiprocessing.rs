@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use gilfree::multiprocessing::connection::{Waitable, wait};
 use gilfree::multiprocessing::{
     Connection, Error, Fault, Pipe, Process, StartMethod, Task, active_children, cpu_count,
     current_process, get_context, parent_process, process_cpu_count,
@@ -91,6 +92,27 @@ fn daemon_parent(method: String, c: Connection, killed: bool) {
             std::thread::park();
         }
     }
+}
+
+/// An even number: refuses odd ones with its own message.
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(try_from = "u32")]
+struct Even(u32);
+
+impl TryFrom<u32> for Even {
+    type Error = String;
+    fn try_from(n: u32) -> Result<Self, String> {
+        if n.is_multiple_of(2) {
+            Ok(Even(n))
+        } else {
+            Err(format!("{n} is odd"))
+        }
+    }
+}
+
+#[gilfree::task]
+fn halve(n: Even) -> u32 {
+    n.0 / 2
 }
 
 #[gilfree::task]
@@ -254,10 +276,36 @@ fn bad_args_are_an_error(m: StartMethod) -> Result<(), Failed> {
     let p = get_context(m).process(wrong, (1,))?;
     p.start()?;
     check(
-        matches!(p.result(), Err(Error::Decode { .. })),
+        matches!(p.result(), Err(Error::TaskData { .. })),
         "decode error",
     )?;
     check(p.exitcode() == Some(1), "exit 1")?;
+    // A type that refuses the bytes: its own reason, and the task's name.
+    let odd: Task<(u32,), u32> = Task::__new(halve::TASK.name());
+    let p = get_context(m).process(odd, (3,))?;
+    p.start()?;
+    match p.result() {
+        Err(Error::TaskData { task, what, reason }) => check(
+            task == halve::TASK.name() && what == "decode the arguments" && reason == "3 is odd",
+            format!("arguments: {task} {what}: {reason}"),
+        )?,
+        other => return Err(format!("expected TaskData, got {other:?}").into()),
+    }
+    // A result that does not decode here: the same.
+    let as_even: Task<(Even,), Even> = Task::__new(halve::TASK.name());
+    let p = get_context(m).process(as_even, (Even(6),))?;
+    p.start()?;
+    match p.result() {
+        Err(e @ Error::TaskData { .. }) => check(
+            e.to_string()
+                == format!(
+                    "cannot decode the result of task {}: 3 is odd",
+                    halve::TASK.name()
+                ),
+            format!("result: {e}"),
+        )?,
+        other => return Err(format!("expected TaskData, got {other:?}").into()),
+    }
     let unknown: Task<(), ()> = Task::__new("no::such::task");
     let p = get_context(m).process(unknown, ())?;
     p.start()?;
@@ -505,6 +553,67 @@ fn fds_do_not_leak(m: StartMethod) -> Result<(), Failed> {
     check(after <= before, format!("fds {before} -> {after}"))
 }
 
+/// `connection::wait` on a running process and an idle pipe: nothing
+/// ready until the process ends, by a kill or by itself; then the process.
+fn wait_sees_a_process_end(m: StartMethod) -> Result<(), Failed> {
+    let (mine, theirs) = Pipe(true)?;
+    let p = get_context(m).process(wait_forever::TASK, (theirs,))?;
+    check(p.sentinel().is_err(), "no sentinel before start")?;
+    p.start()?;
+    let _: String = mine.recv()?;
+    let (idle, _other) = Pipe(true)?;
+    let ready = wait(&[&idle, &p], Some(Duration::ZERO))?;
+    check(ready.is_empty(), format!("running: {ready:?}"))?;
+    p.kill()?;
+    let ready = wait(&[&idle, &p], Some(PATIENCE))?;
+    check(ready == [1], format!("killed: {ready:?}"))?;
+    p.join()?;
+    let q = get_context(m).process(exit_with::TASK, (0,))?;
+    q.start()?;
+    let ready = wait(&[&idle, &q], Some(PATIENCE))?;
+    check(ready == [1], format!("exited: {ready:?}"))?;
+    run(q.join())
+}
+
+/// `connection::wait` on connections, a listener and a plain socket: the
+/// ready ones in the order given, a timeout, a closed peer as ready, a
+/// message already buffered as ready.
+fn wait_on_connections(_: StartMethod) -> Result<(), Failed> {
+    use gilfree::multiprocessing::{Address, Client, Listener};
+    let pipes = [Pipe(true)?, Pipe(true)?, Pipe(true)?];
+    let ends: Vec<&Connection> = pipes.iter().map(|(a, _)| a).collect();
+    let all: Vec<&dyn Waitable> = ends.iter().map(|c| *c as &dyn Waitable).collect();
+    check(
+        wait(&all, Some(Duration::from_millis(1)))?.is_empty(),
+        "timed out: none ready",
+    )?;
+    pipes[2].1.send_bytes(b"two")?;
+    pipes[0].1.send_bytes(b"zero")?;
+    let ready = wait(&all, None)?;
+    check(ready == [0, 2], format!("ready in order given: {ready:?}"))?;
+    // Two messages, one read: the second may sit in the reader's buffer.
+    pipes[1].1.send_bytes(b"a")?;
+    pipes[1].1.send_bytes(b"b")?;
+    check(pipes[1].0.recv_bytes()? == b"a", "first")?;
+    check(wait(&[&pipes[1].0], Some(PATIENCE))? == [0], "buffered")?;
+    check(pipes[1].0.recv_bytes()? == b"b", "second")?;
+    // A closed peer is ready; the read then says EOF.
+    let (lone, peer) = Pipe(true)?;
+    drop(peer);
+    check(wait(&[&lone], Some(PATIENCE))? == [0], "closed peer")?;
+    check(matches!(lone.recv_bytes(), Err(Error::Eof)), "eof")?;
+    // A listener is ready when a client waits; a plain socket too.
+    let l = Listener::bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(), None)?;
+    check(wait(&[&l], Some(Duration::ZERO))?.is_empty(), "no client")?;
+    let addr: Address = l.address().clone();
+    let _c = Client(&addr, None)?;
+    check(wait(&[&l], Some(PATIENCE))? == [0], "a client waits")?;
+    let (x, mut y) = std::os::unix::net::UnixStream::pair()?;
+    std::io::Write::write_all(&mut y, b"raw")?;
+    check(wait(&[&x, &lone], Some(PATIENCE))? == [0, 1], "raw socket")?;
+    Ok(())
+}
+
 fn main() {
     gilfree::multiprocessing::init();
     let mut args = Arguments::from_args();
@@ -541,6 +650,7 @@ fn main() {
         ("many_at_once", many_at_once),
         ("started_from_threads", started_from_threads),
         ("fds_do_not_leak", fds_do_not_leak),
+        ("wait_sees_a_process_end", wait_sees_a_process_end),
     ];
     let once: &[(&str, Case)] = &[
         (
@@ -552,6 +662,7 @@ fn main() {
             fork_closure_runs_single_threaded,
         ),
         ("cpu_counts", cpu_counts),
+        ("wait_on_connections", wait_on_connections),
         (
             "forkserver_survives_its_server",
             forkserver_survives_its_server,

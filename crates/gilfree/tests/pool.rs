@@ -389,7 +389,9 @@ fn fault_bad_result_fails_its_call(m: StartMethod) -> Result<(), Failed> {
     for (i, r) in (10..16u32).zip(rs) {
         match r.get() {
             Ok(v) => check(i != 13 && v == Picky(i), format!("{i}"))?,
-            Err(Error::Decode { .. }) => check(i == 13, format!("{i} failed to decode"))?,
+            Err(Error::TaskData { reason, .. }) => {
+                check(i == 13 && reason.contains("13 does not decode"), reason)?
+            }
             Err(e) => return Err(format!("{i}: {e}").into()),
         }
     }

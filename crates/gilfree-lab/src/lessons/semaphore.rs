@@ -63,14 +63,14 @@ pub fn run(ctx: &Ctx) -> LessonResult {
     bounded.acquire().forget();
     plain.acquire().forget();
     bounded.release()?;
-    plain.release();
+    plain.release()?;
     match bounded.release() {
         Err(e @ Error::TooManyReleases) => {
             measure("BoundedSemaphore extra release", format!("caught: {e}"))
         }
         other => return Err(format!("over-release not caught: {other:?}").into()),
     }
-    plain.release();
+    plain.release()?;
     measure(
         "BoundedSemaphore value after it",
         format!("{}/2", bounded.value()),

@@ -64,19 +64,14 @@
 //! memory is reused). Dropping a lock removes it from the graph: a lock that
 //! no longer exists cannot take part in a future deadlock.
 
-mod hooks;
+pub(crate) mod hooks;
 mod order;
 
 #[cfg(all(feature = "deadlock-detection", not(loom)))]
 mod detect;
 
-#[allow(unused_imports)]
-pub(crate) use hooks::{
-    ENABLED, Tag, acquired, before_acquire, before_reacquire, order_key, released, wait_begin,
-    wait_end,
-};
-pub(crate) use order::sealed;
-pub use order::{AllGuard, Lockable, acquire_all, acquire_all_timeout};
+pub use crate::guard::Lockable;
+pub use order::{AllGuard, acquire_all, acquire_all_timeout};
 
 #[cfg(all(feature = "deadlock-detection", not(loom)))]
 pub use detect::{

@@ -23,54 +23,11 @@ use core::marker::PhantomData;
 use std::fmt;
 use std::time::Duration;
 
+use crate::guard::sealed::{Owned, Sealed};
+use crate::guard::{Guard, Lockable};
 use crate::sys::Deadline;
+#[cfg(doc)]
 use crate::threading::{Lock, LockGuard};
-
-pub(crate) mod sealed {
-    use std::time::Instant;
-
-    /// What [`acquire_all`](super::acquire_all) needs of a lock. Private:
-    /// only gilfree's owned locks implement it.
-    pub trait Sealed {
-        /// The global acquisition order (see `hooks::order_key`).
-        fn order_key(&self) -> u64;
-        /// The address of the lock's state word: distinct for distinct
-        /// locks (two live words cannot overlap), so it identifies the lock
-        /// among the arguments of one call.
-        fn word_addr(&self) -> usize;
-        /// Acquire, with the deadlock hooks, giving up at `deadline`
-        /// (`None`: never).
-        #[track_caller]
-        fn lock_until(&self, deadline: Option<Instant>) -> bool;
-        /// Acquire if free now, with the deadlock hooks.
-        #[track_caller]
-        fn lock_try(&self) -> bool;
-        /// Release one acquisition made by `lock_until`/`lock_try` on this
-        /// thread.
-        fn unlock_held(&self);
-    }
-}
-
-/// A gilfree lock that [`acquire_all`] can take: [`Lock`] and
-/// [`RLock`](crate::threading::RLock) (any `T`; an `RLock` the thread
-/// already owns is re-entered). Sealed: it cannot be implemented outside
-/// gilfree.
-///
-/// Python has no such trait; it is the set of objects `with` accepts that
-/// are locks.
-///
-/// ```
-/// use gilfree::deadlock::{Lockable, acquire_all};
-/// use gilfree::threading::Lock;
-///
-/// fn lock_both(a: &dyn Lockable, b: &dyn Lockable) -> usize {
-///     acquire_all(&[a, b]).len()
-/// }
-/// assert_eq!(lock_both(&Lock::new(1), &Lock::new("x")), 2);
-/// ```
-pub trait Lockable: sealed::Sealed {}
-
-impl<T: ?Sized> Lockable for Lock<T> {}
 
 /// Acquire every lock in `locks`, in one global order, deadlock-free
 /// (C++'s `std::scoped_lock`; Python has none — the usual advice is "always
@@ -260,8 +217,8 @@ impl<'a> AllGuard<'a> {
     /// drop(ga);
     /// assert!(!a.locked() && b.locked());
     /// ```
-    pub fn take<T: ?Sized>(&mut self, lock: &'a Lock<T>) -> Option<LockGuard<'a, T>> {
-        let addr = sealed::Sealed::word_addr(lock);
+    pub fn take<L: ?Sized + Owned>(&mut self, lock: &'a L) -> Option<Guard<'a, L>> {
+        let addr = Sealed::word_addr(lock);
         let slot = self
             .held
             .iter_mut()
@@ -271,7 +228,7 @@ impl<'a> AllGuard<'a> {
         // is at `addr`, which is `lock`'s (distinct locks have distinct
         // words), made by this thread (the guard is not Send); clearing the
         // slot hands that acquisition to the new guard alone.
-        Some(unsafe { LockGuard::from_held(lock) })
+        Some(unsafe { Guard::from_held(lock) })
     }
 }
 
@@ -294,6 +251,7 @@ impl fmt::Debug for AllGuard<'_> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::threading::Lock;
     use std::sync::Arc;
     use std::sync::mpsc;
 
@@ -363,6 +321,7 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
+    use crate::threading::Lock;
     use loom::sync::Arc;
     use loom::thread;
 

@@ -37,7 +37,7 @@ pub enum Error {
     /// A process-pool worker died while it ran this call (Python breaks the
     /// whole pool instead): its pid and Python-style exit code (negative:
     /// the signal, named in the message). The pool replaced it.
-    #[error("process pool worker {pid} {}", crate::multiprocessing::pool::describe_exit(*exitcode))]
+    #[error("process pool worker {pid} {}", crate::multiprocessing::describe_exit(*exitcode))]
     WorkerDied {
         /// The worker's pid.
         pid: i32,

@@ -48,14 +48,13 @@
 //! The uncontended path of a task (nobody waiting yet, no callbacks) is
 //! two CASes on `state` and no lock, no syscall.
 
-use core::task::{Context, Poll, Waker};
+use core::task::Waker;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::Error;
-use super::wait::Waiter;
+use super::waiter::Waiter;
 use crate::sys::atomic::{AtomicU32, Ordering::*, UnsafeCell};
 use crate::sys::futex::{self, Wake};
 use crate::sys::{Deadline, Private, spin_while};
@@ -75,12 +74,12 @@ const LISTENERS: u32 = 1 << 4;
 const WRITING: u32 = 1 << 5;
 
 #[inline]
-fn is_done(s: u32) -> bool {
+pub(super) fn is_done(s: u32) -> bool {
     matches!(s & PHASE, FINISHED | CANCELLED | CANCELLED_AND_NOTIFIED)
 }
 
 #[inline]
-fn is_cancelled(s: u32) -> bool {
+pub(super) fn is_cancelled(s: u32) -> bool {
     matches!(s & PHASE, CANCELLED | CANCELLED_AND_NOTIFIED)
 }
 
@@ -100,9 +99,9 @@ pub(crate) enum Listener<T> {
 
 /// The state every future has, whether or not a job travels with it.
 pub(crate) struct Inner<T> {
-    state: AtomicU32,
-    slot: UnsafeCell<Option<Result<T, Error>>>,
-    listeners: Lock<Vec<Listener<T>>>,
+    pub(super) state: AtomicU32,
+    pub(super) slot: UnsafeCell<Option<Result<T, Error>>>,
+    pub(super) listeners: Lock<Vec<Listener<T>>>,
 }
 
 // SAFETY: the slot is written by one thread before `FINISHED` is published
@@ -483,8 +482,27 @@ impl<T> Future<T> {
         }
     }
 
+    /// Register `w` to be woken when the future is done (`.await`);
+    /// `false` if it is done already. A re-poll with the same waker
+    /// replaces nothing and adds nothing.
+    pub(super) fn listen_waker(&self, w: &Waker) -> bool {
+        let inner = self.inner();
+        let mut list = inner.listeners.acquire();
+        let s = inner.state.fetch_or(LISTENERS, AcqRel);
+        if is_done(s) {
+            return false;
+        }
+        if !list
+            .iter()
+            .any(|l| matches!(l, Listener::Waker(x) if x.will_wake(w)))
+        {
+            list.push(Listener::Waker(w.clone()));
+        }
+        true
+    }
+
     /// Sleep until done or `deadline`; returns whether it is done.
-    fn wait_done(&self, deadline: Deadline) -> bool {
+    pub(super) fn wait_done(&self, deadline: Deadline) -> bool {
         let st = &self.inner().state;
         let s = st.load(Acquire);
         if is_done(s) {
@@ -517,173 +535,6 @@ impl<T> Future<T> {
             s = st.load(Acquire);
         }
     }
-
-    /// Read the outcome of a done future with `f`, under the lock.
-    fn read<R>(&self, f: impl FnOnce(&mut Option<Result<T, Error>>) -> R) -> Result<R, Error> {
-        let inner = self.inner();
-        let s = inner.state.load(Acquire);
-        debug_assert!(is_done(s));
-        if is_cancelled(s) {
-            return Err(Error::Cancelled);
-        }
-        let _g = inner.listeners.acquire();
-        // SAFETY: FINISHED was seen with Acquire, so the completer's write
-        // is visible and finished; every later access holds this lock.
-        Ok(inner.slot.with_mut(|p| f(unsafe { &mut *p })))
-    }
-
-    /// Python's `exception()`: wait until done, then `Ok(None)` if it
-    /// succeeded, `Ok(Some(error))` if the task failed (panicked), or
-    /// `Err(Cancelled)` if it was cancelled.
-    ///
-    /// ```
-    /// use gilfree::futures::{Error, ThreadPoolExecutor, Executor};
-    /// let pool = ThreadPoolExecutor::new();
-    /// let f = pool.submit(|| -> u8 { panic!("no") }).unwrap();
-    /// assert_eq!(f.exception(), Ok(Some(Error::Panicked("no".into()))));
-    /// ```
-    pub fn exception(&self) -> Result<Option<Error>, Error> {
-        self.exception_deadline(Deadline::Never)
-    }
-
-    /// Python's `exception(timeout)`: as [`exception`](Future::exception),
-    /// but `Err(Timeout)` if not done within `timeout`.
-    ///
-    /// ```
-    /// use gilfree::futures::{Error, Future};
-    /// let f = Future::<u8>::new();
-    /// assert_eq!(f.exception_timeout(std::time::Duration::ZERO), Err(Error::Timeout));
-    /// ```
-    pub fn exception_timeout(&self, timeout: Duration) -> Result<Option<Error>, Error> {
-        self.exception_deadline(Deadline::after(timeout))
-    }
-
-    pub(crate) fn exception_deadline(&self, deadline: Deadline) -> Result<Option<Error>, Error> {
-        if !self.wait_done(deadline) {
-            return Err(Error::Timeout);
-        }
-        self.read(|slot| match slot {
-            Some(Ok(_)) => None,
-            Some(Err(e)) => Some(e.clone()),
-            // Only a value is ever taken: the task succeeded.
-            None => None,
-        })
-    }
-
-    /// Python's `result()`, taking the value out instead of cloning it.
-    ///
-    /// Waits until done. Errors: `Cancelled`, the task's error, or
-    /// `InvalidState` if another handle already took the result.
-    ///
-    /// ```
-    /// use gilfree::futures::{Executor, ThreadPoolExecutor};
-    /// let pool = ThreadPoolExecutor::new();
-    /// let f = pool.submit(|| vec![1, 2, 3]).unwrap();
-    /// assert_eq!(f.into_result(), Ok(vec![1, 2, 3]));
-    /// ```
-    pub fn into_result(self) -> Result<T, Error> {
-        self.wait_done(Deadline::Never);
-        self.take()
-    }
-
-    pub(crate) fn take(&self) -> Result<T, Error> {
-        self.read(|slot| match slot {
-            Some(Ok(_)) => match slot.take() {
-                Some(Ok(v)) => Ok(v),
-                _ => unreachable!(),
-            },
-            Some(Err(e)) => Err(e.clone()),
-            None => Err(Error::InvalidState("result already taken")),
-        })?
-    }
-}
-
-impl<T: Clone> Future<T> {
-    /// Python's `result()`: wait until done, then the value (cloned) or the
-    /// error: `Cancelled` if cancelled, [`Error::Panicked`] if the task
-    /// panicked.
-    ///
-    /// ```
-    /// use gilfree::futures::{Executor, ThreadPoolExecutor};
-    /// let pool = ThreadPoolExecutor::new();
-    /// let f = pool.submit(|| "done".to_string()).unwrap();
-    /// assert_eq!(f.result().as_deref(), Ok("done"));
-    /// assert_eq!(f.result().as_deref(), Ok("done")); // again
-    /// ```
-    pub fn result(&self) -> Result<T, Error> {
-        self.wait_done(Deadline::Never);
-        self.clone_result()
-    }
-
-    /// Python's `result(timeout)`: as [`result`](Future::result), but
-    /// `Err(Timeout)` if not done within `timeout` (the future goes on).
-    ///
-    /// ```
-    /// use gilfree::futures::{Error, Future};
-    /// let f = Future::<u8>::new();
-    /// assert_eq!(f.result_timeout(std::time::Duration::from_millis(1)), Err(Error::Timeout));
-    /// ```
-    pub fn result_timeout(&self, timeout: Duration) -> Result<T, Error> {
-        if !self.wait_done(Deadline::after(timeout)) {
-            return Err(Error::Timeout);
-        }
-        self.clone_result()
-    }
-
-    fn clone_result(&self) -> Result<T, Error> {
-        self.read(|slot| match slot {
-            Some(r) => r.clone(),
-            None => Err(Error::InvalidState("result already taken")),
-        })?
-    }
-}
-
-/// `.await` a future in any async runtime: the output is the result, taken
-/// as by [`Future::into_result`].
-///
-/// ```
-/// use gilfree::futures::{Executor, ThreadPoolExecutor};
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     use std::task::{Context, Poll, Waker};
-/// #     let mut f = std::pin::pin!(f);
-/// #     let t = std::thread::current();
-/// #     struct W(std::thread::Thread);
-/// #     impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
-/// #     let w = Waker::from(std::sync::Arc::new(W(t)));
-/// #     loop {
-/// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&w)) { return v; }
-/// #         std::thread::park();
-/// #     }
-/// # }
-/// let pool = ThreadPoolExecutor::new();
-/// let f = pool.submit(|| 1 + 1).unwrap();
-/// assert_eq!(block_on(async { f.await }), Ok(2));
-/// ```
-impl<T> std::future::Future for Future<T> {
-    type Output = Result<T, Error>;
-
-    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.done() {
-            return Poll::Ready(self.take());
-        }
-        {
-            let inner = self.inner();
-            let mut list = inner.listeners.acquire();
-            let s = inner.state.fetch_or(LISTENERS, AcqRel);
-            if !is_done(s) {
-                // Re-polls replace their own waker instead of piling up.
-                let w = cx.waker();
-                if !list
-                    .iter()
-                    .any(|l| matches!(l, Listener::Waker(x) if x.will_wake(w)))
-                {
-                    list.push(Listener::Waker(w.clone()));
-                }
-                return Poll::Pending;
-            }
-        }
-        Poll::Ready(self.take())
-    }
 }
 
 /// The text of a panic payload (`&str` or `String`), as Python prints an
@@ -695,66 +546,5 @@ pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "<non-string panic payload>".to_string()
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::*;
-    use crate::sys::atomic::AtomicUsize;
-    use loom::thread;
-
-    /// Completion races a cancel and a callback registration: exactly one
-    /// of finish/cancel wins, the callback runs exactly once, and the main
-    /// thread blocked in `exception()` is woken.
-    #[test]
-    fn future_complete_cancel_callback() {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
-        b.check(|| {
-            let f: Future<u32> = Future::new();
-            let calls = std::sync::Arc::new(AtomicUsize::new(0));
-            let (f1, f2) = (f.clone(), f.clone());
-            let completer = thread::spawn(move || {
-                if f1.set_running_or_notify_cancel().unwrap() {
-                    f1.set_result(5).unwrap();
-                }
-            });
-            let canceller = thread::spawn(move || f2.cancel());
-            let c = calls.clone();
-            f.add_done_callback(move |_| {
-                c.fetch_add(1, SeqCst);
-            });
-            let r = f.exception();
-            let cancelled = canceller.join().unwrap();
-            completer.join().unwrap();
-            assert_eq!(calls.load(SeqCst), 1);
-            assert!(f.done());
-            if cancelled {
-                assert_eq!(r, Err(Error::Cancelled));
-            } else {
-                assert_eq!(r, Ok(None));
-                assert_eq!(f.into_result(), Ok(5));
-            }
-        });
-    }
-
-    /// Two sleepers in `result()` and a completer: the PARKED hand-off
-    /// wakes both.
-    #[test]
-    fn future_result_wakes_sleepers() {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
-        b.check(|| {
-            let f: Future<u32> = Future::new();
-            let (f1, f2) = (f.clone(), f.clone());
-            let t = thread::spawn(move || f1.set_result(1).unwrap());
-            let w = thread::spawn(move || f2.exception());
-            let a = f.exception();
-            t.join().unwrap();
-            assert_eq!(a, Ok(None));
-            assert_eq!(w.join().unwrap(), Ok(None));
-            assert_eq!(f.into_result(), Ok(1));
-        });
     }
 }

@@ -22,10 +22,16 @@
 mod error;
 mod executor;
 mod future;
+mod job_queue;
+#[cfg(all(test, loom))]
+mod loom_tests;
+mod outcome;
 mod process_pool;
 mod progress;
+mod task;
 mod thread_pool;
 mod wait;
+mod waiter;
 
 pub use error::Error;
 pub use executor::{Executor, Job, Map, MapOptions};

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::error::Error;
 use super::executor::{Executor, Job, MapOptions};
+use super::future::Future;
 use super::progress::Bar;
-use super::{Error, Future};
 use crate::multiprocessing::pool::core::{Config, Core, Failure, Sink};
 use crate::multiprocessing::pool::wire::{Calls, Outcomes};
 use crate::multiprocessing::pool::{IMap, decode_outcome};
@@ -84,6 +85,7 @@ fn from_failure(f: Failure) -> Error {
 
 /// Completes one future with one call's outcome.
 struct FutureSink<R> {
+    task: &'static str,
     future: Future<R>,
 }
 
@@ -98,7 +100,9 @@ impl<R: DeserializeOwned + Send + 'static> Sink for FutureSink<R> {
 
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>) {
         let out = match r {
-            Ok(mut o) if o.items.len() == 1 => decode_outcome(o.items.remove(0)).map_err(from_mp),
+            Ok(mut o) if o.items.len() == 1 => {
+                decode_outcome(self.task, o.items.remove(0)).map_err(from_mp)
+            }
             Ok(_) => Err(Error::Process(
                 "a reply with the wrong number of results".into(),
             )),
@@ -326,6 +330,7 @@ impl ProcessPoolExecutor {
             .map_err(|e| Error::Process(format!("cannot encode task arguments: {e}")))?;
         let future = Future::new();
         let sink = FutureSink {
+            task: task.name(),
             future: future.clone(),
         };
         self.core

@@ -1,36 +1,9 @@
 //! `ThreadPoolExecutor`: Python's `concurrent.futures.ThreadPoolExecutor`.
 //!
-//! # The task
-//!
-//! A submitted closure and its future's state share one allocation: a
-//! `Task<T, F>` is both the [`Future`]'s core (`Arc<dyn Core<T>>`) and the
-//! queue's job (`Arc<dyn Runnable>`). Submitting costs that one allocation;
-//! the job queue is a `VecDeque` whose buffer is reused.
-//!
-//! # The job queue and parking
-//!
-//! `JobQueue` is a short critical section (`threading::Lock` around a
-//! `VecDeque`) plus a parking protocol for idle workers:
-//! - `sleepers` counts workers that are about to sleep or asleep;
-//! - `signal` is the futex word they sleep on, an epoch bumped by a
-//!   producer that saw a sleeper, and by `close`.
-//!
-//! A producer pushes under the lock, then (`SeqCst` fence) reads
-//! `sleepers`; only if it is non-zero does it bump `signal` and
-//! `futex_wake` one worker. So while every worker is busy a submit makes
-//! no syscall. An idle worker spins briefly on `queued` first, then parks.
-//!
-//! ## Why no wake-up is lost
-//!
-//! A worker reads `signal` (epoch *e*), increments `sleepers` (`SeqCst`),
-//! then looks at the queue under the lock, and sleeps only on `signal == e`.
-//! If its look missed a job, its critical section came before the
-//! producer's, so its increment happens-before the producer's read of
-//! `sleepers`: the producer sees it, bumps the epoch and wakes one. Either
-//! the worker is asleep already and is woken (or another sleeper is, which
-//! takes the job just as well), or it has not slept yet and `futex_wait`
-//! sees `signal != e` and returns at once. One job needs one worker; every
-//! woken worker looks at the queue again before sleeping.
+//! A submitted closure and its future's state share one allocation (see
+//! `task.rs`); the job queue and the parking of idle workers are
+//! `job_queue.rs`'s job. This file is the pool: starting workers, submit,
+//! map and shutdown.
 //!
 //! # Threads
 //!
@@ -40,237 +13,18 @@
 //! than `max_workers` threads exist does it start one (under the queue
 //! lock, so `shutdown` sees every thread).
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::executor::{Executor, Map, MapOptions};
-use super::future::{Core, Inner, panic_message};
+use super::future::panic_message;
+use super::job_queue::JobQueue;
+use super::task::{Runnable, Task};
 use super::{Error, Future};
-use crate::sys::atomic::{AtomicU32, AtomicUsize, Ordering::*, fence};
-use crate::sys::futex;
-use crate::sys::{Deadline, Private};
+use crate::sys::atomic::{AtomicUsize, Ordering::*};
 use crate::threading::Lock;
-
-// ---------------------------------------------------------------------------
-// The job queue: MPMC, futex parking for idle consumers only.
-
-struct QueueState<J> {
-    jobs: VecDeque<J>,
-    /// Why pushes fail, once closed (shut down or broken).
-    closed: Option<Error>,
-}
-
-pub(crate) struct JobQueue<J> {
-    state: Lock<QueueState<J>>,
-    /// `jobs.len()`, for spinning without the lock.
-    queued: AtomicUsize,
-    /// Workers about to sleep or asleep.
-    sleepers: AtomicU32,
-    /// The futex word idle workers sleep on: an epoch.
-    signal: AtomicU32,
-}
-
-impl<J> JobQueue<J> {
-    pub(crate) fn new() -> Self {
-        JobQueue {
-            state: Lock::new(QueueState {
-                jobs: VecDeque::new(),
-                closed: None,
-            }),
-            queued: AtomicUsize::new(0),
-            sleepers: AtomicU32::new(0),
-            signal: AtomicU32::new(0),
-        }
-    }
-
-    /// Push `job` unless closed; `then` runs under the lock after a
-    /// successful push (the pool starts threads there). A refused job is
-    /// handed back with the reason.
-    #[inline]
-    pub(crate) fn push(&self, job: J, then: impl FnOnce()) -> Result<(), (J, Error)> {
-        {
-            let mut st = self.state.acquire();
-            if let Some(e) = &st.closed {
-                return Err((job, e.clone()));
-            }
-            st.jobs.push_back(job);
-            self.queued.store(st.jobs.len(), Relaxed);
-            then();
-        }
-        // Pairs with the fence in `pop`: either that worker saw the job, or
-        // we see it counted in `sleepers`.
-        fence(SeqCst);
-        if self.sleepers.load(Relaxed) > 0 {
-            self.wake_one();
-        }
-        Ok(())
-    }
-
-    #[cold]
-    fn wake_one(&self) {
-        self.signal.fetch_add(1, Release);
-        futex::wake_one::<Private>(&self.signal);
-    }
-
-    fn try_pop(&self) -> Result<Option<J>, ()> {
-        let mut st = self.state.acquire();
-        match st.jobs.pop_front() {
-            Some(j) => {
-                self.queued.store(st.jobs.len(), Relaxed);
-                Ok(Some(j))
-            }
-            None if st.closed.is_some() => Err(()),
-            None => Ok(None),
-        }
-    }
-
-    /// The next job, sleeping while there is none; `None` once the queue
-    /// is closed and empty.
-    pub(crate) fn pop(&self) -> Option<J> {
-        loop {
-            match self.try_pop() {
-                Ok(Some(j)) => return Some(j),
-                Err(()) => return None,
-                Ok(None) => {}
-            }
-            // Spin briefly: a busy producer refills the queue within a few
-            // hundred nanoseconds far more often than not.
-            // Then give the CPU away a few times before parking: with more
-            // runnable threads than cores the producer may need this one,
-            // and a park costs the producer a `futex_wake` per job.
-            #[cfg(not(loom))]
-            for i in 0..64 + 16 {
-                if self.queued.load(Relaxed) > 0 {
-                    break;
-                }
-                if i < 64 {
-                    core::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-            if self.queued.load(Relaxed) > 0 {
-                continue;
-            }
-            let epoch = self.signal.load(Acquire);
-            self.sleepers.fetch_add(1, SeqCst);
-            fence(SeqCst);
-            let r = self.try_pop();
-            if !matches!(r, Ok(None)) {
-                self.sleepers.fetch_sub(1, Relaxed);
-                return r.ok().flatten();
-            }
-            futex::wait::<Private>(&self.signal, epoch, Deadline::Never);
-            self.sleepers.fetch_sub(1, Relaxed);
-        }
-    }
-
-    /// Refuse further pushes with `why` (the first reason sticks) and wake
-    /// every worker; returns the jobs still queued if `drain`.
-    pub(crate) fn close(&self, why: Error, drain: bool) -> Vec<J> {
-        let jobs = {
-            let mut st = self.state.acquire();
-            if st.closed.is_none() {
-                st.closed = Some(why);
-            }
-            let jobs = if drain {
-                st.jobs.drain(..).collect()
-            } else {
-                Vec::new()
-            };
-            self.queued.store(st.jobs.len(), Relaxed);
-            jobs
-        };
-        self.signal.fetch_add(1, Release);
-        futex::wake_all::<Private>(&self.signal);
-        jobs
-    }
-
-    /// Jobs waiting.
-    pub(crate) fn len(&self) -> usize {
-        self.queued.load(Relaxed)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The task: future state and closure in one allocation.
-
-struct Task<T, F> {
-    inner: Inner<T>,
-    /// Taken by the one worker that popped the task.
-    job: core::cell::UnsafeCell<Option<F>>,
-}
-
-// SAFETY: `job` is touched only by the worker that popped the task from the
-// queue (once) and by drop; `inner` is Sync for `T: Send`.
-unsafe impl<T: Send, F: Send> Sync for Task<T, F> {}
-
-impl<T: Send, F: Send> Core<T> for Task<T, F> {
-    #[inline]
-    fn inner(&self) -> &Inner<T> {
-        &self.inner
-    }
-}
-
-/// What the queue holds: a task, type-erased.
-trait Runnable: Send + Sync {
-    /// Run the job and complete the future (unless it was cancelled);
-    /// `idle` is bumped just before the future completes, so that a caller
-    /// woken by the result and submitting again finds this worker counted
-    /// as idle (Python's `_idle_semaphore.release()`).
-    fn run(self: Arc<Self>, idle: &AtomicUsize);
-    /// Fail the future without running the job (a broken pool).
-    fn fail(self: Arc<Self>, e: Error);
-    /// Cancel the future (shutdown with `cancel_futures`).
-    fn cancel(self: Arc<Self>);
-}
-
-impl<T, F> Task<T, F>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    fn future(self: Arc<Self>) -> Future<T> {
-        Future { core: self }
-    }
-}
-
-impl<T, F> Runnable for Task<T, F>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    fn run(self: Arc<Self>, idle: &AtomicUsize) {
-        // SAFETY: this worker popped the task; no one else ever reaches
-        // `job` (see the `Sync` impl).
-        let job = unsafe { (*self.job.get()).take() };
-        let fut = self.future();
-        if fut.set_running_or_notify_cancel() != Ok(true) {
-            drop(job); // cancelled: the job is dropped unrun
-            idle.fetch_add(1, Release);
-            return;
-        }
-        let Some(job) = job else { return };
-        let out =
-            catch_unwind(AssertUnwindSafe(job)).map_err(|p| Error::Panicked(panic_message(&*p)));
-        idle.fetch_add(1, Release);
-        let _ = fut.complete(out);
-    }
-
-    fn fail(self: Arc<Self>, e: Error) {
-        let _ = self.future().set_exception(e);
-    }
-
-    fn cancel(self: Arc<Self>) {
-        self.future().cancel();
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The pool.
 
 type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
@@ -559,10 +313,7 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let task = Arc::new(Task {
-            inner: Inner::new(),
-            job: core::cell::UnsafeCell::new(Some(f)),
-        });
+        let task = Task::new(f);
         let job: Arc<dyn Runnable> = task.clone();
         match self
             .shared
@@ -693,64 +444,5 @@ where
 impl Drop for ThreadPoolExecutor {
     fn drop(&mut self) {
         self.shutdown(true, false);
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::*;
-    use loom::sync::Arc;
-    use loom::thread;
-
-    /// A producer pushes two jobs and closes while two workers pop and
-    /// park: every job is taken exactly once and no worker sleeps forever
-    /// (loom reports a lost wake-up as a deadlock).
-    #[test]
-    fn job_queue_submit_park_handoff() {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
-        b.check(|| {
-            let q = Arc::new(JobQueue::<u32>::new());
-            let workers: Vec<_> = (0..2)
-                .map(|_| {
-                    let q = q.clone();
-                    thread::spawn(move || {
-                        let mut got = 0;
-                        while let Some(j) = q.pop() {
-                            got += j;
-                        }
-                        got
-                    })
-                })
-                .collect();
-            q.push(1, || {}).unwrap();
-            q.push(2, || {}).unwrap();
-            q.close(Error::ShutDown, false);
-            assert!(q.push(4, || {}).is_err());
-            let total: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
-            assert_eq!(total, 3);
-        });
-    }
-
-    /// One worker, one job, no close: the worker must be woken for the job
-    /// (the hand-off that a lost wake-up would break), then is told to stop.
-    #[test]
-    fn job_queue_single_job_wakes_parked_worker() {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(3);
-        b.check(|| {
-            let q = Arc::new(JobQueue::<u32>::new());
-            let q2 = q.clone();
-            let (tx, rx) = loom::sync::mpsc::channel();
-            let w = thread::spawn(move || {
-                let j = q2.pop();
-                tx.send(j).unwrap();
-                q2.pop()
-            });
-            q.push(7, || {}).unwrap();
-            assert_eq!(rx.recv().unwrap(), Some(7));
-            q.close(Error::ShutDown, false);
-            assert_eq!(w.join().unwrap(), None);
-        });
     }
 }

@@ -1,101 +1,16 @@
 //! `wait` and `as_completed`: Python's module functions, with a waiter
 //! registered on each future (CPython's `_Waiter`), not polling.
 //!
-//! # The waiter
-//!
-//! A [`Waiter`] is a list of `(index, failed)` events behind a lock, plus
-//! a futex word, `seq`: bit 0 is `SLEEPY` (the waiting thread may be in
-//! `futex_wait`), the other bits count events (in steps of 2, wrapping).
-//! A future that completes pushes its event, then adds 2 to `seq` (Release)
-//! and calls `futex_wake` only if the old value had `SLEEPY`: while the
-//! waiting thread is busy taking results, completions cost no syscall.
-//!
-//! # Why no wake-up is lost
-//!
-//! The waiting thread reads `seq` (Acquire) *before* looking at the events.
-//! If it finds none, it sets `SLEEPY` with a compare-exchange from the value
-//! it read, and sleeps on the result. An event pushed after its look bumped
-//! `seq` first: then either the compare-exchange fails (it looks again),
-//! or the bump came after it, so the bumper saw `SLEEPY` and wakes; and if
-//! the bump came between the compare-exchange and `futex_wait`, the kernel
-//! sees a changed word and does not sleep. Once woken, the waiting thread
-//! clears `SLEEPY` before looking again; a bump that saw `SLEEPY` before
-//! the clear only causes one needless wake.
+//! The waiting itself is [`Waiter`]'s job (`waiter.rs`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::future::Listener;
+use super::waiter::Waiter;
 use super::{Error, Future};
-use crate::sys::atomic::{AtomicU32, Ordering::*};
-use crate::sys::futex::{self, Wake};
-use crate::sys::{Deadline, Private};
-use crate::threading::Lock;
-
-/// `Waiter::seq`: the waiting thread may be asleep on the word.
-const SLEEPY: u32 = 1;
-/// `Waiter::seq`: one event.
-const STEP: u32 = 2;
-
-/// Collects completions for one `wait` / `as_completed` call.
-pub(crate) struct Waiter {
-    seq: AtomicU32,
-    events: Lock<Vec<(usize, bool)>>,
-}
-
-impl Waiter {
-    fn new() -> Arc<Self> {
-        Arc::new(Waiter {
-            seq: AtomicU32::new(0),
-            events: Lock::new(Vec::new()),
-        })
-    }
-
-    /// Called by a completing future: the future at `index` is done.
-    pub(crate) fn add(&self, index: usize, failed: bool) {
-        self.events.acquire().push((index, failed));
-        if self.seq.fetch_add(STEP, Release) & SLEEPY != 0 {
-            futex::wake_all::<Private>(&self.seq);
-        }
-    }
-
-    /// Take the events so far, or sleep until some arrive or `deadline`.
-    /// An empty result means the deadline passed.
-    fn next_events(&self, deadline: Deadline) -> Vec<(usize, bool)> {
-        let mut seen = self.seq.load(Acquire);
-        loop {
-            let ev = core::mem::take(&mut *self.events.acquire());
-            if !ev.is_empty() {
-                return ev;
-            }
-            // Nothing yet: a completion may be a few hundred nanoseconds
-            // away; watch the counter briefly before sleeping.
-            let now = crate::sys::spin_while(&self.seq, |v| v & !SLEEPY == seen & !SLEEPY);
-            if now & !SLEEPY != seen & !SLEEPY {
-                seen = self.seq.load(Acquire);
-                continue;
-            }
-            if seen & SLEEPY == 0 {
-                if let Err(now) = self
-                    .seq
-                    .compare_exchange(seen, seen | SLEEPY, Acquire, Acquire)
-                {
-                    seen = now; // an event came: look again
-                    continue;
-                }
-                seen |= SLEEPY;
-            }
-            let r = futex::wait::<Private>(&self.seq, seen, deadline);
-            // Awake: completions need not wake us while we look (a bump
-            // that still saw `SLEEPY` only wakes needlessly).
-            seen = self.seq.fetch_and(!SLEEPY, Acquire) & !SLEEPY;
-            if r == Wake::TimedOut && deadline.expired() {
-                return core::mem::take(&mut *self.events.acquire());
-            }
-        }
-    }
-}
+use crate::sys::Deadline;
 
 /// Registers a waiter on each future; unregisters on drop.
 struct Registration<T> {
@@ -107,7 +22,7 @@ impl<T> Registration<T> {
     /// Returns the registration and the (index, failed) pairs of the
     /// futures that were already done.
     fn new(futures: Vec<Future<T>>) -> (Self, Vec<(usize, bool)>) {
-        let waiter = Waiter::new();
+        let waiter = Arc::new(Waiter::new());
         let mut done = Vec::new();
         for (i, f) in futures.iter().enumerate() {
             if let Err(Listener::Waiter(_, _)) = f.listen(Listener::Waiter(waiter.clone(), i)) {
@@ -381,49 +296,5 @@ impl<T> Iterator for AsCompleted<T> {
             }
             self.push(ev);
         }
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::*;
-    use loom::thread;
-
-    /// Completions race the registration of `wait`'s waiter: every
-    /// completion is seen and the waiting thread is woken (a lost wake-up
-    /// is a loom deadlock).
-    #[test]
-    fn wait_all_completed_sees_racing_completions() {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
-        b.check(|| {
-            let (x, y) = (Future::<u32>::new(), Future::<u32>::new());
-            let (x1, y1) = (x.clone(), y.clone());
-            let t = thread::spawn(move || {
-                x1.set_result(1).unwrap();
-                y1.cancel();
-            });
-            let r = wait([&x, &y], None, ReturnWhen::AllCompleted);
-            assert_eq!(r.done.len(), 2);
-            t.join().unwrap();
-        });
-    }
-
-    /// `as_completed` against two completers: each future is yielded once.
-    #[test]
-    fn as_completed_yields_each_once() {
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
-        b.check(|| {
-            let (x, y) = (Future::<u32>::new(), Future::<u32>::new());
-            let (x1, y1) = (x.clone(), y.clone());
-            let t1 = thread::spawn(move || x1.set_result(1).unwrap());
-            let t2 = thread::spawn(move || y1.set_exception(Error::Panicked("p".into())).unwrap());
-            let got: Vec<_> = as_completed([&x, &y], None).map(Result::unwrap).collect();
-            assert_eq!(got.len(), 2);
-            assert!(!got[0].ptr_eq(&got[1]));
-            t1.join().unwrap();
-            t2.join().unwrap();
-        });
     }
 }

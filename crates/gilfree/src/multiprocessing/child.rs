@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::connection::{Connection, with_received_fds};
-use super::os;
 use super::task::{TaskFailure, lookup};
+use crate::sys::os;
 
 /// The parent's request (task starts only; a fork closure needs none).
 #[derive(Serialize, Deserialize, Debug)]
@@ -142,13 +142,15 @@ pub(crate) fn run(conn: Connection, job: Job, os_parent: i32) -> i32 {
         }
     };
     if ident.daemon {
-        let _ = os::kill_me_with_parent(os_parent);
+        let _ = os::process::kill_me_with_parent(os_parent);
     }
     set_identity(ident);
-    if postcard::to_allocvec(&Report::Ready { pid: os::getpid() })
-        .ok()
-        .and_then(|b| conn.send_bytes(&b).ok())
-        .is_none()
+    if postcard::to_allocvec(&Report::Ready {
+        pid: os::process::getpid(),
+    })
+    .ok()
+    .and_then(|b| conn.send_bytes(&b).ok())
+    .is_none()
     {
         return 1;
     }
@@ -156,7 +158,16 @@ pub(crate) fn run(conn: Connection, job: Job, os_parent: i32) -> i32 {
         Ok(r) => r,
         Err(p) => Err(TaskFailure::Panicked(panic_message(&*p))),
     };
-    let code = if outcome.is_ok() { 0 } else { 1 };
+    let code = match &outcome {
+        Ok(_) => 0,
+        // Said by the panic hook already.
+        Err(TaskFailure::Panicked(_)) => 1,
+        Err(why) => {
+            // Not silent: the parent may never ask for the result.
+            eprintln!("gilfree child (pid {}): {why}", os::process::getpid());
+            1
+        }
+    };
     if let Ok(b) = postcard::to_allocvec(&Report::Done(outcome)) {
         let _ = conn.send_bytes(&b);
     }
@@ -165,10 +176,9 @@ pub(crate) fn run(conn: Connection, job: Job, os_parent: i32) -> i32 {
 
 /// A forked child's whole life: run, flush, `_exit`.
 pub(crate) fn run_forked(conn: OwnedFd, job: Job, os_parent: i32) -> ! {
-    super::process::after_fork_in_child();
     let code = run(Connection::from_fd(conn), job, os_parent);
     flush_stdio();
-    os::exit_now(code)
+    os::process::exit_now(code)
 }
 
 /// Flush Rust's stdout (stderr is unbuffered).

@@ -55,6 +55,21 @@ pub enum Error {
         /// The decoder's message.
         reason: String,
     },
+    /// A task's arguments did not decode in the child, or its result did
+    /// not encode there or decode here: the task's registry name, what
+    /// failed, and the reason, a type's own message where it gave one
+    /// (the "3 is odd" of a `#[serde(try_from = "u32")]` type). Python
+    /// raises the unpickling error in the child.
+    #[error("cannot {what} of task {task}: {reason}")]
+    TaskData {
+        /// The task's registry name.
+        task: String,
+        /// "decode the arguments", "encode the result" or "decode the
+        /// result".
+        what: &'static str,
+        /// The decoder's (or encoder's) message.
+        reason: String,
+    },
     /// A value could not be encoded.
     #[error("cannot encode {what}: {reason}")]
     Encode {
@@ -92,6 +107,17 @@ pub enum Error {
     /// `Fork`.
     #[error("refusing to fork a closure: {0}")]
     ForkRefused(String),
+    /// Python's `RuntimeError` "An attempt has been made to start a new
+    /// process before the current process has finished its bootstrapping
+    /// phase": [`init`](super::init) was not called first in `main` (named:
+    /// this process, or the child, or the fork server, which re-executed
+    /// the program and reached user code). No process was left running.
+    #[error(
+        "cannot start a process: {0} did not call gilfree::multiprocessing::init() first; \
+         add `gilfree::multiprocessing::init();` as the first line of `main` \
+         (or put `#[gilfree::main]` on `main`)"
+    )]
+    NoInit(&'static str),
     /// The child is not known to the registry of tasks (it runs another
     /// binary, or the task was renamed).
     #[error(
@@ -109,7 +135,7 @@ pub enum Error {
     /// `ProcessPoolExecutor` breaks the whole pool): its pid and its
     /// Python-style exit code (negative: killed by that signal, named in
     /// the message). The pool replaced it and goes on.
-    #[error("pool worker {pid} {}", crate::multiprocessing::pool::describe_exit(*exitcode))]
+    #[error("pool worker {pid} {}", describe_exit(*exitcode))]
     WorkerDied {
         /// The worker's pid.
         pid: i32,
@@ -125,6 +151,33 @@ pub enum Error {
     /// text says why.
     #[error("{0}")]
     Value(String),
+}
+
+/// A Python-style exit code in words: `"exited with code 3"`, or `"was
+/// killed by SIGKILL"` for `-9`.
+pub(crate) fn describe_exit(exitcode: i32) -> String {
+    if exitcode >= 0 {
+        return format!("exited with code {exitcode}");
+    }
+    let sig = -exitcode;
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("was killed by signal {sig}"),
+    };
+    format!("was killed by {name}")
 }
 
 impl Error {

@@ -12,6 +12,7 @@
 //! | `cpu_count()`, `os.process_cpu_count()` | [`cpu_count`], [`process_cpu_count`] |
 //! | `Pipe(duplex)` / `Connection` | [`Pipe`] / [`Connection`] |
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
+//! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
 //!
 //! # Tasks, not closures
 //!
@@ -20,8 +21,8 @@
 //! under its module path and name, whose arguments and result are serde
 //! types (postcard-encoded on the way). The child is this same executable.
 //! Bytes that do not decode as the task's arguments are an error in the
-//! child ([`Error::Decode`] from [`Process::result`]), never undefined
-//! behaviour. With the fork start method only, any closure may run instead
+//! child ([`Error::TaskData`] from [`Process::result`], naming the task
+//! and the type's own reason), never undefined behaviour. With the fork start method only, any closure may run instead
 //! ([`ProcessBuilder::fork_closure`]), in a single-threaded parent.
 //!
 //! # `init()` is the first line of `main`
@@ -29,18 +30,21 @@
 //! Spawn and forkserver children re-execute the program; [`init`] is where
 //! such a child turns into a worker and never returns (Python's
 //! `if __name__ == "__main__":` guard, inverted). In the parent it returns
-//! at once.
+//! at once. `#[gilfree::main]` on `main` writes that first line. A start
+//! without it is refused with [`Error::NoInit`], which names the fix (under
+//! every start method); a re-executed child that reaches a start without
+//! it exits at once, so a forgotten `init()` never multiplies processes.
 //!
 //! ```no_run
-//! use gilfree::multiprocessing::{Process, init};
+//! use gilfree::multiprocessing::Process;
 //!
 //! #[gilfree::task]
 //! fn add(a: i32, b: i32) -> i32 {
 //!     a + b
 //! }
 //!
+//! #[gilfree::main] // init() first: a child runs its task there and exits
 //! fn main() {
-//!     init(); // first line: a child runs its task here and exits
 //!     let p = Process::new(add::TASK, (2, 3)).unwrap();
 //!     p.start().unwrap();
 //!     assert_eq!(p.result().unwrap(), 5);
@@ -51,7 +55,8 @@
 //! # Testing code that starts processes
 //!
 //! A child re-executes the *test binary*, so the test binary's `main` must
-//! call [`init`] before anything else. libtest's generated `main` does not,
+//! call [`init`] before anything else (or carry `#[gilfree::main]`).
+//! libtest's generated `main` does not,
 //! and it runs tests on several threads (which the fork closure refuses).
 //! So put such tests in an integration test with its own `main`:
 //!
@@ -66,8 +71,8 @@
 //! #[gilfree::task]
 //! fn double(x: u32) -> u32 { x * 2 }
 //!
+//! #[gilfree::main]
 //! fn main() {
-//!     gilfree::multiprocessing::init();
 //!     let p = gilfree::multiprocessing::Process::new(double::TASK, (21,)).unwrap();
 //!     p.start().unwrap();
 //!     assert_eq!(p.result().unwrap(), 42);
@@ -89,24 +94,32 @@
 //! watched through a pidfd, so its death is seen at once by `join`,
 //! `is_alive`, and the handshake.
 
+mod bootstrap;
+mod builder;
 mod child;
-mod connection;
+mod children;
+mod codec;
+pub mod connection;
 mod error;
-mod forkserver;
-mod os;
+mod guard;
+mod info;
+mod method;
 pub mod pool;
 mod process;
+mod server;
+mod start;
 mod task;
 
+pub use bootstrap::init;
+pub use builder::{Context, DEFAULT_HANDSHAKE_TIMEOUT, ProcessBuilder, get_context};
 pub use child::Fault;
 pub use connection::{Address, Client, Connection, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe};
+pub(crate) use error::describe_exit;
 pub use error::{Error, Result};
+pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_cpu_count};
+pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
 pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
-pub use process::{
-    Context, DEFAULT_HANDSHAKE_TIMEOUT, Process, ProcessBuilder, ProcessInfo, StartMethod, Unknown,
-    active_children, cpu_count, current_process, get_context, get_start_method, parent_process,
-    process_cpu_count, set_start_method, set_start_method_force,
-};
+pub use process::{Process, Unknown, active_children};
 pub use task::Task;
 
 #[doc(hidden)]
@@ -120,58 +133,5 @@ pub mod __private {
 /// that kill it). Not a public API.
 #[doc(hidden)]
 pub fn __forkserver_pid() -> Option<i32> {
-    forkserver::server_pid()
-}
-
-/// Turn a re-executed child into a worker: the first line of `main`.
-///
-/// In a child started by the spawn method it receives its task, runs it and
-/// exits with its status (0, or 1 if the task panicked); in the fork
-/// server it serves until the parent exits. In every other process it
-/// returns at once (one environment lookup). Python's equivalent is the
-/// `if __name__ == "__main__":` guard.
-///
-/// ```
-/// fn main() {
-///     gilfree::multiprocessing::init();
-///     // the program
-/// }
-/// # main();
-/// ```
-pub fn init() {
-    use std::os::fd::FromRawFd;
-    if let Some(v) = std::env::var_os(process::ENV_CHILD) {
-        // SAFETY: the first line of main, before any thread exists, so no
-        // other thread reads the environment while we change it.
-        unsafe { std::env::remove_var(process::ENV_CHILD) };
-        // "fd,parent-pid": our end of the socket, and the process that
-        // spawned us (a daemon child checks it is still there).
-        let parsed = v.to_str().and_then(|s| {
-            let (fd, ppid) = s.split_once(',')?;
-            Some((fd.parse::<i32>().ok()?, ppid.parse::<i32>().ok()?))
-        });
-        let (fd, parent) = match parsed {
-            Some(p) => p,
-            None => {
-                eprintln!("gilfree: bad {}", process::ENV_CHILD);
-                std::process::exit(1);
-            }
-        };
-        // SAFETY: the parent passed this descriptor to us for our sole use
-        // (its number is in our environment); we own it from here.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        let _ = os::set_cloexec(std::os::fd::AsFd::as_fd(&fd), true);
-        let code = child::run(
-            connection::Connection::from_fd(fd),
-            child::Job::Remote,
-            parent,
-        );
-        child::flush_stdio();
-        std::process::exit(code);
-    }
-    if let Some(v) = std::env::var_os(forkserver::ENV_SERVER) {
-        // SAFETY: as above, before any thread exists.
-        unsafe { std::env::remove_var(forkserver::ENV_SERVER) };
-        forkserver::serve(&v.to_string_lossy());
-    }
+    start::forkserver::server_pid()
 }

@@ -46,6 +46,21 @@ impl<A, R> fmt::Debug for Task<A, R> {
     }
 }
 
+impl fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskFailure::BadArgs { task, reason } => {
+                write!(f, "cannot decode the arguments of task {task}: {reason}")
+            }
+            TaskFailure::BadResult { task, reason } => {
+                write!(f, "cannot encode the result of task {task}: {reason}")
+            }
+            TaskFailure::Panicked(m) => write!(f, "task panicked: {m}"),
+            TaskFailure::Unknown(n) => write!(f, "unknown task {n:?}"),
+        }
+    }
+}
+
 impl<A, R> Task<A, R> {
     #[doc(hidden)]
     pub const fn __new(name: &'static str) -> Self {
@@ -71,10 +86,21 @@ impl<A, R> Task<A, R> {
 #[doc(hidden)]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum TaskFailure {
-    /// Its arguments did not decode (a different binary, or a bug).
-    BadArgs(String),
-    /// Its result did not encode.
-    BadResult(String),
+    /// Its arguments did not decode (a type refused them, a different
+    /// binary, or a bug): the task and the decoder's reason.
+    BadArgs {
+        /// The task's registry name.
+        task: String,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// Its result did not encode: the task and the encoder's reason.
+    BadResult {
+        /// The task's registry name.
+        task: String,
+        /// The encoder's message.
+        reason: String,
+    },
     /// It panicked; the message.
     Panicked(String),
     /// No task of that name in the child's registry.
@@ -107,14 +133,21 @@ pub(crate) fn lookup(name: &str) -> Option<&'static TaskEntry> {
     Some(first)
 }
 
-/// Decode a task's argument tuple; wrong bytes are an error, never UB.
+/// Decode the argument tuple of task `task`; wrong bytes are an error
+/// with the decoder's reason (a type's own message), never UB.
 #[doc(hidden)]
-pub fn decode_args<A: DeserializeOwned>(bytes: &[u8]) -> Result<A, TaskFailure> {
-    postcard::from_bytes(bytes).map_err(|e| TaskFailure::BadArgs(e.to_string()))
+pub fn decode_args<A: DeserializeOwned>(task: &str, bytes: &[u8]) -> Result<A, TaskFailure> {
+    super::codec::from_bytes(bytes).map_err(|reason| TaskFailure::BadArgs {
+        task: task.to_string(),
+        reason,
+    })
 }
 
-/// Encode a task's result.
+/// Encode the result of task `task`.
 #[doc(hidden)]
-pub fn encode_result<R: Serialize>(r: &R) -> Result<Vec<u8>, TaskFailure> {
-    postcard::to_allocvec(r).map_err(|e| TaskFailure::BadResult(e.to_string()))
+pub fn encode_result<R: Serialize>(task: &str, r: &R) -> Result<Vec<u8>, TaskFailure> {
+    postcard::to_allocvec(r).map_err(|e| TaskFailure::BadResult {
+        task: task.to_string(),
+        reason: e.to_string(),
+    })
 }

@@ -2,7 +2,8 @@
 
 use std::collections::VecDeque;
 
-use super::core::{Buffer, Core, Pop, Push};
+use super::buffer::{Buffer, Pop, Push};
+use super::core::Core;
 use super::locked::Locked;
 use super::ring::Ring;
 

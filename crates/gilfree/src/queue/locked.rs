@@ -12,7 +12,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::core::{Buffer, Pop, Push};
+use super::buffer::{Buffer, Pop, Push};
 use crate::sys::atomic::{AtomicUsize, Ordering::Relaxed};
 use crate::threading::Lock;
 

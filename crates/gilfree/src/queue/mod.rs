@@ -51,11 +51,14 @@
 //! assert_eq!(worker.join().unwrap(), 5050);
 //! ```
 
+mod buffer;
 mod core;
 mod error;
 mod fifo;
 mod lifo;
 mod locked;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod priority;
 mod ring;
 mod simple;

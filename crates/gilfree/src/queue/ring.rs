@@ -44,7 +44,7 @@ use core::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
-use super::core::{Buffer, Pop, Push};
+use super::buffer::{Buffer, Pop, Push};
 use crate::sys::atomic::{AtomicUsize, Ordering::*, UnsafeCell, fence};
 
 struct Slot<T> {
@@ -72,35 +72,6 @@ pub(crate) struct Ring<T> {
 unsafe impl<T: Send> Send for Ring<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Ring<T> {}
-
-/// Short exponential spin, then yield: used only by `shutdown(true)`'s
-/// drain, waiting for a put that claimed its slot before the close.
-#[cfg_attr(loom, allow(dead_code))]
-pub(crate) struct Backoff(u32);
-
-impl Backoff {
-    pub(crate) fn new() -> Self {
-        Backoff(0)
-    }
-    #[inline]
-    pub(crate) fn snooze(&mut self) {
-        #[cfg(loom)]
-        {
-            loom::thread::yield_now();
-        }
-        #[cfg(not(loom))]
-        {
-            if self.0 <= 6 {
-                for _ in 0..(1u32 << self.0) {
-                    core::hint::spin_loop();
-                }
-                self.0 += 1;
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    }
-}
 
 impl<T> Ring<T> {
     /// A ring holding at most `cap` items (`cap >= 1`).

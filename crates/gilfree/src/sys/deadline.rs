@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// When a blocking call gives up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Deadline {
+pub enum Deadline {
     /// Block until the condition holds (`block=True, timeout=None`).
     Never,
     /// Give up at this instant (`timeout=t`). An instant in the past means

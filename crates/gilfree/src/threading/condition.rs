@@ -50,6 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Error, Lock, LockGuard, RLock, RLockGuard};
+use crate::raw::NotOwner;
 use crate::sys::atomic::{AtomicU32, Ordering::*};
 use crate::sys::futex::{self, Wake};
 use crate::sys::{Deadline, Private};
@@ -64,45 +65,48 @@ struct Waiter {
 
 mod sealed {
     use super::*;
+    use crate::guard::sealed::Owned;
 
     /// The operations a [`Condition`](super::Condition) needs from its lock.
-    pub trait Sealed: Send + Sync {
+    pub trait Sealed: Owned + Send + Sync {
         /// Python's `_is_owned`: owned by this thread (RLock) or held by
         /// anyone (Lock, which has no owner).
         fn cond_is_owned(&self) -> bool;
         /// Python's `_release_save`: release fully; the saved state.
         fn cond_release_save(&self) -> Result<u32, Error>;
         /// Python's `_acquire_restore`.
-        fn cond_acquire_restore(&self, saved: u32);
-        /// One level of acquire, with a deadline.
         #[track_caller]
-        fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool;
+        fn cond_acquire_restore(&self, saved: u32);
         /// One level of release.
         fn cond_release(&self) -> Result<(), Error>;
+        /// One level of acquire, with a deadline.
+        #[track_caller]
+        fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+            if blocking {
+                self.hooked().lock(Deadline::from_python(true, timeout))
+            } else {
+                self.hooked().try_lock()
+            }
+        }
     }
 
     impl<T: ?Sized + Send> Sealed for Lock<T> {
         fn cond_is_owned(&self) -> bool {
-            self.raw().is_locked()
+            self.hooked().raw().is_locked()
         }
         fn cond_release_save(&self) -> Result<u32, Error> {
             // Through the deadlock hooks (no-ops without the feature).
-            if self.unlock_hooked() {
+            if self.hooked().unlock() {
                 Ok(0)
             } else {
                 Err(Error::ReleaseUnlocked)
             }
         }
-        fn cond_acquire_restore(&self, _: u32) {
-            self.relock_hooked();
-        }
         #[track_caller]
-        fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
-            if blocking {
-                self.lock_hooked(Deadline::from_python(true, timeout))
-            } else {
-                self.try_lock_hooked()
-            }
+        fn cond_acquire_restore(&self, _: u32) {
+            self.hooked().relock(|raw| {
+                raw.lock(Deadline::Never);
+            });
         }
         fn cond_release(&self) -> Result<(), Error> {
             self.cond_release_save().map(drop)
@@ -111,25 +115,20 @@ mod sealed {
 
     impl<T: ?Sized + Send> Sealed for RLock<T> {
         fn cond_is_owned(&self) -> bool {
-            self.raw().is_owned()
+            self.hooked().raw().is_owned()
         }
         fn cond_release_save(&self) -> Result<u32, Error> {
             // Through the deadlock hooks (no-ops without the feature).
-            self.release_save_hooked()
-        }
-        fn cond_acquire_restore(&self, saved: u32) {
-            self.acquire_restore_hooked(saved)
+            let h = self.hooked();
+            h.released_if(h.raw().is_owned());
+            h.raw().release_save().map_err(|NotOwner| Error::NotOwner)
         }
         #[track_caller]
-        fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
-            if blocking {
-                self.lock_hooked(Deadline::from_python(true, timeout))
-            } else {
-                self.try_lock_hooked()
-            }
+        fn cond_acquire_restore(&self, saved: u32) {
+            self.hooked().relock(|raw| raw.acquire_restore(saved));
         }
         fn cond_release(&self) -> Result<(), Error> {
-            self.unlock_hooked()
+            self.hooked().unlock().map_err(|NotOwner| Error::NotOwner)
         }
     }
 }

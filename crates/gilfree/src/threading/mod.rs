@@ -34,21 +34,14 @@ mod semaphore;
 mod thread;
 mod timer;
 
+pub use crate::guard::Guard;
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionLock, DataLess};
 pub use error::Error;
 pub use event::Event;
-#[allow(unused_imports)]
-pub(crate) use event::RawEvent;
 pub use local::Local;
-#[allow(unused_imports)]
-pub(crate) use lock::RawLock;
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
-#[allow(unused_imports)]
-pub(crate) use rlock::{RawRLock, current_owner_id};
-#[allow(unused_imports)]
-pub(crate) use semaphore::RawSemaphore;
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 pub use thread::{
     ExceptHook, ExceptHookArgs, ExitGuard, Runnable, Thread, ThreadBuilder, active_count,

@@ -8,8 +8,9 @@
 //!   hands it over at once: the worker is marked busy under the core lock
 //!   and the frame is sent after the lock is released, by the submitter
 //!   itself (no thread hop on the way out).
-//! - The *supervisor* (one thread per pool) sleeps in `poll` on every
-//!   worker's channel and pidfd, plus a wake-up channel. It reads replies
+//! - The *supervisor* (one thread per pool) sleeps in
+//!   [`connection::wait`](crate::multiprocessing::connection::wait) on
+//!   every worker's channel and sentinel (pidfd), plus a wake-up channel. It reads replies
 //!   (completing the batch's [`Sink`], then handing the worker the next
 //!   pending batch), starts the workers (so their death signal follows this
 //!   long-lived thread), replaces dead and retired ones, and carries out
@@ -39,7 +40,6 @@
 //! `maxtasksperchild` (a chunk counts as one task).
 
 use std::collections::VecDeque;
-use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::thread::JoinHandle;
@@ -47,9 +47,11 @@ use std::time::Duration;
 
 use super::wire::{Calls, Outcomes, Reply};
 use super::worker::{Init, pool_worker};
-use crate::multiprocessing::os::poll_readable;
-use crate::multiprocessing::{Connection, Error, Pipe, Process, ProcessBuilder, StartMethod};
-use crate::sys::Deadline;
+use crate::multiprocessing::builder::ProcessBuilder;
+use crate::multiprocessing::connection::{Connection, Pipe, Waitable, wait};
+use crate::multiprocessing::error::{Error, describe_exit};
+use crate::multiprocessing::method::StartMethod;
+use crate::multiprocessing::process::Process;
 use crate::threading::{Event, Lock};
 
 /// Why a batch did not produce outcomes.
@@ -366,8 +368,8 @@ impl Core {
         self.st.acquire().finished = true;
     }
 
-    /// One `poll` over the wake-up channel and every worker; handle what
-    /// it reports.
+    /// One wait over the wake-up channel and every worker's channel and
+    /// sentinel; handle what it reports.
     fn watch_once(&self) {
         let watched: Vec<(i32, Option<Arc<Connection>>, Process<()>)> = {
             let st = self.st.acquire();
@@ -379,44 +381,41 @@ impl Core {
                 })
                 .collect()
         };
-        let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(1 + 2 * watched.len());
-        let Ok(wake) = self.wake_rx.as_fd_checked() else {
-            return;
-        };
-        fds.push(wake);
-        for (_, c, p) in &watched {
-            if let Some(fd) = c.as_ref().and_then(|c| c.as_fd_checked().ok()) {
-                fds.push(fd);
-            }
-            if let Some(fd) = p.pidfd() {
-                fds.push(fd);
-            }
+        // What each waited object is: the wake-up channel, a worker's
+        // channel, or a worker's sentinel.
+        enum What {
+            Wake,
+            Channel(usize),
+            Sentinel(usize),
         }
-        let ready = match poll_readable(&fds, Deadline::Never) {
+        let mut objects: Vec<&dyn Waitable> = vec![&self.wake_rx];
+        let mut what = vec![What::Wake];
+        for (i, (_, c, p)) in watched.iter().enumerate() {
+            if let Some(c) = c {
+                objects.push(&**c);
+                what.push(What::Channel(i));
+            }
+            objects.push(p);
+            what.push(What::Sentinel(i));
+        }
+        let ready = match wait(&objects, None) {
             Ok(r) => r,
             Err(e) => {
-                self.st.acquire().broken = Some(format!("poll failed: {e}"));
+                self.st.acquire().broken = Some(format!("waiting on the workers failed: {e}"));
                 return;
             }
         };
-        let mut at = 0;
-        if ready[at] {
-            while let Ok(Some(_)) = self.wake_rx.recv_frame_nonblocking() {}
-        }
-        at += 1;
         let mut dead = Vec::new();
-        for (pid, c, p) in &watched {
-            if let Some(c) = c.as_ref().filter(|c| c.as_fd_checked().is_ok()) {
-                if ready[at] {
-                    self.read_replies(*pid, c, p);
+        for i in ready {
+            match what[i] {
+                What::Wake => while let Ok(Some(_)) = self.wake_rx.recv_frame_nonblocking() {},
+                What::Channel(w) => {
+                    let (pid, c, p) = &watched[w];
+                    if let Some(c) = c {
+                        self.read_replies(*pid, c, p);
+                    }
                 }
-                at += 1;
-            }
-            if p.pidfd().is_some() {
-                if ready[at] {
-                    dead.push(*pid);
-                }
-                at += 1;
+                What::Sentinel(w) => dead.push(watched[w].0),
             }
         }
         for pid in dead {
@@ -541,7 +540,7 @@ impl Core {
             if st.phase != Phase::Terminate {
                 st.broken.get_or_insert(format!(
                     "worker {pid} {} before it was ready",
-                    super::describe_exit(exitcode)
+                    describe_exit(exitcode)
                 ));
             }
             return;

@@ -17,7 +17,10 @@ use super::core::{Config, Core, Failure, Sink};
 use super::imap::IMap;
 use super::wire::{Calls, Outcomes};
 use super::{decode_outcome, default_chunksize};
-use crate::multiprocessing::{Error, Result, StartMethod, Task, get_start_method};
+use crate::multiprocessing::error::{Error, Result};
+use crate::multiprocessing::info::process_cpu_count;
+use crate::multiprocessing::method::{StartMethod, get_start_method};
+use crate::multiprocessing::task::Task;
 use crate::threading::{Event, Lock};
 
 // ---------------------------------------------------------------------------
@@ -294,6 +297,7 @@ impl<T> Callbacks<T> {
 
 /// One call: `apply_async`.
 struct ApplySink<R> {
+    task: &'static str,
     result: AsyncResult<R>,
     cb: Callbacks<R>,
 }
@@ -301,7 +305,7 @@ struct ApplySink<R> {
 impl<R: DeserializeOwned + Send> Sink for ApplySink<R> {
     fn done(self: Box<Self>, r: std::result::Result<Outcomes<'_>, Failure>) {
         let v = match r {
-            Ok(mut o) if o.items.len() == 1 => decode_outcome(o.items.remove(0)),
+            Ok(mut o) if o.items.len() == 1 => decode_outcome(self.task, o.items.remove(0)),
             Ok(_) => Err(Error::Value(
                 "a reply with the wrong number of results".into(),
             )),
@@ -321,6 +325,7 @@ struct MapState<R> {
 }
 
 struct MapSink<R> {
+    task: &'static str,
     offset: usize,
     state: Arc<Lock<MapState<R>>>,
     result: AsyncResult<Vec<R>>,
@@ -329,7 +334,11 @@ struct MapSink<R> {
 impl<R: DeserializeOwned + Send> Sink for MapSink<R> {
     fn done(self: Box<Self>, r: std::result::Result<Outcomes<'_>, Failure>) {
         let decoded: Result<Vec<R>> = match r {
-            Ok(o) => o.items.into_iter().map(decode_outcome).collect(),
+            Ok(o) => o
+                .items
+                .into_iter()
+                .map(|x| decode_outcome(self.task, x))
+                .collect(),
             Err(f) => Err(f.into()),
         };
         let finish = {
@@ -390,7 +399,7 @@ pub struct PoolBuilder {
 
 impl PoolBuilder {
     /// Python's `processes`: the number of workers (default
-    /// [`process_cpu_count`](crate::multiprocessing::process_cpu_count)).
+    /// `process_cpu_count()`).
     ///
     /// ```
     /// let _b = gilfree::multiprocessing::Pool::builder().processes(4);
@@ -463,9 +472,7 @@ impl PoolBuilder {
         let method = self.method.unwrap_or_else(get_start_method);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let core = Core::start(Config {
-            processes: self
-                .processes
-                .unwrap_or_else(crate::multiprocessing::process_cpu_count),
+            processes: self.processes.unwrap_or_else(process_cpu_count),
             method,
             initializer,
             max_tasks: self.maxtasksperchild,
@@ -630,6 +637,7 @@ impl Pool {
         })?;
         let result = AsyncResult::new();
         let sink = ApplySink {
+            task: task.name(),
             result: result.clone(),
             cb: callbacks,
         };
@@ -830,6 +838,7 @@ impl Pool {
         for calls in batches {
             let n = calls.len();
             let sink = MapSink {
+                task,
                 offset,
                 state: state.clone(),
                 result: result.clone(),

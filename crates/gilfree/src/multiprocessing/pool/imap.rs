@@ -19,13 +19,14 @@ use serde::de::DeserializeOwned;
 use super::core::{Core, Failure, Sink};
 use super::decode_outcome;
 use super::wire::{Calls, Outcomes};
-use crate::multiprocessing::Error;
+use crate::multiprocessing::error::Error;
 use crate::queue::SimpleQueue;
 use crate::sys::Deadline;
 
 type Chunk<R> = (u64, Vec<Result<R, Error>>);
 
 struct ChunkSink<R> {
+    task: &'static str,
     index: u64,
     len: usize,
     out: Arc<SimpleQueue<Chunk<R>>>,
@@ -34,7 +35,11 @@ struct ChunkSink<R> {
 impl<R: DeserializeOwned + Send> Sink for ChunkSink<R> {
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>) {
         let v = match r {
-            Ok(o) => o.items.into_iter().map(decode_outcome).collect(),
+            Ok(o) => o
+                .items
+                .into_iter()
+                .map(|x| decode_outcome(self.task, x))
+                .collect(),
             Err(f) => (0..self.len).map(|_| Err(f.clone().into())).collect(),
         };
         self.out.put((self.index, v));
@@ -147,6 +152,7 @@ where
                 break;
             }
             let sink = ChunkSink {
+                task: self.task,
                 index: self.submitted,
                 len: calls.len(),
                 out: self.out.clone(),

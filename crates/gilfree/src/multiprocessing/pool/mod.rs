@@ -19,60 +19,39 @@ pub use imap::IMap;
 
 use serde::de::DeserializeOwned;
 
-use super::__private::TaskFailure;
-use super::Error;
+use super::error::Error;
+use super::task::TaskFailure;
 
-/// A Python-style exit code in words: `"exited with code 3"`, or `"was
-/// killed by SIGKILL"` for `-9`.
-pub(crate) fn describe_exit(exitcode: i32) -> String {
-    if exitcode >= 0 {
-        return format!("exited with code {exitcode}");
-    }
-    let sig = -exitcode;
-    let name = match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        _ => return format!("was killed by signal {sig}"),
-    };
-    format!("was killed by {name}")
-}
-
-/// A call's failure in the worker, as this module's error.
+/// A call's failure in the worker, as this module's error (as
+/// `Process::result` reports it).
 pub(crate) fn failure_error(f: TaskFailure) -> Error {
     match f {
         TaskFailure::Panicked(m) => Error::Panicked(m),
         TaskFailure::Unknown(n) => Error::UnknownTask(n),
-        TaskFailure::BadArgs(m) => Error::Decode {
-            what: "task arguments",
-            reason: m,
+        TaskFailure::BadArgs { task, reason } => Error::TaskData {
+            task,
+            what: "decode the arguments",
+            reason,
         },
-        TaskFailure::BadResult(m) => Error::Encode {
-            what: "task result",
-            reason: m,
+        TaskFailure::BadResult { task, reason } => Error::TaskData {
+            task,
+            what: "encode the result",
+            reason,
         },
     }
 }
 
-/// One call's outcome, decoded as `R`.
+/// One call's outcome for task `task`, decoded as `R` (a type's own reason
+/// kept when it refuses the bytes).
 pub(crate) fn decode_outcome<R: DeserializeOwned>(
+    task: &str,
     o: Result<&[u8], TaskFailure>,
 ) -> Result<R, Error> {
     let bytes = o.map_err(failure_error)?;
-    postcard::from_bytes(bytes).map_err(|e| Error::Decode {
-        what: "task result",
-        reason: e.to_string(),
+    super::codec::from_bytes(bytes).map_err(|reason| Error::TaskData {
+        task: task.to_string(),
+        what: "decode the result",
+        reason,
     })
 }
 

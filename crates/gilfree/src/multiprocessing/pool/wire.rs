@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::multiprocessing::__private::TaskFailure;
+use crate::multiprocessing::task::TaskFailure;
 
 /// A byte run encoded as one length and the bytes (postcard `bytes`), not
 /// as a sequence of `u8`s; borrowed when decoded.

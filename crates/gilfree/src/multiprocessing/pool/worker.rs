@@ -10,9 +10,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde::Serialize;
 
 use super::wire::{Bytes, Reply, Run, split};
-use crate::multiprocessing::__private::TaskFailure;
-use crate::multiprocessing::Connection;
-use crate::multiprocessing::task::lookup;
+use crate::multiprocessing::connection::Connection;
+use crate::multiprocessing::task::{TaskFailure, lookup};
 
 /// One call of the registered task `name` on encoded `args`, with a panic
 /// caught as [`TaskFailure::Panicked`].
@@ -49,7 +48,7 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
     if let Some((name, args)) = &init.initializer
         && let Err(why) = call(name, args)
     {
-        send(&conn, &Reply::InitFailed(describe(&why)));
+        send(&conn, &Reply::InitFailed(why.to_string()));
         return;
     }
     if !send(&conn, &Reply::Ready) {
@@ -80,7 +79,10 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
                         outs.push(Ok(n));
                         data.extend_from_slice(&r);
                     }
-                    Err(_) => outs.push(Err(TaskFailure::BadResult("result over 4 GiB".into()))),
+                    Err(_) => outs.push(Err(TaskFailure::BadResult {
+                        task: run.task.to_string(),
+                        reason: "a result over 4 GiB".into(),
+                    })),
                 },
                 Err(f) => outs.push(Err(f)),
             }
@@ -96,15 +98,5 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
         if let Reply::Done { outs: o, .. } = reply {
             outs = o;
         }
-    }
-}
-
-/// A task failure as one line, for an initializer's error.
-pub(crate) fn describe(f: &TaskFailure) -> String {
-    match f {
-        TaskFailure::Panicked(m) => format!("panicked: {m}"),
-        TaskFailure::Unknown(n) => format!("unknown task {n:?}"),
-        TaskFailure::BadArgs(m) => format!("cannot decode its arguments: {m}"),
-        TaskFailure::BadResult(m) => format!("cannot encode its result: {m}"),
     }
 }

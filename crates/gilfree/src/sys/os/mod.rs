@@ -3,3 +3,9 @@
 //! than a hunt through the crate. One file per area; the rest of the crate
 //! calls these functions and never `rustix`/`libc` directly (the futex calls
 //! live beside the futex words in `sys::futex`).
+
+pub(crate) mod poll;
+pub(crate) mod process;
+pub(crate) mod socket;
+pub(crate) mod system;
+pub(crate) mod thread;

@@ -1,173 +1,12 @@
-//! Every OS call of `multiprocessing`, in one place (rustix, plus libc for
-//! the three calls rustix does not offer: `fork`, `_exit` and `atexit`).
-//! A macOS port replaces this file: pidfds become kqueue `EVFILT_PROC`,
-//! `PR_SET_PDEATHSIG` a watcher pipe.
+//! Processes: fork, exec (`posix_spawn` of this binary), exit, pidfds
+//! (signal, reap), the parent-death signal. A macOS port replaces pidfds
+//! with kqueue `EVFILT_PROC` and `PR_SET_PDEATHSIG` with a watcher pipe.
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
+use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, poll};
-use rustix::io::{Errno, FdFlags, fcntl_getfd, fcntl_setfd};
-use rustix::net::{
-    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags, SocketFlags, SocketType, recvmsg, sendmsg,
-};
+use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
-
-use crate::sys::Deadline;
-
-/// At most this many descriptors ride on one message.
-pub(crate) const MAX_FDS: usize = 16;
-
-/// A connected pair of Unix stream sockets, both close-on-exec.
-pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    Ok(rustix::net::socketpair(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?)
-}
-
-/// Set or clear close-on-exec.
-pub(crate) fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
-    let mut f = fcntl_getfd(fd)?;
-    f.set(FdFlags::CLOEXEC, on);
-    Ok(fcntl_setfd(fd, f)?)
-}
-
-/// A close-on-exec duplicate.
-pub(crate) fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    fd.try_clone_to_owned()
-}
-
-/// Send all of `bufs` (one `sendmsg` in the common case), with `fds` riding
-/// on the first byte. Never raises SIGPIPE: a closed peer is `EPIPE`.
-pub(crate) fn send_all(
-    fd: BorrowedFd<'_>,
-    bufs: &[&[u8]],
-    fds: &[BorrowedFd<'_>],
-) -> io::Result<()> {
-    let total: usize = bufs.iter().map(|b| b.len()).sum();
-    assert!(fds.len() <= MAX_FDS, "too many descriptors on one message");
-    let mut sent = 0usize;
-    let mut fds_pending = !fds.is_empty();
-    while sent < total {
-        // The iovec of what is left past `sent`.
-        let mut skip = sent;
-        let mut iov: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
-        let mut n = 0;
-        for b in bufs {
-            if skip >= b.len() {
-                skip -= b.len();
-                continue;
-            }
-            if n < iov.len() {
-                iov[n] = IoSlice::new(&b[skip..]);
-                n += 1;
-            }
-            skip = 0;
-        }
-        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        if fds_pending {
-            control.push(SendAncillaryMessage::ScmRights(fds));
-        }
-        match sendmsg(fd, &iov[..n], &mut control, SendFlags::NOSIGNAL) {
-            Ok(k) => {
-                sent += k;
-                fds_pending &= k == 0;
-            }
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// Send all of `buf` with plain `send` (no descriptors). Never raises
-/// SIGPIPE: a closed peer is `EPIPE`.
-pub(crate) fn send_plain(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<()> {
-    let mut sent = 0;
-    while sent < buf.len() {
-        match rustix::net::send(fd, &buf[sent..], SendFlags::NOSIGNAL) {
-            Ok(k) => sent += k,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// One `recvmsg`: bytes into `buf`, any descriptors (close-on-exec) into
-/// `fds`. `Ok(0)` is EOF.
-pub(crate) fn recv_some(
-    fd: BorrowedFd<'_>,
-    buf: &mut [u8],
-    fds: &mut Vec<OwnedFd>,
-    nonblocking: bool,
-) -> io::Result<usize> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut flags = RecvFlags::CMSG_CLOEXEC;
-    if nonblocking {
-        flags |= RecvFlags::DONTWAIT;
-    }
-    loop {
-        match recvmsg(fd, &mut [IoSliceMut::new(buf)], &mut control, flags) {
-            Ok(r) => {
-                for m in control.drain() {
-                    if let RecvAncillaryMessage::ScmRights(it) = m {
-                        fds.extend(it);
-                    }
-                }
-                return Ok(r.bytes);
-            }
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Wait until one of `fds` is readable (or hung up), or `deadline`.
-/// Returns a readiness flag per fd; all `false` means timed out.
-pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], deadline: Deadline) -> io::Result<Vec<bool>> {
-    let mut pfds: Vec<PollFd<'_>> = fds
-        .iter()
-        .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
-        .collect();
-    loop {
-        let ts;
-        let timeout = match deadline.remaining() {
-            None => None,
-            Some(d) => {
-                ts = timespec(d);
-                Some(&ts)
-            }
-        };
-        match poll(&mut pfds, timeout) {
-            Ok(_) => {
-                return Ok(pfds.iter().map(|p| !p.revents().is_empty()).collect());
-            }
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-fn timespec(d: Duration) -> rustix::time::Timespec {
-    rustix::time::Timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: d.subsec_nanos() as _,
-    }
-}
-
-/// Whether `fd` is readable now.
-pub(crate) fn readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    Ok(poll_readable(&[fd], Deadline::now())?[0])
-}
 
 /// What `fork` returned.
 pub(crate) enum Forked {
@@ -279,35 +118,6 @@ pub(crate) fn thread_count() -> io::Result<usize> {
     Ok(std::fs::read_dir("/proc/self/task")?.count())
 }
 
-/// Online CPUs of the machine.
-pub(crate) fn cpu_count() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    if n > 0 { n as usize } else { 1 }
-}
-
-/// CPUs this process may run on (its affinity mask).
-pub(crate) fn affinity_cpu_count() -> usize {
-    match rustix::thread::sched_getaffinity(None) {
-        Ok(set) => (set.count() as usize).max(1),
-        Err(_) => cpu_count(),
-    }
-}
-
-/// `n` bytes from the kernel's CSPRNG.
-pub(crate) fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut v = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut v)?;
-    Ok(v)
-}
-
-/// Set the mode bits of a path (the forkserver's socket: 0600).
-pub(crate) fn chmod(path: &std::path::Path, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
 /// Re-execute this binary (`/proc/self/exe`) as a child with `posix_spawn`,
 /// its environment plus `var=value`, and the descriptors `keep`
 /// inherited (close-on-exec cleared in the child only). Returns its pid.
@@ -410,3 +220,9 @@ pub(crate) fn spawn_self(var: &str, value: &str, keep: &[BorrowedFd<'_>]) -> io:
         Ok(pid)
     }
 }
+
+/// `SIGTERM`, for [`pidfd_signal`].
+pub(crate) const SIGTERM: i32 = libc::SIGTERM;
+
+/// `SIGKILL`, for [`pidfd_signal`].
+pub(crate) const SIGKILL: i32 = libc::SIGKILL;

@@ -1,0 +1,255 @@
+//! The parent's record of its children: what each will run ([`Target`]),
+//! how it was started ([`Started`]), what is known of it ([`State`]), the
+//! one wait/reap/drain logic every `Process` method goes through, and the
+//! registry of children not yet seen dead (Python's `_children`).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use super::child::{Fault, Report, Start};
+use super::connection::Connection;
+use super::error::{Error, Result};
+use super::method::StartMethod;
+use super::task::TaskFailure;
+use crate::sys::{Deadline, os};
+
+/// What errors call the target of a fork closure.
+pub(crate) const FORK_CLOSURE: &str = "<fork closure>";
+
+/// What a child will run, until it starts.
+pub(crate) enum Target {
+    Task {
+        name: &'static str,
+        args: Vec<u8>,
+        fds: Vec<OwnedFd>,
+    },
+    Closure(Box<dyn FnOnce() -> Result<Vec<u8>, TaskFailure> + Send>),
+}
+
+/// A started child as a start method hands it over.
+pub(crate) struct Started {
+    pub(crate) pid: i32,
+    /// Readable when the child exits.
+    pub(crate) pidfd: OwnedFd,
+    /// Our end of the child's socket.
+    pub(crate) conn: Connection,
+    /// A forkserver child: the server is its real parent, and sends its
+    /// exit status on `conn` ([`Report::Exited`]) after everything the
+    /// child said; `pidfd` can signal it and see it exit, not reap it.
+    pub(crate) via_server: bool,
+    /// A fork child's start request, the parent's copy: freed with the
+    /// process handle, not at the start (see `start_fork`).
+    pub(crate) _parents_copy: Option<Start>,
+}
+
+/// What is known of a started child.
+#[derive(Default)]
+pub(crate) struct State {
+    /// Python's exit code, once reaped (or reported by the fork server).
+    pub(crate) exitcode: Option<i32>,
+    /// The task's encoded result, or why there is none.
+    pub(crate) outcome: Option<Result<Vec<u8>, TaskFailure>>,
+    /// The child's socket reached its end.
+    pub(crate) conn_done: bool,
+    /// `Process::close` was called.
+    pub(crate) closed: bool,
+}
+
+/// One child, shared by every clone of its `Process` handle and by the
+/// registry.
+pub(crate) struct Record {
+    pub(crate) name: String,
+    /// The task's registry name, for errors.
+    pub(crate) task: &'static str,
+    pub(crate) daemon: bool,
+    pub(crate) method: StartMethod,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) fault: Fault,
+    pub(crate) target: Mutex<Option<Target>>,
+    pub(crate) started: OnceLock<Started>,
+    pub(crate) state: Mutex<State>,
+    /// Held while one thread reads the child's socket or reaps it, so
+    /// that what it read is recorded before anyone sees the exit (see
+    /// [`Record::drain`] and [`Record::reap`]).
+    pub(crate) reading: Mutex<()>,
+}
+
+impl Record {
+    /// How it was started; an error before `start`.
+    pub(crate) fn started(&self) -> Result<&Started> {
+        self.started.get().ok_or(Error::NotStarted)
+    }
+
+    /// Send `sig` unless the child is known to have exited.
+    pub(crate) fn signal(&self, sig: i32) -> Result<()> {
+        let st = self.started()?;
+        if self.lock().closed {
+            return Err(Error::Closed);
+        }
+        if self.lock().exitcode.is_some() {
+            return Ok(());
+        }
+        os::process::pidfd_signal(st.pidfd.as_fd(), sig)?;
+        Ok(())
+    }
+
+    /// What is known of it.
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wait for exit until `deadline`; `Ok(true)` once exited.
+    pub(crate) fn wait(&self, deadline: Deadline) -> Result<bool> {
+        let st = self.started()?;
+        if st.via_server {
+            return self.wait_for_server(st, deadline);
+        }
+        loop {
+            {
+                let s = self.lock();
+                if s.closed {
+                    return Err(Error::Closed);
+                }
+                if s.exitcode.is_some() {
+                    return Ok(true);
+                }
+            }
+            let conn_done = self.lock().conn_done;
+            let ready = if conn_done {
+                let mut r = os::poll::poll_readable(&[st.pidfd.as_fd()], deadline)?;
+                r.push(false);
+                r
+            } else {
+                os::poll::poll_readable(&[st.pidfd.as_fd(), st.conn.as_fd_checked()?], deadline)?
+            };
+            if ready[1] {
+                self.drain(st);
+            }
+            if ready[0] && self.reap(st)? {
+                return Ok(true);
+            }
+            if !ready[1] && deadline.expired() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// A forkserver child's wait: everything arrives on the socket — the
+    /// result, then the exit status from the server, then EOF.
+    fn wait_for_server(&self, st: &Started, deadline: Deadline) -> Result<bool> {
+        loop {
+            {
+                let mut s = self.lock();
+                if s.closed {
+                    return Err(Error::Closed);
+                }
+                if s.exitcode.is_some() {
+                    return Ok(true);
+                }
+                if s.conn_done {
+                    // EOF without a status: the server died, and its
+                    // report with it.
+                    s.exitcode = Some(255);
+                    return Ok(true);
+                }
+            }
+            if os::poll::poll_readable(&[st.conn.as_fd_checked()?], deadline)?[0] {
+                self.drain(st);
+            } else if deadline.expired() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Read whatever the child (or for a forkserver child, the server) has
+    /// said, without blocking. Under `reading`: a frame read by one thread
+    /// is recorded before another can record the exit that follows it.
+    fn drain(&self, st: &Started) {
+        let _one = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        self.drain_locked(st);
+    }
+
+    /// [`drain`](Self::drain), `reading` already held.
+    fn drain_locked(&self, st: &Started) {
+        loop {
+            match st.conn.recv_frame_nonblocking() {
+                Ok(Some((bytes, _fds))) => match postcard::from_bytes::<Report>(&bytes) {
+                    Ok(Report::Done(r)) => self.lock().outcome = Some(r),
+                    Ok(Report::Exited(code)) if st.via_server => {
+                        let mut s = self.lock();
+                        s.exitcode.get_or_insert(code);
+                    }
+                    _ => {}
+                },
+                Ok(None) => return,
+                Err(_) => {
+                    // EOF or a broken frame: the child said all it will.
+                    self.lock().conn_done = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The child's pidfd is readable: collect its status and last words.
+    /// Returns whether the child is reaped (its exit code recorded).
+    ///
+    /// Any thread may get here for the same child (its own `join`, another
+    /// thread's `is_alive`, or `active_children`'s cleanup), so the whole
+    /// sequence — reap, read the last words, record the code — runs under
+    /// `reading`: a second thread must neither reap a reaped child (ECHILD)
+    /// nor see "exited" before the result is recorded.
+    fn reap(&self, st: &Started) -> Result<bool> {
+        let _one = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        if self.lock().exitcode.is_some() {
+            return Ok(true);
+        }
+        let code = match os::process::reap(st.pidfd.as_fd())? {
+            Some(c) => c,
+            None => return Ok(false), // not yet: a spurious readiness
+        };
+        self.drain_locked(st);
+        self.lock().exitcode = Some(code);
+        Ok(true)
+    }
+}
+
+/// Every started child not yet seen dead, as Python's `_children`: kept
+/// (strongly) even if the user drops its handle, so that it is reaped by
+/// [`active_children`] or the next start, and joined (or, a daemon,
+/// terminated) at exit.
+static CHILDREN: Mutex<Vec<Arc<Record>>> = Mutex::new(Vec::new());
+
+/// Add a started child to the registry.
+pub(crate) fn register(r: Arc<Record>) {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+}
+
+/// Every registered child.
+pub(crate) fn all() -> Vec<Arc<Record>> {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Forget the children that have exited (reaping any that died unjoined),
+/// as Python's `_cleanup()` at every start.
+pub(crate) fn reap_finished() {
+    let dead: Vec<*const Record> = all()
+        .into_iter()
+        .filter(|r| !matches!(r.wait(Deadline::now()), Ok(false)))
+        .map(|r| Arc::as_ptr(&r))
+        .collect();
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|r| !dead.contains(&Arc::as_ptr(r)));
+}
+
+/// In a freshly forked child: the parent's children are not ours. Forget
+/// them (closing our copies of their descriptors), so that our exit
+/// handler does not wait for our siblings.
+pub(crate) fn forget_after_fork() {
+    if let Ok(mut v) = CHILDREN.try_lock() {
+        v.clear();
+    }
+}

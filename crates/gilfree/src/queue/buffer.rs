@@ -1,0 +1,30 @@
+//! What the queue core moves items through: the [`Buffer`] trait and its
+//! non-blocking outcomes. A buffer never blocks; `core` does the waiting.
+//! Implemented by the lock-free ring (`ring`) and by containers behind a
+//! lock (`locked`).
+
+/// Why a push failed; the item comes back.
+pub(crate) enum Push<T> {
+    Full(T),
+    Closed(T),
+}
+
+/// What a pop found.
+pub(crate) enum Pop<T> {
+    Item(T),
+    Empty,
+    /// Closed and empty: nothing will ever come.
+    Closed,
+}
+
+/// Where the items live. Never blocks; the core does the waiting.
+pub(crate) trait Buffer<T>: Send + Sync {
+    fn try_push(&self, value: T) -> Result<(), Push<T>>;
+    fn try_pop(&self) -> Pop<T>;
+    /// Refuse every later push; returns whether this call closed it.
+    fn close(&self) -> bool;
+    fn is_closed(&self) -> bool;
+    fn len(&self) -> usize;
+    /// 0 for unbounded.
+    fn capacity(&self) -> usize;
+}

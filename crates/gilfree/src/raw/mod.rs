@@ -1,0 +1,33 @@
+//! The algorithms: each primitive as a few `#[repr(C)]` atomic words plus
+//! futex wait/wake, generic over [`Scope`](crate::sys::Scope) — `Private`
+//! for threads (`threading` is their home), `Shared` for words in a shared
+//! mapping (processes, `multiprocessing`). One file per primitive; each
+//! file's head comment states its state encoding, its memory orderings and
+//! why no wake-up is lost, and its loom models live beside it.
+//!
+//! Nothing here knows about data guards, deadlock hooks or Python's API:
+//! those are the homes' job (the guard layer is `crate::guard`).
+//!
+//! | raw | home(s) |
+//! |---|---|
+//! | [`RawLock`] | `threading::Lock` |
+//! | [`RawRLock`] | `threading::RLock` |
+//! | [`RawSemaphore`] | `threading::{Semaphore, BoundedSemaphore}` |
+//! | [`RawEvent`] | `threading::Event` |
+//! | [`RawLife`] | `threading::Thread` (started / running / done) |
+//! | [`RawCondvar`] | the process-shared `Condition` to come |
+
+mod condvar;
+mod event;
+pub(crate) mod life;
+mod lock;
+mod rlock;
+mod semaphore;
+
+#[allow(unused_imports)]
+pub(crate) use condvar::RawCondvar;
+pub(crate) use event::RawEvent;
+pub(crate) use life::RawLife;
+pub(crate) use lock::RawLock;
+pub(crate) use rlock::{NotOwner, RawRLock};
+pub(crate) use semaphore::RawSemaphore;

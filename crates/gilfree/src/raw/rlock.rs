@@ -1,0 +1,302 @@
+//! `RawRLock`: the reentrant lock algorithm, a [`RawLock`] plus an owner
+//! word, generic over `Scope`; `threading::RLock` is its private home.
+//!
+//! # State encoding
+//!
+//! - `lock`: a [`RawLock`] (one futex word) taken by the first acquire of
+//!   the owning thread and released by its last release.
+//! - `owner: AtomicU32`: the owning thread's id, `0` when nobody owns it.
+//!   Written only by the thread that holds `lock` (or is about to release it).
+//! - `count: AtomicU32`: the recursion depth, read and written only by the
+//!   owner.
+//!
+//! Thread ids come from [`current_owner_id`]: in a shared mapping
+//! (`S = Shared`) the kernel thread id (`gettid`), unique across processes
+//! while the thread lives, so the algorithm tells threads of different
+//! processes apart; for private locks a per-process counter value cached in
+//! a thread-local (never reused, fork-safe; no syscall on a recursive
+//! acquire).
+//!
+//! # Memory ordering
+//!
+//! All the ordering between owners goes through `lock` (an `Acquire` CAS
+//! matched with a `Release` swap, see lock.rs). `owner` and `count` are
+//! `Relaxed`: a thread only ever finds its *own* id in `owner` if it stored
+//! it itself (program order makes that store visible to it, and no other
+//! thread can store while it holds `lock`); any other value, stale or not,
+//! means "not mine", which is the only question asked. The owner clears
+//! `owner` before releasing `lock`, so the next owner's store comes after
+//! it in the word's modification order.
+//!
+//! # Why no wake-up is lost
+//!
+//! Sleeping only happens inside [`RawLock`]; its argument applies unchanged.
+//! A recursive acquire or a non-final release never touches `lock`.
+//!
+//! An uncontended first acquire is one CAS (in `RawLock`) plus two relaxed
+//! stores; a recursive acquire is a thread-local read, a relaxed load and a
+//! relaxed store — no read-modify-write at all.
+
+use super::RawLock;
+use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
+use crate::sys::{Deadline, Private, Scope};
+
+/// A release by a thread that does not own the lock (Python's
+/// `RuntimeError: cannot release un-acquired lock`); nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotOwner;
+
+/// The id of the calling thread, as stored in an RLock's owner word; never 0.
+///
+/// For `S = Shared` this is the kernel thread id, unique across processes
+/// while the thread lives (read afresh, so a forked child gets its own).
+/// For `S = Private` it is a process-wide counter value cached in a
+/// thread-local, which keeps a recursive acquire free of syscalls. Not the
+/// cached kernel id: after `fork` the child's thread would keep its
+/// parent's id, which the kernel may give to a new thread of the child once
+/// the parent's thread exits — two threads would then both "own" a lock and
+/// reach a `!Sync` `T` at once. A counter value is never given out twice in
+/// a process (until 2^32 threads have asked), and a forked child continues
+/// its parent's counter. Under loom, a per-model-thread id.
+#[inline]
+pub(crate) fn current_owner_id<S: Scope>() -> u32 {
+    #[cfg(not(loom))]
+    {
+        if S::SHARED {
+            return crate::sys::os::thread::gettid();
+        }
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        thread_local! {
+            static TID: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+        }
+        TID.with(|t| {
+            let v = t.get();
+            if v != 0 {
+                v
+            } else {
+                let mut v = 0;
+                while v == 0 {
+                    v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                t.set(v);
+                v
+            }
+        })
+    }
+    #[cfg(loom)]
+    {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        loom::thread_local! {
+            static TID: u32 = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        TID.with(|t| *t)
+    }
+}
+
+/// The reentrant lock algorithm without data, in private memory (threads) or
+/// in a shared mapping (processes, `S = Shared`).
+#[repr(C)]
+pub struct RawRLock<S: Scope = Private> {
+    lock: RawLock<S>,
+    owner: AtomicU32,
+    count: AtomicU32,
+}
+
+#[allow(dead_code)]
+impl<S: Scope> RawRLock<S> {
+    const_fn! {
+        pub(crate) const fn new() -> Self {
+            RawRLock { lock: RawLock::new(), owner: AtomicU32::new(0), count: AtomicU32::new(0) }
+        }
+    }
+
+    /// Whether the calling thread owns the lock.
+    #[inline]
+    pub(crate) fn is_owned(&self) -> bool {
+        self.owner.load(Relaxed) == current_owner_id::<S>()
+    }
+
+    /// Acquire (recursively if already owned), giving up at `deadline`.
+    #[inline]
+    pub(crate) fn lock(&self, deadline: Deadline) -> bool {
+        self.lock_with(|raw| raw.lock(deadline))
+    }
+
+    /// Acquire only if that needs no waiting (free, or already ours).
+    #[inline]
+    pub(crate) fn try_lock(&self) -> bool {
+        self.lock_with(RawLock::try_lock)
+    }
+
+    #[inline]
+    fn lock_with(&self, take: impl FnOnce(&RawLock<S>) -> bool) -> bool {
+        let me = current_owner_id::<S>();
+        if self.owner.load(Relaxed) == me {
+            let c = self.count.load(Relaxed);
+            // Python's RLock counts in an unsigned long and raises
+            // OverflowError; four billion levels is a bug in the caller.
+            assert!(c != u32::MAX, "RLock recursion count overflow");
+            self.count.store(c + 1, Relaxed);
+            return true;
+        }
+        if !take(&self.lock) {
+            return false;
+        }
+        self.owner.store(me, Relaxed);
+        self.count.store(1, Relaxed);
+        true
+    }
+
+    /// Release one level. `Err(NotOwner)` (and no change) if the calling
+    /// thread does not own the lock.
+    #[inline]
+    pub(crate) fn unlock(&self) -> Result<(), NotOwner> {
+        if !self.is_owned() {
+            return Err(NotOwner);
+        }
+        let c = self.count.load(Relaxed) - 1;
+        self.count.store(c, Relaxed);
+        if c == 0 {
+            self.owner.store(0, Relaxed);
+            self.lock.unlock();
+        }
+        Ok(())
+    }
+
+    /// Python's `_release_save`: release every level at once and return the
+    /// recursion count, for [`acquire_restore`](Self::acquire_restore).
+    pub(crate) fn release_save(&self) -> Result<u32, NotOwner> {
+        if !self.is_owned() {
+            return Err(NotOwner);
+        }
+        let c = self.count.load(Relaxed);
+        self.count.store(0, Relaxed);
+        self.owner.store(0, Relaxed);
+        self.lock.unlock();
+        Ok(c)
+    }
+
+    /// Python's `_acquire_restore`: block until acquired, then restore the
+    /// recursion count saved by [`release_save`](Self::release_save).
+    pub(crate) fn acquire_restore(&self, count: u32) {
+        self.lock.lock(Deadline::Never);
+        self.owner.store(current_owner_id::<S>(), Relaxed);
+        self.count.store(count, Relaxed);
+    }
+
+    /// The calling thread's recursion depth (0 if it does not own the lock).
+    #[inline]
+    pub(crate) fn recursion_count(&self) -> u32 {
+        if self.is_owned() {
+            self.count.load(Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// The owner's id, 0 if none (a snapshot, for `Debug`).
+    #[inline]
+    pub(crate) fn owner(&self) -> u32 {
+        self.owner.load(Relaxed)
+    }
+
+    /// Whether any thread holds the lock (a snapshot).
+    #[inline]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.lock.is_locked()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Two threads each take the lock twice (recursively) and bump a
+    /// counter: mutual exclusion across recursion, no lost hand-off.
+    #[test]
+    fn rlock_reacquire_release_handoff() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let lock = Arc::new(RawRLock::<Private>::new());
+            let data = Arc::new(crate::sys::atomic::UnsafeCell::new(0u32));
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let (lock, data) = (lock.clone(), data.clone());
+                    thread::spawn(move || {
+                        assert!(lock.lock(Deadline::Never));
+                        assert!(lock.lock(Deadline::Never));
+                        assert_eq!(lock.recursion_count(), 2);
+                        // SAFETY: the lock is held.
+                        data.with_mut(|p| unsafe { *p += 1 });
+                        lock.unlock().unwrap();
+                        assert!(lock.is_owned());
+                        lock.unlock().unwrap();
+                        assert!(!lock.is_owned());
+                        assert_eq!(lock.unlock(), Err(NotOwner));
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            // SAFETY: every thread has joined.
+            assert_eq!(data.with(|p| unsafe { *p }), 2);
+            assert!(!lock.is_locked());
+        });
+    }
+
+    /// A non-owner's release fails and changes nothing while the owner
+    /// holds it; a try-acquire by a non-owner never succeeds while owned.
+    #[test]
+    fn rlock_non_owner_cannot_release() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let lock = Arc::new(RawRLock::<Private>::new());
+            assert!(lock.lock(Deadline::Never));
+            let l2 = lock.clone();
+            let t = thread::spawn(move || {
+                assert_eq!(l2.unlock(), Err(NotOwner));
+                if l2.try_lock() {
+                    l2.unlock().unwrap();
+                    true
+                } else {
+                    false
+                }
+            });
+            let c = lock.release_save().unwrap();
+            lock.acquire_restore(c);
+            lock.unlock().unwrap();
+            t.join().unwrap();
+            assert!(!lock.is_locked());
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Regression: private owner ids were cached kernel tids, which the
+    /// kernel reuses (and which a forked child inherits stale), so two
+    /// threads could both "own" an RLock. Threads that live one after
+    /// another — when the kernel is free to reuse a tid — get distinct ids.
+    #[test]
+    fn private_owner_ids_are_never_reused() {
+        let mut ids: Vec<u32> = (0..64)
+            .map(|_| {
+                std::thread::spawn(current_owner_id::<Private>)
+                    .join()
+                    .unwrap()
+            })
+            .collect();
+        ids.push(current_owner_id::<Private>());
+        assert!(!ids.contains(&0));
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 65);
+    }
+}

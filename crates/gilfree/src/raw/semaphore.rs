@@ -1,0 +1,286 @@
+//! `RawSemaphore`: the semaphore algorithm (a count and a waiter count),
+//! generic over `Scope`; `threading::{Semaphore, BoundedSemaphore}` are its
+//! private home.
+//! `threading.BoundedSemaphore`, on one futex word plus a waiter count.
+//!
+//! # State encoding
+//!
+//! Two `AtomicU32`s, laid out `#[repr(C)]` so that the same algorithm can
+//! live in a shared mapping (`S = Shared`, multiprocessing):
+//! - `count`: the semaphore's value, the number of permits free now. This is
+//!   the futex word: waiters sleep while it is `0`.
+//! - `waiters`: how many threads are in the slow path (about to sleep, or
+//!   sleeping). A release only makes the `futex_wake` syscall when it is
+//!   non-zero, so an uncontended release is one CAS and a fence.
+//!
+//! A bounded semaphore is the same algorithm with a ceiling on `count`.
+//! Neither kind has an owner: any thread may release.
+//!
+//! # Memory ordering
+//!
+//! Taking a permit is an `Acquire` CAS that reads the `Release` CAS of the
+//! release that made the permit, so what the releaser wrote before
+//! releasing happens-before what the acquirer does after acquiring.
+//!
+//! # Why no wake-up is lost
+//!
+//! This is the store-buffer (Dekker) pattern, closed with two `SeqCst`
+//! fences. A waiter increments `waiters`, fences, then checks `count` (and
+//! `futex_wait(count, 0)` checks it again, atomically with respect to
+//! `futex_wake`). A releaser increments `count`, fences, then reads
+//! `waiters`. The fences are totally ordered: if the waiter's comes first,
+//! the releaser sees `waiters > 0` and wakes; if the releaser's comes first,
+//! the waiter sees the new `count` and does not sleep. A waiter stays counted
+//! for its whole slow path, so a wake-up that lands on it while it is awake
+//! is not needed: it re-checks `count` before each sleep. `release(n)` wakes
+//! up to `n` sleepers, one per permit; a woken thread that finds the permit
+//! taken by a newcomer sleeps again (the permit was not lost, it was used).
+//!
+//! # Fairness
+//!
+//! None is promised, as in Python: CPython 3.13's `Semaphore` notifies the
+//! oldest waiter of its `Condition`, but a thread arriving at the right
+//! moment can still take the permit first ("barging"). Here sleepers are
+//! woken in the kernel's futex queue order (first come, first woken among
+//! threads of equal priority) and a newcomer may likewise take a released
+//! permit before the woken thread runs. Barging keeps permits busy; a
+//! strictly FIFO semaphore would hand each permit to a thread that is not
+//! yet running.
+
+use core::marker::PhantomData;
+
+use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn, fence};
+use crate::sys::futex::{self, Wake};
+use crate::sys::{Deadline, Private, Scope, spin_while};
+
+/// The semaphore algorithm: a count and a waiter count, usable in private
+/// memory (threads) or in a shared mapping (processes, `S = Shared`).
+#[repr(C)]
+pub(crate) struct RawSemaphore<S: Scope = Private> {
+    /// Free permits; the futex word.
+    count: AtomicU32,
+    /// Threads in the slow path of `acquire`.
+    waiters: AtomicU32,
+    _scope: PhantomData<S>,
+}
+
+/// Why a raw release changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OverCeiling;
+
+#[allow(dead_code)]
+impl<S: Scope> RawSemaphore<S> {
+    const_fn! {
+        pub(crate) const fn new(value: u32) -> Self {
+            RawSemaphore {
+                count: AtomicU32::new(value),
+                waiters: AtomicU32::new(0),
+                _scope: PhantomData,
+            }
+        }
+    }
+
+    /// Take a permit if one is free now; never blocks.
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> bool {
+        let mut c = self.count.load(Relaxed);
+        while c > 0 {
+            match self.count.compare_exchange_weak(c, c - 1, Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => c = now,
+            }
+        }
+        false
+    }
+
+    /// Take a permit, giving up at `deadline`. Returns whether one was taken.
+    #[inline]
+    pub(crate) fn acquire(&self, deadline: Deadline) -> bool {
+        self.try_acquire() || self.acquire_contended(deadline)
+    }
+
+    #[cold]
+    fn acquire_contended(&self, deadline: Deadline) -> bool {
+        // A permit often comes back within a few hundred nanoseconds.
+        if spin_while(&self.count, |c| c == 0) != 0 && self.try_acquire() {
+            return true;
+        }
+        self.waiters.fetch_add(1, Relaxed);
+        // Pairs with the fence in `release`: see the head comment.
+        fence(SeqCst);
+        let got = loop {
+            if self.try_acquire() {
+                break true;
+            }
+            if futex::wait::<S>(&self.count, 0, deadline) == Wake::TimedOut && deadline.expired() {
+                // One last look: a permit may have come as we gave up.
+                break self.try_acquire();
+            }
+        };
+        self.waiters.fetch_sub(1, Relaxed);
+        got
+    }
+
+    /// Add `n` permits unless that would take the count above `ceiling`, in
+    /// which case nothing changes. The check and the add are one atomic step,
+    /// so two racing releases can never both pass a ceiling that has room for
+    /// one. Wakes up to `n` sleepers.
+    #[inline]
+    pub(crate) fn release(&self, n: u32, ceiling: u32) -> Result<(), OverCeiling> {
+        let mut c = self.count.load(Relaxed);
+        loop {
+            let new = match c.checked_add(n) {
+                Some(v) if v <= ceiling => v,
+                _ => return Err(OverCeiling),
+            };
+            match self.count.compare_exchange_weak(c, new, Release, Relaxed) {
+                Ok(_) => break,
+                Err(now) => c = now,
+            }
+        }
+        // Pairs with the fence in `acquire_contended`.
+        fence(SeqCst);
+        if self.waiters.load(Relaxed) != 0 {
+            self.wake(n);
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn wake(&self, n: u32) {
+        futex::wake::<S>(&self.count, n);
+    }
+
+    /// The number of free permits (a snapshot).
+    #[inline]
+    pub(crate) fn value(&self) -> u32 {
+        self.count.load(Relaxed)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sys::atomic::AtomicUsize;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn bounded() -> loom::model::Builder {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b
+    }
+
+    /// One permit, a holder and a blocked waiter: the hand-off wakes the
+    /// waiter (loom reports a lost wake-up as a deadlock) and no more than
+    /// one thread ever holds a permit.
+    #[test]
+    fn semaphore_handoff_no_lost_wakeup() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(1));
+            let holders = Arc::new(AtomicUsize::new(0));
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let (sem, holders) = (sem.clone(), holders.clone());
+                    thread::spawn(move || {
+                        assert!(sem.acquire(Deadline::Never));
+                        assert_eq!(holders.fetch_add(1, SeqCst), 0, "count exceeded");
+                        holders.fetch_sub(1, SeqCst);
+                        sem.release(1, u32::MAX).unwrap();
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert_eq!(sem.value(), 1);
+        });
+    }
+
+    /// Two permits, three threads (one always has to wait), with mixed
+    /// `release(1)`: the count is never exceeded and nobody is left asleep.
+    #[test]
+    fn semaphore_three_threads_two_permits() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(2));
+            let holders = Arc::new(AtomicUsize::new(0));
+            let ths: Vec<_> = (0..3)
+                .map(|_| {
+                    let (sem, holders) = (sem.clone(), holders.clone());
+                    thread::spawn(move || {
+                        assert!(sem.acquire(Deadline::Never));
+                        assert!(holders.fetch_add(1, SeqCst) < 2, "count exceeded");
+                        holders.fetch_sub(1, SeqCst);
+                        sem.release(1, u32::MAX).unwrap();
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert_eq!(sem.value(), 2);
+        });
+    }
+
+    /// `release(2)` from zero must let two blocked waiters through.
+    #[test]
+    fn semaphore_release_n_wakes_n() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(0));
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let sem = sem.clone();
+                    thread::spawn(move || assert!(sem.acquire(Deadline::Never)))
+                })
+                .collect();
+            sem.release(2, u32::MAX).unwrap();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert_eq!(sem.value(), 0);
+        });
+    }
+
+    /// A timed-out waiter must not swallow a permit's wake-up meant for a
+    /// blocking one.
+    #[test]
+    fn semaphore_timeout_does_not_lose_wakeup() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(0));
+            let s2 = sem.clone();
+            let timed = thread::spawn(move || {
+                if s2.acquire(Deadline::now()) {
+                    s2.release(1, u32::MAX).unwrap();
+                }
+            });
+            let s3 = sem.clone();
+            let blocking = thread::spawn(move || assert!(s3.acquire(Deadline::Never)));
+            sem.release(1, u32::MAX).unwrap();
+            timed.join().unwrap();
+            blocking.join().unwrap();
+            assert_eq!(sem.value(), 0);
+        });
+    }
+
+    /// Two racing over-releases of a bounded semaphore with room for one:
+    /// exactly one succeeds and the count never passes the ceiling.
+    #[test]
+    fn bounded_release_race() {
+        loom::model(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(0));
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let sem = sem.clone();
+                    thread::spawn(move || {
+                        let r = sem.release(1, 1).is_ok();
+                        assert!(sem.value() <= 1);
+                        r
+                    })
+                })
+                .collect();
+            let ok: usize = ths.into_iter().map(|t| t.join().unwrap() as usize).sum();
+            assert_eq!(ok, 1);
+            assert_eq!(sem.value(), 1);
+        });
+    }
+}

@@ -52,6 +52,7 @@ use crate::multiprocessing::connection::{Connection, Pipe, Waitable, wait};
 use crate::multiprocessing::error::{Error, describe_exit};
 use crate::multiprocessing::method::StartMethod;
 use crate::multiprocessing::process::Process;
+use crate::sys::spin::{SOCKET_READ, Spin};
 use crate::threading::{Event, Lock};
 
 /// Why a batch did not produce outcomes.
@@ -142,6 +143,10 @@ struct State {
     /// The supervisor has exited: every worker is gone.
     finished: bool,
 }
+
+/// A worker as the supervisor watches it: pid, channel (unless ended or
+/// retired), process.
+type Watched = (i32, Option<Arc<Connection>>, Process<()>);
 
 /// A frame to send once the lock is released.
 struct Outgoing {
@@ -371,15 +376,17 @@ impl Core {
     /// One wait over the wake-up channel and every worker's channel and
     /// sentinel; handle what it reports.
     fn watch_once(&self) {
-        let watched: Vec<(i32, Option<Arc<Connection>>, Process<()>)> = {
+        let (watched, busy): (Vec<Watched>, bool) = {
             let st = self.st.acquire();
-            st.slots
+            let w = st
+                .slots
                 .iter()
                 .map(|s| {
                     let c = if s.eof { None } else { s.conn.clone() };
                     (s.pid, c, s.proc.clone())
                 })
-                .collect()
+                .collect();
+            (w, st.slots.iter().any(|s| s.busy.is_some()))
         };
         // What each waited object is: the wake-up channel, a worker's
         // channel, or a worker's sentinel.
@@ -398,7 +405,23 @@ impl Core {
             objects.push(p);
             what.push(What::Sentinel(i));
         }
-        let ready = match wait(&objects, None) {
+        // A reply due soon is looked for (yielding between looks) before
+        // the thread sleeps: a sleep and its wake-up cost more than a
+        // short call.
+        let mut spin = Spin::new(&SOCKET_READ);
+        let mut ready = Ok(Vec::new());
+        if busy {
+            loop {
+                ready = wait(&objects, Some(Duration::ZERO));
+                if !matches!(&ready, Ok(r) if r.is_empty()) || !spin.next() {
+                    break;
+                }
+            }
+        }
+        if matches!(&ready, Ok(r) if r.is_empty()) {
+            ready = wait(&objects, None);
+        }
+        let ready = match ready {
             Ok(r) => r,
             Err(e) => {
                 self.st.acquire().broken = Some(format!("waiting on the workers failed: {e}"));

@@ -21,6 +21,7 @@ use crate::multiprocessing::error::{Error, Result};
 use crate::multiprocessing::info::process_cpu_count;
 use crate::multiprocessing::method::{StartMethod, get_start_method};
 use crate::multiprocessing::task::Task;
+use crate::sys::spin::{SOCKET_READ, Spin};
 use crate::threading::{Event, Lock};
 
 // ---------------------------------------------------------------------------
@@ -154,7 +155,14 @@ impl<T> AsyncResult<T> {
     /// r.wait();
     /// ```
     pub fn wait(&self) {
-        self.shared.ready.wait()
+        // A reply due soon is looked for before the thread sleeps (see
+        // the supervisor's wait).
+        let mut spin = Spin::new(&SOCKET_READ);
+        while !self.shared.ready.is_set() {
+            if !spin.next() {
+                return self.shared.ready.wait();
+            }
+        }
     }
 
     /// Python's `wait(timeout)`: block up to `timeout`; returns whether the

@@ -74,6 +74,28 @@ pub(crate) fn split(bytes: &[u8], lens: impl Iterator<Item = u32>) -> Option<Vec
     (at == bytes.len()).then_some(out)
 }
 
+/// A postcard output that appends to a `Vec` in place (postcard's own
+/// `to_extend` pushes byte by byte).
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// The calls of one batch, built by the parent: one task, arguments
 /// encoded end to end.
 #[derive(Debug)]
@@ -95,8 +117,10 @@ impl Calls {
     /// Append one call's arguments (a tuple), encoded.
     pub(crate) fn push<A: Serialize>(&mut self, args: &A) -> Result<(), String> {
         let before = self.args.len();
-        let buf = std::mem::take(&mut self.args);
-        self.args = postcard::to_extend(args, buf).map_err(|e| e.to_string())?;
+        if let Err(e) = postcard::serialize_with_flavor(args, Append(&mut self.args)) {
+            self.args.truncate(before);
+            return Err(e.to_string());
+        }
         let n = self.args.len() - before;
         self.lens
             .push(u32::try_from(n).map_err(|_| "arguments over 4 GiB".to_string())?);

@@ -11,12 +11,12 @@ use serde::Serialize;
 
 use super::wire::{Bytes, Reply, Run, split};
 use crate::multiprocessing::connection::Connection;
-use crate::multiprocessing::task::{TaskFailure, lookup};
+use crate::multiprocessing::task::{TaskEntry, TaskFailure, lookup};
 
-/// One call of the registered task `name` on encoded `args`, with a panic
-/// caught as [`TaskFailure::Panicked`].
-fn call(name: &str, args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
-    let entry = lookup(name).ok_or_else(|| TaskFailure::Unknown(name.to_string()))?;
+/// One call of a registered task (`None`: unknown) on encoded `args`, with
+/// a panic caught as [`TaskFailure::Panicked`].
+fn call(entry: Option<&TaskEntry>, name: &str, args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+    let entry = entry.ok_or_else(|| TaskFailure::Unknown(name.to_string()))?;
     catch_unwind(AssertUnwindSafe(|| (entry.run)(args)))
         .unwrap_or_else(|p| Err(TaskFailure::Panicked(panic_message(&*p))))
 }
@@ -46,7 +46,7 @@ pub(crate) struct Init {
 #[crate::task]
 pub(crate) fn pool_worker(conn: Connection, init: Init) {
     if let Some((name, args)) = &init.initializer
-        && let Err(why) = call(name, args)
+        && let Err(why) = call(lookup(name), name, args)
     {
         send(&conn, &Reply::InitFailed(why.to_string()));
         return;
@@ -72,8 +72,10 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
         };
         outs.clear();
         data.clear();
+        // Once per batch: the registry lookup is a scan.
+        let entry = lookup(run.task);
         for args in calls {
-            match call(run.task, args) {
+            match call(entry, run.task, args) {
                 Ok(r) => match u32::try_from(r.len()) {
                     Ok(n) => {
                         outs.push(Ok(n));

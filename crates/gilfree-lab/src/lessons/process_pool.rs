@@ -12,7 +12,10 @@ use crate::report::{explain, measure, ms};
 
 /// Is `n` prime? Trial division: pure CPU.
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 /// How many primes in the block `[k * BLOCK, (k + 1) * BLOCK)`.

@@ -493,7 +493,12 @@ impl Core {
                     .get_or_insert(format!("the initializer failed in worker {pid}: {why}"));
                 true
             }
-            Reply::Done { id, outs, data } => {
+            Reply::Done {
+                id,
+                lens,
+                failed,
+                data,
+            } => {
                 let (sink, retired, sends) = {
                     let mut st = self.st.acquire();
                     let Some(s) = st.slots.iter_mut().find(|s| s.pid == pid) else {
@@ -512,7 +517,7 @@ impl Core {
                 }
                 let retired = retired.is_some();
                 self.send_all(sends);
-                let outcomes = Outcomes::new(outs, data.0);
+                let outcomes = Outcomes::new(lens.0, failed, data.0);
                 let ok = outcomes.is_some();
                 sink.done(
                     outcomes.ok_or_else(|| Failure::Io("a reply that does not add up".into())),

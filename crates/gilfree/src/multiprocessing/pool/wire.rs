@@ -2,9 +2,10 @@
 //! the batch and result views built on them.
 //!
 //! A *batch* is `n` calls of one task: its name, the calls' encoded
-//! arguments laid end to end, and each call's length. The worker answers a
-//! batch with one reply: each call's outcome (its encoded result's length,
-//! or why it has none) and the results laid end to end. So a batch of any
+//! arguments laid end to end, and each call's length (a run of
+//! little-endian `u32`s). The worker answers a batch with one reply: each
+//! call's result length (0 for a failed call), the failures by index, and
+//! the results laid end to end. So a batch of any
 //! size is one frame each way and one allocation on either side, whatever
 //! the codec of the arguments (postcard here; pickle bytes would do). The
 //! messages themselves are postcard; byte runs are borrowed on decode.
@@ -39,7 +40,9 @@ pub(crate) struct Run<'a> {
     pub(crate) id: u64,
     #[serde(borrow)]
     pub(crate) task: &'a str,
-    pub(crate) lens: Vec<u32>,
+    /// Each call's argument length, `u32` little-endian.
+    #[serde(borrow)]
+    pub(crate) lens: Bytes<'a>,
     #[serde(borrow)]
     pub(crate) args: Bytes<'a>,
 }
@@ -52,21 +55,29 @@ pub(crate) enum Reply<'a> {
     /// The initializer failed; the worker exits. Why.
     InitFailed(String),
     /// The outcomes of batch `id`: per call, the length of its result in
-    /// `data` or why it has none.
+    /// `data` (`u32` little-endian; 0 for a failed call), and the failed
+    /// calls by index with why.
     Done {
         id: u64,
-        outs: Vec<Result<u32, TaskFailure>>,
+        #[serde(borrow)]
+        lens: Bytes<'a>,
+        failed: Vec<(u32, TaskFailure)>,
         #[serde(borrow)]
         data: Bytes<'a>,
     },
 }
 
-/// Split `bytes` into runs of the given lengths; `None` if they do not
-/// add up to exactly `bytes.len()`.
-pub(crate) fn split(bytes: &[u8], lens: impl Iterator<Item = u32>) -> Option<Vec<&[u8]>> {
-    let mut out = Vec::new();
+/// Split `bytes` into runs of the lengths in `lens` (little-endian
+/// `u32`s); `None` if `lens` is not whole `u32`s or the runs do not add up
+/// to exactly `bytes.len()`.
+pub(crate) fn split<'a>(bytes: &'a [u8], lens: &[u8]) -> Option<Vec<&'a [u8]>> {
+    if !lens.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(lens.len() / 4);
     let mut at = 0usize;
-    for n in lens {
+    for n in lens.chunks_exact(4) {
+        let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]);
         let end = at.checked_add(n as usize)?;
         out.push(bytes.get(at..end)?);
         at = end;
@@ -101,7 +112,8 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
 #[derive(Debug)]
 pub(crate) struct Calls {
     pub(crate) task: &'static str,
-    pub(crate) lens: Vec<u32>,
+    /// Each call's argument length, `u32` little-endian.
+    pub(crate) lens: Vec<u8>,
     pub(crate) args: Vec<u8>,
 }
 
@@ -121,15 +133,17 @@ impl Calls {
             self.args.truncate(before);
             return Err(e.to_string());
         }
-        let n = self.args.len() - before;
-        self.lens
-            .push(u32::try_from(n).map_err(|_| "arguments over 4 GiB".to_string())?);
+        let n = u32::try_from(self.args.len() - before).map_err(|_| {
+            self.args.truncate(before);
+            "arguments over 4 GiB".to_string()
+        })?;
+        self.lens.extend_from_slice(&n.to_le_bytes());
         Ok(())
     }
 
     /// Calls in the batch.
     pub(crate) fn len(&self) -> usize {
-        self.lens.len()
+        self.lens.len() / 4
     }
 
     /// The batch's frame, numbered `id`.
@@ -137,7 +151,7 @@ impl Calls {
         postcard::to_allocvec(&Run {
             id,
             task: self.task,
-            lens: self.lens.clone(),
+            lens: Bytes(&self.lens),
             args: Bytes(&self.args),
         })
         .map_err(|e| e.to_string())
@@ -152,16 +166,18 @@ pub(crate) struct Outcomes<'a> {
 }
 
 impl<'a> Outcomes<'a> {
-    /// Check a reply's outcomes against its data; `None` if they disagree
+    /// Check a reply's parts against each other; `None` if they disagree
     /// (a broken worker).
-    pub(crate) fn new(outs: Vec<Result<u32, TaskFailure>>, data: &'a [u8]) -> Option<Self> {
-        let lens = outs.iter().map(|o| *o.as_ref().unwrap_or(&0));
-        let runs = split(data, lens)?;
-        let items = outs
-            .into_iter()
-            .zip(runs)
-            .map(|(o, run)| o.map(|_| run))
-            .collect();
+    pub(crate) fn new(
+        lens: &[u8],
+        failed: Vec<(u32, TaskFailure)>,
+        data: &'a [u8],
+    ) -> Option<Self> {
+        let mut items: Vec<Result<&[u8], TaskFailure>> =
+            split(data, lens)?.into_iter().map(Ok).collect();
+        for (i, f) in failed {
+            *items.get_mut(i as usize)? = Err(f);
+        }
         Some(Outcomes { items })
     }
 }
@@ -179,19 +195,28 @@ mod tests {
         let frame = c.frame(7).unwrap();
         let r: Run<'_> = postcard::from_bytes(&frame).unwrap();
         assert_eq!((r.id, r.task), (7, "m::f"));
-        let runs = split(r.args.0, r.lens.iter().copied()).unwrap();
+        let runs = split(r.args.0, r.lens.0).unwrap();
         let a: (u32, String) = postcard::from_bytes(runs[1]).unwrap();
         assert_eq!(a, (2, "bc".to_string()));
     }
 
+    fn lens(v: &[u32]) -> Vec<u8> {
+        v.iter().flat_map(|n| n.to_le_bytes()).collect()
+    }
+
     #[test]
     fn outcomes_must_add_up() {
-        let outs = vec![Ok(2), Err(TaskFailure::Panicked("x".into())), Ok(1)];
-        let o = Outcomes::new(outs.clone(), b"abc").unwrap();
+        let l = lens(&[2, 0, 1]);
+        let failed = vec![(1, TaskFailure::Panicked("x".into()))];
+        let o = Outcomes::new(&l, failed.clone(), b"abc").unwrap();
         assert_eq!(o.items[0], Ok(&b"ab"[..]));
+        assert_eq!(o.items[1], Err(TaskFailure::Panicked("x".into())));
         assert_eq!(o.items[2], Ok(&b"c"[..]));
-        assert!(Outcomes::new(outs.clone(), b"abcd").is_none());
-        assert!(Outcomes::new(outs, b"ab").is_none());
+        assert!(Outcomes::new(&l, failed.clone(), b"abcd").is_none());
+        assert!(Outcomes::new(&l, failed.clone(), b"ab").is_none());
+        assert!(Outcomes::new(&l[..5], failed, b"abc").is_none());
+        let out_of_range = vec![(3, TaskFailure::Panicked("x".into()))];
+        assert!(Outcomes::new(&l, out_of_range, b"abc").is_none());
     }
 
     proptest! {
@@ -199,10 +224,10 @@ mod tests {
         #[test]
         fn decoders_survive_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             if let Ok(r) = postcard::from_bytes::<Run<'_>>(&bytes) {
-                let _ = split(r.args.0, r.lens.iter().copied());
+                let _ = split(r.args.0, r.lens.0);
             }
-            if let Ok(Reply::Done { outs, data, .. }) = postcard::from_bytes::<Reply<'_>>(&bytes) {
-                let _ = Outcomes::new(outs, data.0);
+            if let Ok(Reply::Done { lens, failed, data, .. }) = postcard::from_bytes::<Reply<'_>>(&bytes) {
+                let _ = Outcomes::new(lens.0, failed, data.0);
             }
         }
 

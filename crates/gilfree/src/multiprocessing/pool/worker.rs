@@ -54,7 +54,8 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
     if !send(&conn, &Reply::Ready) {
         return;
     }
-    let mut outs = Vec::new();
+    let mut lens = Vec::new();
+    let mut failed = Vec::new();
     let mut data = Vec::new();
     // An empty frame (retire, close) or the end of the channel ends the
     // worker.
@@ -66,39 +67,42 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
             eprintln!("gilfree pool worker: a batch that does not decode; exiting");
             return;
         };
-        let Some(calls) = split(run.args.0, run.lens.iter().copied()) else {
+        let Some(calls) = split(run.args.0, run.lens.0) else {
             eprintln!("gilfree pool worker: a batch whose lengths do not add up; exiting");
             return;
         };
-        outs.clear();
+        lens.clear();
+        failed.clear();
         data.clear();
         // Once per batch: the registry lookup is a scan.
         let entry = lookup(run.task);
-        for args in calls {
-            match call(entry, run.task, args) {
-                Ok(r) => match u32::try_from(r.len()) {
-                    Ok(n) => {
-                        outs.push(Ok(n));
-                        data.extend_from_slice(&r);
-                    }
-                    Err(_) => outs.push(Err(TaskFailure::BadResult {
-                        task: run.task.to_string(),
-                        reason: "a result over 4 GiB".into(),
-                    })),
-                },
-                Err(f) => outs.push(Err(f)),
+        for (i, args) in calls.into_iter().enumerate() {
+            let r = call(entry, run.task, args).and_then(|r| match u32::try_from(r.len()) {
+                Ok(n) => Ok((n, r)),
+                Err(_) => Err(TaskFailure::BadResult {
+                    task: run.task.to_string(),
+                    reason: "a result over 4 GiB".into(),
+                }),
+            });
+            match r {
+                Ok((n, r)) => {
+                    lens.extend_from_slice(&n.to_le_bytes());
+                    data.extend_from_slice(&r);
+                }
+                Err(f) => {
+                    lens.extend_from_slice(&0u32.to_le_bytes());
+                    failed.push((i as u32, f));
+                }
             }
         }
         let reply = Reply::Done {
             id: run.id,
-            outs: std::mem::take(&mut outs),
+            lens: Bytes(&lens),
+            failed: std::mem::take(&mut failed),
             data: Bytes(&data),
         };
         if !send(&conn, &reply) {
             return;
-        }
-        if let Reply::Done { outs: o, .. } = reply {
-            outs = o;
         }
     }
 }

@@ -116,6 +116,11 @@ fn halve(n: Even) -> u32 {
 }
 
 #[gilfree::task]
+fn reply_half(c: Connection, n: Even) {
+    c.send(&(n.0 / 2)).unwrap();
+}
+
+#[gilfree::task]
 fn index(i: u32) -> u32 {
     i * 3 + 1
 }
@@ -289,6 +294,16 @@ fn bad_args_are_an_error(m: StartMethod) -> Result<(), Failed> {
             task == halve::TASK.name() && what == "decode the arguments" && reason == "3 is odd",
             format!("arguments: {task} {what}: {reason}"),
         )?,
+        other => return Err(format!("expected TaskData, got {other:?}").into()),
+    }
+    // The same after a connection among the arguments (decoded, then the
+    // decode fails after it).
+    let (_mine, theirs) = Pipe(true)?;
+    let odd: Task<(Connection, u32), ()> = Task::__new(reply_half::TASK.name());
+    let p = get_context(m).process(odd, (theirs, 5))?;
+    p.start()?;
+    match p.result() {
+        Err(Error::TaskData { reason, .. }) => check(reason == "5 is odd", reason)?,
         other => return Err(format!("expected TaskData, got {other:?}").into()),
     }
     // A result that does not decode here: the same.

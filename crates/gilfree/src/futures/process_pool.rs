@@ -378,6 +378,7 @@ impl ProcessPoolExecutor {
         }
         let deadline = options.timeout.map_or(Deadline::Never, Deadline::after);
         let items = items.into_iter();
+        #[cfg(feature = "progress")]
         let len = match items.size_hint() {
             (lo, Some(hi)) if lo == hi => Some(lo as u64),
             _ => None,
@@ -396,7 +397,10 @@ impl ProcessPoolExecutor {
             inner,
             deadline,
             finished: false,
+            #[cfg(feature = "progress")]
             bar: Bar::new(options.progress, len),
+            #[cfg(not(feature = "progress"))]
+            bar: None,
         })
     }
 

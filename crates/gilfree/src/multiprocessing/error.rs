@@ -113,9 +113,7 @@ pub enum Error {
     /// this process, or the child, or the fork server, which re-executed
     /// the program and reached user code). No process was left running.
     #[error(
-        "cannot start a process: {0} did not call gilfree::multiprocessing::init() first; \
-         add `gilfree::multiprocessing::init();` as the first line of `main` \
-         (or put `#[gilfree::main]` on `main`)"
+        "cannot start a process: {0} did not call gilfree::multiprocessing::init() first; {INIT_FIX}"
     )]
     NoInit(&'static str),
     /// The child is not known to the registry of tasks (it runs another
@@ -179,6 +177,10 @@ pub(crate) fn describe_exit(exitcode: i32) -> String {
     };
     format!("was killed by {name}")
 }
+
+/// The fix of a missing `init()`, as every refusal states it.
+pub(crate) const INIT_FIX: &str = "add `gilfree::multiprocessing::init();` as the first line of \
+     `main` (or put `#[gilfree::main]` on `main`)";
 
 impl Error {
     pub(crate) fn decode(what: &'static str, e: impl std::fmt::Display) -> Self {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::child;
 use super::connection::Connection;
-use super::error::{Error, Result};
+use super::error::{Error, INIT_FIX, Result};
 use crate::sys::os;
 
 /// Tells a re-executed binary it is a spawn child: `"fd,pid"`, its socket
@@ -40,11 +40,6 @@ pub(crate) const NO_INIT: &[u8] = b"\0gilfree: init() was not called";
 pub(crate) fn mark_init() {
     INIT_RAN.store(true, Ordering::Relaxed);
 }
-
-/// The fix, as every refusal states it.
-pub(crate) const FIX: &str = "add `gilfree::multiprocessing::init();` as the first line of `main` \
-     (or put `#[gilfree::main]` on `main`): a spawn or forkserver child re-executes the program, \
-     and init() is where it becomes a worker instead of running `main` again";
 
 /// May this process start a child? `Err(NoInit)` if `init()` has not run;
 /// in a re-executed child that skipped it, does not return (see the head
@@ -69,7 +64,9 @@ pub(crate) fn check_can_start() -> Result<()> {
 fn refuse_in_child(fd: i32) -> ! {
     eprintln!(
         "gilfree: a child process (pid {}) ran `main` and tried to start a process, because \
-         main does not call gilfree::multiprocessing::init() first; {FIX}",
+         main does not call gilfree::multiprocessing::init() first; {INIT_FIX}: a spawn or \
+         forkserver child re-executes the program, and init() is where it becomes a worker \
+         instead of running `main` again",
         os::process::getpid()
     );
     // SAFETY: the descriptor our parent passed us for our sole use (its

@@ -1,4 +1,5 @@
-//! Python's `multiprocessing` module: processes, pipes and connections.
+//! Python's `multiprocessing` module: processes, pipes and connections,
+//! pools.
 //!
 //! | Python | gilfree |
 //! |---|---|
@@ -13,6 +14,8 @@
 //! | `Pipe(duplex)` / `Connection` | [`Pipe`] / [`Connection`] |
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
 //! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
+//! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`]; `apply`/`map`/`imap`/`starmap` (+ `_async`) take a task |
+//! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`] |
 //!
 //! # Tasks, not closures
 //!

@@ -475,6 +475,62 @@ fn close_then_join(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Each call's id and outcome.
+type Answers = Vec<(u32, Result<u32, Error>)>;
+
+/// Four threads submit at once while some calls kill their workers: every
+/// call completes exactly once, with its own value, or (exactly the
+/// killers) with `WorkerDied`.
+fn stress_submitters_and_kills(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let per_thread = 150u32;
+    let outcomes: Vec<Result<Answers, Failed>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4u32)
+            .map(|t| {
+                let p = &p;
+                s.spawn(move || {
+                    let rs: Vec<_> = (0..per_thread)
+                        .map(|i| {
+                            let id = t * 1000 + i;
+                            // Every 40th call of each thread kills its worker.
+                            let victim = if i % 40 == 39 { id } else { u32::MAX };
+                            p.apply_async(maybe_kill::TASK, (id, victim))
+                                .map(|r| (id, r))
+                        })
+                        .collect::<Result<_, _>>()?;
+                    Ok(rs.into_iter().map(|(id, r)| (id, r.get())).collect())
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("submitter"))
+            .collect()
+    });
+    let mut died = 0;
+    let mut seen = HashSet::new();
+    for o in outcomes {
+        for (id, r) in o? {
+            check(seen.insert(id), format!("{id} twice"))?;
+            let killer = id % 1000 % 40 == 39;
+            match r {
+                Ok(v) => check(!killer && v == id * 10, format!("{id}: {v}"))?,
+                Err(Error::WorkerDied { exitcode: -9, .. }) => {
+                    check(killer, format!("{id} died but was no killer"))?;
+                    died += 1;
+                }
+                Err(e) => return Err(format!("{id}: {e}").into()),
+            }
+        }
+    }
+    check(seen.len() == 4 * per_thread as usize, "every call answered")?;
+    check(died == 4 * 3, format!("{died} deaths, want 12"))?;
+    check(
+        p.workers_started() == 2 + 12,
+        format!("started {}", p.workers_started()),
+    )?;
+    Ok(())
+}
+
 fn main() {
     gilfree::multiprocessing::init();
     let args = Arguments::from_args();
@@ -494,6 +550,7 @@ fn main() {
         ("initializer_runs", initializer_runs),
         ("initializer_failure_breaks", initializer_failure_breaks),
         ("close_then_join", close_then_join),
+        ("stress_submitters_and_kills", stress_submitters_and_kills),
     ];
     let mut trials = Vec::new();
     for m in StartMethod::ALL {

@@ -559,9 +559,6 @@ impl Core {
             i.map(|i| st.slots.remove(i))
         };
         let Some(slot) = slot else { return };
-        if let Some((_, sink)) = slot.busy {
-            sink.done(Err(Failure::WorkerDied { pid, exitcode }));
-        }
         let retired = slot.conn.is_none();
         if !slot.ready && !retired {
             let mut st = self.st.acquire();
@@ -571,10 +568,13 @@ impl Core {
                     describe_exit(exitcode)
                 ));
             }
-            return;
-        }
-        if !retired && self.wanted() {
+        } else if !retired && self.wanted() {
+            // Replaced before its caller hears of it: whoever sees the
+            // `WorkerDied` finds the pool whole again.
             self.add_worker();
+        }
+        if let Some((_, sink)) = slot.busy {
+            sink.done(Err(Failure::WorkerDied { pid, exitcode }));
         }
     }
 

@@ -40,9 +40,9 @@
 //! `maxtasksperchild` (a chunk counts as one task).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use super::wire::{Calls, Outcomes, Reply};
@@ -164,6 +164,9 @@ pub(crate) struct Core {
     wake_tx: Connection,
     wake_rx: Connection,
     supervisor: Lock<Option<JoinHandle<()>>>,
+    supervisor_id: OnceLock<ThreadId>,
+    /// Set when the supervisor is done (every worker gone).
+    done: Event,
     /// Set once the first workers are started...
     up: Event,
     /// ...with why one could not be, if so.
@@ -194,6 +197,8 @@ impl Core {
             wake_tx,
             wake_rx,
             supervisor: Lock::new(None),
+            supervisor_id: OnceLock::new(),
+            done: Event::new(),
             up: Event::new(),
             start_failed: Lock::new(None),
         });
@@ -202,6 +207,7 @@ impl Core {
             .name(format!("{}-supervisor", core.cfg.name))
             .spawn(move || me.supervise())
             .map_err(Error::Io)?;
+        let _ = core.supervisor_id.set(h.thread().id());
         *core.supervisor.acquire() = Some(h);
         core.up.wait();
         let failed = core.start_failed.acquire().take();
@@ -288,18 +294,20 @@ impl Core {
         }
     }
 
-    /// Wait until the supervisor and every worker are gone. From the
-    /// supervisor itself (a callback), returns at once.
+    /// Wait until the supervisor and every worker are gone (from any
+    /// number of threads). From the supervisor itself (a callback),
+    /// returns at once.
     pub(crate) fn join(&self) {
-        let h = {
-            let mut g = self.supervisor.acquire();
-            match &*g {
-                Some(h) if h.thread().id() == std::thread::current().id() => return,
-                _ => g.take(),
+        if self.supervisor_id.get() == Some(&std::thread::current().id()) {
+            return;
+        }
+        let h = self.supervisor.acquire().take();
+        match h {
+            Some(h) => {
+                let _ = h.join();
             }
-        };
-        if let Some(h) = h {
-            let _ = h.join();
+            None if self.supervisor_id.get().is_some() => self.done.wait(),
+            None => {}
         }
     }
 
@@ -371,6 +379,7 @@ impl Core {
             self.watch_once();
         }
         self.st.acquire().finished = true;
+        self.done.set();
     }
 
     /// One wait over the wake-up channel and every worker's channel and

@@ -170,6 +170,14 @@ fn apply_and_async_result(m: StartMethod) -> Result<(), Failed> {
         r.get().is_err() && seen.load(Relaxed) == 1000,
         "error callback",
     )?;
+    // A callback that panics: the result is stored, the pool goes on.
+    let r = p.apply_async_with(
+        square::TASK,
+        (6,),
+        Callbacks::new().callback(|_: &u64| panic!("a bug in a callback")),
+    )?;
+    check(r.get()? == 36, "the result despite the callback's panic")?;
+    check(p.apply(add::TASK, (1, 1))? == 2, "the pool goes on")?;
     Ok(())
 }
 

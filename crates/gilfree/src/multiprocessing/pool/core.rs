@@ -334,7 +334,7 @@ impl Core {
                         (sink, dispatch(&mut st))
                     };
                     if let Some(sink) = sink {
-                        sink.done(Err(Failure::Io(e.to_string())));
+                        deliver(sink, Err(Failure::Io(e.to_string())));
                     }
                     self.send_all(more);
                 }
@@ -528,7 +528,8 @@ impl Core {
                 self.send_all(sends);
                 let outcomes = Outcomes::new(lens.0, failed, data.0);
                 let ok = outcomes.is_some();
-                sink.done(
+                deliver(
+                    sink,
                     outcomes.ok_or_else(|| Failure::Io("a reply that does not add up".into())),
                 );
                 if retired && self.wanted() {
@@ -583,7 +584,7 @@ impl Core {
             self.add_worker();
         }
         if let Some((_, sink)) = slot.busy {
-            sink.done(Err(Failure::WorkerDied { pid, exitcode }));
+            deliver(sink, Err(Failure::WorkerDied { pid, exitcode }));
         }
     }
 
@@ -653,11 +654,11 @@ impl Core {
                 let _ = s.proc.join();
             }
             if let Some((_, sink)) = s.busy {
-                sink.done(Err(why.clone()));
+                deliver(sink, Err(why.clone()));
             }
         }
         for b in pending {
-            b.sink.done(Err(why.clone()));
+            deliver(b.sink, Err(why.clone()));
         }
     }
 
@@ -673,6 +674,20 @@ impl Core {
         for s in slots {
             let _ = s.proc.join();
         }
+    }
+}
+
+/// Hand a batch's outcomes to its sink. A panic there (a user's callback,
+/// a result type's `Deserialize`) is reported and contained: the
+/// supervisor must outlive it, or every other caller would wait forever.
+fn deliver(sink: Box<dyn Sink>, r: Result<Outcomes<'_>, Failure>) {
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.done(r))) {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("gilfree pool: a result's delivery panicked: {msg}");
     }
 }
 

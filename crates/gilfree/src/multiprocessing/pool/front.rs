@@ -90,9 +90,11 @@ impl<T> AsyncResult<T> {
     }
 
     /// Store the outcome, run the callback, then wake the waiters (as
-    /// Python's `_set`: a `get()` returns after the callback ran).
+    /// Python's `_set`: a `get()` returns after the callback ran). A
+    /// callback that panics is reported on stderr; the result is stored
+    /// all the same.
     fn set(&self, r: Result<T>, cb: Callbacks<T>) {
-        match &r {
+        let run = || match &r {
             Ok(v) => {
                 if let Some(f) = cb.callback {
                     f(v)
@@ -103,6 +105,9 @@ impl<T> AsyncResult<T> {
                     f(e)
                 }
             }
+        };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
+            eprintln!("gilfree pool: a callback panicked");
         }
         {
             let mut s = self.shared.slot.acquire();

@@ -4,6 +4,7 @@
 mod cpu_bound;
 mod pipe;
 mod process_locks;
+mod process_pool;
 mod processes;
 mod shared_memory;
 
@@ -111,6 +112,11 @@ pub static LESSONS: &[Lesson] = &[
         name: "pipe",
         about: "Pipe ping-pong between processes, and throughput at 64 B and 1 MiB",
         run: pipe::run,
+    },
+    Lesson {
+        name: "process-pool",
+        about: "A CPU-bound map on Pool, ProcessPoolExecutor and ThreadPoolExecutor; imap vs imap_unordered; a worker SIGKILLed mid-task",
+        run: process_pool::run,
     },
     Lesson {
         name: "shared-memory",

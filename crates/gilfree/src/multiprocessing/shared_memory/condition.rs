@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::block::{Block, Single};
 use super::lock::LockGuard;
-use super::value::{Block, Single};
 use crate::multiprocessing::error::Result;
 use crate::sys::Deadline;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::value::{Block, Single, ValueGuard};
+use super::block::{Block, Single, ValueGuard};
 use crate::multiprocessing::error::{Error, Result};
 use crate::sys::Deadline;
 

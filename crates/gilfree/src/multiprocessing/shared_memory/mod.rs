@@ -12,16 +12,18 @@
 //! [`Connection`](super::Connection)): its descriptor goes along, as a
 //! `Connection`'s does.
 
+mod block;
 mod condition;
 mod lock;
 mod sync;
 pub(crate) mod tracker;
 mod value;
 
+pub use block::{ArrayGuard, Elem, Guard, Single, ValueGuard};
 pub use condition::Condition;
 pub use lock::{Lock, LockGuard};
 pub use sync::{BoundedSemaphore, Event, Semaphore, SemaphoreGuard};
-pub use value::{Array, ArrayGuard, Elem, Guard, RawArray, RawValue, Single, Value, ValueGuard};
+pub use value::{Array, RawArray, RawValue, Value};
 
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};

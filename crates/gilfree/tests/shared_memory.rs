@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use gilfree::multiprocessing::shared_memory::__tracker_pid;
 use gilfree::multiprocessing::{
-    Array, BoundedSemaphore, Condition, Connection, Error, Event, Lock, Pipe, Process, RawArray,
-    RawValue, Semaphore, SharedMemory, StartMethod, Value, get_context,
+    Array, BoundedSemaphore, Condition, Connection, Error, Event, Lock, Pipe, Process, RLock,
+    RawArray, RawValue, Semaphore, SharedMemory, StartMethod, Value, get_context,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -133,6 +133,23 @@ fn answer_when_one(c: Condition<u32>) -> bool {
     *g = 2;
     c.notify_all();
     true
+}
+
+/// Takes the RLock twice (reentrant), says so, and dies holding it.
+#[gilfree::task]
+fn hold_rlock(l: RLock, c: Connection) {
+    let _a = l.acquire();
+    let _b = l.acquire();
+    c.send(&l.recursion_count()).unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Tries to release an RLock this process does not hold.
+#[gilfree::task]
+fn release_foreign_rlock(l: RLock) -> bool {
+    l.release().is_err() && !l.is_owned()
 }
 
 fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
@@ -485,6 +502,35 @@ fn condition_across_processes(m: StartMethod) -> Result<(), Failed> {
     check(p.result()?, "the child saw the change")
 }
 
+/// A child dies holding an RLock two levels deep: the next acquirer gets
+/// it, told `owner_died`, one level deep; a non-holder cannot release it.
+fn rlock_across_processes(m: StartMethod) -> Result<(), Failed> {
+    let l = RLock::new()?;
+    let (mine, theirs) = Pipe(true)?;
+    let p = get_context(m).process(hold_rlock::TASK, (l.try_clone()?, theirs))?;
+    p.start()?;
+    let depth: u32 = mine.recv()?;
+    check(depth == 2, format!("the child's depth {depth}"))?;
+    check(
+        !l.is_owned(),
+        "owned by the parent while the child holds it",
+    )?;
+    p.kill()?;
+    p.join()?;
+    let g = l
+        .acquire_timeout(PATIENCE)
+        .ok_or("the dead holder's RLock was not handed back")?;
+    check(g.owner_died(), "owner_died not reported")?;
+    check(l.recursion_count() == 1, "depth after the take-over")?;
+    let p = get_context(m).process(release_foreign_rlock::TASK, (l.try_clone()?,))?;
+    p.start()?;
+    check(p.result()?, "a non-holder's release was refused")?;
+    check(l.is_owned(), "still ours")?;
+    drop(g);
+    check(!l.is_owned(), "released")?;
+    check(!l.acquire().owner_died(), "owner_died reported twice")
+}
+
 /// A program SIGKILLed after creating blocks leaves nothing in /dev/shm
 /// once its whole tree (here also a child attached to one block) is gone.
 fn killed_program_leaves_nothing(m: StartMethod) -> Result<(), Failed> {
@@ -653,6 +699,7 @@ fn main() {
             "lock_released_by_another_process",
             lock_released_by_another_process,
         ),
+        ("rlock_across_processes", rlock_across_processes),
         ("event_set_in_child", event_set_in_child),
         ("condition_across_processes", condition_across_processes),
         (

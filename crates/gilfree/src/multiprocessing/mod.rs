@@ -17,7 +17,7 @@
 //! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`]; `apply`/`map`/`imap`/`starmap` (+ `_async`) take a task |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`] |
 //! | `shared_memory.SharedMemory` | [`SharedMemory`] |
-//! | `Lock` (process-shared, survives a dead holder) | [`Lock`] |
+//! | `Lock`, `RLock` (process-shared, survive a dead holder) | [`Lock`], [`RLock`] |
 //! | `Semaphore`, `BoundedSemaphore`, `Event`, `Condition` | [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`] |
 //! | `Value`, `Array`, `sharedctypes.RawValue`/`RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //!
@@ -129,8 +129,8 @@ pub use method::{StartMethod, get_start_method, set_start_method, set_start_meth
 pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{Process, Unknown, active_children};
 pub use shared_memory::{
-    Array, BoundedSemaphore, Condition, Event, Lock, RawArray, RawValue, Semaphore, SharedMemory,
-    Value,
+    Array, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
+    SharedMemory, Value,
 };
 pub use task::Task;
 

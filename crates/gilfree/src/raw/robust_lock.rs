@@ -241,6 +241,14 @@ impl RawRobustLock {
         old != FREE
     }
 
+    /// Whether the calling thread holds the lock. Only the holder can see
+    /// its own id in the word (it stored it; no one else can store while it
+    /// holds the lock), so the answer is exact for the caller.
+    #[inline]
+    pub(crate) fn held_by_me(&self) -> bool {
+        self.state.load(Relaxed) & TID == my_tid()
+    }
+
     /// Whether the lock is held (a snapshot).
     #[inline]
     pub(crate) fn is_locked(&self) -> bool {

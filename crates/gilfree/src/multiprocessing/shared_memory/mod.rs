@@ -15,6 +15,7 @@
 mod block;
 mod condition;
 mod lock;
+mod rlock;
 mod sync;
 pub(crate) mod tracker;
 mod value;
@@ -22,6 +23,7 @@ mod value;
 pub use block::{ArrayGuard, Elem, Guard, Single, ValueGuard};
 pub use condition::Condition;
 pub use lock::{Lock, LockGuard};
+pub use rlock::{RLock, RLockGuard};
 pub use sync::{BoundedSemaphore, Event, Semaphore, SemaphoreGuard};
 pub use value::{Array, RawArray, RawValue, Value};
 

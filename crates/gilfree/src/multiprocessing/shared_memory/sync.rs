@@ -17,13 +17,13 @@ use crate::raw::{RawEvent, RawSemaphore};
 use crate::sys::atomic::{AtomicU32, Ordering::Relaxed};
 use crate::sys::{Deadline, Shared};
 
-mod sealed {
+pub(super) mod sealed {
     /// A header that may sit in a shared block: `#[repr(C)]` atomic words
     /// only, so every bit pattern another process may leave is a valid
     /// value of it.
     pub trait Header {}
 }
-use sealed::Header;
+pub(super) use sealed::Header;
 
 /// A semaphore's words: the raw algorithm and its ceiling (`u32::MAX`:
 /// unbounded), which a child needs too.
@@ -36,13 +36,13 @@ impl Header for SemHeader {}
 impl Header for RawEvent<Shared> {}
 
 /// A header `H` at the start of its own anonymous shared block.
-struct Home<H> {
+pub(super) struct Home<H> {
     shm: SharedMemory,
     _h: PhantomData<H>,
 }
 
 impl<H: Header> Home<H> {
-    fn new(init: H) -> Result<Self> {
+    pub(super) fn new(init: H) -> Result<Self> {
         let shm = SharedMemory::anonymous(size_of::<H>().max(1))?;
         // SAFETY: the block is fresh (no other handle, no other process
         // yet), page-aligned and at least size_of::<H>() bytes: writing the
@@ -54,7 +54,7 @@ impl<H: Header> Home<H> {
         })
     }
 
-    fn get(&self) -> &H {
+    pub(super) fn get(&self) -> &H {
         // SAFETY: the block is page-aligned, at least size_of::<H>() bytes
         // (checked when decoded), lives as long as `self`; H is atomic
         // words only (the sealed `Header`), so any bytes are a valid H and
@@ -62,7 +62,7 @@ impl<H: Header> Home<H> {
         unsafe { &*self.shm.as_ptr().cast::<H>() }
     }
 
-    fn try_clone(&self) -> Result<Self> {
+    pub(super) fn try_clone(&self) -> Result<Self> {
         Ok(Home {
             shm: self.shm.try_clone()?,
             _h: PhantomData,

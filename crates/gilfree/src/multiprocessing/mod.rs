@@ -18,7 +18,7 @@
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`] |
 //! | `shared_memory.SharedMemory` | [`SharedMemory`] |
 //! | `Lock`, `RLock` (process-shared, survive a dead holder) | [`Lock`], [`RLock`] |
-//! | `Semaphore`, `BoundedSemaphore`, `Event`, `Condition` | [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`] |
+//! | `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`] |
 //! | `Value`, `Array`, `sharedctypes.RawValue`/`RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //!
 //! # Tasks, not closures
@@ -129,7 +129,7 @@ pub use method::{StartMethod, get_start_method, set_start_method, set_start_meth
 pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{Process, Unknown, active_children};
 pub use shared_memory::{
-    Array, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
+    Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
     SharedMemory, Value,
 };
 pub use task::Task;

@@ -13,6 +13,7 @@
 //! | `Pipe(duplex)` / `Connection` | [`Pipe`] / [`Connection`] |
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
 //! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
+//! | `Manager()`, `BaseManager`, proxies | [`Manager`], [`manager`] |
 //!
 //! # Tasks, not closures
 //!
@@ -103,6 +104,7 @@ pub mod connection;
 mod error;
 mod guard;
 mod info;
+pub mod manager;
 mod method;
 mod process;
 mod server;
@@ -112,9 +114,12 @@ mod task;
 pub use bootstrap::init;
 pub use builder::{Context, DEFAULT_HANDSHAKE_TIMEOUT, ProcessBuilder, get_context};
 pub use child::Fault;
-pub use connection::{Address, Client, Connection, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe};
+pub use connection::{
+    Address, Client, Connection, DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe,
+};
 pub use error::{Error, Result};
 pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_cpu_count};
+pub use manager::{Manager, ManagerBuilder};
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
 pub use process::{Process, Unknown, active_children};
 pub use task::Task;

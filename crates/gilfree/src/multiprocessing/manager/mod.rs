@@ -88,8 +88,10 @@ use crate::multiprocessing::connection::{Address, Connection, Listener};
 use crate::multiprocessing::{Pipe, Process, StartMethod, get_context};
 
 /// A manager's server runs this task: bind, report the address on `ctl`,
-/// serve until `ctl` ends (the [`Manager`] was shut down or its process
-/// died), then remove the socket and exit.
+/// serve until `ctl` says stop or ends (the [`Manager`] was shut down or
+/// its process died; under the fork start method, a copy of the parent's
+/// end may live on in other children, so shutdown also sends a message),
+/// then remove the socket and exit.
 #[gilfree::task]
 fn run_server(address: Option<Addr>, authkey: Vec<u8>, ctl: Connection) {
     let bound = bind(address.map(Into::into), &authkey);
@@ -458,10 +460,17 @@ impl Manager {
                     std::mem::forget(process);
                     return Ok(());
                 }
+                // A message, not only the end of stream: a child forked
+                // after the server was started holds a copy of `ctl`.
+                let _ = ctl.send_bytes(b"stop");
                 drop(ctl);
                 if !process.join_timeout(SHUTDOWN_PATIENCE)? {
                     process.kill()?;
                     process.join()?;
+                }
+                // A server that was killed left its socket behind.
+                if let Address::Unix(p) = self.client.address() {
+                    remove_socket(p);
                 }
                 Ok(())
             }

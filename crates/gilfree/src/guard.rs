@@ -18,7 +18,7 @@ use core::ops::{Deref, DerefMut};
 use std::fmt;
 use std::time::Instant;
 
-use crate::deadlock::hooks as deadlock;
+use crate::lockdep;
 use crate::raw::{NotOwner, RawLock, RawRLock};
 use crate::sys::atomic::const_fn;
 use crate::sys::{Deadline, Scope};
@@ -113,13 +113,13 @@ impl<S: Scope> RawMutex for RawRLock<S> {
 pub struct Hooked<R> {
     raw: R,
     /// The deadlock detector's id and owner.
-    dl: deadlock::Tag,
+    dl: lockdep::Tag,
 }
 
 impl<R: RawMutex> Hooked<R> {
     const_fn! {
         pub(crate) const fn new(raw: R) -> Self {
-            Hooked { raw, dl: deadlock::Tag::new() }
+            Hooked { raw, dl: lockdep::Tag::new() }
         }
     }
 
@@ -135,18 +135,18 @@ impl<R: RawMutex> Hooked<R> {
     #[inline(always)]
     #[track_caller]
     pub(crate) fn lock(&self, deadline: Deadline) -> bool {
-        if R::REENTRANT && (!deadlock::ENABLED || self.raw.owned()) {
+        if R::REENTRANT && (!lockdep::ENABLED || self.raw.owned()) {
             return self.raw.lock(deadline);
         }
-        deadlock::before_acquire(&self.dl, R::KIND, true);
+        lockdep::before_acquire(&self.dl, R::KIND, true);
         let taken = self.raw.try_lock() || {
-            deadlock::wait_begin(&self.dl, R::KIND);
+            lockdep::wait_begin(&self.dl, R::KIND);
             let taken = self.raw.lock_contended(deadline);
-            deadlock::wait_end();
+            lockdep::wait_end();
             taken
         };
         if taken {
-            deadlock::acquired(&self.dl, R::KIND);
+            lockdep::acquired(&self.dl, R::KIND);
         }
         taken
     }
@@ -156,13 +156,13 @@ impl<R: RawMutex> Hooked<R> {
     #[inline(always)]
     #[track_caller]
     pub(crate) fn try_lock(&self) -> bool {
-        if R::REENTRANT && (!deadlock::ENABLED || self.raw.owned()) {
+        if R::REENTRANT && (!lockdep::ENABLED || self.raw.owned()) {
             return self.raw.try_lock();
         }
-        deadlock::before_acquire(&self.dl, R::KIND, false);
+        lockdep::before_acquire(&self.dl, R::KIND, false);
         let taken = self.raw.try_lock();
         if taken {
-            deadlock::acquired(&self.dl, R::KIND);
+            lockdep::acquired(&self.dl, R::KIND);
         }
         taken
     }
@@ -173,11 +173,11 @@ impl<R: RawMutex> Hooked<R> {
     #[inline]
     #[track_caller]
     pub(crate) fn relock(&self, take: impl FnOnce(&R)) {
-        deadlock::before_reacquire(&self.dl, R::KIND);
-        deadlock::wait_begin(&self.dl, R::KIND);
+        lockdep::before_reacquire(&self.dl, R::KIND);
+        lockdep::wait_begin(&self.dl, R::KIND);
         take(&self.raw);
-        deadlock::wait_end();
-        deadlock::acquired(&self.dl, R::KIND);
+        lockdep::wait_end();
+        lockdep::acquired(&self.dl, R::KIND);
     }
 
     /// Release one level, through the hooks when it frees the lock (they
@@ -193,15 +193,15 @@ impl<R: RawMutex> Hooked<R> {
     /// releases other than [`unlock`](Self::unlock), e.g. `release_save`).
     #[inline(always)]
     pub(crate) fn released_if(&self, freeing: bool) {
-        if deadlock::ENABLED && freeing {
-            deadlock::released(&self.dl);
+        if lockdep::ENABLED && freeing {
+            lockdep::released(&self.dl);
         }
     }
 
     /// The global order `acquire_all` takes locks in.
     #[inline]
     fn order_key(&self) -> u64 {
-        deadlock::order_key(&self.dl, self.word_addr())
+        lockdep::order_key(&self.dl, self.word_addr())
     }
 
     /// The address of the raw lock: distinct for distinct live locks.
@@ -290,7 +290,7 @@ use sealed::{Exclusive, Owned};
 /// are locks.
 ///
 /// ```
-/// use gilfree::deadlock::{Lockable, acquire_all};
+/// use gilfree::lockdep::{Lockable, acquire_all};
 /// use gilfree::threading::Lock;
 ///
 /// fn lock_both(a: &dyn Lockable, b: &dyn Lockable) -> usize {

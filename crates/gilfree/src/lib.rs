@@ -36,6 +36,13 @@
 //! | *(none; C++ `std::scoped_lock`)* | [`deadlock::acquire_all`] |
 //! | *(none; Linux lockdep)* | [`deadlock`] detection (feature `deadlock-detection`) |
 //!
+//! ## Features
+//!
+//! - `progress` (on by default): progress bars for `map` and `as_completed`
+//!   (`MapOptions::progress`, `AsCompleted::progress`), drawn with
+//!   indicatif. `default-features = false` builds the library without it.
+//! - `deadlock-detection` (off): see [`deadlock`].
+//!
 //! ## Conventions
 //!
 //! - Python names, Rust idioms: `acquire(blocking, timeout)` is
@@ -57,6 +64,7 @@
 pub mod deadlock;
 pub mod futures;
 pub(crate) mod guard;
+pub(crate) mod lockdep;
 pub mod multiprocessing;
 pub mod queue;
 pub(crate) mod raw;

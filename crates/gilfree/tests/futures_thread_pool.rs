@@ -238,6 +238,7 @@ fn test_map_over_borrowed_input() {
 }
 
 #[test]
+#[cfg(feature = "progress")]
 fn test_map_with_progress_bar_option() {
     // Off whenever stderr is not a terminal (as under the test harness);
     // either way the results are the same.

@@ -239,6 +239,7 @@ fn test_duplicate_futures() {
 }
 
 #[test]
+#[cfg(feature = "progress")]
 fn test_as_completed_with_progress_off_terminal() {
     let fs: Vec<_> = (0..5).map(finished).collect();
     assert_eq!(as_completed(&fs, None).progress(true).count(), 5);

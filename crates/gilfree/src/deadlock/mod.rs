@@ -64,17 +64,13 @@
 //! memory is reused). Dropping a lock removes it from the graph: a lock that
 //! no longer exists cannot take part in a future deadlock.
 
-pub(crate) mod hooks;
 mod order;
-
-#[cfg(all(feature = "deadlock-detection", not(loom)))]
-mod detect;
 
 pub use crate::guard::Lockable;
 pub use order::{AllGuard, acquire_all, acquire_all_timeout};
 
 #[cfg(all(feature = "deadlock-detection", not(loom)))]
-pub use detect::{
+pub use crate::lockdep::detect::{
     BlockedThread, LockInfo, Mode, OrderEdge, PotentialDeadlock, WaitCycle, Watchdog, check, mode,
     reports, reset, set_mode, spawn_watchdog, to_dot,
 };

@@ -26,8 +26,6 @@ use std::time::Duration;
 use crate::guard::sealed::{Owned, Sealed};
 use crate::guard::{Guard, Lockable};
 use crate::sys::Deadline;
-#[cfg(doc)]
-use crate::threading::{Lock, LockGuard};
 
 /// Acquire every lock in `locks`, in one global order, deadlock-free
 /// (C++'s `std::scoped_lock`; Python has none — the usual advice is "always
@@ -35,7 +33,7 @@ use crate::threading::{Lock, LockGuard};
 ///
 /// The order of `locks` does not matter, and a lock listed twice is taken
 /// once. The returned [`AllGuard`] releases them all when dropped; use
-/// [`AllGuard::take`] to get a [`LockGuard`] (and so the data) of one of
+/// [`AllGuard::take`] to get a [`LockGuard`](crate::threading::LockGuard) (and so the data) of one of
 /// them.
 ///
 /// Deadlock-free among locks taken through `acquire_all`: a lock the thread
@@ -151,7 +149,7 @@ fn in_order<'a>(locks: &[&'a dyn Lockable]) -> Vec<&'a dyn Lockable> {
 /// order of acquisition) when dropped. Python's nearest is a
 /// `contextlib.ExitStack` of `with lock:` blocks.
 ///
-/// Not `Send`, like [`LockGuard`]: the locks are released by the thread that
+/// Not `Send`, like [`LockGuard`](crate::threading::LockGuard): the locks are released by the thread that
 /// took them.
 ///
 /// ```
@@ -200,7 +198,7 @@ impl<'a> AllGuard<'a> {
         self.len() == 0
     }
 
-    /// Move `lock`'s hold out of this guard into an ordinary [`LockGuard`],
+    /// Move `lock`'s hold out of this guard into an ordinary [`LockGuard`](crate::threading::LockGuard),
     /// which gives access to its data and releases it when dropped. `None`
     /// if `lock` is not held by this guard (not listed, or already taken).
     ///

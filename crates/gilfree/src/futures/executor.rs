@@ -2,20 +2,20 @@
 //!
 //! # One trait, several kinds of job
 //!
-//! A thread pool runs closures; a process pool cannot (a closure cannot be
-//! sent to another process), so it runs *calls of registered functions*
-//! whose arguments are serde values; a cluster executor ships the same
-//! calls to other machines. The trait is therefore generic over the
-//! [`Job`] it accepts: `Executor<J: Job>`. Every `FnOnce() -> T + Send`
-//! closure is a `Job` (the thread pool implements `Executor<F>` for all of
-//! them); a process pool will implement `Executor<Call<…>>` for its
-//! serialisable call type, and code written against `Executor<J>` runs on
-//! any of them.
+//! Today the one executor is [`ThreadPoolExecutor`](super::ThreadPoolExecutor),
+//! which runs closures. The trait is generic over the [`Job`] it accepts,
+//! `Executor<J: Job>`, because the executors planned next cannot run
+//! closures: a closure cannot be sent to another process, so a process pool
+//! (not built yet) will run calls of registered functions whose arguments
+//! are serde values, as `multiprocessing`'s tasks are. Every
+//! `FnOnce() -> T + Send` closure is a `Job` (the thread pool implements
+//! `Executor<F>` for all of them), and code written against `Executor<J>`
+//! will run on any executor whose job type it can make.
 //!
 //! `map` is provided on top of `submit` (lazily, with at most `buffersize`
-//! jobs in flight); `chunksize` is carried in [`MapOptions`] for executors
-//! that batch (a process pool), and ignored by the thread pool, as in
-//! Python.
+//! jobs in flight). `chunksize` is carried in [`MapOptions`] for executors
+//! that batch items (Python's process pool does); the thread pool ignores
+//! it, as Python's does, and no executor here batches yet.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -26,8 +26,9 @@ use crate::sys::Deadline;
 
 /// A unit of work an [`Executor`] can run, producing `Output`.
 ///
-/// Every `FnOnce() -> T + Send + 'static` closure is a job. Executors that
-/// cross a process boundary define their own serialisable job types.
+/// Every `FnOnce() -> T + Send + 'static` closure is a job (the thread
+/// pool's). An executor that crosses a process boundary cannot run
+/// closures and will define its own serialisable job type; none exists yet.
 ///
 /// ```
 /// use gilfree::futures::Job;
@@ -104,20 +105,23 @@ pub trait Executor<J: Job> {
 /// ```
 /// use gilfree::futures::MapOptions;
 /// use std::time::Duration;
-/// let o = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(64).progress(true);
+/// let o = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(64);
 /// assert_eq!(o.buffersize, Some(64));
 /// ```
 #[derive(Clone, Debug)]
 pub struct MapOptions {
     /// Give up this long after `map` was called (`None`: never).
     pub timeout: Option<Duration>,
-    /// Items per job for executors that batch (a process pool); the thread
-    /// pool ignores it, as Python's does. At least 1.
+    /// Items per job, for executors that batch (Python's process pool
+    /// does). At least 1. Checked, then ignored: the thread pool ignores it
+    /// as Python's does, and it is the only executor today.
     pub chunksize: usize,
     /// At most this many jobs in flight, reading the input lazily; `None`
     /// submits everything at once (Python before 3.14).
     pub buffersize: Option<usize>,
-    /// Draw a progress bar on stderr (only if it is a terminal).
+    /// Draw a progress bar on stderr (only if it is a terminal). Only with
+    /// the `progress` feature (on by default).
+    #[cfg(feature = "progress")]
     pub progress: bool,
 }
 
@@ -127,6 +131,7 @@ impl Default for MapOptions {
             timeout: None,
             chunksize: 1,
             buffersize: None,
+            #[cfg(feature = "progress")]
             progress: false,
         }
     }
@@ -173,11 +178,13 @@ impl MapOptions {
         self
     }
 
-    /// Turn the progress bar on or off.
+    /// Turn the progress bar on or off. Only with the `progress` feature
+    /// (on by default).
     ///
     /// ```
     /// assert!(gilfree::futures::MapOptions::new().progress(true).progress);
     /// ```
+    #[cfg(feature = "progress")]
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
@@ -236,6 +243,7 @@ where
                 }
             }
         }
+        #[cfg(feature = "progress")]
         let len = match o.buffersize {
             None => Some(in_flight.len() as u64),
             Some(_) => match jobs.size_hint() {
@@ -250,7 +258,10 @@ where
             deadline,
             lazy: o.buffersize.is_some(),
             finished: false,
+            #[cfg(feature = "progress")]
             bar: Bar::new(o.progress, len),
+            #[cfg(not(feature = "progress"))]
+            bar: None,
         })
     }
 }

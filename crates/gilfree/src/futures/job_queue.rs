@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 
 use super::Error;
 use crate::sys::atomic::{AtomicUsize, Ordering::Relaxed};
+use crate::sys::spin::{self, Spin};
 use crate::sys::{Deadline, EventCount};
 use crate::threading::Lock;
 
@@ -89,15 +90,10 @@ impl<J> JobQueue<J> {
             // CPU away a few times before parking: with more runnable
             // threads than cores the producer may need this one, and a park
             // costs the producer a `futex_wake`.
-            #[cfg(not(loom))]
-            for i in 0..64 + 16 {
-                if self.queued.load(Relaxed) > 0 {
+            let mut spin = Spin::new(&spin::POOL_IDLE);
+            loop {
+                if self.queued.load(Relaxed) > 0 || !spin.next() {
                     break;
-                }
-                if i < 64 {
-                    core::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
                 }
             }
             if self.queued.load(Relaxed) > 0 {

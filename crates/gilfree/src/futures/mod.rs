@@ -7,6 +7,7 @@
 //! | `Executor` | [`Executor`] (generic over its [`Job`] type) |
 //! | `ThreadPoolExecutor` | [`ThreadPoolExecutor`] |
 //! | `executor.map(fn, it, timeout, chunksize, buffersize)` | [`ThreadPoolExecutor::map_with`], [`Executor::map_jobs`] with [`MapOptions`] |
+//! | *(none: Python closures may borrow)* | [`ThreadPoolExecutor::scope`]: jobs that borrow from the caller, [`Scope::map`] |
 //! | `wait(fs, timeout, return_when)` | [`wait()`] with [`ReturnWhen`] |
 //! | `as_completed(fs, timeout)` | [`as_completed`] |
 //! | `CancelledError`, `TimeoutError`, `BrokenThreadPool`, `InvalidStateError` | [`Error`] variants |
@@ -27,6 +28,7 @@ mod job_queue;
 mod loom_tests;
 mod outcome;
 mod progress;
+mod scope;
 mod task;
 mod thread_pool;
 mod wait;
@@ -35,5 +37,6 @@ mod waiter;
 pub use error::Error;
 pub use executor::{Executor, Job, Map, MapOptions};
 pub use future::Future;
+pub use scope::Scope;
 pub use thread_pool::{Builder, ThreadPoolExecutor};
 pub use wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};

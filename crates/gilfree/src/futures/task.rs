@@ -49,9 +49,11 @@ pub(super) trait Runnable: Send + Sync {
     /// woken by the result and submitting again finds this worker counted
     /// as idle (Python's `_idle_semaphore.release()`).
     fn run(self: Arc<Self>, idle: &AtomicUsize);
-    /// Fail the future without running the job (a broken pool).
+    /// Fail the future without running the job (a broken pool); the job is
+    /// dropped. Only for tasks drained from the queue.
     fn fail(self: Arc<Self>, e: Error);
-    /// Cancel the future (shutdown with `cancel_futures`).
+    /// Cancel the future (shutdown with `cancel_futures`); the job is
+    /// dropped. Only for tasks drained from the queue.
     fn cancel(self: Arc<Self>);
 }
 
@@ -67,6 +69,16 @@ where
             inner: Inner::new(),
             job: core::cell::UnsafeCell::new(Some(job)),
         })
+    }
+
+    /// The closure of a task drained from the queue (it will never run):
+    /// dropped now rather than when the last future handle goes, so that
+    /// a scoped job's borrows end with the scope.
+    fn take_unrun(&self) -> Option<F> {
+        // SAFETY: only called on a task the queue has handed to this thread
+        // while draining it: no worker popped it, so no one else reaches
+        // `job` (see the `Sync` impl).
+        unsafe { (*self.job.get()).take() }
     }
 
     pub(super) fn future(self: Arc<Self>) -> Future<T> {
@@ -96,10 +108,12 @@ where
     }
 
     fn fail(self: Arc<Self>, e: Error) {
+        drop(self.take_unrun());
         let _ = self.future().set_exception(e);
     }
 
     fn cancel(self: Arc<Self>) {
+        drop(self.take_unrun());
         self.future().cancel();
     }
 }

@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 use super::executor::{Executor, Map, MapOptions};
 use super::future::panic_message;
 use super::job_queue::JobQueue;
+use super::scope::Scope;
 use super::task::{Runnable, Task};
 use super::{Error, Future};
 use crate::sys::atomic::{AtomicUsize, Ordering::*};
@@ -327,7 +328,9 @@ impl ThreadPoolExecutor {
 
     /// Python's `map(fn, iterable)`: `f` applied to every item on the
     /// pool, results in input order. See [`Executor::map_jobs`] for the
-    /// semantics and [`map_with`](Self::map_with) for the options.
+    /// semantics and [`map_with`](Self::map_with) for the options. `f` must
+    /// be `'static`; to borrow from the caller (an output directory, a
+    /// shared table), use [`scope`](Self::scope) and [`Scope::map`].
     ///
     /// ```
     /// let pool = gilfree::futures::ThreadPoolExecutor::new();
@@ -383,6 +386,36 @@ impl ThreadPoolExecutor {
             move || f(a)
         });
         Map::new(self, jobs, options)
+    }
+
+    /// Run `f` with a [`Scope`] whose jobs may borrow from the caller's
+    /// stack frame, as `std::thread::scope` does for threads: the scoped
+    /// form of [`submit`](Self::submit) and [`map`](Self::map), which need
+    /// `'static` closures. Returns what `f` returns, once every job
+    /// submitted in the scope has run (or been cancelled and dropped) —
+    /// also when `f` returns early or panics. A job's panic is its future's
+    /// [`Error::Panicked`]. No Python equivalent (Python closures may
+    /// always borrow).
+    ///
+    /// Do not call it from one of this pool's own jobs on a pool with no
+    /// free worker: the scope would wait for jobs that cannot start.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use gilfree::futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::new();
+    /// let out_dir = Path::new("/tmp/results"); // borrowed by every job
+    /// let names: Vec<String> = pool.scope(|s| {
+    ///     let names = s.map(|n: u64| format!("{}/{n}.csv", out_dir.display()), 1..=3).unwrap();
+    ///     names.map(Result::unwrap).collect()
+    /// });
+    /// assert_eq!(names, ["/tmp/results/1.csv", "/tmp/results/2.csv", "/tmp/results/3.csv"]);
+    /// ```
+    pub fn scope<'env, F, R>(&self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        super::scope::scope(self, f)
     }
 
     /// Python's `shutdown(wait=True, *, cancel_futures=False)`.

@@ -232,7 +232,8 @@ impl<T> AsCompleted<T> {
     }
 
     /// Show a progress bar on stderr (if stderr is a terminal) while
-    /// iterating; off by default.
+    /// iterating; off by default. Only with the `progress` feature (on by
+    /// default).
     ///
     /// ```
     /// use gilfree::futures::{as_completed, Future};
@@ -240,6 +241,7 @@ impl<T> AsCompleted<T> {
     /// f.set_result(()).unwrap();
     /// assert_eq!(as_completed(&[f], None).progress(true).count(), 1);
     /// ```
+    #[cfg(feature = "progress")]
     pub fn progress(mut self, on: bool) -> Self {
         self.bar = super::progress::Bar::new(on, Some(self.yielded.len() as u64));
         self

@@ -31,6 +31,7 @@ use crossbeam_utils::CachePadded;
 
 use super::buffer::{Buffer, Pop, Push};
 use crate::sys::atomic::{AtomicUsize, Ordering::*};
+use crate::sys::spin::{self, Spin};
 use crate::sys::{Deadline, EventCount};
 
 /// Run `attempt` until it gives `Some`, waiting on `ec` in between; `None`
@@ -59,49 +60,13 @@ fn wait_slow<R>(
     // Spin, then yield, before sleeping: the other side is usually a few
     // hundred nanoseconds away, and on a busy machine a yield lets it run
     // without the cost of a futex round trip.
-    #[cfg(not(loom))]
-    for step in 0..10u32 {
-        if step < 6 {
-            for _ in 0..(1u32 << step) {
-                core::hint::spin_loop();
-            }
-        } else {
-            std::thread::yield_now();
-        }
+    let mut spin = Spin::new(&spin::QUEUE);
+    while spin.next() {
         if let Some(r) = attempt() {
             return Some(r);
         }
     }
     ec.block_until(deadline, attempt)
-}
-
-/// Short exponential spin, then yield: used only by `shutdown(true)`'s
-/// drain, waiting for a put that claimed its slot before the close.
-#[cfg_attr(loom, allow(dead_code))]
-struct Backoff(u32);
-
-impl Backoff {
-    fn new() -> Self {
-        Backoff(0)
-    }
-    #[inline]
-    fn snooze(&mut self) {
-        #[cfg(loom)]
-        {
-            loom::thread::yield_now();
-        }
-        #[cfg(not(loom))]
-        {
-            if self.0 <= 6 {
-                for _ in 0..(1u32 << self.0) {
-                    core::hint::spin_loop();
-                }
-                self.0 += 1;
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    }
 }
 
 /// The queue algorithm over a buffer `B`.
@@ -324,14 +289,14 @@ impl<T, B: Buffer<T>> Core<T, B> {
             // the close and is still writing it: wait for it, so that nothing
             // is left behind after `shutdown(true)` returns.
             let mut drained = 0;
-            let mut backoff = Backoff::new();
+            let mut spin = Spin::new(&spin::UNTIL_PROGRESS);
             loop {
                 match self.buf.try_pop() {
                     Pop::Item(v) => {
                         drop(v);
                         drained += 1;
                     }
-                    Pop::Empty => backoff.snooze(),
+                    Pop::Empty => spin.wait(),
                     Pop::Closed => break,
                 }
             }

@@ -33,7 +33,7 @@
 
 use core::marker::PhantomData;
 
-use super::RawLock;
+use super::lock::RawLock;
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::futex::{self, Wake};
 use crate::sys::{Deadline, Private, Scope};

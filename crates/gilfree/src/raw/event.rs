@@ -244,14 +244,14 @@ mod loom_tests {
             let (e2, d2) = (ev.clone(), data.clone());
             let waiter = thread::spawn(move || {
                 assert!(e2.wait(Deadline::Never));
-                // SAFETY (test): written only before `set`, read after `wait`.
+                // SAFETY: (test) written only before `set`, read after `wait`.
                 assert_eq!(d2.with(|p| unsafe { *p }), 7);
             });
             let e3 = ev.clone();
             let timed = thread::spawn(move || {
                 let _ = e3.wait(Deadline::now());
             });
-            // SAFETY (test): no reader before `set`.
+            // SAFETY: (test) no reader before `set`.
             data.with_mut(|p| unsafe { *p = 7 });
             ev.set();
             waiter.join().unwrap();

@@ -172,6 +172,7 @@ mod loom_tests {
             let (l, v) = (life.clone(), value.clone());
             let worker = thread::spawn(move || {
                 l.advance(RUNNING);
+                // SAFETY: written before `DONE`, read only after it.
                 v.with_mut(|p| unsafe { *p = 7 });
                 l.advance(DONE);
             });
@@ -179,6 +180,7 @@ mod loom_tests {
             let v2 = value.clone();
             let joiner = thread::spawn(move || {
                 assert!(l2.wait_for(DONE, Deadline::Never));
+                // SAFETY: `DONE` was seen, so the write is done.
                 assert_eq!(v2.with(|p| unsafe { *p }), 7);
             });
             assert!(life.wait_for(RUNNING, Deadline::Never));

@@ -182,6 +182,7 @@ mod loom_tests {
                     let (lock, data) = (lock.clone(), data.clone());
                     thread::spawn(move || {
                         lock.lock(Deadline::Never);
+                        // SAFETY: the lock is held.
                         data.with_mut(|p| unsafe { *p += 1 });
                         assert!(lock.unlock());
                     })
@@ -190,6 +191,7 @@ mod loom_tests {
             for t in ths {
                 t.join().unwrap();
             }
+            // SAFETY: every thread has joined.
             assert_eq!(data.with(|p| unsafe { *p }), 2);
             assert!(!lock.is_locked());
         });

@@ -37,7 +37,7 @@
 //! stores; a recursive acquire is a thread-local read, a relaxed load and a
 //! relaxed store — no read-modify-write at all.
 
-use super::RawLock;
+use super::lock::RawLock;
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::{Deadline, Private, Scope};
 

@@ -180,9 +180,8 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     //! The protocol against loom's futex model: a lost wake-up shows as a
-    //! deadlock. (Checked once by hand: with `notify`'s fence removed, or
-    //! with the waiter's announce moved after its re-check, these models
-    //! fail with "deadlock".)
+    //! deadlock. (Checked once by hand: with `notify`'s fence removed,
+    //! `event_count_two_waiters_two_notifies` fails with "deadlock".)
     use super::*;
     use crate::sys::atomic::AtomicU32;
     use loom::sync::Arc;

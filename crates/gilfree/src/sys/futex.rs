@@ -14,8 +14,8 @@
 //! behind a loom mutex, checked and woken exactly as the kernel does, so
 //! that loom reports a lost wake-up as a deadlock.
 
-use super::Deadline;
 use super::atomic::AtomicU32;
+use super::deadline::Deadline;
 
 /// Where a futex word lives; picks the futex flags. Sealed.
 pub trait Scope: sealed::Sealed + Send + Sync + 'static {

@@ -63,6 +63,7 @@ use std::time::Duration;
 /// How a waiter looks before it sleeps; see the module comment for the
 /// round structure.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(loom, allow(dead_code))] // under loom only `yields` and `limit` are read
 pub(crate) struct Policy {
     /// First-round looks after 1, 2, 4, … 2^(ramp−1) pauses.
     pub(crate) ramp: u32,
@@ -116,7 +117,6 @@ pub(crate) const LOCK_AFTER_WAKE: Policy = Policy {
 
 /// The queue core's wait before it sleeps: ramp 1 … 32 pauses, then 4
 /// yields with one look after each.
-#[allow(dead_code)] // until queue/core.rs converts to it
 pub(crate) const QUEUE: Policy = Policy {
     ramp: 6,
     polls: 0,
@@ -128,7 +128,6 @@ pub(crate) const QUEUE: Policy = Policy {
 
 /// An idle thread-pool worker: 64 looks one pause apart, then 16 yields
 /// with one look after each (a park costs the producer a wake per job).
-#[allow(dead_code)] // until futures/thread_pool.rs converts to it
 pub(crate) const POOL_IDLE: Policy = Policy {
     ramp: 0,
     polls: 64,
@@ -152,7 +151,6 @@ pub(crate) const SOCKET_READ: Policy = Policy {
 /// Waiting for another thread's progress that is certain to come soon (a
 /// writer that claimed a slot is finishing it): ramp 1 … 64 pauses, then
 /// yield until it is seen. Never sleeps; there is nothing to sleep on.
-#[allow(dead_code)] // until queue/ring.rs Backoff converts to it
 pub(crate) const UNTIL_PROGRESS: Policy = Policy {
     ramp: 7,
     polls: 0,
@@ -163,6 +161,7 @@ pub(crate) const UNTIL_PROGRESS: Policy = Policy {
 };
 
 /// One waiter's progress through a [`Policy`].
+#[cfg_attr(loom, allow(dead_code))] // under loom a spin keeps no count
 pub(crate) struct Spin {
     policy: &'static Policy,
     /// Ramp steps taken.

@@ -32,7 +32,9 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
-use super::{Condition, Error, Lock, LockGuard};
+use super::condition::Condition;
+use super::error::Error;
+use super::lock::{Lock, LockGuard};
 use crate::sys::Deadline;
 use crate::sys::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 

@@ -497,7 +497,7 @@ mod loom_tests {
             // Pinned: whatever the exiting threads' hooks have done so far,
             // nothing is dropped while the `Local` lives.
             assert_eq!(book.dropped_now(), 0);
-            drop(LArc::try_unwrap(l).ok().expect("last handle"));
+            drop(LArc::try_unwrap(l).unwrap_or_else(|_| panic!("last handle")));
             assert_eq!(book.wait_dropped(2), vec![0, 1]);
         });
     }
@@ -518,7 +518,7 @@ mod loom_tests {
             // Only the exit hook can drop it: the `Local` is alive.
             assert_eq!(book.wait_dropped(1), vec![theirs]);
             assert_eq!(l.get().serial, mine);
-            drop(LArc::try_unwrap(l).ok().expect("last handle"));
+            drop(LArc::try_unwrap(l).unwrap_or_else(|_| panic!("last handle")));
             assert_eq!(book.wait_dropped(2), vec![0, 1]);
         });
     }

@@ -6,7 +6,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::time::Duration;
 
-use super::Error;
+use super::error::Error;
 use crate::guard::sealed::{Exclusive, Owned};
 use crate::guard::{Guard, Hooked};
 use crate::raw::RawLock;

@@ -5,7 +5,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::time::Duration;
 
-use super::Error;
+use super::error::Error;
 use crate::guard::sealed::Owned;
 use crate::guard::{Guard, Hooked};
 use crate::raw::{NotOwner, RawRLock};

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::Error;
+use super::error::Error;
 use crate::raw::RawSemaphore;
 use crate::sys::Deadline;
 use crate::sys::atomic::const_fn;

@@ -39,7 +39,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Error, Event, Thread};
+use super::error::Error;
+use super::event::Event;
+use super::thread::Thread;
 use crate::sys::Deadline;
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 
@@ -409,12 +411,12 @@ mod loom_tests {
             let data = Arc::new(crate::sys::atomic::UnsafeCell::new(0u32));
             let (t1, d1) = (t.clone(), data.clone());
             let timer = thread::spawn(move || {
-                // SAFETY (test): written only by the function, read after
+                // SAFETY: (test) written only by the function, read after
                 // `finished`, which the timer thread sets after it.
                 t1.run(Deadline::now(), || d1.with_mut(|p| unsafe { *p = 7 }))
             });
             t.finished().wait();
-            // SAFETY (test): see above.
+            // SAFETY: (test) see above.
             assert_eq!(data.with(|p| unsafe { *p }), 7);
             timer.join().unwrap();
         });

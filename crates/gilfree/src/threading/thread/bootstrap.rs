@@ -10,7 +10,7 @@ use super::handle::Thread;
 use super::registry::{LOCAL, NEXT_IDENT, get_native_id, register, unregister};
 use crate::raw::life::{NEW, RUNNING};
 use crate::sys::Deadline;
-use crate::threading::Error;
+use crate::threading::error::Error;
 
 impl<T> Thread<T> {
     /// Start the thread (Python: `thread.start()`). When it returns, the

@@ -10,7 +10,7 @@ use super::handle::{Slot, Thread};
 use super::registry::{current_core, next_name};
 use crate::raw::RawLife;
 use crate::raw::life::NEW;
-use crate::threading::Error;
+use crate::threading::error::Error;
 
 impl Thread<()> {
     /// A thread that will run `runnable.run()` (Python: a subclass of

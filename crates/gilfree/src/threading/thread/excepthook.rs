@@ -66,7 +66,7 @@ pub fn default_excepthook(args: &ExceptHookArgs<'_>) {
 
 /// Replace the hook that reports a panic ending a gilfree thread (Python:
 /// `threading.excepthook = hook`). It runs in the thread that panicked,
-/// before `join` returns [`Error::ThreadPanicked`]. If the hook panics
+/// before `join` returns [`Error::ThreadPanicked`](crate::threading::Error::ThreadPanicked). If the hook panics
 /// itself, `Exception in threading.excepthook:` and that panic are printed.
 ///
 /// gilfree threads report panics only through this hook: on the first

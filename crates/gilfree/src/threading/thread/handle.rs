@@ -15,7 +15,7 @@ use super::core::{Core, Kind};
 use super::registry::{current_core, get_ident, main_core, registry};
 use crate::raw::life::{DONE, NEW, RUNNING, STARTING};
 use crate::sys::Deadline;
-use crate::threading::Error;
+use crate::threading::error::Error;
 
 /// A thread of control: Python's `threading.Thread`.
 ///
@@ -37,9 +37,9 @@ use crate::threading::Error;
 ///   [`Error::ThreadPanicked`] if the target panicked (Python's join ignores
 ///   exceptions; its excepthook reports them, as ours does too).
 /// - The name and the daemon flag are set by the builder and then fixed.
-/// - Subclassing and overriding `run` is implementing [`Runnable`].
+/// - Subclassing and overriding `run` is implementing [`Runnable`](crate::threading::Runnable).
 /// - Dropping a started `Thread` neither stops nor waits for it (as
-///   dropping the last reference in Python); [`main`] / [`exit_guard`]
+///   dropping the last reference in Python); [`main`](crate::threading::main) / [`exit_guard`](crate::threading::exit_guard)
 ///   still wait for it at exit unless it is a daemon.
 ///
 /// ```
@@ -240,7 +240,7 @@ impl<T> Thread<T> {
     }
 
     /// The kernel's thread id, `None` before it is started (Python:
-    /// `thread.native_id`). It is what [`get_native_id`] returns in that
+    /// `thread.native_id`). It is what [`get_native_id`](crate::threading::get_native_id) returns in that
     /// thread.
     ///
     /// ```
@@ -253,7 +253,7 @@ impl<T> Thread<T> {
     }
 
     /// Whether this is a daemon thread (Python: `thread.daemon`): one that
-    /// [`main`] and [`exit_guard`] do not wait for.
+    /// [`main`](crate::threading::main) and [`exit_guard`](crate::threading::exit_guard) do not wait for.
     ///
     /// ```
     /// use gilfree::threading::{Thread, main_thread};

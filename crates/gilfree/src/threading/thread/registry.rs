@@ -78,7 +78,7 @@ pub(super) fn local_ident(l: &Local) -> u64 {
 /// `threading.get_ident()`).
 ///
 /// Python's may be reused after a thread exits; gilfree's never are. It is
-/// the [`Thread::ident`] of [`current_thread`].
+/// the [`Thread::ident`](crate::threading::Thread::ident) of [`current_thread`](crate::threading::current_thread).
 ///
 /// ```
 /// use gilfree::threading::{current_thread, get_ident};

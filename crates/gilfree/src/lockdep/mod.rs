@@ -1,4 +1,8 @@
-//! The hooks an owned lock calls, and the per-lock [`Tag`] they work on.
+//! Lock-order bookkeeping below the locks (in the spirit of Linux's
+//! lockdep): the hooks an owned lock calls, and the per-lock [`Tag`] they
+//! work on. The guard layer (`crate::guard`) is their one caller; the
+//! detector behind them is `detect/` (feature `deadlock-detection`), and its
+//! public face is `gilfree::deadlock`.
 //!
 //! A lock that has an owner (Lock, RLock, Condition's lock) embeds a `Tag`
 //! and calls, in this order:
@@ -22,7 +26,10 @@
 //! compiled lock is the same as without any hooks.
 
 #[cfg(all(feature = "deadlock-detection", not(loom)))]
-pub(crate) use super::detect::{
+pub(crate) mod detect;
+
+#[cfg(all(feature = "deadlock-detection", not(loom)))]
+pub(crate) use detect::{
     ENABLED, Tag, acquired, before_acquire, before_reacquire, order_key, released, wait_begin,
     wait_end,
 };

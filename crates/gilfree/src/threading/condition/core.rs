@@ -1,4 +1,6 @@
-//! `Condition`: Python's `threading.Condition`, one futex word per waiter.
+//! `Condition`: Python's `threading.Condition`, one futex word per waiter:
+//! the waiter FIFO, the wait and notify algorithm, and the Python-shaped
+//! API on a data-less lock (the guard-based API is in `guarded.rs`).
 //!
 //! # State encoding
 //!
@@ -49,11 +51,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Error, Lock, LockGuard, RLock, RLockGuard};
-use crate::raw::NotOwner;
+use super::lock::{ConditionLock, DataLess};
 use crate::sys::atomic::{AtomicU32, Ordering::*};
 use crate::sys::futex::{self, Wake};
 use crate::sys::{Deadline, Private};
+use crate::threading::error::Error;
+use crate::threading::lock::Lock;
+use crate::threading::rlock::RLock;
 
 const WAITING: u32 = 0;
 const NOTIFIED: u32 = 1;
@@ -62,91 +66,6 @@ const NOTIFIED: u32 = 1;
 struct Waiter {
     word: AtomicU32,
 }
-
-mod sealed {
-    use super::*;
-    use crate::guard::sealed::Owned;
-
-    /// The operations a [`Condition`](super::Condition) needs from its lock.
-    pub trait Sealed: Owned + Send + Sync {
-        /// Python's `_is_owned`: owned by this thread (RLock) or held by
-        /// anyone (Lock, which has no owner).
-        fn cond_is_owned(&self) -> bool;
-        /// Python's `_release_save`: release fully; the saved state.
-        fn cond_release_save(&self) -> Result<u32, Error>;
-        /// Python's `_acquire_restore`.
-        #[track_caller]
-        fn cond_acquire_restore(&self, saved: u32);
-        /// One level of release.
-        fn cond_release(&self) -> Result<(), Error>;
-        /// One level of acquire, with a deadline.
-        #[track_caller]
-        fn cond_acquire(&self, blocking: bool, timeout: Option<Duration>) -> bool {
-            if blocking {
-                self.hooked().lock(Deadline::from_python(true, timeout))
-            } else {
-                self.hooked().try_lock()
-            }
-        }
-    }
-
-    impl<T: ?Sized + Send> Sealed for Lock<T> {
-        fn cond_is_owned(&self) -> bool {
-            self.hooked().raw().is_locked()
-        }
-        fn cond_release_save(&self) -> Result<u32, Error> {
-            // Through the deadlock hooks (no-ops without the feature).
-            if self.hooked().unlock() {
-                Ok(0)
-            } else {
-                Err(Error::ReleaseUnlocked)
-            }
-        }
-        #[track_caller]
-        fn cond_acquire_restore(&self, _: u32) {
-            self.hooked().relock(|raw| {
-                raw.lock(Deadline::Never);
-            });
-        }
-        fn cond_release(&self) -> Result<(), Error> {
-            self.cond_release_save().map(drop)
-        }
-    }
-
-    impl<T: ?Sized + Send> Sealed for RLock<T> {
-        fn cond_is_owned(&self) -> bool {
-            self.hooked().raw().is_owned()
-        }
-        fn cond_release_save(&self) -> Result<u32, Error> {
-            // Through the deadlock hooks (no-ops without the feature).
-            let h = self.hooked();
-            h.released_if(h.raw().is_owned());
-            h.raw().release_save().map_err(|NotOwner| Error::NotOwner)
-        }
-        #[track_caller]
-        fn cond_acquire_restore(&self, saved: u32) {
-            self.hooked().relock(|raw| raw.acquire_restore(saved));
-        }
-        fn cond_release(&self) -> Result<(), Error> {
-            self.hooked().unlock().map_err(|NotOwner| Error::NotOwner)
-        }
-    }
-}
-
-/// A lock a [`Condition`] can be built on: [`Lock`] or [`RLock`] (sealed).
-///
-/// Python accepts any object with `acquire`/`release`; gilfree accepts its
-/// two locks, whose ownership it can check and whose recursion it can save
-/// and restore while waiting.
-///
-/// ```
-/// use gilfree::threading::{Condition, Lock, RLock};
-/// let _over_rlock: Condition<RLock> = Condition::new();
-/// let _over_lock: Condition<Lock> = Condition::from_lock(Lock::new(()));
-/// ```
-pub trait ConditionLock: sealed::Sealed {}
-impl<T: ?Sized + Send> ConditionLock for Lock<T> {}
-impl<T: ?Sized + Send> ConditionLock for RLock<T> {}
 
 /// A condition variable: Python's `threading.Condition`.
 ///
@@ -203,7 +122,7 @@ impl<T: ?Sized + Send> ConditionLock for RLock<T> {}
 /// assert!(t.join().unwrap());
 /// ```
 pub struct Condition<L: ConditionLock = RLock> {
-    lock: Arc<L>,
+    pub(super) lock: Arc<L>,
     waiters: Lock<VecDeque<Arc<Waiter>>>,
 }
 
@@ -333,7 +252,7 @@ impl<L: ConditionLock> Condition<L> {
 
     /// The wait algorithm. Fails with `NotHeld("wait")`, having changed
     /// nothing, if the lock cannot be released by the caller.
-    fn wait_raw(&self, deadline: Deadline) -> Result<bool, Error> {
+    pub(super) fn wait_raw(&self, deadline: Deadline) -> Result<bool, Error> {
         let w = Arc::new(Waiter {
             word: AtomicU32::new(WAITING),
         });
@@ -372,7 +291,7 @@ impl<L: ConditionLock> Condition<L> {
         true
     }
 
-    fn wait_for_raw(
+    pub(super) fn wait_for_raw(
         &self,
         mut pred: impl FnMut() -> bool,
         deadline: Deadline,
@@ -501,223 +420,6 @@ impl<L: ConditionLock + DataLess> Condition<L> {
     }
 }
 
-mod dataless {
-    pub trait Sealed {}
-    impl Sealed for super::Lock<()> {}
-    impl Sealed for super::RLock<()> {}
-}
-
-/// A lock guarding no data (`Lock<()>` or `RLock<()>`), on which a
-/// [`Condition`] offers Python's unguarded `wait()` (sealed): with data
-/// inside, a reference into it could outlive the release inside `wait`.
-///
-/// ```
-/// use gilfree::threading::{Condition, Lock};
-/// let cond = Condition::from_lock(Lock::new(()));
-/// let _g = cond.acquire();
-/// assert!(cond.wait_timeout(std::time::Duration::ZERO).is_ok());
-/// ```
-pub trait DataLess: dataless::Sealed {}
-impl DataLess for Lock<()> {}
-impl DataLess for RLock<()> {}
-
-impl<T: Send> Condition<RLock<T>> {
-    /// Acquire the condition's `RLock` (Python: `cond.acquire()` / `with
-    /// cond:`); the guard releases one level when dropped.
-    ///
-    /// ```
-    /// let cond = gilfree::threading::Condition::new();
-    /// let g = cond.acquire();
-    /// assert!(cond.is_owned());
-    /// drop(g);
-    /// ```
-    #[track_caller]
-    pub fn acquire(&self) -> RLockGuard<'_, T> {
-        self.lock.acquire()
-    }
-
-    /// Acquire if that needs no waiting (Python: `cond.acquire(False)`).
-    ///
-    /// ```
-    /// let cond = gilfree::threading::Condition::new();
-    /// assert!(cond.try_acquire().is_some());
-    /// ```
-    #[track_caller]
-    pub fn try_acquire(&self) -> Option<RLockGuard<'_, T>> {
-        self.lock.try_acquire()
-    }
-
-    /// Acquire, giving up after `timeout` (Python:
-    /// `cond.acquire(timeout=t)`).
-    ///
-    /// ```
-    /// let cond = gilfree::threading::Condition::new();
-    /// assert!(cond.acquire_timeout(std::time::Duration::from_millis(1)).is_some());
-    /// ```
-    #[track_caller]
-    pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
-        self.lock.acquire_timeout(timeout)
-    }
-}
-
-impl<T: Send> Condition<Lock<T>> {
-    /// Acquire the condition's `Lock` (Python: `cond.acquire()` / `with
-    /// cond:`); the guard derefs to the data and releases when dropped.
-    ///
-    /// ```
-    /// use gilfree::threading::{Condition, Lock};
-    /// let cond = Condition::from_lock(Lock::new(0));
-    /// *cond.acquire() += 1;
-    /// ```
-    #[track_caller]
-    pub fn acquire(&self) -> LockGuard<'_, T> {
-        self.lock.acquire()
-    }
-
-    /// Acquire only if the lock is free now (Python: `cond.acquire(False)`).
-    ///
-    /// ```
-    /// use gilfree::threading::{Condition, Lock};
-    /// let cond = Condition::from_lock(Lock::new(()));
-    /// let _g = cond.acquire();
-    /// assert!(cond.try_acquire().is_none());
-    /// ```
-    #[track_caller]
-    pub fn try_acquire(&self) -> Option<LockGuard<'_, T>> {
-        self.lock.try_acquire()
-    }
-
-    /// Acquire, giving up after `timeout` (Python:
-    /// `cond.acquire(timeout=t)`).
-    ///
-    /// ```
-    /// use gilfree::threading::{Condition, Lock};
-    /// let cond = Condition::from_lock(Lock::new(()));
-    /// assert!(cond.acquire_timeout(std::time::Duration::from_millis(1)).is_some());
-    /// ```
-    #[track_caller]
-    pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
-        self.lock.acquire_timeout(timeout)
-    }
-
-    /// Release the lock held by `guard`, block until notified, reacquire it
-    /// (Python's `cond.wait()`, `std::sync::Condvar::wait`'s shape). Taking
-    /// the guard `&mut` guarantees no reference into the data lives across
-    /// the wait.
-    ///
-    /// # Errors
-    /// [`Error::NotHeld`]`("wait")` if `guard` belongs to another lock.
-    ///
-    /// ```
-    /// use gilfree::threading::{Condition, Lock};
-    /// use std::sync::Arc;
-    /// let cond = Arc::new(Condition::from_lock(Lock::new(None)));
-    /// let c2 = cond.clone();
-    /// let t = std::thread::spawn(move || {
-    ///     let mut g = c2.acquire();
-    ///     while g.is_none() { c2.wait_guard(&mut g).unwrap(); }
-    ///     g.take().unwrap()
-    /// });
-    /// {
-    ///     let mut g = cond.acquire();
-    ///     *g = Some(42);
-    ///     cond.notify_all().unwrap();
-    /// }
-    /// assert_eq!(t.join().unwrap(), 42);
-    /// ```
-    pub fn wait_guard(&self, guard: &mut LockGuard<'_, T>) -> Result<(), Error> {
-        self.check_guard(guard)?;
-        self.wait_raw(Deadline::Never).map(drop)
-    }
-
-    /// [`wait_guard`](Condition::wait_guard), giving up after `timeout`;
-    /// `false` if it timed out (Python: `cond.wait(timeout)`).
-    ///
-    /// # Errors
-    /// [`Error::NotHeld`]`("wait")` if `guard` belongs to another lock.
-    ///
-    /// ```
-    /// use gilfree::threading::{Condition, Lock};
-    /// let cond = Condition::from_lock(Lock::new(0));
-    /// let mut g = cond.acquire();
-    /// assert_eq!(cond.wait_guard_timeout(&mut g, std::time::Duration::from_millis(1)), Ok(false));
-    /// ```
-    pub fn wait_guard_timeout(
-        &self,
-        guard: &mut LockGuard<'_, T>,
-        timeout: Duration,
-    ) -> Result<bool, Error> {
-        self.check_guard(guard)?;
-        self.wait_raw(Deadline::after(timeout))
-    }
-
-    /// Wait until `predicate(&mut data)` is true (Python:
-    /// `cond.wait_for(predicate)`); returns its last value (`true`).
-    ///
-    /// # Errors
-    /// [`Error::NotHeld`]`("wait")` if `guard` belongs to another lock.
-    ///
-    /// ```
-    /// use gilfree::threading::{Condition, Lock};
-    /// let cond = Condition::from_lock(Lock::new(3));
-    /// let mut g = cond.acquire();
-    /// assert_eq!(cond.wait_for_guard(&mut g, |n| *n == 3), Ok(true));
-    /// ```
-    pub fn wait_for_guard(
-        &self,
-        guard: &mut LockGuard<'_, T>,
-        mut predicate: impl FnMut(&mut T) -> bool,
-    ) -> Result<bool, Error> {
-        self.check_guard(guard)?;
-        self.wait_for_raw(|| predicate(&mut **guard), Deadline::Never)
-    }
-
-    /// [`wait_for_guard`](Condition::wait_for_guard), giving up after
-    /// `timeout` in all; returns the predicate's last value (Python:
-    /// `cond.wait_for(predicate, timeout)`).
-    ///
-    /// # Errors
-    /// [`Error::NotHeld`]`("wait")` if `guard` belongs to another lock.
-    ///
-    /// ```
-    /// use gilfree::threading::{Condition, Lock};
-    /// let cond = Condition::from_lock(Lock::new(0));
-    /// let mut g = cond.acquire();
-    /// let r = cond.wait_for_guard_timeout(&mut g, |n| *n > 0, std::time::Duration::from_millis(1));
-    /// assert_eq!(r, Ok(false));
-    /// ```
-    pub fn wait_for_guard_timeout(
-        &self,
-        guard: &mut LockGuard<'_, T>,
-        mut predicate: impl FnMut(&mut T) -> bool,
-        timeout: Duration,
-    ) -> Result<bool, Error> {
-        self.check_guard(guard)?;
-        self.wait_for_raw(|| predicate(&mut **guard), Deadline::after(timeout))
-    }
-
-    /// `wait_for_guard` with a precomputed deadline (for `Barrier`).
-    pub(crate) fn wait_for_guard_deadline(
-        &self,
-        guard: &mut LockGuard<'_, T>,
-        mut predicate: impl FnMut(&mut T) -> bool,
-        deadline: Deadline,
-    ) -> bool {
-        debug_assert!(core::ptr::eq(guard.lock(), &*self.lock));
-        // The guard proves the lock is held, so the release cannot fail.
-        self.wait_for_raw(|| predicate(&mut **guard), deadline)
-            .unwrap_or(false)
-    }
-
-    fn check_guard(&self, guard: &LockGuard<'_, T>) -> Result<(), Error> {
-        if core::ptr::eq(guard.lock(), &*self.lock) {
-            Ok(())
-        } else {
-            Err(Error::NotHeld("wait"))
-        }
-    }
-}
-
 impl<L: ConditionLock> fmt::Debug for Condition<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Python: <Condition(<unlocked _thread.RLock ...>, 0)>
@@ -729,6 +431,7 @@ impl<L: ConditionLock> fmt::Debug for Condition<L> {
 mod loom_tests {
     use super::*;
     use crate::sys::atomic::AtomicBool;
+    use crate::threading::lock::LockGuard;
     use loom::thread;
 
     /// A waiter and a notifier: the waiter sees the flag (no lost notify),

@@ -1,5 +1,5 @@
 //! The hooks themselves: what the guard layer calls around each acquire
-//! and release (see `deadlock/hooks.rs` for the order of calls).
+//! and release (see `lockdep/mod.rs` for the order of calls).
 
 use std::panic::Location;
 use std::sync::atomic::Ordering::*;

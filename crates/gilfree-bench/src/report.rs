@@ -11,7 +11,7 @@ use crate::harness::{Bench, Row};
 
 /// The ratios the issues set a target for: gilfree/peer ≤ limit. Issue 6's
 /// four, then issue 4's (process start ≤ 1.5× its floor, Pipe round trip
-/// ≤ 1.1× a raw socketpair).
+/// ≤ 1.1× a raw socketpair), then issue 19's (Manager proxy calls).
 pub const TARGETS: &[(&str, &str, f64)] = &[
     ("lock_uncontended", "parking_lot", 1.0),
     ("lock_contended_2t", "parking_lot", 1.0),
@@ -21,6 +21,12 @@ pub const TARGETS: &[(&str, &str, f64)] = &[
     ("process_start_spawn", "raw", 1.5),
     ("process_start_forkserver", "raw", 1.5),
     ("pipe_roundtrip", "raw", 1.1),
+    // Issue 19: a proxy call within 1.3× of a Pipe round trip (the floor is
+    // two, as is the op), and ≥ 6× faster than CPython's Manager.
+    ("manager_dict_set_get", "raw", 1.3),
+    ("manager_queue_64b", "raw", 1.3),
+    ("manager_dict_set_get", "cpython", 1.0 / 6.0),
+    ("manager_queue_64b", "cpython", 1.0 / 6.0),
 ];
 
 /// The target limit of gilfree/`imp` on `shape`, if there is one.

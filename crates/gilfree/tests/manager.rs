@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gilfree::multiprocessing::manager::{
     Barrier, BoundedSemaphore, Condition, Dict, Error, Event, JoinableQueue, List, Lock, Namespace,
-    Queue, RLock, Semaphore, Value,
+    Proxy, Queue, RLock, Semaphore, Shared, Value,
 };
 use gilfree::multiprocessing::{
     Address, Client, Connection, Listener, Manager, Pipe, Process, StartMethod, get_context,
@@ -492,6 +492,69 @@ fn random_bytes_never_crash(_: StartMethod) -> Result<(), Failed> {
     check(probe.get()? == 1, "the server is still there")
 }
 
+/// A registered shared type: a tally of words.
+struct Tally(std::collections::BTreeMap<String, u32>);
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum TallyCall {
+    Add(String),
+    Count(String),
+    Boom,
+}
+
+impl Shared for Tally {
+    const NAME: &'static str = "tests::manager::Tally";
+    type Args = Vec<String>;
+    type Call = TallyCall;
+    type Reply = u32;
+    fn new(words: Vec<String>) -> Self {
+        let mut t = Tally(Default::default());
+        for w in words {
+            t.call(TallyCall::Add(w));
+        }
+        t
+    }
+    fn call(&mut self, c: TallyCall) -> u32 {
+        match c {
+            TallyCall::Add(w) => {
+                let n = self.0.entry(w).or_default();
+                *n += 1;
+                *n
+            }
+            TallyCall::Count(w) => self.0.get(&w).copied().unwrap_or(0),
+            TallyCall::Boom => panic!("boom"),
+        }
+    }
+}
+gilfree::register_shared!(Tally);
+
+#[gilfree::task]
+fn tally_words(t: Proxy<Tally>, words: Vec<String>) -> Result<(), String> {
+    for w in words {
+        t.call(&TallyCall::Add(w)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn custom_type_across_processes(m: StartMethod) -> Result<(), Failed> {
+    let mgr = start(m)?;
+    let t = mgr.create::<Tally>(&vec!["a".into()])?;
+    let p = get_context(m).process(tally_words::TASK, (t.clone(), vec!["a".into(), "b".into()]))?;
+    p.start()?;
+    p.result()?.map_err(Failed::from)?;
+    check(t.call(&TallyCall::Count("a".into()))? == 2, "a twice")?;
+    check(t.call(&TallyCall::Count("b".into()))? == 1, "b once")?;
+    // A panic in the server's call is that call's error; the object stays.
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = t.call(&TallyCall::Boom);
+    let _ = std::panic::take_hook();
+    check(
+        matches!(&r, Err(Error::ValueError(m)) if m.contains("boom")),
+        format!("{r:?}"),
+    )?;
+    check(t.call(&TallyCall::Count("a".into()))? == 2, "still there")
+}
+
 type Case = fn(StartMethod) -> Result<(), Failed>;
 
 fn main() {
@@ -505,6 +568,7 @@ fn main() {
         ("client_killed_holding_lock", client_killed_holding_lock),
         ("server_killed_calls_fail", server_killed_calls_fail),
         ("connect_from_another_process", connect_from_another_process),
+        ("custom_type_across_processes", custom_type_across_processes),
     ];
     let once: &[(&str, Case)] = &[
         ("used_after_fork", used_after_fork),

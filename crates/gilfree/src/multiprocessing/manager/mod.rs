@@ -6,7 +6,7 @@
 //! objects). The parts: `protocol` (the request and reply types), `server`
 //! (accept loop, a thread per connection), `objects` (the server's
 //! objects), `client` (a proxy's connections and calls), `collections` and
-//! `sync` (the proxy types), `error`.
+//! `sync` (the proxy types), `custom` (registered types), `error`.
 //!
 //! | Python | gilfree |
 //! |---|---|
@@ -17,6 +17,7 @@
 //! | `m.Queue()`, `m.JoinableQueue()` | [`Manager::queue`], [`Manager::joinable_queue`] |
 //! | `m.Lock()`, `m.RLock()`, `m.Semaphore()`, `m.BoundedSemaphore()` | [`Manager::lock`], [`Manager::rlock`], [`Manager::semaphore`], [`Manager::bounded_semaphore`] |
 //! | `m.Event()`, `m.Condition()`, `m.Barrier()` | [`Manager::event`], [`Manager::condition`], [`Manager::barrier`] |
+//! | `BaseManager.register(typeid, callable)`, `m.typeid()` | [`Shared`] + [`register_shared!`](crate::register_shared), [`Manager::create`] |
 //!
 //! # Differences from Python
 //!
@@ -64,6 +65,7 @@
 
 mod client;
 mod collections;
+mod custom;
 mod error;
 mod objects;
 mod protocol;
@@ -78,10 +80,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use collections::{Dict, JoinableQueue, List, Namespace, Queue, Value};
+pub use custom::{Proxy, Shared};
 pub use error::{Error, Result};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, RLock, Semaphore};
 
 use client::{Addr, Client, Handle, enc};
+
+#[doc(hidden)]
+pub mod __private {
+    //! What `register_shared!` expands to; not a public API.
+    pub use super::custom::{Entry, Erased, SHARED, make};
+    pub use linkme;
+}
 use protocol::{Kind, Op, Out};
 
 use crate::multiprocessing::connection::{Address, Connection, Listener};
@@ -389,7 +399,7 @@ impl Manager {
             client,
             owned: Owned::Nothing,
         };
-        m.create(Kind::Value(Vec::new()))?;
+        m.client.call(0, Op::Ping)?;
         Ok(m)
     }
 
@@ -478,7 +488,7 @@ impl Manager {
         }
     }
 
-    fn create(&self, kind: Kind) -> Result<Handle> {
+    fn make(&self, kind: Kind) -> Result<Handle> {
         match self.client.call(0, Op::Create(kind))? {
             Out::Int(id) => Ok(Handle {
                 client: self.client.clone(),
@@ -497,7 +507,7 @@ impl Manager {
     pub fn dict<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned>(
         &self,
     ) -> Result<Dict<K, V>> {
-        Ok(Dict::from_handle(self.create(Kind::Dict)?))
+        Ok(Dict::from_handle(self.make(Kind::Dict)?))
     }
 
     /// `manager.list()`.
@@ -525,7 +535,7 @@ impl Manager {
             .into_iter()
             .map(|x| enc(&x))
             .collect::<Result<Vec<_>>>()?;
-        Ok(List::from_handle(self.create(Kind::List(v))?))
+        Ok(List::from_handle(self.make(Kind::List(v))?))
     }
 
     /// `manager.Namespace()`.
@@ -535,7 +545,7 @@ impl Manager {
     /// let ns = m.namespace().unwrap();
     /// ```
     pub fn namespace(&self) -> Result<Namespace> {
-        Ok(Namespace::from_handle(self.create(Kind::Namespace)?))
+        Ok(Namespace::from_handle(self.make(Kind::Namespace)?))
     }
 
     /// `manager.Value(typecode, v)`.
@@ -545,7 +555,7 @@ impl Manager {
     /// let v = m.value(&0i64).unwrap();
     /// ```
     pub fn value<T: Serialize + DeserializeOwned>(&self, v: &T) -> Result<Value<T>> {
-        Ok(Value::from_handle(self.create(Kind::Value(enc(v)?))?))
+        Ok(Value::from_handle(self.make(Kind::Value(enc(v)?))?))
     }
 
     /// `manager.Queue(maxsize)` (0: unbounded).
@@ -555,7 +565,7 @@ impl Manager {
     /// let q = m.queue::<Vec<u8>>(0).unwrap();
     /// ```
     pub fn queue<T: Serialize + DeserializeOwned>(&self, maxsize: usize) -> Result<Queue<T>> {
-        Ok(Queue::from_handle(self.create(Kind::Queue { maxsize })?))
+        Ok(Queue::from_handle(self.make(Kind::Queue { maxsize })?))
     }
 
     /// `manager.JoinableQueue(maxsize)`.
@@ -578,7 +588,7 @@ impl Manager {
     /// let l = m.lock().unwrap();
     /// ```
     pub fn lock(&self) -> Result<Lock> {
-        Ok(Lock::from_handle(self.create(Kind::Lock)?))
+        Ok(Lock::from_handle(self.make(Kind::Lock)?))
     }
 
     /// `manager.RLock()`.
@@ -588,7 +598,7 @@ impl Manager {
     /// let r = m.rlock().unwrap();
     /// ```
     pub fn rlock(&self) -> Result<RLock> {
-        Ok(RLock::from_handle(self.create(Kind::RLock)?))
+        Ok(RLock::from_handle(self.make(Kind::RLock)?))
     }
 
     /// `manager.Semaphore(value)`.
@@ -602,7 +612,7 @@ impl Manager {
             value: value as u64,
             bounded: false,
         };
-        Ok(Semaphore::from_handle(self.create(kind)?))
+        Ok(Semaphore::from_handle(self.make(kind)?))
     }
 
     /// `manager.BoundedSemaphore(value)`.
@@ -616,7 +626,7 @@ impl Manager {
             value: value as u64,
             bounded: true,
         };
-        Ok(Semaphore::from_handle(self.create(kind)?))
+        Ok(Semaphore::from_handle(self.make(kind)?))
     }
 
     /// `manager.Event()`.
@@ -626,7 +636,7 @@ impl Manager {
     /// let e = m.event().unwrap();
     /// ```
     pub fn event(&self) -> Result<Event> {
-        Ok(Event::from_handle(self.create(Kind::Event)?))
+        Ok(Event::from_handle(self.make(Kind::Event)?))
     }
 
     /// `manager.Condition()` (over its own re-entrant lock).
@@ -636,7 +646,33 @@ impl Manager {
     /// let c = m.condition().unwrap();
     /// ```
     pub fn condition(&self) -> Result<Condition> {
-        Ok(Condition::from_handle(self.create(Kind::Condition)?))
+        Ok(Condition::from_handle(self.make(Kind::Condition)?))
+    }
+
+    /// Python's `manager.<typeid>(args)` for a type registered with
+    /// [`register_shared!`](crate::register_shared): build an `S` in the
+    /// server from `args`.
+    ///
+    /// ```
+    /// # use gilfree::multiprocessing::manager::Shared;
+    /// # struct Seen(Vec<String>);
+    /// # impl Shared for Seen {
+    /// #     const NAME: &'static str = "doc::Seen";
+    /// #     type Args = (); type Call = String; type Reply = usize;
+    /// #     fn new(_: ()) -> Self { Seen(vec![]) }
+    /// #     fn call(&mut self, s: String) -> usize { self.0.push(s); self.0.len() }
+    /// # }
+    /// # gilfree::register_shared!(Seen);
+    /// let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+    /// let s = m.create::<Seen>(&()).unwrap();
+    /// assert_eq!(s.call(&"a".into()).unwrap(), 1);
+    /// ```
+    pub fn create<S: Shared>(&self, args: &S::Args) -> Result<Proxy<S>> {
+        let kind = Kind::Custom {
+            name: S::NAME.into(),
+            args: enc(args)?,
+        };
+        Ok(Proxy::from_handle(self.make(kind)?))
     }
 
     /// `manager.Barrier(parties)`.
@@ -646,7 +682,7 @@ impl Manager {
     /// let b = m.barrier(2).unwrap();
     /// ```
     pub fn barrier(&self, parties: usize) -> Result<Barrier> {
-        Ok(Barrier::from_handle(self.create(Kind::Barrier {
+        Ok(Barrier::from_handle(self.make(Kind::Barrier {
             parties: parties as u64,
         })?))
     }

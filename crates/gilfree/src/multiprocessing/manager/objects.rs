@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use super::custom::{Erased, build};
 use super::protocol::{Bytes, Fault, Kind, Op, Out, Reply, Wait};
 use crate::sys::Deadline;
 use crate::threading::{Condition, Lock, LockGuard};
@@ -110,6 +111,7 @@ enum State {
         resets: u64,
         broken: bool,
     },
+    Custom(Box<dyn Erased>),
 }
 
 /// One managed object.
@@ -140,8 +142,9 @@ fn index(i: i64, len: usize) -> Result<usize, Fault> {
 }
 
 impl Object {
-    pub(crate) fn new(kind: Kind) -> Self {
+    pub(crate) fn new(kind: Kind) -> Result<Self, Fault> {
         let state = match kind {
+            Kind::Custom { name, args } => State::Custom(build(&name, &args)?),
             Kind::Dict => State::Dict(Dict::default()),
             Kind::List(v) => State::List(v),
             Kind::Namespace => State::Namespace(HashMap::new()),
@@ -172,9 +175,9 @@ impl Object {
                 broken: false,
             },
         };
-        Object {
+        Ok(Object {
             mon: Condition::from_lock(Lock::new(state)),
-        }
+        })
     }
 
     /// Wait under the monitor until `pred` holds, as `w` allows; whether
@@ -551,6 +554,11 @@ impl Object {
                 },
                 Op::BarrierState,
             ) => Ok(Out::Barrier(*parties, *count, *broken)),
+
+            (S::Custom(x), Op::Custom(call)) => x
+                .call_bytes(&call)
+                .map(Out::Bytes)
+                .map_err(Fault::ValueError),
 
             (_, op) => wrong(&op),
         }

@@ -41,13 +41,25 @@ pub(crate) enum Kind {
     List(Vec<Bytes>),
     Namespace,
     Value(Bytes),
-    Queue { maxsize: usize },
+    Queue {
+        maxsize: usize,
+    },
     Lock,
     RLock,
-    Semaphore { value: u64, bounded: bool },
+    Semaphore {
+        value: u64,
+        bounded: bool,
+    },
     Event,
     Condition,
-    Barrier { parties: u64 },
+    Barrier {
+        parties: u64,
+    },
+    /// A registered [`Shared`](super::Shared) type, by name.
+    Custom {
+        name: String,
+        args: Bytes,
+    },
 }
 
 /// An operation on one object.
@@ -55,6 +67,8 @@ pub(crate) enum Kind {
 pub(crate) enum Op {
     /// Make an object; the reply is its id.
     Create(Kind),
+    /// Nothing: a round trip (`connect` checks the address and key).
+    Ping,
     /// Len of a dict, list or queue.
     Len,
     /// Empty a dict or list.
@@ -109,6 +123,9 @@ pub(crate) enum Op {
     BarrierAbort,
     BarrierReset,
     BarrierState,
+
+    /// One call on a registered type.
+    Custom(Bytes),
 }
 
 /// A successful call's result.

@@ -38,11 +38,13 @@ impl Table {
     /// Answer one request.
     fn call(&self, req: Request, c: Caller) -> Reply {
         if let Op::Create(kind) = req.op {
+            let obj = Arc::new(Object::new(kind)?);
             let id = self.next_obj.fetch_add(1, Relaxed) + 1;
-            self.objects
-                .acquire()
-                .insert(id, Arc::new(Object::new(kind)));
+            self.objects.acquire().insert(id, obj);
             return Ok(super::protocol::Out::Int(id));
+        }
+        if let Op::Ping = req.op {
+            return Ok(super::protocol::Out::Unit);
         }
         let obj = self.objects.acquire().get(&req.obj).cloned();
         match obj {

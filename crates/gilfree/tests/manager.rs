@@ -284,6 +284,35 @@ fn client_killed_holding_lock(m: StartMethod) -> Result<(), Failed> {
     check(g.is_some(), "released when its holder died")
 }
 
+#[gilfree::task]
+fn get_forever(q: Queue<u32>, c: Connection) {
+    q.qsize().unwrap(); // connected: the get below is one frame away
+    c.send("waiting").unwrap();
+    let _ = q.get();
+}
+
+/// A client killed while its `get` waits on the server takes nothing: the
+/// next item goes to a live client.
+fn client_killed_waiting_takes_nothing(m: StartMethod) -> Result<(), Failed> {
+    let mgr = start(m)?;
+    let q = mgr.queue::<u32>(0)?;
+    let (mine, theirs) = Pipe(true)?;
+    let p = get_context(m).process(get_forever::TASK, (q.clone(), theirs))?;
+    p.start()?;
+    check(
+        mine.recv::<String>()? == "waiting",
+        "the child is about to get",
+    )?;
+    p.kill()?;
+    p.join()?;
+    q.put(&5)?;
+    let got = q.get_timeout(PATIENCE);
+    check(
+        matches!(got, Ok(5)),
+        format!("the live client gets the item: {got:?}"),
+    )
+}
+
 fn server_killed_calls_fail(m: StartMethod) -> Result<(), Failed> {
     let mgr = start(m)?;
     let (d, q) = (mgr.dict::<u8, u8>()?, mgr.queue::<u8>(0)?);
@@ -567,6 +596,10 @@ fn main() {
         ("nested_proxies", nested_proxies),
         ("client_killed_holding_lock", client_killed_holding_lock),
         ("server_killed_calls_fail", server_killed_calls_fail),
+        (
+            "client_killed_waiting_takes_nothing",
+            client_killed_waiting_takes_nothing,
+        ),
         ("connect_from_another_process", connect_from_another_process),
         ("custom_type_across_processes", custom_type_across_processes),
     ];

@@ -7,11 +7,15 @@
 //! server never decodes them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use super::custom::{Erased, build};
 use super::protocol::{Bytes, Fault, Kind, Op, Out, Reply, Wait};
 use crate::sys::Deadline;
 use crate::threading::{Condition, Lock, LockGuard};
+
+/// How often a sleeping wait checks that its client is still connected.
+const LIVENESS: Duration = Duration::from_millis(200);
 
 /// Who calls: the thread (for `RLock` and `Condition` ownership) and the
 /// connection (released when it closes).
@@ -181,19 +185,45 @@ impl Object {
     }
 
     /// Wait under the monitor until `pred` holds, as `w` allows; whether
-    /// it holds.
+    /// it holds. A wait that has to sleep wakes every [`LIVENESS`] to ask
+    /// `alive` whether its client is still connected, and asks again
+    /// before it succeeds: a dead client's wait ends without taking
+    /// anything (a queue item, a lock) that a live client should get.
     fn wait(
         &self,
         g: &mut LockGuard<'_, State>,
+        alive: &dyn Fn() -> bool,
         w: Wait,
-        pred: impl FnMut(&mut State) -> bool,
+        mut pred: impl FnMut(&mut State) -> bool,
     ) -> bool {
+        if self
+            .mon
+            .wait_for_guard_deadline(g, &mut pred, Deadline::now())
+        {
+            return true;
+        }
         let deadline = match w {
-            Wait::Now => Deadline::now(),
+            Wait::Now => return false,
             Wait::For(d) => Deadline::after(d),
             Wait::Forever => Deadline::Never,
         };
-        self.mon.wait_for_guard_deadline(g, pred, deadline)
+        loop {
+            let slice = Deadline::after(LIVENESS);
+            let until = match (deadline.instant(), slice.instant()) {
+                (Some(d), Some(s)) if d < s => deadline,
+                _ => slice,
+            };
+            let ok = self.mon.wait_for_guard_deadline(g, &mut pred, until);
+            if !alive() {
+                return false;
+            }
+            if ok {
+                return true;
+            }
+            if deadline.expired() {
+                return false;
+            }
+        }
     }
 
     /// Release whatever lock `conn` holds here (its client is gone).
@@ -214,16 +244,23 @@ impl Object {
         }
     }
 
-    /// Run `op` for `c`.
-    pub(crate) fn call(&self, op: Op, c: Caller) -> Reply {
+    /// Run `op` for `c`; `alive` tells whether `c`'s connection is still
+    /// open (asked by a wait that sleeps).
+    pub(crate) fn call(&self, op: Op, c: Caller, alive: &dyn Fn() -> bool) -> Reply {
         let mut g = self.mon.acquire();
-        let r = self.run(&mut g, op, c);
+        let r = self.run(&mut g, op, c, alive);
         // Every change may unblock a waiter; they re-check.
         let _ = self.mon.notify_all();
         r
     }
 
-    fn run(&self, g: &mut LockGuard<'_, State>, op: Op, c: Caller) -> Reply {
+    fn run(
+        &self,
+        g: &mut LockGuard<'_, State>,
+        op: Op,
+        c: Caller,
+        alive: &dyn Fn() -> bool,
+    ) -> Reply {
         use State as S;
         let wrong = |op: &Op| {
             Err(Fault::WrongType(
@@ -336,7 +373,7 @@ impl Object {
 
             (S::Queue { .. }, Op::Put(v, w)) => {
                 let room = |s: &mut State| part!(s, S::Queue { items, maxsize, .. } => *maxsize == 0 || items.len() < *maxsize);
-                if !self.wait(g, w, room) {
+                if !self.wait(g, alive, w, room) {
                     return Err(Fault::Full);
                 }
                 part!(&mut **g, S::Queue { items, unfinished, .. } => {
@@ -347,7 +384,7 @@ impl Object {
             }
             (S::Queue { .. }, Op::Get(w)) => {
                 let any = |s: &mut State| part!(s, S::Queue { items, .. } => !items.is_empty());
-                if !self.wait(g, w, any) {
+                if !self.wait(g, alive, w, any) {
                     return Err(Fault::Empty);
                 }
                 Ok(Out::Bytes(
@@ -366,7 +403,7 @@ impl Object {
             (S::Queue { .. }, Op::Join(w)) => {
                 let done =
                     |s: &mut State| part!(s, S::Queue { unfinished, .. } => *unfinished == 0);
-                if self.wait(g, w, done) {
+                if self.wait(g, alive, w, done) {
                     Ok(Out::Unit)
                 } else {
                     Err(Fault::Timeout)
@@ -375,7 +412,7 @@ impl Object {
 
             (S::Lock(_), Op::Acquire(w)) => {
                 let free = |s: &mut State| part!(s, S::Lock(o) => o.free());
-                let got = self.wait(g, w, free);
+                let got = self.wait(g, alive, w, free);
                 if got {
                     part!(&mut **g, S::Lock(o) => o.take(c, 1));
                 }
@@ -395,7 +432,7 @@ impl Object {
                     return Ok(Out::Bool(true));
                 }
                 let free = |s: &mut State| part!(s, S::RLock(o) | S::Condition { lock: o, .. } => o.free());
-                let got = self.wait(g, w, free);
+                let got = self.wait(g, alive, w, free);
                 if got {
                     part!(&mut **g, S::RLock(o) | S::Condition { lock: o, .. } => o.take(c, 1));
                 }
@@ -407,7 +444,7 @@ impl Object {
 
             (S::Semaphore { .. }, Op::Acquire(w)) => {
                 let pos = |s: &mut State| part!(s, S::Semaphore { value, .. } => *value > 0);
-                let got = self.wait(g, w, pos);
+                let got = self.wait(g, alive, w, pos);
                 if got {
                     part!(&mut **g, S::Semaphore { value, .. } => *value -= 1);
                 }
@@ -432,7 +469,7 @@ impl Object {
             (S::Event(f), Op::EventIsSet) => Ok(Out::Bool(*f)),
             (S::Event(_), Op::EventWait(w)) => {
                 let set = |s: &mut State| part!(s, S::Event(f) => *f);
-                Ok(Out::Bool(self.wait(g, w, set)))
+                Ok(Out::Bool(self.wait(g, alive, w, set)))
             }
 
             (
@@ -455,14 +492,17 @@ impl Object {
                 let _ = self.mon.notify_all();
                 let woken =
                     |s: &mut State| part!(s, S::Condition { woken, .. } => woken.contains(&ticket));
-                self.wait(g, w, woken);
+                self.wait(g, alive, w, woken);
                 let notified = part!(&mut **g, S::Condition { waiting, woken, .. } => {
                     waiting.retain(|t| *t != ticket);
                     woken.remove(&ticket)
                 });
                 // Python re-acquires however the wait ended.
                 let free = |s: &mut State| part!(s, S::Condition { lock, .. } => lock.free());
-                self.wait(g, Wait::Forever, free);
+                if !self.wait(g, alive, Wait::Forever, free) {
+                    // The client is gone: nobody to give the lock back to.
+                    return Err(Fault::Timeout);
+                }
                 part!(&mut **g, S::Condition { lock, .. } => lock.take(c, count));
                 Ok(Out::Bool(notified))
             }
@@ -512,7 +552,7 @@ impl Object {
                     part!(s, S::Barrier { generation, resets, broken, .. } =>
                         *generation != gen0 || *resets != res0 || *broken)
                 };
-                let ended = self.wait(g, w, moved);
+                let ended = self.wait(g, alive, w, moved);
                 part!(&mut **g, S::Barrier { count, generation, broken, .. } => {
                     if *generation != gen0 {
                         Ok(Out::Int(index))

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 use super::objects::{Caller, Object};
 use super::protocol::{Fault, Op, Reply, Request};
@@ -36,7 +37,7 @@ pub(crate) struct Table {
 
 impl Table {
     /// Answer one request.
-    fn call(&self, req: Request, c: Caller) -> Reply {
+    fn call(&self, req: Request, c: Caller, alive: &dyn Fn() -> bool) -> Reply {
         if let Op::Create(kind) = req.op {
             let obj = Arc::new(Object::new(kind)?);
             let id = self.next_obj.fetch_add(1, Relaxed) + 1;
@@ -48,7 +49,7 @@ impl Table {
         }
         let obj = self.objects.acquire().get(&req.obj).cloned();
         match obj {
-            Some(o) => o.call(req.op, c),
+            Some(o) => o.call(req.op, c, alive),
             None => Err(Fault::NoSuchObject(req.obj)),
         }
     }
@@ -126,7 +127,10 @@ fn serve_conn(listener: &Listener, table: &Table, c: Connection) {
             thread: req.caller,
             conn,
         };
-        let reply = table.call(req, caller);
+        // One request at a time: anything readable while it runs is the
+        // end of the connection (or a client breaking the protocol).
+        let alive = || matches!(c.poll(Duration::ZERO), Ok(false));
+        let reply = table.call(req, caller, &alive);
         let sent = postcard::to_allocvec(&reply)
             .map_err(|e| MpError::encode("a reply", e))
             .and_then(|b| c.send_bytes(&b));

@@ -185,7 +185,11 @@ impl<R: RawMutex> Hooked<R> {
     /// else already holds).
     #[inline(always)]
     pub(crate) fn unlock(&self) -> R::Unlocked {
-        self.released_if(self.raw.last_level());
+        // `ENABLED` first: without the feature the level check (loads and a
+        // thread-local read for an RLock) must not run at all.
+        if lockdep::ENABLED && self.raw.last_level() {
+            lockdep::released(&self.dl);
+        }
         self.raw.unlock()
     }
 
@@ -229,7 +233,7 @@ pub(crate) mod sealed {
     /// What [`acquire_all`](crate::deadlock::acquire_all) needs of a lock
     /// (object safe, so that locks of different types share one slice).
     pub trait Sealed {
-        /// The global acquisition order (see `hooks::order_key`).
+        /// The global acquisition order (see `lockdep::order_key`).
         fn order_key(&self) -> u64;
         /// The address of the lock's state: distinct for distinct locks, so
         /// it identifies the lock among the arguments of one call.
@@ -290,7 +294,7 @@ use sealed::{Exclusive, Owned};
 /// are locks.
 ///
 /// ```
-/// use gilfree::lockdep::{Lockable, acquire_all};
+/// use gilfree::deadlock::{Lockable, acquire_all};
 /// use gilfree::threading::Lock;
 ///
 /// fn lock_both(a: &dyn Lockable, b: &dyn Lockable) -> usize {

@@ -8,6 +8,7 @@ pub mod deadlock_work;
 pub mod executor;
 pub mod lock;
 pub mod manager;
+pub mod pool;
 pub mod primitives;
 pub mod process;
 pub mod python_side;
@@ -23,6 +24,7 @@ pub fn all(b: &mut Bench) {
     process::process_start(b);
     process::pipes(b);
     manager::manager_rows(b);
+    pool::pool_rows(b);
     lock::lock_uncontended(b);
     lock::lock_contended_2t(b);
     primitives::rlock_reacquire(b);

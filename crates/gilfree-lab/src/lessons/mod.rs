@@ -4,6 +4,7 @@
 mod cpu_bound;
 mod manager;
 mod pipe;
+mod process_pool;
 mod processes;
 
 use std::path::PathBuf;
@@ -115,5 +116,10 @@ pub static LESSONS: &[Lesson] = &[
         name: "manager",
         about: "A Manager's dict, list, Namespace and Queue shared by worker processes; a proxy call's cost against a Pipe round trip",
         run: manager::run,
+    },
+    Lesson {
+        name: "process-pool",
+        about: "A CPU-bound map on Pool, ProcessPoolExecutor and ThreadPoolExecutor; imap vs imap_unordered; a worker SIGKILLed mid-task",
+        run: process_pool::run,
     },
 ];

@@ -1,4 +1,5 @@
-//! Python's `multiprocessing` module: processes, pipes and connections.
+//! Python's `multiprocessing` module: processes, pipes and connections,
+//! pools.
 //!
 //! | Python | gilfree |
 //! |---|---|
@@ -14,6 +15,8 @@
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
 //! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
 //! | `Manager()`, `BaseManager`, proxies | [`Manager`], [`manager`] |
+//! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`]; `apply`/`map`/`imap`/`starmap` (+ `_async`) take a task |
+//! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`] |
 //!
 //! # Tasks, not closures
 //!
@@ -106,6 +109,7 @@ mod guard;
 mod info;
 pub mod manager;
 mod method;
+pub mod pool;
 mod process;
 mod server;
 mod start;
@@ -117,10 +121,12 @@ pub use child::Fault;
 pub use connection::{
     Address, Client, Connection, DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe,
 };
+pub(crate) use error::describe_exit;
 pub use error::{Error, Result};
 pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_cpu_count};
 pub use manager::{Manager, ManagerBuilder};
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
+pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{Process, Unknown, active_children};
 pub use task::Task;
 

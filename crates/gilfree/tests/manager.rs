@@ -584,6 +584,21 @@ fn custom_type_across_processes(m: StartMethod) -> Result<(), Failed> {
     check(t.call(&TallyCall::Count("a".into()))? == 2, "still there")
 }
 
+/// A proxy of the wrong kind (a dict's token read as a list's) gets an
+/// error naming the operation, and the object is unharmed.
+fn wrong_kind_is_an_error(_: StartMethod) -> Result<(), Failed> {
+    let mgr = Manager::start_in_thread()?;
+    let d = mgr.dict::<u8, u8>()?;
+    d.set(&1, &1)?;
+    let l: List<u8> = postcard::from_bytes(&postcard::to_allocvec(&d)?)?;
+    let r = l.append(&2);
+    check(
+        matches!(&r, Err(Error::Protocol(m)) if m.contains("ListAppend")),
+        format!("{r:?}"),
+    )?;
+    check(d.get(&1)? == Some(1), "the dict is unharmed")
+}
+
 type Case = fn(StartMethod) -> Result<(), Failed>;
 
 fn main() {
@@ -610,6 +625,7 @@ fn main() {
         ("silent_clients_delay_nobody", silent_clients_delay_nobody),
         ("listener_auth_timeout", listener_auth_timeout),
         ("random_bytes_never_crash", random_bytes_never_crash),
+        ("wrong_kind_is_an_error", wrong_kind_is_an_error),
     ];
     let mut trials = Vec::new();
     for m in StartMethod::ALL {

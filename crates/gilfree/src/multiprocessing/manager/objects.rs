@@ -135,6 +135,27 @@ macro_rules! part {
     };
 }
 
+/// The start of `op`'s `Debug` text, for an error: formatting stops at
+/// 40 bytes, so an operation carrying a large value costs no more.
+fn short(op: &Op) -> String {
+    use std::fmt::Write;
+    struct Cap(String);
+    impl Write for Cap {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for ch in s.chars() {
+                if self.0.len() >= 40 {
+                    return Err(std::fmt::Error);
+                }
+                self.0.push(ch);
+            }
+            Ok(())
+        }
+    }
+    let mut c = Cap(String::new());
+    let _ = write!(c, "{op:?}");
+    c.0
+}
+
 /// A Python list index (negative counts from the end) checked against `len`.
 fn index(i: i64, len: usize) -> Result<usize, Fault> {
     let i = if i < 0 { i + len as i64 } else { i };
@@ -262,11 +283,7 @@ impl Object {
         alive: &dyn Fn() -> bool,
     ) -> Reply {
         use State as S;
-        let wrong = |op: &Op| {
-            Err(Fault::WrongType(
-                format!("{op:?}").chars().take(40).collect(),
-            ))
-        };
+        let wrong = |op: &Op| Err(Fault::WrongType(short(op)));
         match (&mut **g, op) {
             (S::Dict(d), Op::Len) => Ok(Out::Int(d.map.len() as u64)),
             (S::List(l), Op::Len) => Ok(Out::Int(l.len() as u64)),

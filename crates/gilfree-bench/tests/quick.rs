@@ -29,6 +29,8 @@ const RUST_SHAPES: &[&str] = &[
     "pipe_roundtrip",
     "pipe_throughput_64b",
     "pipe_throughput_1mib",
+    "manager_dict_set_get",
+    "manager_queue_64b",
 ];
 
 /// Shapes that, until gilfree's rows for them land, only CPython has.

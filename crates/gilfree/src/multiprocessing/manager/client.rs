@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -83,8 +83,9 @@ impl Client {
     /// A client of the server at `address`, shared with every other proxy
     /// of this process that reaches the same server with the same key.
     pub(crate) fn shared(address: Address, authkey: Vec<u8>) -> Arc<Client> {
-        static CLIENTS: Lock<Vec<Weak<Client>>> = Lock::new(Vec::new());
-        let mut all = CLIENTS.acquire();
+        // std's Mutex: a `static` (threading::Lock is not const under loom).
+        static CLIENTS: Mutex<Vec<Weak<Client>>> = Mutex::new(Vec::new());
+        let mut all = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|w| w.strong_count() > 0);
         for w in all.iter() {
             if let Some(c) = w.upgrade()

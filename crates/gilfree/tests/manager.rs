@@ -10,8 +10,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use gilfree::multiprocessing::manager::{
-    Barrier, BoundedSemaphore, Condition, Dict, Error, Event, JoinableQueue, List, Lock, Namespace,
-    Proxy, Queue, RLock, Semaphore, Shared, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Dict, Error, Event, JoinableQueue, List, Lock,
+    Namespace, Proxy, Queue, RLock, Semaphore, Shared, Value,
 };
 use gilfree::multiprocessing::{
     Address, Client, Connection, Listener, Manager, Pipe, Process, StartMethod, get_context,
@@ -45,6 +45,7 @@ type Data = (
     Value<u64>,
     Queue<String>,
     JoinableQueue<u32>,
+    Array<u8>,
 );
 
 /// The synchronisation proxies a child works on.
@@ -62,7 +63,7 @@ type Sync = (
 /// effects. Returns what the child read.
 #[gilfree::task]
 fn exercise(data: Data, sync: Sync) -> Result<Vec<String>, String> {
-    let (d, l, ns, v, q, jq) = data;
+    let (d, l, ns, v, q, jq, a) = data;
     let (lock, rlock, sem, bsem, ev, cond, bar) = sync;
     let e = |e: Error| e.to_string();
     let mut seen = Vec::new();
@@ -95,6 +96,8 @@ fn exercise(data: Data, sync: Sync) -> Result<Vec<String>, String> {
     ns.set("child", &vec!["x".to_string()]).map_err(e)?;
     seen.push(ns.get::<String>("parent").map_err(e)?);
     v.set(&(v.get().map_err(e)? + 1)).map_err(e)?;
+    a.set(0, &(a.get(-1).map_err(e)? + a.len().map_err(e)? as u8))
+        .map_err(e)?;
     // queues
     seen.push(q.get_timeout(PATIENCE).map_err(e)?);
     q.put(&"from child".into()).map_err(e)?;
@@ -140,6 +143,7 @@ fn every_proxy_across_processes(m: StartMethod) -> Result<(), Failed> {
         mgr.condition()?,
         mgr.barrier(2)?,
     );
+    let a = mgr.array([0u8, 0, 40])?;
     let data = (
         d.clone(),
         l.clone(),
@@ -147,6 +151,7 @@ fn every_proxy_across_processes(m: StartMethod) -> Result<(), Failed> {
         v.clone(),
         q.clone(),
         jq.clone(),
+        a.clone(),
     );
     let p = get_context(m).process(exercise::TASK, (data, sync.clone()))?;
     p.start()?;
@@ -185,6 +190,10 @@ fn every_proxy_across_processes(m: StartMethod) -> Result<(), Failed> {
     check(ns.get::<Vec<String>>("child")? == ["x"], "namespace")?;
     check(ns.names()? == ["child", "parent"], "names")?;
     check(v.get()? == 42, "value")?;
+    check(
+        a.snapshot()? == [43, 0, 40],
+        format!("array {:?}", a.snapshot()?),
+    )?;
     check(q.get_timeout(PATIENCE)? == "from child", "queue back")?;
     jq.join_timeout(PATIENCE)?;
     check(!sync.0.locked()?, "lock released")?;

@@ -426,6 +426,78 @@ impl<T: Serialize + DeserializeOwned> List<T> {
 }
 
 proxy! {
+    /// Python's `manager.Array(typecode, sequence)`: a fixed-length
+    /// sequence in the server (a list that cannot grow or shrink).
+    ///
+    /// ```
+    /// let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+    /// let a = m.array([0.0f64; 4]).unwrap();
+    /// a.set(2, &1.5).unwrap();
+    /// assert_eq!(a.get(2).unwrap(), 1.5);
+    /// assert_eq!(a.len().unwrap(), 4);
+    /// ```
+    Array<T>
+}
+
+impl<T: Serialize + DeserializeOwned> Array<T> {
+    /// `a[i]`; [`Error::IndexError`] out of range.
+    ///
+    /// ```
+    /// # let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+    /// let a = m.array([1u8, 2]).unwrap();
+    /// assert_eq!(a.get(-1).unwrap(), 2);
+    /// ```
+    pub fn get(&self, i: i64) -> Result<T> {
+        value(self.h.call(Op::ListGet(i))?)
+    }
+
+    /// `a[i] = x`.
+    ///
+    /// ```
+    /// # let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+    /// let a = m.array([1u8, 2]).unwrap();
+    /// a.set(0, &9).unwrap();
+    /// assert!(a.set(5, &9).is_err());
+    /// ```
+    pub fn set(&self, i: i64, x: &T) -> Result<()> {
+        unit(self.h.call(Op::ListSet(i, enc(x)?))?)
+    }
+
+    /// `len(a)`.
+    ///
+    /// ```
+    /// # let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+    /// assert_eq!(m.array([1u8, 2]).unwrap().len().unwrap(), 2);
+    /// ```
+    pub fn len(&self) -> Result<usize> {
+        int(self.h.call(Op::Len)?)
+    }
+
+    /// `len(a) == 0`.
+    ///
+    /// ```
+    /// # let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+    /// assert!(m.array(Vec::<u8>::new()).unwrap().is_empty().unwrap());
+    /// ```
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// `a[:]`: a snapshot of the items, in one call.
+    ///
+    /// ```
+    /// # let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+    /// assert_eq!(m.array([1u8, 2]).unwrap().snapshot().unwrap(), [1, 2]);
+    /// ```
+    pub fn snapshot(&self) -> Result<Vec<T>> {
+        match self.h.call(Op::ListSnapshot)? {
+            Out::Many(v) => v.iter().map(|b| dec(b)).collect(),
+            o => Err(unexpected(o)),
+        }
+    }
+}
+
+proxy! {
     /// Python's `manager.Namespace()`: named fields, each of any serde
     /// type (`ns.x = 1` is `ns.set("x", &1)`, `ns.x` is `ns.get::<i32>("x")`).
     ///

@@ -13,7 +13,7 @@
 //! | `m = Manager()` / `m.shutdown()` | [`Manager::start`] / [`Manager::shutdown`] (or drop) |
 //! | `BaseManager(address, authkey).connect()` | [`Manager::connect`] |
 //! | `m.get_server().serve_forever()` | [`Manager::serve`] |
-//! | `m.dict()`, `m.list()`, `m.Namespace()`, `m.Value()` | [`Manager::dict`], [`Manager::list`], [`Manager::namespace`], [`Manager::value`] |
+//! | `m.dict()`, `m.list()`, `m.Namespace()`, `m.Value()`, `m.Array()` | [`Manager::dict`], [`Manager::list`], [`Manager::namespace`], [`Manager::value`], [`Manager::array`] |
 //! | `m.Queue()`, `m.JoinableQueue()` | [`Manager::queue`], [`Manager::joinable_queue`] |
 //! | `m.Lock()`, `m.RLock()`, `m.Semaphore()`, `m.BoundedSemaphore()` | [`Manager::lock`], [`Manager::rlock`], [`Manager::semaphore`], [`Manager::bounded_semaphore`] |
 //! | `m.Event()`, `m.Condition()`, `m.Barrier()` | [`Manager::event`], [`Manager::condition`], [`Manager::barrier`] |
@@ -79,7 +79,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use collections::{Dict, JoinableQueue, List, Namespace, Queue, Value};
+pub use collections::{Array, Dict, JoinableQueue, List, Namespace, Queue, Value};
 pub use custom::{Proxy, Shared};
 pub use error::{Error, Result};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, RLock, Semaphore};
@@ -536,6 +536,23 @@ impl Manager {
             .map(|x| enc(&x))
             .collect::<Result<Vec<_>>>()?;
         Ok(List::from_handle(self.make(Kind::List(v))?))
+    }
+
+    /// `manager.Array(typecode, sequence)`: a fixed-length sequence.
+    ///
+    /// ```
+    /// # let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+    /// let a = m.array(vec![0i32; 8]).unwrap();
+    /// ```
+    pub fn array<T: Serialize + DeserializeOwned>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<Array<T>> {
+        let v = items
+            .into_iter()
+            .map(|x| enc(&x))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Array::from_handle(self.make(Kind::List(v))?))
     }
 
     /// `manager.Namespace()`.

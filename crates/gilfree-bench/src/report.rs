@@ -25,8 +25,8 @@ pub const TARGETS: &[(&str, &str, f64)] = &[
     // two, as is the op), and ≥ 6× faster than CPython's Manager.
     ("manager_dict_set_get", "raw", 1.3),
     ("manager_queue_64b", "raw", 1.3),
-    ("manager_dict_set_get", "cpython", 1.0 / 6.0),
-    ("manager_queue_64b", "cpython", 1.0 / 6.0),
+    ("manager_dict_set_get", "cpython", 0.167),
+    ("manager_queue_64b", "cpython", 0.167),
 ];
 
 /// The target limit of gilfree/`imp` on `shape`, if there is one.

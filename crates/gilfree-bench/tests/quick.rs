@@ -48,6 +48,7 @@ const IMPLS: &[&str] = &[
     "flume",
     "rayon",
     "cpython",
+    "cpython-ppe",
     "raw",
     "gilfree_deadlock",
 ];

@@ -824,47 +824,51 @@ impl Pool {
             return Err(Error::Value("Chunksize must be 1+, not 0".into()));
         }
         let items: Vec<A> = items.into_iter().collect();
-        let size = chunksize.unwrap_or_else(|| default_chunksize(items.len(), self.processes()));
-        let mut batches = Vec::new();
-        for chunk in items.chunks(size) {
-            let mut calls = Calls::new(task);
-            for a in chunk {
-                calls.push(a).map_err(|e| Error::Encode {
-                    what: "task arguments",
-                    reason: e,
-                })?;
-            }
-            batches.push(calls);
-        }
         let result = AsyncResult::new();
         if items.is_empty() {
             result.set(Ok(Vec::new()), callbacks);
             return Ok(result);
         }
+        let size = chunksize.unwrap_or_else(|| default_chunksize(items.len(), self.processes()));
         let state = Arc::new(Lock::new(MapState {
             values: (0..items.len()).map(|_| None).collect(),
             left: items.len(),
             cb: Some(callbacks),
         }));
-        drop(items);
-        let mut offset = 0;
-        for calls in batches {
-            let n = calls.len();
-            let sink = MapSink {
-                task,
-                offset,
-                state: state.clone(),
-                result: result.clone(),
+        // Each chunk is sent as soon as it is encoded, so the workers start
+        // while the rest is encoded.
+        for (k, chunk) in items.chunks(size).enumerate() {
+            let mut calls = Calls::new(task);
+            let encoded = chunk.iter().try_for_each(|a| calls.push(a));
+            let failed: Option<(Error, Error)> = match encoded {
+                Err(reason) => {
+                    let e = |reason: String| Error::Encode {
+                        what: "task arguments",
+                        reason,
+                    };
+                    Some((e(reason.clone()), e(reason)))
+                }
+                Ok(()) => {
+                    let sink = MapSink {
+                        task,
+                        offset: k * size,
+                        state: state.clone(),
+                        result: result.clone(),
+                    };
+                    match self.core.submit(&calls, Box::new(sink)) {
+                        Ok(()) => None,
+                        Err(f) => Some((f.clone().into(), f.into())),
+                    }
+                }
             };
-            if let Err(f) = self.core.submit(&calls, Box::new(sink)) {
-                // The chunks already queued run; the map fails now.
+            if let Some((mine, theirs)) = failed {
+                // The chunks already sent run; the map fails now.
                 let cb = state.acquire().cb.take();
                 if let Some(cb) = cb {
-                    result.set(Err(f.clone().into()), cb);
+                    result.set(Err(theirs), cb);
                 }
-                return Err(f.into());
+                return Err(mine);
             }
-            offset += n;
         }
         Ok(result)
     }

@@ -41,8 +41,8 @@
 use core::marker::PhantomData;
 
 use super::atomic::{AtomicU32, Ordering::*, fence};
-use super::futex::{self, Wake};
 use super::deadline::Deadline;
+use super::futex::{self, Wake};
 use super::futex::{Private, Scope};
 
 /// Someone may be asleep on the word.

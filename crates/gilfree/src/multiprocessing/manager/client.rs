@@ -142,7 +142,7 @@ impl Client {
         }
         match connect(&self.address, Some(&self.authkey)) {
             Ok(c) => Ok(c),
-            Err(e @ crate::multiprocessing::Error::Authentication(_)) => Err(e.into()),
+            Err(e @ crate::multiprocessing::error::Error::Authentication(_)) => Err(e.into()),
             Err(e) => Err(self.gone(format!("cannot connect: {e}"))),
         }
     }
@@ -165,7 +165,7 @@ impl Client {
         let c = self.take()?;
         c.send_bytes(&bytes).map_err(|e| self.gone(e))?;
         let (reply, _) = c.recv_frame(deadline).map_err(|e| match e {
-            crate::multiprocessing::Error::Timeout => self.gone("no reply in time"),
+            crate::multiprocessing::error::Error::Timeout => self.gone("no reply in time"),
             e => self.gone(e),
         })?;
         let reply: Reply =

@@ -2,7 +2,7 @@
 //! by a proxy call, plus "the server is gone".
 
 use super::protocol::Fault;
-use crate::multiprocessing::Error as MpError;
+use crate::multiprocessing::error::Error as MpError;
 
 /// What went wrong in a [`Manager`](super::Manager) or proxy call.
 ///

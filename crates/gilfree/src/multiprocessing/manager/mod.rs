@@ -94,8 +94,11 @@ pub mod __private {
 }
 use protocol::{Kind, Op, Out};
 
+use crate::multiprocessing::builder::get_context;
+use crate::multiprocessing::connection::Pipe;
 use crate::multiprocessing::connection::{Address, Connection, Listener};
-use crate::multiprocessing::{Pipe, Process, StartMethod, get_context};
+use crate::multiprocessing::method::{StartMethod, get_start_method};
+use crate::multiprocessing::process::Process;
 
 /// A manager's server runs this task: bind, report the address on `ctl`,
 /// serve until `ctl` says stop or ends (the [`Manager`] was shut down or
@@ -136,14 +139,14 @@ fn run_server(address: Option<Addr>, authkey: Vec<u8>, ctl: Connection) {
 /// A fresh private Unix socket path: a directory of mode 0700 made for it.
 fn private_socket() -> Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
-    let rand =
-        crate::sys::os::system::random_bytes(8).map_err(crate::multiprocessing::Error::Io)?;
+    let rand = crate::sys::os::system::random_bytes(8)
+        .map_err(crate::multiprocessing::error::Error::Io)?;
     let hex: String = rand.iter().map(|b| format!("{b:02x}")).collect();
     let dir = std::env::temp_dir().join(format!("gilfree-manager-{}-{hex}", std::process::id()));
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&dir)
-        .map_err(crate::multiprocessing::Error::Io)?;
+        .map_err(crate::multiprocessing::error::Error::Io)?;
     Ok(dir.join("socket"))
 }
 
@@ -169,14 +172,15 @@ fn bind(address: Option<Address>, authkey: &[u8]) -> Result<Listener> {
     let l = Listener::bind(address, Some(authkey))?;
     if let Address::Unix(p) = l.address() {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
-            .map_err(crate::multiprocessing::Error::Io)?;
+            .map_err(crate::multiprocessing::error::Error::Io)?;
     }
     Ok(l)
 }
 
 /// A random auth key (Python's `os.urandom(32)` process auth key).
 fn random_key() -> Result<Vec<u8>> {
-    Ok(crate::sys::os::system::random_bytes(32).map_err(crate::multiprocessing::Error::Io)?)
+    Ok(crate::sys::os::system::random_bytes(32)
+        .map_err(crate::multiprocessing::error::Error::Io)?)
 }
 
 /// How long [`Manager::shutdown`] waits for its server to exit before
@@ -290,10 +294,7 @@ impl ManagerBuilder {
             Some(k) => k,
             None => random_key()?,
         };
-        let ctx = get_context(
-            self.method
-                .unwrap_or_else(crate::multiprocessing::get_start_method),
-        );
+        let ctx = get_context(self.method.unwrap_or_else(get_start_method));
         let (mine, theirs) = Pipe(true)?;
         let process = ctx.builder().name("gilfree-manager").daemon(true).target(
             run_server::TASK,
@@ -344,7 +345,7 @@ impl ManagerBuilder {
         std::thread::Builder::new()
             .name("gilfree-manager".into())
             .spawn(move || server::serve(l))
-            .map_err(crate::multiprocessing::Error::Io)?;
+            .map_err(crate::multiprocessing::error::Error::Io)?;
         Ok(Manager {
             client: Client::shared(address, authkey),
             owned: Owned::Thread,

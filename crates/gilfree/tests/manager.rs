@@ -390,6 +390,34 @@ fn tcp_and_unix_addresses(_: StartMethod) -> Result<(), Failed> {
     check(!path.exists(), "the socket is removed at shutdown")
 }
 
+/// Serves a manager in this process (one nobody `start`ed), after
+/// telling the parent where.
+#[gilfree::task]
+fn serve_here(path: std::path::PathBuf, key: Vec<u8>, c: Connection) {
+    let server = Manager::server(path, &key).unwrap();
+    c.send(&format!("{:?}", server.address())).unwrap();
+    server.serve_forever().unwrap();
+}
+
+fn serve_in_a_plain_process(m: StartMethod) -> Result<(), Failed> {
+    let dir = std::env::temp_dir().join(format!("gf-mgr-serve-{}-{m}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("socket");
+    let (mine, theirs) = Pipe(true)?;
+    let p = get_context(m).process(serve_here::TASK, (path.clone(), b"k2".to_vec(), theirs))?;
+    p.start()?;
+    let said: String = mine.recv()?;
+    check(said.contains("socket"), said)?;
+    let mgr = Manager::connect(path.clone(), b"k2")?;
+    let d = mgr.dict::<String, String>()?;
+    d.set(&"k".into(), &"v".into())?;
+    check(d.get(&"k".into())? == Some("v".into()), "served")?;
+    p.kill()?;
+    p.join()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Connects with only an address and a key; returns a proxy it made.
 #[gilfree::task]
 fn connect_and_make(address: SocketAddr, key: Vec<u8>) -> Result<Dict<String, u32>, String> {
@@ -626,6 +654,7 @@ fn main() {
         ),
         ("connect_from_another_process", connect_from_another_process),
         ("custom_type_across_processes", custom_type_across_processes),
+        ("serve_in_a_plain_process", serve_in_a_plain_process),
     ];
     let once: &[(&str, Case)] = &[
         ("used_after_fork", used_after_fork),

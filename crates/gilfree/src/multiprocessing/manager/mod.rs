@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `m = Manager()` / `m.shutdown()` | [`Manager::start`] / [`Manager::shutdown`] (or drop) |
 //! | `BaseManager(address, authkey).connect()` | [`Manager::connect`] |
-//! | `m.get_server().serve_forever()` | [`Manager::serve`] |
+//! | `m.get_server()`, `.serve_forever()` | [`Manager::server`], [`Server::serve_forever`] ([`Manager::serve`] does both) |
 //! | `m.dict()`, `m.list()`, `m.Namespace()`, `m.Value()`, `m.Array()` | [`Manager::dict`], [`Manager::list`], [`Manager::namespace`], [`Manager::value`], [`Manager::array`] |
 //! | `m.Queue()`, `m.JoinableQueue()` | [`Manager::queue`], [`Manager::joinable_queue`] |
 //! | `m.Lock()`, `m.RLock()`, `m.Semaphore()`, `m.BoundedSemaphore()` | [`Manager::lock`], [`Manager::rlock`], [`Manager::semaphore`], [`Manager::bounded_semaphore`] |
@@ -186,6 +186,44 @@ fn random_key() -> Result<Vec<u8>> {
 /// How long [`Manager::shutdown`] waits for its server to exit before
 /// killing it.
 const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Python's `multiprocessing.managers.Server`: a bound manager server not
+/// yet serving (from [`Manager::server`]).
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("gf-mgr-doc-{}", std::process::id()));
+/// let s = gilfree::multiprocessing::Manager::server(dir.clone(), b"k").unwrap();
+/// assert_eq!(s.address(), &gilfree::multiprocessing::Address::Unix(dir));
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: Listener,
+}
+
+impl Server {
+    /// Where it listens (Python's `server.address`).
+    ///
+    /// ```
+    /// let tcp: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    /// let s = gilfree::multiprocessing::Manager::server(tcp, b"k").unwrap();
+    /// assert!(matches!(s.address(), gilfree::multiprocessing::Address::Tcp(a) if a.port() != 0));
+    /// ```
+    pub fn address(&self) -> &Address {
+        self.listener.address()
+    }
+
+    /// Python's `server.serve_forever()`: serve on this thread, each
+    /// connection on a thread of its own. Returns only if accepting
+    /// fails for good.
+    ///
+    /// ```no_run
+    /// let tcp: std::net::SocketAddr = "0.0.0.0:50000".parse().unwrap();
+    /// gilfree::multiprocessing::Manager::server(tcp, b"secret").unwrap().serve_forever().unwrap();
+    /// ```
+    pub fn serve_forever(self) -> Result<()> {
+        Ok(server::serve(self.listener)?)
+    }
+}
 
 /// What a manager that started its server owns.
 enum Owned {
@@ -414,8 +452,26 @@ impl Manager {
     /// Manager::serve(addr, b"secret").unwrap();
     /// ```
     pub fn serve(address: impl Into<Address>, authkey: &[u8]) -> Result<()> {
-        let l = bind(Some(address.into()), authkey)?;
-        Ok(server::serve(l)?)
+        Manager::server(address, authkey)?.serve_forever()
+    }
+
+    /// Python's `manager.get_server()`: bind now, serve later with
+    /// [`Server::serve_forever`]; in between, [`Server::address`] tells
+    /// where (a TCP port 0 is chosen at bind).
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::{Address, Manager};
+    /// let tcp: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    /// let server = Manager::server(tcp, b"k").unwrap();
+    /// let address = server.address().clone();
+    /// std::thread::spawn(move || server.serve_forever());
+    /// let m = Manager::connect(address, b"k").unwrap();
+    /// assert_eq!(m.value(&1u8).unwrap().get().unwrap(), 1);
+    /// ```
+    pub fn server(address: impl Into<Address>, authkey: &[u8]) -> Result<Server> {
+        Ok(Server {
+            listener: bind(Some(address.into()), authkey)?,
+        })
     }
 
     /// The server's address (Python's `manager.address`).

@@ -245,6 +245,58 @@ fn four_processes_exact_count(m: StartMethod) -> Result<(), Failed> {
     check(who == [0, 1, 2, 3], format!("{who:?}"))
 }
 
+#[gilfree::task]
+fn produce(q: Queue<Option<u32>>, from: u32, n: u32) -> Result<(), String> {
+    for i in from..from + n {
+        q.put(&Some(i)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[gilfree::task]
+fn consume(q: Queue<Option<u32>>) -> Result<Vec<u32>, String> {
+    let mut got = Vec::new();
+    while let Some(i) = q.get_timeout(PATIENCE).map_err(|e| e.to_string())? {
+        got.push(i);
+    }
+    Ok(got)
+}
+
+/// Two producer and two consumer processes on a bounded managed queue:
+/// every item arrives exactly once.
+fn queue_stress_nothing_lost(m: StartMethod) -> Result<(), Failed> {
+    let mgr = start(m)?;
+    let q = mgr.queue::<Option<u32>>(8)?;
+    let n = 300;
+    let ctx = get_context(m);
+    let producers = (0..2)
+        .map(|k| ctx.process(produce::TASK, (q.clone(), k * n, n)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let consumers = (0..2)
+        .map(|_| ctx.process(consume::TASK, (q.clone(),)))
+        .collect::<Result<Vec<_>, _>>()?;
+    for p in &producers {
+        p.start()?;
+    }
+    for c in &consumers {
+        c.start()?;
+    }
+    for p in &producers {
+        p.result()?.map_err(Failed::from)?;
+    }
+    q.put(&None)?;
+    q.put(&None)?;
+    let mut all = Vec::new();
+    for c in &consumers {
+        all.extend(c.result()?.map_err(Failed::from)?);
+    }
+    all.sort_unstable();
+    check(
+        all == (0..2 * n).collect::<Vec<_>>(),
+        format!("{} items, not each once", all.len()),
+    )
+}
+
 /// A nested proxy: a list stored in a dict, reached by the child through
 /// the dict.
 #[gilfree::task]
@@ -646,6 +698,7 @@ fn main() {
         ("every_proxy_across_processes", every_proxy_across_processes),
         ("four_processes_exact_count", four_processes_exact_count),
         ("nested_proxies", nested_proxies),
+        ("queue_stress_nothing_lost", queue_stress_nothing_lost),
         ("client_killed_holding_lock", client_killed_holding_lock),
         ("server_killed_calls_fail", server_killed_calls_fail),
         (

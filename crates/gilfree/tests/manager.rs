@@ -676,7 +676,9 @@ fn custom_type_across_processes(m: StartMethod) -> Result<(), Failed> {
 /// A proxy of the wrong kind (a dict's token read as a list's) gets an
 /// error naming the operation, and the object is unharmed.
 fn wrong_kind_is_an_error(_: StartMethod) -> Result<(), Failed> {
-    let mgr = Manager::start_in_thread()?;
+    // A server process, not a thread: `used_after_fork` needs this
+    // process single-threaded when the cases share one process.
+    let mgr = start(StartMethod::ForkServer)?;
     let d = mgr.dict::<u8, u8>()?;
     d.set(&1, &1)?;
     let l: List<u8> = postcard::from_bytes(&postcard::to_allocvec(&d)?)?;

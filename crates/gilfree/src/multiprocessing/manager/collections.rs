@@ -620,6 +620,15 @@ proxy! {
 
 /// Python's `manager.JoinableQueue()`: the same proxy as [`Queue`], whose
 /// `task_done`/`join` Python reserves to this kind.
+///
+/// ```
+/// let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+/// let q: gilfree::multiprocessing::manager::JoinableQueue<u8> = m.joinable_queue(0).unwrap();
+/// q.put(&1).unwrap();
+/// q.get().unwrap();
+/// q.task_done().unwrap();
+/// q.join().unwrap();
+/// ```
 pub type JoinableQueue<T> = Queue<T>;
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {

@@ -16,6 +16,16 @@ use super::protocol::{Op, Out, Wait};
 /// A held managed lock; dropping it releases the lock (Python's `with`).
 /// A failed release (the server is gone) is ignored on drop; call
 /// [`release`](LockGuard::release) to see it.
+///
+/// ```
+/// let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+/// let lock = m.lock().unwrap();
+/// {
+///     let _g = lock.acquire().unwrap(); // with lock:
+///     assert!(lock.locked().unwrap());
+/// }
+/// assert!(!lock.locked().unwrap());
+/// ```
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct LockGuard<'a> {
     h: Option<&'a Handle>,

@@ -335,6 +335,43 @@ def _process_start(method):
     return run
 
 
+def _mp_lock_work(lock, counter, go, per):
+    while not go.value:
+        pass
+    for _ in range(per):
+        with lock:
+            counter.value += 1
+
+
+def mp_lock_contended_2p(n):
+    """Two forked processes add n // 2 each to a RawValue under one
+    multiprocessing.Lock; from the release to the later end."""
+    ctx = mp.get_context("fork")
+    lock = ctx.Lock()
+    counter = ctx.RawValue("q", 0)
+    go = ctx.RawValue("b", 0)
+    per = n // 2
+    ps = [ctx.Process(target=_mp_lock_work, args=(lock, counter, go, per)) for _ in range(2)]
+    for p in ps:
+        p.start()
+    t0 = clock()
+    go.value = 1
+    for p in ps:
+        p.join()
+    ns = clock() - t0
+    assert counter.value == 2 * per
+    return ns
+
+
+def value_increment(n):
+    v = mp.Value("q", 0)
+    t0 = clock()
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+    return clock() - t0
+
+
 def _pipe_server(conn):
     """The other end of the pipe shapes: ("echo", n, size) echoes n
     messages; ("sink", n, size) takes n messages and answers their total
@@ -508,6 +545,9 @@ CPYTHON = {
 CPYTHON[f"cpu_threads_{NTHREADS}t"] = cpu_threads
 for _m in ("fork", "spawn", "forkserver"):
     CPYTHON[f"process_start_{_m}"] = _process_start(_m)
+CPYTHON["mp_lock_uncontended"] = lambda n: lock_uncontended(n, mp.Lock)
+CPYTHON["mp_lock_contended_2p"] = mp_lock_contended_2p
+CPYTHON["value_increment"] = value_increment
 CPYTHON["pipe_roundtrip"] = pipe_roundtrip
 CPYTHON["pipe_throughput_64b"] = _throughput(64)
 CPYTHON["pipe_throughput_1mib"] = _throughput(1 << 20)

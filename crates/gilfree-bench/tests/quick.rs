@@ -29,6 +29,9 @@ const RUST_SHAPES: &[&str] = &[
     "pipe_roundtrip",
     "pipe_throughput_64b",
     "pipe_throughput_1mib",
+    "mp_lock_uncontended",
+    "mp_lock_contended_2p",
+    "value_increment",
     "manager_dict_set_get",
     "manager_queue_64b",
 ];
@@ -51,6 +54,8 @@ const IMPLS: &[&str] = &[
     "cpython-ppe",
     "raw",
     "gilfree_deadlock",
+    "threading",
+    "robust_pthread",
 ];
 
 fn scratch(name: &str) -> PathBuf {

@@ -13,6 +13,7 @@ pub mod primitives;
 pub mod process;
 pub mod python_side;
 pub mod queue;
+pub mod shared;
 
 use crate::harness::Bench;
 
@@ -25,8 +26,11 @@ pub fn all(b: &mut Bench) {
     process::pipes(b);
     manager::manager_rows(b);
     pool::pool_rows(b);
+    shared::mp_lock_contended_2p(b);
     lock::lock_uncontended(b);
     lock::lock_contended_2t(b);
+    shared::mp_lock_uncontended(b);
+    shared::value_increment(b);
     primitives::rlock_reacquire(b);
     primitives::semaphore_acquire_release(b);
     primitives::event_pingpong(b);

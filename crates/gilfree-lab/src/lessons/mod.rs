@@ -4,8 +4,10 @@
 mod cpu_bound;
 mod manager;
 mod pipe;
+mod process_locks;
 mod process_pool;
 mod processes;
+mod shared_memory;
 
 use std::path::PathBuf;
 
@@ -121,5 +123,15 @@ pub static LESSONS: &[Lesson] = &[
         name: "process-pool",
         about: "A CPU-bound map on Pool, ProcessPoolExecutor and ThreadPoolExecutor; imap vs imap_unordered; a worker SIGKILLed mid-task",
         run: process_pool::run,
+    },
+    Lesson {
+        name: "shared-memory",
+        about: "No sharing by default; a Value incremented by N processes without and with get_lock(); an Array filled in parallel",
+        run: shared_memory::run,
+    },
+    Lesson {
+        name: "process-locks",
+        about: "Processes take turns under a process Lock; a holder SIGKILLed, the next acquirer told owner_died",
+        run: process_locks::run,
     },
 ];

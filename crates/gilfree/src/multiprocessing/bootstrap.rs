@@ -35,6 +35,9 @@ use crate::sys::os;
 /// ```
 pub fn init() {
     guard::mark_init();
+    // Before anything else: a child joins its program tree's resource
+    // tracker.
+    super::shared_memory::tracker::init();
     if let Some(v) = std::env::var_os(ENV_CHILD) {
         // SAFETY: the first line of main, before any thread exists, so no
         // other thread reads the environment while we change it.

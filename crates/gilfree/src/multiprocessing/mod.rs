@@ -17,6 +17,10 @@
 //! | `Manager()`, `BaseManager`, proxies | [`Manager`], [`manager`] |
 //! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`]; `apply`/`map`/`imap`/`starmap` (+ `_async`) take a task |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`] |
+//! | `shared_memory.SharedMemory` | [`SharedMemory`] |
+//! | `Lock`, `RLock` (process-shared, survive a dead holder) | [`Lock`], [`RLock`] |
+//! | `Semaphore`, `BoundedSemaphore`, `Event`, `Condition` | [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`] |
+//! | `Value`, `Array`, `sharedctypes.RawValue`/`RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //!
 //! # Tasks, not closures
 //!
@@ -112,6 +116,7 @@ mod method;
 pub mod pool;
 mod process;
 mod server;
+pub mod shared_memory;
 mod start;
 mod task;
 
@@ -128,6 +133,10 @@ pub use manager::{Manager, ManagerBuilder};
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
 pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{Process, Unknown, active_children};
+pub use shared_memory::{
+    Array, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
+    SharedMemory, Value,
+};
 pub use task::Task;
 
 #[doc(hidden)]

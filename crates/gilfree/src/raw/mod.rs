@@ -16,12 +16,14 @@
 //! | [`RawEvent`] | `threading::Event` |
 //! | [`RawLife`] | `threading::Thread` (started / running / done) |
 //! | [`RawCondvar`] | the process-shared `Condition` to come |
+//! | [`RawRobustLock`] | `multiprocessing::{Value, Array}`'s lock (a holder may die) |
 
 mod condvar;
 mod event;
 pub(crate) mod life;
 mod lock;
 mod rlock;
+mod robust_lock;
 mod semaphore;
 
 #[allow(unused_imports)]
@@ -30,4 +32,6 @@ pub(crate) use event::RawEvent;
 pub(crate) use life::RawLife;
 pub(crate) use lock::RawLock;
 pub(crate) use rlock::{NotOwner, RawRLock};
+#[allow(unused_imports)]
+pub(crate) use robust_lock::RawRobustLock;
 pub(crate) use semaphore::RawSemaphore;

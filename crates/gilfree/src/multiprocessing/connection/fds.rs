@@ -64,7 +64,7 @@ pub(crate) fn decode_with_fds<T: DeserializeOwned>(
 
 /// Put `fd` in the table of the value being encoded: its index, or `None`
 /// if no value with descriptors is being encoded on this thread.
-pub(super) fn put_outgoing(fd: OwnedFd) -> Option<u32> {
+pub(crate) fn put_outgoing(fd: OwnedFd) -> Option<u32> {
     FDS_OUT.with(|c| {
         c.borrow_mut().as_mut().map(|v| {
             v.push(fd);
@@ -74,7 +74,7 @@ pub(super) fn put_outgoing(fd: OwnedFd) -> Option<u32> {
 }
 
 /// Take descriptor `idx` of the value being decoded, if it came.
-pub(super) fn take_incoming(idx: u32) -> Option<OwnedFd> {
+pub(crate) fn take_incoming(idx: u32) -> Option<OwnedFd> {
     FDS_IN.with(|c| {
         c.borrow_mut()
             .as_mut()

@@ -10,6 +10,7 @@ use crate::multiprocessing::connection::Connection;
 use crate::multiprocessing::error::{Error, Result};
 use crate::multiprocessing::guard::{ENV_SERVER, NO_INIT};
 use crate::multiprocessing::server::{HELLO, Reply, Request};
+use crate::multiprocessing::shared_memory::tracker;
 use crate::sys::{Deadline, os};
 
 struct Server {
@@ -24,11 +25,16 @@ static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 /// Spawn the server and wait (until `deadline`) for its [`HELLO`].
 fn launch(deadline: Deadline) -> Result<Server> {
     let (link, theirs) = os::socket::socketpair()?;
-    let pid = os::process::spawn_self(
-        ENV_SERVER,
-        &theirs.as_raw_fd().to_string(),
-        &[theirs.as_fd()],
-    )?;
+    let server = theirs.as_raw_fd().to_string();
+    // The server, and so every worker it forks, joins the program tree's
+    // resource tracker.
+    let pid = match tracker::for_child() {
+        Some((fd, v)) => os::process::spawn_self(
+            &[(ENV_SERVER, &server), (tracker::ENV_MEMBER, &v)],
+            &[theirs.as_fd(), fd.as_fd()],
+        )?,
+        None => os::process::spawn_self(&[(ENV_SERVER, &server)], &[theirs.as_fd()])?,
+    };
     drop(theirs);
     // The server is reaped through its pidfd (it is ours).
     let pidfd = os::process::pidfd_open(pid)?;

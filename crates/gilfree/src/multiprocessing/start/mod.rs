@@ -16,11 +16,16 @@ use super::error::{Error, Result};
 use super::guard::NO_INIT;
 use super::info::current_process;
 use super::method::StartMethod;
+use super::shared_memory::tracker;
 use crate::sys::{Deadline, os};
 
 /// Start the child `r` describes (its target is taken): make it by its
 /// start method and complete the handshake.
 pub(crate) fn start(r: &Record, target: Target) -> Result<Started> {
+    // Every process of the tree holds the resource tracker's socket, so
+    // the tracker runs before the first child (a forked one inherits it;
+    // spawn and the fork server pass it on).
+    tracker::ensure_running();
     let ident = Identity {
         name: r.name.clone(),
         daemon: r.daemon,

@@ -7,6 +7,7 @@ use crate::multiprocessing::children::Started;
 use crate::multiprocessing::connection::Connection;
 use crate::multiprocessing::error::Result;
 use crate::multiprocessing::guard::ENV_CHILD;
+use crate::multiprocessing::shared_memory::tracker;
 use crate::sys::os;
 
 /// Spawn: re-execute this binary (`posix_spawn`, i.e. vfork + exec) with
@@ -19,11 +20,15 @@ pub(super) fn start() -> Result<Started> {
     // before that point is seen, as a death signal set before the exec
     // would have seen it.
     let (ours, theirs) = os::socket::socketpair()?;
-    let pid = os::process::spawn_self(
-        ENV_CHILD,
-        &format!("{},{}", theirs.as_raw_fd(), os::process::getpid()),
-        &[theirs.as_fd()],
-    )?;
+    let child = format!("{},{}", theirs.as_raw_fd(), os::process::getpid());
+    // The child joins this program tree's resource tracker.
+    let pid = match tracker::for_child() {
+        Some((fd, v)) => os::process::spawn_self(
+            &[(ENV_CHILD, &child), (tracker::ENV_MEMBER, &v)],
+            &[theirs.as_fd(), fd.as_fd()],
+        )?,
+        None => os::process::spawn_self(&[(ENV_CHILD, &child)], &[theirs.as_fd()])?,
+    };
     drop(theirs);
     // The child is reaped through its pidfd (posix_spawn left no other
     // handle to it).

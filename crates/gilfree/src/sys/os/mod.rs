@@ -6,6 +6,7 @@
 
 pub(crate) mod poll;
 pub(crate) mod process;
+pub(crate) mod shm;
 pub(crate) mod socket;
 pub(crate) mod system;
 pub(crate) mod thread;

@@ -119,7 +119,7 @@ pub(crate) fn thread_count() -> io::Result<usize> {
 }
 
 /// Re-execute this binary (`/proc/self/exe`) as a child with `posix_spawn`,
-/// its environment plus `var=value`, and the descriptors `keep`
+/// its environment plus each `var=value` of `vars`, and the descriptors `keep`
 /// inherited (close-on-exec cleared in the child only). Returns its pid.
 ///
 /// glibc's `posix_spawn` is `clone(CLONE_VM | CLONE_VFORK)` + `exec`: no
@@ -128,7 +128,7 @@ pub(crate) fn thread_count() -> io::Result<usize> {
 /// return value instead of through a pipe. The child starts with an empty
 /// signal mask and `SIGPIPE` at its default, as `std::process::Command`
 /// gives it.
-pub(crate) fn spawn_self(var: &str, value: &str, keep: &[BorrowedFd<'_>]) -> io::Result<i32> {
+pub(crate) fn spawn_self(vars: &[(&str, &str)], keep: &[BorrowedFd<'_>]) -> io::Result<i32> {
     use std::ffi::CString;
     use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
@@ -143,7 +143,7 @@ pub(crate) fn spawn_self(var: &str, value: &str, keep: &[BorrowedFd<'_>]) -> io:
     };
     let mut env: Vec<CString> = Vec::new();
     for (k, v) in std::env::vars_os() {
-        if k.as_bytes() == var.as_bytes() {
+        if vars.iter().any(|(var, _)| k.as_bytes() == var.as_bytes()) {
             continue;
         }
         let mut e = k.as_bytes().to_vec();
@@ -151,7 +151,9 @@ pub(crate) fn spawn_self(var: &str, value: &str, keep: &[BorrowedFd<'_>]) -> io:
         e.extend_from_slice(v.as_bytes());
         env.push(cstr(&e)?);
     }
-    env.push(cstr(format!("{var}={value}").as_bytes())?);
+    for (var, value) in vars {
+        env.push(cstr(format!("{var}={value}").as_bytes())?);
+    }
     let argv = [arg0.as_ptr().cast_mut(), std::ptr::null_mut()];
     let mut envp: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr().cast_mut()).collect();
     envp.push(std::ptr::null_mut());

@@ -1,0 +1,198 @@
+//! `Condition`: Python's `multiprocessing.Condition`, a process-shared
+//! lock (`RawRobustLock`) and `raw::RawCondvar<Shared>` in one shared
+//! block, with `threading::Condition`'s guarded API.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytemuck::Pod;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::block::{Block, Single};
+use super::lock::LockGuard;
+use crate::multiprocessing::error::Result;
+use crate::sys::Deadline;
+
+/// Python's `multiprocessing.Condition`: wait, across processes, until
+/// another process changes some shared state and notifies.
+///
+/// Its lock guards a plain-old-data `T` stored beside it (the state the
+/// condition is about), and survives a holder's death as
+/// [`Lock`](super::Lock)'s does: a waiter that gets the lock back from a
+/// dead holder sees [`owner_died`](super::Guard::owner_died).
+///
+/// As with every condition variable, wake-ups may be spurious: wait in a
+/// loop on the state, or use [`wait_for_guard`](Self::wait_for_guard).
+///
+/// Differences from Python: `notify` needs no lock held (Python raises
+/// `RuntimeError` without it); `new` returns a `Result`.
+///
+/// ```
+/// use gilfree::multiprocessing::Condition;
+/// let c = Condition::new(0u32).unwrap();
+/// let mut g = c.acquire();
+/// *g = 1; // change the state under the lock, then notify
+/// c.notify_all();
+/// assert!(c.wait_for_guard(&mut g, |v| *v == 1)); // already true
+/// ```
+pub struct Condition<T = ()>(Block<Single<T>>);
+
+impl<T: Pod> Condition<T> {
+    /// Python's `multiprocessing.Condition()`, guarding `value`.
+    ///
+    /// ```
+    /// let c = gilfree::multiprocessing::Condition::new(()).unwrap();
+    /// drop(c.acquire());
+    /// ```
+    pub fn new(value: T) -> Result<Self> {
+        Ok(Condition(Block::from_slice(&[Single(value)])?))
+    }
+
+    /// Python's `with cond:`: take the condition's lock.
+    ///
+    /// ```
+    /// let c = gilfree::multiprocessing::Condition::new(5u8).unwrap();
+    /// assert_eq!(*c.acquire(), 5);
+    /// ```
+    pub fn acquire(&self) -> LockGuard<'_, T> {
+        self.0
+            .guard_with(|l| l.lock(Deadline::Never))
+            .expect("no deadline")
+    }
+
+    /// Python's `wait()`: release the lock, sleep until notified, take the
+    /// lock back (`guard` is this condition's).
+    ///
+    /// ```
+    /// # let c = gilfree::multiprocessing::Condition::new(1u8).unwrap();
+    /// let mut g = c.acquire();
+    /// while *g == 0 {
+    ///     c.wait_guard(&mut g);
+    /// }
+    /// ```
+    pub fn wait_guard(&self, guard: &mut LockGuard<'_, T>) {
+        self.wait_until(guard, Deadline::Never);
+    }
+
+    /// Python's `wait(timeout)`: `false` if the timeout passed first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = gilfree::multiprocessing::Condition::new(()).unwrap();
+    /// let mut g = c.acquire();
+    /// assert!(!c.wait_guard_timeout(&mut g, Duration::from_millis(1)));
+    /// ```
+    pub fn wait_guard_timeout(&self, guard: &mut LockGuard<'_, T>, timeout: Duration) -> bool {
+        self.wait_until(guard, Deadline::after(timeout))
+    }
+
+    /// Python's `wait_for(predicate)`: wait until `pred` holds for the
+    /// state; returns `true` then.
+    ///
+    /// ```
+    /// let c = gilfree::multiprocessing::Condition::new(3i32).unwrap();
+    /// let mut g = c.acquire();
+    /// assert!(c.wait_for_guard(&mut g, |v| *v > 0));
+    /// ```
+    pub fn wait_for_guard(
+        &self,
+        guard: &mut LockGuard<'_, T>,
+        pred: impl FnMut(&T) -> bool,
+    ) -> bool {
+        self.wait_for_until(guard, pred, Deadline::Never)
+    }
+
+    /// Python's `wait_for(predicate, timeout)`: `pred`'s last value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = gilfree::multiprocessing::Condition::new(0i32).unwrap();
+    /// let mut g = c.acquire();
+    /// assert!(!c.wait_for_guard_timeout(&mut g, |v| *v > 0, Duration::from_millis(1)));
+    /// ```
+    pub fn wait_for_guard_timeout(
+        &self,
+        guard: &mut LockGuard<'_, T>,
+        pred: impl FnMut(&T) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        self.wait_for_until(guard, pred, Deadline::after(timeout))
+    }
+
+    fn wait_until(&self, guard: &mut LockGuard<'_, T>, deadline: Deadline) -> bool {
+        let cv = self.0.condvar();
+        // Look while the lock is held: a notify after our release bumps
+        // the word past `seen`, and the sleep then returns at once.
+        let seen = cv.look();
+        guard.unlocked(|| cv.sleep(seen, deadline))
+    }
+
+    fn wait_for_until(
+        &self,
+        guard: &mut LockGuard<'_, T>,
+        mut pred: impl FnMut(&T) -> bool,
+        deadline: Deadline,
+    ) -> bool {
+        loop {
+            if pred(guard) {
+                return true;
+            }
+            if !self.wait_until(guard, deadline) {
+                return pred(guard);
+            }
+        }
+    }
+
+    /// Python's `notify(n)`: wake up to `n` waiters (in any process).
+    ///
+    /// ```
+    /// let c = gilfree::multiprocessing::Condition::new(()).unwrap();
+    /// c.notify(1); // nobody waits: nothing happens
+    /// ```
+    pub fn notify(&self, n: usize) {
+        for _ in 0..n {
+            self.0.condvar().notify_one();
+        }
+    }
+
+    /// Python's `notify_all()`.
+    ///
+    /// ```
+    /// gilfree::multiprocessing::Condition::new(()).unwrap().notify_all();
+    /// ```
+    pub fn notify_all(&self) {
+        self.0.condvar().notify_all();
+    }
+
+    /// Another handle to the same condition: keep one while passing one
+    /// to a child.
+    ///
+    /// ```
+    /// let a = gilfree::multiprocessing::Condition::new(1u8).unwrap();
+    /// *a.try_clone().unwrap().acquire() = 2;
+    /// assert_eq!(*a.acquire(), 2);
+    /// ```
+    pub fn try_clone(&self) -> Result<Self> {
+        Ok(Condition(self.0.try_clone()?))
+    }
+}
+
+impl<T: Pod> fmt::Debug for Condition<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<multiprocessing.Condition>")
+    }
+}
+
+/// Sent as its block (the descriptor travels): the receiver shares the
+/// same lock, state and waiters.
+impl<T: Pod> Serialize for Condition<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de, T: Pod> Deserialize<'de> for Condition<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Condition(Block::deserialize(d)?))
+    }
+}

@@ -1,0 +1,412 @@
+//! `RawRobustLock`: the process-shared lock whose holder may die. It is
+//! [`RawLock`](super::RawLock)'s algorithm with the holder's kernel thread
+//! id in the word instead of a bare "locked", so that a waiter can see
+//! whom it waits for, and take the lock over when that thread is gone
+//! (the next holder is told: [`RawRobustLock::take_owner_died`]).
+//!
+//! # State encoding
+//!
+//! `state: AtomicU32`:
+//! - `0`: free.
+//! - `tid` (bits 0–29): held by kernel thread `tid`, nobody sleeps on it.
+//! - `tid | WAITERS` (bit 31): held, and a waiter may sleep on the word.
+//!
+//! `died: AtomicU32`: `1` from a take-over until the new holder reads it;
+//! touched only by the holder (or the thread taking it over), so it needs
+//! no ordering of its own.
+//!
+//! Thread ids are unique across the processes of a pid namespace while
+//! the thread lives; Linux keeps them below 2^22 (`pid_max`), so bit 31 is
+//! free. A thread's id is cached in a thread-local and refreshed after
+//! `fork` (an `atfork` handler bumps a generation), so the fast path makes
+//! no system call.
+//!
+//! # Memory ordering
+//!
+//! As `RawLock`: acquiring is an `Acquire` CAS that reads the `Release`
+//! swap of the previous release (or the holder's last write, for a
+//! take-over: the CAS reads the word the dead holder wrote with its own
+//! acquire; what it wrote under the lock after that is not ordered — it
+//! may be half done, which is what `owner died` tells the new holder).
+//!
+//! # Why no wake-up is lost
+//!
+//! As `RawLock`: a waiter sleeps only on a word it has itself seen with
+//! `WAITERS` set (it sets the bit with a CAS from the exact value it read),
+//! and `futex_wait` refuses to sleep if the word has changed since. A
+//! release swaps in `0` and wakes one sleeper if `WAITERS` was set; the
+//! woken thread takes the lock with `WAITERS` set (it cannot know whether
+//! others sleep), so the next release wakes the next sleeper.
+//!
+//! # A holder that dies
+//!
+//! A sleeper does not sleep for ever: it wakes every [`CHECK`] at most
+//! (doubling from 1 ms to 64 ms while the same holder keeps the lock), and
+//! asks the OS whether the holder's thread still lives
+//! (`/proc/<tid>/stat`: gone, or a zombie, is dead). If not, it takes the
+//! lock over with a CAS from the exact word it read — a release that
+//! happened meanwhile changed the word, so the CAS fails and nothing is
+//! taken twice; of several waiters that saw the death, one CAS wins. The
+//! winner keeps `WAITERS` set, so the others are woken in turn. A
+//! non-blocking `try_lock` asks too when it finds the lock held, so a
+//! polling loop also gets the lock back.
+//!
+//! A thread id can be reused once its thread is gone (and reaped); if a
+//! new thread got the dead holder's id before any waiter checked, waiters
+//! would wait for that thread instead. Ids are handed out in sequence, so
+//! that needs `pid_max` threads and processes to start within one check
+//! interval.
+//!
+//! The uncontended path is a thread-local read, one CAS to acquire and one
+//! swap to release.
+
+use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
+use crate::sys::futex::{self, Wake};
+use crate::sys::spin::{self, Spin};
+use crate::sys::{Deadline, Shared};
+
+const FREE: u32 = 0;
+/// Bit 31: a waiter may be sleeping on the word.
+const WAITERS: u32 = 1 << 31;
+/// Bits 0–29: the holder's kernel thread id.
+const TID: u32 = (1 << 30) - 1;
+
+/// The longest a sleeper waits before it checks the holder is alive.
+#[cfg(not(loom))]
+const CHECK: std::time::Duration = std::time::Duration::from_millis(64);
+/// The first check comes this soon.
+#[cfg(not(loom))]
+const FIRST_CHECK: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The process-shared lock algorithm that survives a dead holder: two words
+/// in a shared mapping (all zero is a free lock).
+#[repr(C)]
+pub struct RawRobustLock {
+    state: AtomicU32,
+    died: AtomicU32,
+}
+
+#[allow(dead_code)]
+impl RawRobustLock {
+    const_fn! {
+        pub(crate) const fn new() -> Self {
+            RawRobustLock { state: AtomicU32::new(FREE), died: AtomicU32::new(0) }
+        }
+    }
+
+    /// Take the lock if it is free, or if its holder is dead (a take-over,
+    /// reported by [`take_owner_died`](Self::take_owner_died)); never
+    /// blocks.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> bool {
+        let me = my_tid();
+        match self.state.compare_exchange(FREE, me, Acquire, Relaxed) {
+            Ok(_) => true,
+            Err(s) => self.take_over_if_dead(s, me, s & WAITERS),
+        }
+    }
+
+    /// Take the lock, giving up at `deadline`. Returns whether it was taken
+    /// (then see [`take_owner_died`](Self::take_owner_died)).
+    #[inline]
+    pub(crate) fn lock(&self, deadline: Deadline) -> bool {
+        let me = my_tid();
+        self.state
+            .compare_exchange(FREE, me, Acquire, Relaxed)
+            .is_ok()
+            || self.lock_contended(me, deadline)
+    }
+
+    #[cold]
+    fn lock_contended(&self, me: u32, deadline: Deadline) -> bool {
+        // Phase 1: while nobody sleeps, look at the word under the lock's
+        // spin policy and take it when it is seen free.
+        let mut spin = Spin::new(&spin::LOCK);
+        let mut s;
+        loop {
+            s = self.state.load(Relaxed);
+            if s == FREE {
+                match self.state.compare_exchange(FREE, me, Acquire, Relaxed) {
+                    Ok(_) => return true,
+                    Err(now) => s = now,
+                }
+            }
+            if s & WAITERS != 0 || spin.spent() {
+                break;
+            }
+            if deadline.expired() {
+                return false;
+            }
+            spin.wait();
+        }
+        // Phase 2: sleep on a word marked WAITERS, waking now and then to
+        // check that its holder lives.
+        #[cfg(not(loom))]
+        let mut interval = FIRST_CHECK;
+        let mut holder = s & TID;
+        loop {
+            if s == FREE {
+                // Free: take it, marked (others may sleep).
+                match self
+                    .state
+                    .compare_exchange(FREE, me | WAITERS, Acquire, Relaxed)
+                {
+                    Ok(_) => return true,
+                    Err(now) => {
+                        s = now;
+                        continue;
+                    }
+                }
+            }
+            if s & WAITERS == 0 {
+                // Mark it before sleeping, from the exact value read.
+                if let Err(now) = self
+                    .state
+                    .compare_exchange(s, s | WAITERS, Relaxed, Relaxed)
+                {
+                    s = now;
+                    continue;
+                }
+                s |= WAITERS;
+            }
+            if s & TID != holder {
+                holder = s & TID;
+                #[cfg(not(loom))]
+                {
+                    interval = FIRST_CHECK;
+                }
+            }
+            #[cfg(not(loom))]
+            let wait_until = {
+                let check = Deadline::after(interval);
+                interval = (interval * 2).min(CHECK);
+                match deadline.instant() {
+                    Some(d) if check.instant().is_some_and(|c| d < c) => deadline,
+                    _ => check,
+                }
+            };
+            #[cfg(loom)]
+            let wait_until = deadline;
+            if futex::wait::<Shared>(&self.state, s, wait_until) == Wake::TimedOut {
+                if deadline.expired() {
+                    // One last look: freed as we gave up?
+                    return self
+                        .state
+                        .compare_exchange(FREE, me | WAITERS, Acquire, Relaxed)
+                        .is_ok();
+                }
+                let now = self.state.load(Relaxed);
+                if now == s && self.take_over_if_dead(s, me, WAITERS) {
+                    return true;
+                }
+            }
+            s = self.state.load(Relaxed);
+        }
+    }
+
+    /// If the word still reads `seen` and its holder is dead, take the lock
+    /// over (`me | keep`) and record the death.
+    #[cold]
+    fn take_over_if_dead(&self, seen: u32, me: u32, keep: u32) -> bool {
+        let holder = seen & TID;
+        if holder == FREE || holder == me || holder_alive(holder) {
+            return false;
+        }
+        if self
+            .state
+            .compare_exchange(seen, me | keep, Acquire, Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        self.died.store(1, Relaxed);
+        true
+    }
+
+    /// After a successful acquire: whether the lock was taken over from a
+    /// dead holder (the data it guards may be half-updated). Reported once.
+    #[inline]
+    pub(crate) fn take_owner_died(&self) -> bool {
+        self.died.load(Relaxed) != 0 && self.died.swap(0, Relaxed) != 0
+    }
+
+    /// Release the lock. Returns `false` (and changes nothing) if it was
+    /// not locked.
+    #[inline]
+    pub(crate) fn unlock(&self) -> bool {
+        let old = self.state.swap(FREE, Release);
+        if old & WAITERS != 0 {
+            futex::wake_one::<Shared>(&self.state);
+        }
+        old != FREE
+    }
+
+    /// Whether the calling thread holds the lock. Only the holder can see
+    /// its own id in the word (it stored it; no one else can store while it
+    /// holds the lock), so the answer is exact for the caller.
+    #[inline]
+    pub(crate) fn held_by_me(&self) -> bool {
+        self.state.load(Relaxed) & TID == my_tid()
+    }
+
+    /// Whether the lock is held (a snapshot).
+    #[inline]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.state.load(Relaxed) != FREE
+    }
+}
+
+/// The calling thread's kernel id, cached (refreshed after `fork`).
+#[cfg(not(loom))]
+#[inline]
+fn my_tid() -> u32 {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU32 as StdU32, Ordering as StdOrdering};
+    static GENERATION: StdU32 = StdU32::new(1);
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forked() {
+        GENERATION.fetch_add(1, StdOrdering::Relaxed);
+    }
+    thread_local! {
+        static CACHE: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
+    }
+    let generation = GENERATION.load(StdOrdering::Relaxed);
+    let (g, tid) = CACHE.with(Cell::get);
+    if g == generation {
+        return tid;
+    }
+    HOOK.call_once(|| crate::sys::os::shm::at_fork_child(forked));
+    let generation = GENERATION.load(StdOrdering::Relaxed);
+    let tid = crate::sys::os::thread::gettid() & TID;
+    CACHE.with(|c| c.set((generation, tid)));
+    tid
+}
+
+/// Under loom: the raw layer's per-model-thread owner id (never 0).
+#[cfg(loom)]
+fn my_tid() -> u32 {
+    super::rlock::current_owner_id::<Shared>() & TID
+}
+
+#[cfg(not(loom))]
+fn holder_alive(tid: u32) -> bool {
+    crate::sys::os::shm::thread_alive(tid)
+}
+
+/// Under loom no holder dies.
+#[cfg(loom)]
+fn holder_alive(_tid: u32) -> bool {
+    true
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Two threads increment a counter under the lock: mutual exclusion
+    /// and no lost wake-up (loom reports a deadlock).
+    #[test]
+    fn robust_lock_mutual_exclusion() {
+        loom::model(|| {
+            let lock = Arc::new(RawRobustLock::new());
+            let data = Arc::new(crate::sys::atomic::UnsafeCell::new(0u32));
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let (lock, data) = (lock.clone(), data.clone());
+                    thread::spawn(move || {
+                        lock.lock(Deadline::Never);
+                        // SAFETY: under the lock.
+                        data.with_mut(|p| unsafe { *p += 1 });
+                        assert!(lock.unlock());
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            // SAFETY: every thread has joined.
+            assert_eq!(data.with(|p| unsafe { *p }), 2);
+            assert!(!lock.is_locked());
+        });
+    }
+
+    /// Three contenders exercise the WAITERS hand-off chain.
+    #[test]
+    fn robust_lock_three_contenders() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let lock = Arc::new(RawRobustLock::new());
+            let ths: Vec<_> = (0..3)
+                .map(|_| {
+                    let lock = lock.clone();
+                    thread::spawn(move || {
+                        lock.lock(Deadline::Never);
+                        lock.unlock();
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert!(!lock.is_locked());
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_try_unlock() {
+        let l = RawRobustLock::new();
+        assert!(l.lock(Deadline::Never));
+        assert!(!l.take_owner_died());
+        assert!(l.is_locked());
+        assert!(l.unlock());
+        assert!(!l.unlock());
+        assert!(l.try_lock());
+        assert!(l.unlock());
+    }
+
+    /// A holder that is gone (a thread that exited holding the lock): the
+    /// next acquirer takes it over and is told, once.
+    #[test]
+    fn dead_holder_is_taken_over() {
+        let l = std::sync::Arc::new(RawRobustLock::new());
+        let l2 = l.clone();
+        std::thread::spawn(move || assert!(l2.lock(Deadline::Never)))
+            .join()
+            .unwrap();
+        assert!(l.is_locked());
+        assert!(l.lock(Deadline::Never));
+        assert!(l.take_owner_died());
+        assert!(!l.take_owner_died());
+        assert!(l.unlock());
+        // And by a non-blocking acquire.
+        let l3 = l.clone();
+        std::thread::spawn(move || assert!(l3.lock(Deadline::Never)))
+            .join()
+            .unwrap();
+        assert!(l.try_lock());
+        assert!(l.take_owner_died());
+        assert!(l.unlock());
+    }
+
+    /// A live holder is waited for, not taken over, past several checks.
+    #[test]
+    fn live_holder_is_not_taken_over() {
+        let l = RawRobustLock::new();
+        assert!(l.lock(Deadline::Never));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(!l.lock(Deadline::after(std::time::Duration::from_millis(10))));
+                assert!(!l.try_lock());
+            });
+        });
+        assert!(l.unlock());
+    }
+}

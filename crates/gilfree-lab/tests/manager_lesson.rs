@@ -38,4 +38,5 @@ fn manager_lesson() {
         "{stdout}"
     );
     assert!(stdout.contains("Pipe round trip (the floor)"), "{stdout}");
+    assert!(stdout.contains("shared-memory Value set"), "{stdout}");
 }

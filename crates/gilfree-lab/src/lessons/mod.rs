@@ -116,7 +116,7 @@ pub static LESSONS: &[Lesson] = &[
     },
     Lesson {
         name: "manager",
-        about: "A Manager's dict, list, Namespace and Queue shared by worker processes; a proxy call's cost against a Pipe round trip",
+        about: "A Manager's dict, list, Namespace and Queue shared by worker processes; a proxy call's cost against a Pipe round trip and a shared-memory Value",
         run: manager::run,
     },
     Lesson {

@@ -14,6 +14,7 @@
 //! | `Pipe(duplex)` / `Connection` | [`Pipe`] / [`Connection`] |
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
 //! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
+//! | `Manager()`, `BaseManager`, proxies | [`Manager`], [`manager`] |
 //! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`]; `apply`/`map`/`imap`/`starmap` (+ `_async`) take a task |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`] |
 //! | `shared_memory.SharedMemory` | [`SharedMemory`] |
@@ -110,6 +111,7 @@ pub mod connection;
 mod error;
 mod guard;
 mod info;
+pub mod manager;
 mod method;
 pub mod pool;
 mod process;
@@ -121,10 +123,13 @@ mod task;
 pub use bootstrap::init;
 pub use builder::{Context, DEFAULT_HANDSHAKE_TIMEOUT, ProcessBuilder, get_context};
 pub use child::Fault;
-pub use connection::{Address, Client, Connection, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe};
+pub use connection::{
+    Address, Client, Connection, DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe,
+};
 pub(crate) use error::describe_exit;
 pub use error::{Error, Result};
 pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_cpu_count};
+pub use manager::{Manager, ManagerBuilder};
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
 pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{Process, Unknown, active_children};

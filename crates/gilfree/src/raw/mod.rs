@@ -26,8 +26,8 @@ mod semaphore;
 
 #[allow(unused_imports)]
 pub(crate) use condvar::RawCondvar;
-pub(crate) use event::RawEvent;
+pub(crate) use event::{EventWait, RawEvent};
 pub(crate) use life::RawLife;
-pub(crate) use lock::RawLock;
+pub(crate) use lock::{LockWait, RawLock};
 pub(crate) use rlock::{NotOwner, RawRLock};
-pub(crate) use semaphore::RawSemaphore;
+pub(crate) use semaphore::{AcquireWait, RawSemaphore};

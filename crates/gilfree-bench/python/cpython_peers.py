@@ -35,7 +35,7 @@ import queue
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 
 clock = time.perf_counter_ns
 
@@ -396,6 +396,60 @@ def _throughput(size):
     return run
 
 
+# ------------------------------------------------------- process pools ----
+# One pool of each kind, 2 workers (fork context, as the pipe child), started
+# and warmed on first use, outside the timed region.
+
+_mp_pools = {}
+
+
+def _mp_pool(kind):
+    if kind not in _mp_pools:
+        ctx = mp.get_context("fork")
+        if kind == "pool":
+            p = ctx.Pool(2)
+            p.map(tiny, range(64), chunksize=1)
+        else:
+            p = ProcessPoolExecutor(max_workers=2, mp_context=ctx)
+            list(p.map(tiny, range(64)))
+        _mp_pools[kind] = p
+    return _mp_pools[kind]
+
+
+def pool_apply_roundtrip(n):
+    apply = _mp_pool("pool").apply
+    t0 = clock()
+    acc = 0
+    for i in range(n):
+        acc += apply(tiny, (i,))
+    return clock() - t0
+
+
+def ppe_roundtrip(n):
+    submit = _mp_pool("ppe").submit
+    t0 = clock()
+    acc = 0
+    for i in range(n):
+        acc += submit(tiny, i).result()
+    return clock() - t0
+
+
+def pool_map_tiny(n):
+    p = _mp_pool("pool")
+    t0 = clock()
+    v = p.map(tiny, range(n))
+    ns = clock() - t0
+    assert len(v) == n
+    return ns
+
+
+def pool_map_cpu_2w(n):
+    p = _mp_pool("pool")
+    t0 = clock()
+    p.map(work, range(n))
+    return clock() - t0
+
+
 CPYTHON = {
     f.__name__: f
     for f in [
@@ -423,9 +477,12 @@ for _m in ("fork", "spawn", "forkserver"):
 CPYTHON["pipe_roundtrip"] = pipe_roundtrip
 CPYTHON["pipe_throughput_64b"] = _throughput(64)
 CPYTHON["pipe_throughput_1mib"] = _throughput(1 << 20)
+CPYTHON["pool_apply_roundtrip"] = pool_apply_roundtrip
+CPYTHON["pool_map_tiny"] = pool_map_tiny
+CPYTHON["pool_map_cpu_2w"] = pool_map_cpu_2w
 
 # impl -> shape id -> function
-IMPLS = {"cpython": CPYTHON}
+IMPLS = {"cpython": CPYTHON, "cpython-ppe": {"pool_apply_roundtrip": ppe_roundtrip}}
 
 # The `py_*` shapes: gilfree's Python bindings against the stdlib, from
 # Python. Only when the bindings import (e.g. in the venv that
@@ -483,6 +540,11 @@ def serve():
         out.flush()
     for ex in _pools.values():
         ex.shutdown()
+    for p in _mp_pools.values():
+        if hasattr(p, "terminate"):
+            p.terminate()
+        else:
+            p.shutdown()
     if _pipe is not None:
         _pipe[0].send(None)
         _pipe[1].join()

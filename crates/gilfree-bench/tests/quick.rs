@@ -46,6 +46,7 @@ const IMPLS: &[&str] = &[
     "flume",
     "rayon",
     "cpython",
+    "cpython-ppe",
     "raw",
     "gilfree_deadlock",
 ];

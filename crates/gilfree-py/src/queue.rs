@@ -4,6 +4,12 @@
 //! (`queue.ShutDown` where the stdlib has it, 3.13+; otherwise a subclass
 //! of `Exception`).
 //!
+//! `maxsize` is writable on a live queue, as in CPython (a smaller bound
+//! makes puts wait until the queue drains below it; a larger one lets
+//! waiting putters in). So `Queue` is built with `Queue::resizable` (a
+//! deque under a lock, as CPython's), not the fixed ring that
+//! `gilfree::queue::Queue::new` picks for a bound.
+//!
 //! # The GIL and the queues' locks
 //!
 //! `Queue` and `LifoQueue` hold `Py<PyAny>` items that are only moved,
@@ -25,6 +31,7 @@
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
@@ -175,14 +182,15 @@ fn unkey(k: PyKey) -> Py<PyAny> {
 /// How a queue type wraps its items and whether calls must detach first.
 macro_rules! bounded_queue {
     (
-        $name:ident, $pyname:literal, $inner:ty, $doc:literal,
+        $name:ident, $pyname:literal, $inner:ty, $make:path, $doc:literal,
         wrap = $wrap:path, unwrap = $unwrap:path, detached = $detached:expr
     ) => {
         #[doc = $doc]
         #[pyclass(module = "gilfree", name = $pyname, frozen, weakref)]
         pub struct $name {
             inner: $inner,
-            maxsize: i64,
+            /// As given (Python keeps negative values; they mean unbounded).
+            maxsize: AtomicI64,
         }
 
         impl $name {
@@ -200,8 +208,8 @@ macro_rules! bounded_queue {
             #[pyo3(signature = (maxsize = 0))]
             fn new(maxsize: i64) -> Self {
                 $name {
-                    inner: <$inner>::new(usize::try_from(maxsize).unwrap_or(0)),
-                    maxsize,
+                    inner: $make(usize::try_from(maxsize).unwrap_or(0)),
+                    maxsize: AtomicI64::new(maxsize),
                 }
             }
 
@@ -323,10 +331,22 @@ macro_rules! bounded_queue {
                 self.touch(py, |q| q.full())
             }
 
-            /// The `maxsize` given (<= 0: unbounded).
+            /// The bound (<= 0: unbounded).
             #[getter]
             fn maxsize(&self) -> i64 {
-                self.maxsize
+                self.maxsize.load(Relaxed)
+            }
+
+            /// `q.maxsize = n` on a live queue, as CPython allows: a
+            /// smaller bound makes puts wait until the queue has drained
+            /// below it; a larger one lets waiting putters in.
+            #[setter]
+            fn set_maxsize(&self, py: Python<'_>, maxsize: i64) -> PyResult<()> {
+                let n = usize::try_from(maxsize).unwrap_or(0);
+                self.touch(py, |q| q.set_maxsize(n))
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                self.maxsize.store(maxsize, Relaxed);
+                Ok(())
             }
 
             /// The count of items put and not yet marked done.
@@ -374,7 +394,7 @@ macro_rules! bounded_queue {
                     "<gilfree.{} object at {:#x}: maxsize={}>",
                     $pyname,
                     slf.as_ptr() as usize,
-                    slf.get().maxsize
+                    slf.get().maxsize.load(Relaxed)
                 )
             }
         }
@@ -385,6 +405,7 @@ bounded_queue!(
     Queue,
     "Queue",
     q::Queue<Py<PyAny>>,
+    q::Queue::resizable,
     "`gilfree.Queue(maxsize=0)`: `queue.Queue` (FIFO), with 3.13's `shutdown`.",
     wrap = same,
     unwrap = same,
@@ -395,6 +416,7 @@ bounded_queue!(
     LifoQueue,
     "LifoQueue",
     q::LifoQueue<Py<PyAny>>,
+    q::LifoQueue::new,
     "`gilfree.LifoQueue(maxsize=0)`: `queue.LifoQueue` (last in, first out).",
     wrap = same,
     unwrap = same,
@@ -405,6 +427,7 @@ bounded_queue!(
     PriorityQueue,
     "PriorityQueue",
     q::PriorityQueue<PyKey>,
+    q::PriorityQueue::new,
     "`gilfree.PriorityQueue(maxsize=0)`: `queue.PriorityQueue` (smallest by `<` first). Every call releases the GIL first: see the module doc.",
     wrap = PyKey,
     unwrap = unkey,

@@ -195,6 +195,22 @@ class ShutDownTests(unittest.TestCase):
         self.assertEqual(q.maxsize, 3)
         self.assertIn("gilfree.Queue", repr(q))
 
+    def test_growing_maxsize_lets_a_waiting_putter_in(self):
+        # CPython's meaning of `q.maxsize = n` on a live queue (the shrinking
+        # half is test_queue's test_shrinking_queue).
+        for cls in (gilfree.Queue, gilfree.LifoQueue, gilfree.PriorityQueue):
+            q = cls(1)
+            q.put(1)
+            t = threading.Thread(target=q.put, args=(2,))
+            t.start()
+            q.maxsize = 2
+            t.join(support.SHORT_TIMEOUT)  # a guard, not the synchronisation
+            self.assertFalse(t.is_alive(), cls)
+            self.assertEqual((q.qsize(), q.maxsize), (2, 2))
+            q.maxsize = 0  # unbounded
+            q.put_nowait(3)
+            self.assertFalse(q.full())
+
 
 class QueueStress(unittest.TestCase):
     """Several producers and consumers: every item comes out exactly once,

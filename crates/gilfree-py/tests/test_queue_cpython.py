@@ -10,36 +10,17 @@ from test import test_queue
 
 import gilfree
 
-SHRINK = unittest.skip(
-    "CPython-internal: shrinks a live queue by assigning `q.maxsize`, which "
-    "the pure-Python Queue re-reads on every put; gilfree's bounded Queue "
-    "is a fixed-capacity ring built for its maxsize, so `maxsize` is "
-    "read-only"
-)
-
 
 class QueueTest(test_queue.QueueTest, unittest.TestCase):
     queue = gilfree
-
-    @SHRINK
-    def test_shrinking_queue(self):
-        pass
 
 
 class LifoQueueTest(test_queue.LifoQueueTest, unittest.TestCase):
     queue = gilfree
 
-    @SHRINK
-    def test_shrinking_queue(self):
-        pass
-
 
 class PriorityQueueTest(test_queue.PriorityQueueTest, unittest.TestCase):
     queue = gilfree
-
-    @SHRINK
-    def test_shrinking_queue(self):
-        pass
 
 
 class SimpleQueueTest(test_queue.BaseSimpleQueueTest, unittest.TestCase):

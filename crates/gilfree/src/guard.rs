@@ -185,7 +185,11 @@ impl<R: RawMutex> Hooked<R> {
     /// else already holds).
     #[inline(always)]
     pub(crate) fn unlock(&self) -> R::Unlocked {
-        self.released_if(self.raw.last_level());
+        // `ENABLED` first: without the feature the level check (loads and a
+        // thread-local read for an RLock) must not run at all.
+        if lockdep::ENABLED && self.raw.last_level() {
+            lockdep::released(&self.dl);
+        }
         self.raw.unlock()
     }
 

@@ -7,6 +7,7 @@ pub mod deadlock;
 pub mod deadlock_work;
 pub mod executor;
 pub mod lock;
+pub mod pool;
 pub mod primitives;
 pub mod process;
 pub mod python_side;
@@ -21,6 +22,7 @@ pub fn all(b: &mut Bench) {
     // (rayon's per-task channels peak near 1 GB) a fork costs tens of ms.
     process::process_start(b);
     process::pipes(b);
+    pool::pool_rows(b);
     lock::lock_uncontended(b);
     lock::lock_contended_2t(b);
     primitives::rlock_reacquire(b);

@@ -3,6 +3,7 @@
 
 mod cpu_bound;
 mod pipe;
+mod process_pool;
 mod processes;
 
 use std::path::PathBuf;
@@ -109,5 +110,10 @@ pub static LESSONS: &[Lesson] = &[
         name: "pipe",
         about: "Pipe ping-pong between processes, and throughput at 64 B and 1 MiB",
         run: pipe::run,
+    },
+    Lesson {
+        name: "process-pool",
+        about: "A CPU-bound map on Pool, ProcessPoolExecutor and ThreadPoolExecutor; imap vs imap_unordered; a worker SIGKILLed mid-task",
+        run: process_pool::run,
     },
 ];

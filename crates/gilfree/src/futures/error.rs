@@ -29,6 +29,26 @@ pub enum Error {
     /// failed, so the pool is unusable; the text says why.
     #[error("{0}")]
     BrokenThreadPool(String),
+    /// `concurrent.futures.process.BrokenProcessPool`: a worker's
+    /// initializer failed or a worker could not be started, so the process
+    /// pool is unusable; the text says why.
+    #[error("{0}")]
+    BrokenProcessPool(String),
+    /// A process-pool worker died while it ran this call (Python breaks the
+    /// whole pool instead): its pid and Python-style exit code (negative:
+    /// the signal, named in the message). The pool replaced it.
+    #[error("process pool worker {pid} {}", crate::multiprocessing::describe_exit(*exitcode))]
+    WorkerDied {
+        /// The worker's pid.
+        pid: i32,
+        /// Its exit code; `-n` for signal `n`.
+        exitcode: i32,
+    },
+    /// A process-pool call failed for another reason than a panic: its
+    /// result did not decode, its task is unknown to the worker, ...; the
+    /// text says which.
+    #[error("{0}")]
+    Process(String),
     /// `RuntimeError: cannot schedule new futures after shutdown`.
     #[error("cannot schedule new futures after shutdown")]
     ShutDown,

@@ -2,20 +2,22 @@
 //!
 //! # One trait, several kinds of job
 //!
-//! Today the one executor is [`ThreadPoolExecutor`](super::ThreadPoolExecutor),
-//! which runs closures. The trait is generic over the [`Job`] it accepts,
-//! `Executor<J: Job>`, because the executors planned next cannot run
-//! closures: a closure cannot be sent to another process, so a process pool
-//! (not built yet) will run calls of registered functions whose arguments
-//! are serde values, as `multiprocessing`'s tasks are. Every
-//! `FnOnce() -> T + Send` closure is a `Job` (the thread pool implements
-//! `Executor<F>` for all of them), and code written against `Executor<J>`
-//! will run on any executor whose job type it can make.
+//! Two executors implement it: [`ThreadPoolExecutor`](super::ThreadPoolExecutor),
+//! which runs closures, and [`ProcessPoolExecutor`](super::ProcessPoolExecutor),
+//! which cannot (a closure cannot be sent to another process) and runs
+//! [`Call`](super::Call)s of registered functions whose arguments are serde
+//! values, as `multiprocessing`'s tasks are. So the trait is generic over
+//! the [`Job`] it accepts, `Executor<J: Job>`: every `FnOnce() -> T + Send`
+//! closure is a `Job` (the thread pool implements `Executor<F>` for all of
+//! them), so is every `Call<A, R>` (the process pool implements
+//! `Executor<Call<A, R>>`), and code written against `Executor<J>` runs on
+//! any executor whose job type it can make.
 //!
 //! `map` is provided on top of `submit` (lazily, with at most `buffersize`
 //! jobs in flight). `chunksize` is carried in [`MapOptions`] for executors
-//! that batch items (Python's process pool does); the thread pool ignores
-//! it, as Python's does, and no executor here batches yet.
+//! that batch items: the process pool's own
+//! [`map`](super::ProcessPoolExecutor::map) sends items in chunks; the
+//! thread pool ignores it, as Python's does.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -112,9 +114,9 @@ pub trait Executor<J: Job> {
 pub struct MapOptions {
     /// Give up this long after `map` was called (`None`: never).
     pub timeout: Option<Duration>,
-    /// Items per job, for executors that batch (Python's process pool
-    /// does). At least 1. Checked, then ignored: the thread pool ignores it
-    /// as Python's does, and it is the only executor today.
+    /// Items per chunk, for executors that batch: the process pool's
+    /// [`map`](super::ProcessPoolExecutor::map) sends items in chunks of
+    /// this size; the thread pool ignores it, as Python's does. At least 1.
     pub chunksize: usize,
     /// At most this many jobs in flight, reading the input lazily; `None`
     /// submits everything at once (Python before 3.14).

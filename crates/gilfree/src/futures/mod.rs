@@ -1,16 +1,17 @@
 //! Python's `concurrent.futures`: futures, the `Executor` trait, the thread
-//! pool, `wait` and `as_completed`.
+//! and process pools, `wait` and `as_completed`.
 //!
 //! | Python | gilfree |
 //! |---|---|
 //! | `concurrent.futures.Future` | [`Future`] (also a `std::future::Future`) |
 //! | `Executor` | [`Executor`] (generic over its [`Job`] type) |
 //! | `ThreadPoolExecutor` | [`ThreadPoolExecutor`] |
+//! | `ProcessPoolExecutor` | [`ProcessPoolExecutor`] (jobs are [`Call`]s of `#[gilfree::task]`s) |
 //! | `executor.map(fn, it, timeout, chunksize, buffersize)` | [`ThreadPoolExecutor::map_with`], [`Executor::map_jobs`] with [`MapOptions`] |
 //! | *(none: Python closures may borrow)* | [`ThreadPoolExecutor::scope`]: jobs that borrow from the caller, [`Scope::map`] |
 //! | `wait(fs, timeout, return_when)` | [`wait()`] with [`ReturnWhen`] |
 //! | `as_completed(fs, timeout)` | [`as_completed`] |
-//! | `CancelledError`, `TimeoutError`, `BrokenThreadPool`, `InvalidStateError` | [`Error`] variants |
+//! | `CancelledError`, `TimeoutError`, `BrokenThreadPool`, `BrokenProcessPool`, `InvalidStateError` | [`Error`] variants |
 //!
 //! ```
 //! use gilfree::futures::{as_completed, ThreadPoolExecutor};
@@ -27,6 +28,7 @@ mod job_queue;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod outcome;
+mod process_pool;
 mod progress;
 mod scope;
 mod task;
@@ -37,6 +39,7 @@ mod waiter;
 pub use error::Error;
 pub use executor::{Executor, Job, Map, MapOptions};
 pub use future::Future;
+pub use process_pool::{Call, ProcessMap, ProcessPoolBuilder, ProcessPoolExecutor};
 pub use scope::Scope;
 pub use thread_pool::{Builder, ThreadPoolExecutor};
 pub use wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};

@@ -102,8 +102,11 @@ impl Shared {
 ///
 /// Workers start lazily, one per submit while none is idle, up to
 /// `max_workers` (default `min(32, cpus + 4)`, as Python). A job that panics
-/// completes its future with [`Error::Panicked`]; the worker survives. An
-/// initializer that fails breaks the pool: queued and later jobs fail with
+/// completes its future with [`Error::Panicked`]; the worker survives, and
+/// nothing is printed (Python is silent until `result()`; Rust's panic hook
+/// would print at once, so jobs run under a chained hook that skips them. A
+/// hook you install after the pool's first job sees every panic, jobs'
+/// included). An initializer that fails breaks the pool: queued and later jobs fail with
 /// [`Error::BrokenThreadPool`]. Dropping the pool shuts it down and waits
 /// (Python's `with ThreadPoolExecutor() as pool:`).
 ///

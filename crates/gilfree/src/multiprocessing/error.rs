@@ -129,10 +129,53 @@ pub enum Error {
     /// Python-style exit code (negative: killed by that signal).
     #[error("process ended with exit code {0} without a result")]
     NoResult(i32),
+    /// A pool worker died while it held this call (Python's `Pool` hangs;
+    /// `ProcessPoolExecutor` breaks the whole pool): its pid and its
+    /// Python-style exit code (negative: killed by that signal, named in
+    /// the message). The pool replaced it and goes on.
+    #[error("pool worker {pid} {}", describe_exit(*exitcode))]
+    WorkerDied {
+        /// The worker's pid.
+        pid: i32,
+        /// Its exit code; `-n` for signal `n`.
+        exitcode: i32,
+    },
+    /// The pool cannot run calls any more: a worker's initializer failed,
+    /// a worker could not be started, or the pool was terminated; the text
+    /// says which (Python: `BrokenProcessPool`, or a hang).
+    #[error("the pool is broken: {0}")]
+    BrokenPool(String),
     /// `RuntimeError` / `ValueError`: a call not allowed in this state; the
     /// text says why.
     #[error("{0}")]
     Value(String),
+}
+
+/// A Python-style exit code in words: `"exited with code 3"`, or `"was
+/// killed by SIGKILL"` for `-9`.
+pub(crate) fn describe_exit(exitcode: i32) -> String {
+    if exitcode >= 0 {
+        return format!("exited with code {exitcode}");
+    }
+    let sig = -exitcode;
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("was killed by signal {sig}"),
+    };
+    format!("was killed by {name}")
 }
 
 /// The fix of a missing `init()`, as every refusal states it.

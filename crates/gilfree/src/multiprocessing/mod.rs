@@ -1,4 +1,5 @@
-//! Python's `multiprocessing` module: processes, pipes and connections.
+//! Python's `multiprocessing` module: processes, pipes and connections,
+//! pools.
 //!
 //! | Python | gilfree |
 //! |---|---|
@@ -13,6 +14,8 @@
 //! | `Pipe(duplex)` / `Connection` | [`Pipe`] / [`Connection`] |
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
 //! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
+//! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`]; `apply`/`map`/`imap`/`starmap` (+ `_async`) take a task |
+//! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`] |
 //!
 //! # Tasks, not closures
 //!
@@ -104,6 +107,7 @@ mod error;
 mod guard;
 mod info;
 mod method;
+pub mod pool;
 mod process;
 mod server;
 mod start;
@@ -113,9 +117,11 @@ pub use bootstrap::init;
 pub use builder::{Context, DEFAULT_HANDSHAKE_TIMEOUT, ProcessBuilder, get_context};
 pub use child::Fault;
 pub use connection::{Address, Client, Connection, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe};
+pub(crate) use error::describe_exit;
 pub use error::{Error, Result};
 pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_cpu_count};
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
+pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{Process, Unknown, active_children};
 pub use task::Task;
 

@@ -25,6 +25,11 @@ pub(crate) trait Buffer<T>: Send + Sync {
     fn close(&self) -> bool;
     fn is_closed(&self) -> bool;
     fn len(&self) -> usize;
-    /// 0 for unbounded.
+    /// The bound: 0 for unbounded.
     fn capacity(&self) -> usize;
+    /// Change the bound (0: unbounded); `Err(largest)` if this buffer
+    /// cannot take it (a ring cannot grow past its slots, nor become
+    /// unbounded). Items already in are kept: a lower bound refuses pushes
+    /// until the buffer drains below it.
+    fn set_capacity(&self, cap: usize) -> Result<(), usize>;
 }

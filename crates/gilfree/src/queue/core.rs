@@ -318,6 +318,15 @@ impl<T, B: Buffer<T>> Core<T, B> {
         self.buf.capacity()
     }
 
+    /// Change the bound (Python: assigning `q.maxsize`); `Err(largest)`
+    /// if the buffer cannot take it. Putters are woken: a larger bound may
+    /// have room for them (a smaller one sends them back to sleep).
+    pub(crate) fn set_maxsize(&self, maxsize: usize) -> Result<(), usize> {
+        self.buf.set_capacity(maxsize)?;
+        self.not_full.notify();
+        Ok(())
+    }
+
     pub(crate) fn full(&self) -> bool {
         let cap = self.buf.capacity();
         cap != 0 && self.buf.len() >= cap

@@ -1,5 +1,6 @@
 //! The errors of `gilfree::queue`: Python's `queue.Empty`, `queue.Full`,
-//! `queue.ShutDown` and the `ValueError` of `task_done`.
+//! `queue.ShutDown` and the `ValueError` of `task_done`, plus the bound a
+//! ring-backed `Queue` cannot take.
 
 use std::fmt;
 
@@ -107,3 +108,27 @@ pub enum GetError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("task_done() called too many times")]
 pub struct TaskDoneError;
+
+/// A bound that a [`Queue`](crate::queue::Queue) built as a ring cannot
+/// take: its slots were allocated for the `maxsize` given to `new`, so
+/// `set_maxsize` can move the bound between 1 and that number, but not
+/// past it nor to unbounded (0). No Python equivalent: CPython's queue is
+/// a deque and takes any bound; build with [`Queue::resizable`](crate::queue::Queue::resizable)
+/// for that.
+///
+/// ```
+/// use gilfree::queue::{MaxsizeError, Queue};
+/// let q = Queue::<u8>::new(4);
+/// assert!(q.set_maxsize(2).is_ok());
+/// assert_eq!(q.set_maxsize(5), Err(MaxsizeError { requested: 5, slots: 4 }));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this queue was built as a ring of {slots} slots; its maxsize can be 1 to {slots}, not {requested}"
+)]
+pub struct MaxsizeError {
+    /// The bound asked for.
+    pub requested: usize,
+    /// The ring's slots: the largest bound it can take.
+    pub slots: usize,
+}

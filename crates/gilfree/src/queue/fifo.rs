@@ -71,6 +71,12 @@ impl<T: Send> Buffer<T> for Fifo<T> {
             Fifo::Deque(d) => d.capacity(),
         }
     }
+    fn set_capacity(&self, cap: usize) -> Result<(), usize> {
+        match self {
+            Fifo::Ring(r) => r.set_capacity(cap),
+            Fifo::Deque(d) => d.set_capacity(cap),
+        }
+    }
 }
 
 /// A first-in first-out queue: Python's `queue.Queue`.
@@ -113,6 +119,26 @@ impl<T: Send> Queue<T> {
     pub fn new(maxsize: usize) -> Self {
         Queue {
             core: Core::new(Fifo::new(maxsize), true),
+        }
+    }
+
+    /// A new queue whose bound [`set_maxsize`](Queue::set_maxsize) may later
+    /// move anywhere, unbounded included: a `VecDeque` under a lock, as
+    /// CPython's `queue.Queue` is, rather than the ring `new` builds for a
+    /// bound (whose slots are allocated up front). Use it when the bound
+    /// must change at run time beyond its first value.
+    ///
+    /// ```
+    /// let q = gilfree::queue::Queue::resizable(1);
+    /// q.put(1).unwrap();
+    /// q.set_maxsize(100).unwrap(); // past the first bound: fine here
+    /// q.put(2).unwrap();
+    /// q.set_maxsize(0).unwrap(); // unbounded
+    /// assert_eq!(q.qsize(), 2);
+    /// ```
+    pub fn resizable(maxsize: usize) -> Self {
+        Queue {
+            core: Core::new(Fifo::Deque(Locked::new(VecDeque::new(), maxsize)), true),
         }
     }
 }

@@ -74,7 +74,9 @@ struct Inner<S> {
 /// A container under a lock, bounded by `cap` (0: unbounded).
 pub(crate) struct Locked<S> {
     inner: Lock<Inner<S>>,
-    cap: usize,
+    /// Written under the lock (so a push sees one bound for its whole
+    /// check), read without it by `capacity`.
+    cap: AtomicUsize,
     /// A copy of the length, for `qsize` without taking the lock.
     len: AtomicUsize,
 }
@@ -86,7 +88,7 @@ impl<S> Locked<S> {
                 store,
                 closed: false,
             }),
-            cap,
+            cap: AtomicUsize::new(cap),
             len: AtomicUsize::new(0),
         }
     }
@@ -98,7 +100,8 @@ impl<T: Send, S: Store<T>> Buffer<T> for Locked<S> {
         if g.closed {
             return Err(Push::Closed(value));
         }
-        if self.cap != 0 && g.store.len() >= self.cap {
+        let cap = self.cap.load(Relaxed);
+        if cap != 0 && g.store.len() >= cap {
             return Err(Push::Full(value));
         }
         g.store.push(value);
@@ -131,6 +134,12 @@ impl<T: Send, S: Store<T>> Buffer<T> for Locked<S> {
     }
 
     fn capacity(&self) -> usize {
-        self.cap
+        self.cap.load(Relaxed)
+    }
+
+    fn set_capacity(&self, cap: usize) -> Result<(), usize> {
+        let _g = self.inner.acquire();
+        self.cap.store(cap, Relaxed);
+        Ok(())
     }
 }

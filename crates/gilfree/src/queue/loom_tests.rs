@@ -188,3 +188,30 @@ fn core_loom_tests_locked_spsc_blocking() {
         assert_eq!((a, b), (Some(0), Some(1)));
     });
 }
+
+/// A putter blocked on a full queue and a bound raised by another thread
+/// (Python's `q.maxsize = n`): the putter is woken and gets in, for the
+/// locked buffer and for a shrunk ring grown back.
+#[test]
+fn core_loom_tests_set_maxsize_wakes_putter() {
+    builder(3).check(|| {
+        let q: Arc<Core<usize, Locked<Vec<usize>>>> =
+            Arc::new(Core::new(Locked::new(Vec::new(), 1), true));
+        assert!(q.put(1, Deadline::Never).is_ok());
+        let q2 = q.clone();
+        let p = thread::spawn(move || q2.put(2, Deadline::Never).is_ok());
+        assert!(q.set_maxsize(2).is_ok());
+        assert!(p.join().unwrap());
+        assert_eq!(q.qsize(), 2);
+    });
+    builder(2).check(|| {
+        let q = ring(2);
+        assert!(q.set_maxsize(1).is_ok());
+        assert!(q.put(1, Deadline::Never).is_ok());
+        let q2 = q.clone();
+        let p = thread::spawn(move || q2.put(2, Deadline::Never).is_ok());
+        assert!(q.set_maxsize(2).is_ok());
+        assert!(p.join().unwrap());
+        assert_eq!(q.get(Deadline::Never).ok(), Some(1));
+    });
+}

@@ -12,6 +12,7 @@
 //! | `queue.Empty`, `queue.Full`, `queue.ShutDown` | [`GetError::Empty`], [`PutError::Full`], [`PutError::ShutDown`] / [`GetError::ShutDown`] |
 //! | `q.task_done()`, `q.join()` | `task_done` (errs with [`TaskDoneError`]), `join` / `join_timeout` |
 //! | `q.shutdown(immediate=False)` | `shutdown(immediate)` |
+//! | `q.maxsize = n` (on a live queue) | `set_maxsize(n)` (a ring-backed `Queue` stays within its slots: [`MaxsizeError`]) |
 //! | — | `put_many` / `get_many`: batches that wake the other side once |
 //!
 //! Share a queue with `Arc` or by reference (scoped threads); every queue is
@@ -63,7 +64,7 @@ mod priority;
 mod ring;
 mod simple;
 
-pub use error::{GetError, PutError, TaskDoneError};
+pub use error::{GetError, MaxsizeError, PutError, TaskDoneError};
 pub use fifo::Queue;
 pub use lifo::LifoQueue;
 pub use priority::PriorityQueue;
@@ -321,8 +322,8 @@ macro_rules! queue_methods {
                 self.core.full()
             }
 
-            /// The bound given to `new`; 0 means unbounded (Python:
-            /// `q.maxsize`).
+            /// The bound: the one given to `new` or the last
+            /// `set_maxsize`; 0 means unbounded (Python: `q.maxsize`).
             ///
             /// ```
             #[doc = concat!("assert_eq!(gilfree::queue::", stringify!($ty), "::<u8>::new(3).maxsize(), 3);")]
@@ -330,6 +331,41 @@ macro_rules! queue_methods {
             #[inline]
             pub fn maxsize(&self) -> usize {
                 self.core.maxsize()
+            }
+
+            /// Change the bound on a live queue (Python: assigning
+            /// `q.maxsize`); 0 means unbounded. Items already in stay: a
+            /// smaller bound makes puts wait until the queue has drained
+            /// below it; a larger one wakes waiting putters.
+            ///
+            /// # Errors
+            /// Only for a [`Queue`](crate::queue::Queue) built by `new` with
+            /// a bound (a ring, whose slots are allocated up front): a bound
+            /// above that first one, or 0, is a
+            /// [`MaxsizeError`](crate::queue::MaxsizeError) and changes
+            /// nothing. `LifoQueue`, `PriorityQueue` and
+            /// [`Queue::resizable`](crate::queue::Queue::resizable) take any
+            /// bound.
+            ///
+            /// ```
+            /// use gilfree::queue::PutError;
+            #[doc = concat!("let q = gilfree::queue::", stringify!($ty), "::new(3);")]
+            /// q.put_many([1, 2, 3]).unwrap();
+            /// q.set_maxsize(2).unwrap(); // shrink: full until it drains below 2
+            /// assert_eq!(q.try_put(4), Err(PutError::Full(4)));
+            /// q.get().unwrap();
+            /// assert_eq!(q.try_put(4), Err(PutError::Full(4)));
+            /// q.get().unwrap();
+            /// assert!(q.try_put(4).is_ok());
+            /// assert_eq!(q.maxsize(), 2);
+            /// ```
+            pub fn set_maxsize(&self, maxsize: usize) -> Result<(), crate::queue::MaxsizeError> {
+                self.core
+                    .set_maxsize(maxsize)
+                    .map_err(|slots| crate::queue::MaxsizeError {
+                        requested: maxsize,
+                        slots,
+                    })
             }
 
             /// Say that one item taken by `get` has been processed (Python:

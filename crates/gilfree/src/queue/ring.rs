@@ -59,7 +59,12 @@ pub(crate) struct Ring<T> {
     /// Next position to put into; `mark_bit` set once closed.
     tail: CachePadded<AtomicUsize>,
     slots: Box<[Slot<T>]>,
+    /// The number of slots.
     cap: usize,
+    /// The bound now (`1..=cap`): below `cap` after `set_capacity`, a put
+    /// also checks `len() < limit`. Read-mostly, next to the read-only
+    /// fields, so the common `limit == cap` costs one cached load.
+    limit: AtomicUsize,
     /// A power of two above every index; set on `tail` when closed.
     mark_bit: usize,
     /// Added to a position to move it one lap on (`2 * mark_bit`).
@@ -90,6 +95,7 @@ impl<T> Ring<T> {
             tail: CachePadded::new(AtomicUsize::new(0)),
             slots,
             cap,
+            limit: AtomicUsize::new(cap),
             mark_bit,
             one_lap,
         }
@@ -109,6 +115,17 @@ impl<T> Ring<T> {
 
 impl<T: Send> Buffer<T> for Ring<T> {
     fn try_push(&self, value: T) -> Result<(), Push<T>> {
+        let limit = self.limit.load(Relaxed);
+        if limit < self.cap && self.len() >= limit {
+            // Shrunk below its slots (Python's `q.maxsize = n` on a live
+            // queue): full until it drains below the new bound. Closed
+            // wins over full, as in the ring's own check.
+            return Err(if self.is_closed() {
+                Push::Closed(value)
+            } else {
+                Push::Full(value)
+            });
+        }
         let mut tail = self.tail.load(Relaxed);
         loop {
             if tail & self.mark_bit != 0 {
@@ -238,7 +255,15 @@ impl<T: Send> Buffer<T> for Ring<T> {
     }
 
     fn capacity(&self) -> usize {
-        self.cap
+        self.limit.load(Relaxed)
+    }
+
+    fn set_capacity(&self, cap: usize) -> Result<(), usize> {
+        if cap == 0 || cap > self.cap {
+            return Err(self.cap);
+        }
+        self.limit.store(cap, Relaxed);
+        Ok(())
     }
 }
 

@@ -42,7 +42,8 @@ use core::marker::PhantomData;
 
 use super::atomic::{AtomicU32, Ordering::*, fence};
 use super::futex::{self, Wake};
-use super::{Deadline, Private, Scope};
+use super::deadline::Deadline;
+use super::futex::{Private, Scope};
 
 /// Someone may be asleep on the word.
 const SLEEPY: u32 = 1;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
 
-use crate::sys::Deadline;
+use crate::sys::deadline::Deadline;
 
 /// Wait until one of `fds` is readable (or hung up), or `deadline`.
 /// Returns a readiness flag per fd; all `false` means timed out.

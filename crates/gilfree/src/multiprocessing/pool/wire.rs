@@ -1,0 +1,243 @@
+//! The pool's wire format: the messages between the pool and a worker, and
+//! the batch and result views built on them.
+//!
+//! A *batch* is `n` calls of one task: its name, the calls' encoded
+//! arguments laid end to end, and each call's length (a run of
+//! little-endian `u32`s). The worker answers a batch with one reply: each
+//! call's result length (0 for a failed call), the failures by index, and
+//! the results laid end to end. So a batch of any
+//! size is one frame each way and one allocation on either side, whatever
+//! the codec of the arguments (postcard here; pickle bytes would do). The
+//! messages themselves are postcard; byte runs are borrowed on decode.
+//!
+//! Every decoder here takes bytes from another process: wrong bytes are an
+//! error, never a panic (see the property tests at the end).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::multiprocessing::task::TaskFailure;
+
+/// A byte run encoded as one length and the bytes (postcard `bytes`), not
+/// as a sequence of `u8`s; borrowed when decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bytes<'a>(pub(crate) &'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Bytes<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a [u8]>::deserialize(d).map(Bytes)
+    }
+}
+
+/// Pool → worker: run this batch. (The end of the stream means "exit".)
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct Run<'a> {
+    pub(crate) id: u64,
+    #[serde(borrow)]
+    pub(crate) task: &'a str,
+    /// Each call's argument length, `u32` little-endian.
+    #[serde(borrow)]
+    pub(crate) lens: Bytes<'a>,
+    #[serde(borrow)]
+    pub(crate) args: Bytes<'a>,
+}
+
+/// Worker → pool.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Reply<'a> {
+    /// The initializer (if any) ran: the worker takes batches now.
+    Ready,
+    /// The initializer failed; the worker exits. Why.
+    InitFailed(String),
+    /// The outcomes of batch `id`: per call, the length of its result in
+    /// `data` (`u32` little-endian; 0 for a failed call), and the failed
+    /// calls by index with why.
+    Done {
+        id: u64,
+        #[serde(borrow)]
+        lens: Bytes<'a>,
+        failed: Vec<(u32, TaskFailure)>,
+        #[serde(borrow)]
+        data: Bytes<'a>,
+    },
+}
+
+/// Split `bytes` into runs of the lengths in `lens` (little-endian
+/// `u32`s); `None` if `lens` is not whole `u32`s or the runs do not add up
+/// to exactly `bytes.len()`.
+pub(crate) fn split<'a>(bytes: &'a [u8], lens: &[u8]) -> Option<Vec<&'a [u8]>> {
+    if !lens.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(lens.len() / 4);
+    let mut at = 0usize;
+    for n in lens.chunks_exact(4) {
+        let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]);
+        let end = at.checked_add(n as usize)?;
+        out.push(bytes.get(at..end)?);
+        at = end;
+    }
+    (at == bytes.len()).then_some(out)
+}
+
+/// A postcard output that appends to a `Vec` in place (postcard's own
+/// `to_extend` pushes byte by byte).
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// The calls of one batch, built by the parent: one task, arguments
+/// encoded end to end.
+#[derive(Debug)]
+pub(crate) struct Calls {
+    pub(crate) task: &'static str,
+    /// Each call's argument length, `u32` little-endian.
+    pub(crate) lens: Vec<u8>,
+    pub(crate) args: Vec<u8>,
+}
+
+impl Calls {
+    pub(crate) fn new(task: &'static str) -> Self {
+        Calls {
+            task,
+            lens: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Append one call's arguments (a tuple), encoded.
+    pub(crate) fn push<A: Serialize>(&mut self, args: &A) -> Result<(), String> {
+        let before = self.args.len();
+        if let Err(e) = postcard::serialize_with_flavor(args, Append(&mut self.args)) {
+            self.args.truncate(before);
+            return Err(e.to_string());
+        }
+        let n = u32::try_from(self.args.len() - before).map_err(|_| {
+            self.args.truncate(before);
+            "arguments over 4 GiB".to_string()
+        })?;
+        self.lens.extend_from_slice(&n.to_le_bytes());
+        Ok(())
+    }
+
+    /// Calls in the batch.
+    pub(crate) fn len(&self) -> usize {
+        self.lens.len() / 4
+    }
+
+    /// The batch's frame, numbered `id`.
+    pub(crate) fn frame(&self, id: u64) -> Result<Vec<u8>, String> {
+        postcard::to_allocvec(&Run {
+            id,
+            task: self.task,
+            lens: Bytes(&self.lens),
+            args: Bytes(&self.args),
+        })
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A batch's outcomes as the parent received them: one per call, each its
+/// encoded result or why there is none. Borrowed from the reply frame.
+#[derive(Debug)]
+pub(crate) struct Outcomes<'a> {
+    pub(crate) items: Vec<Result<&'a [u8], TaskFailure>>,
+}
+
+impl<'a> Outcomes<'a> {
+    /// Check a reply's parts against each other; `None` if they disagree
+    /// (a broken worker).
+    pub(crate) fn new(
+        lens: &[u8],
+        failed: Vec<(u32, TaskFailure)>,
+        data: &'a [u8],
+    ) -> Option<Self> {
+        let mut items: Vec<Result<&[u8], TaskFailure>> =
+            split(data, lens)?.into_iter().map(Ok).collect();
+        for (i, f) in failed {
+            *items.get_mut(i as usize)? = Err(f);
+        }
+        Some(Outcomes { items })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn run_round_trip() {
+        let mut c = Calls::new("m::f");
+        c.push(&(1u32, "a".to_string())).unwrap();
+        c.push(&(2u32, "bc".to_string())).unwrap();
+        let frame = c.frame(7).unwrap();
+        let r: Run<'_> = postcard::from_bytes(&frame).unwrap();
+        assert_eq!((r.id, r.task), (7, "m::f"));
+        let runs = split(r.args.0, r.lens.0).unwrap();
+        let a: (u32, String) = postcard::from_bytes(runs[1]).unwrap();
+        assert_eq!(a, (2, "bc".to_string()));
+    }
+
+    fn lens(v: &[u32]) -> Vec<u8> {
+        v.iter().flat_map(|n| n.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn outcomes_must_add_up() {
+        let l = lens(&[2, 0, 1]);
+        let failed = vec![(1, TaskFailure::Panicked("x".into()))];
+        let o = Outcomes::new(&l, failed.clone(), b"abc").unwrap();
+        assert_eq!(o.items[0], Ok(&b"ab"[..]));
+        assert_eq!(o.items[1], Err(TaskFailure::Panicked("x".into())));
+        assert_eq!(o.items[2], Ok(&b"c"[..]));
+        assert!(Outcomes::new(&l, failed.clone(), b"abcd").is_none());
+        assert!(Outcomes::new(&l, failed.clone(), b"ab").is_none());
+        assert!(Outcomes::new(&l[..5], failed, b"abc").is_none());
+        let out_of_range = vec![(3, TaskFailure::Panicked("x".into()))];
+        assert!(Outcomes::new(&l, out_of_range, b"abc").is_none());
+    }
+
+    proptest! {
+        /// Random and truncated bytes: an error, never a panic.
+        #[test]
+        fn decoders_survive_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(r) = postcard::from_bytes::<Run<'_>>(&bytes) {
+                let _ = split(r.args.0, r.lens.0);
+            }
+            if let Ok(Reply::Done { lens, failed, data, .. }) = postcard::from_bytes::<Reply<'_>>(&bytes) {
+                let _ = Outcomes::new(lens.0, failed, data.0);
+            }
+        }
+
+        #[test]
+        fn truncated_frames_are_errors(cut in 0usize..64) {
+            let mut c = Calls::new("m::f");
+            c.push(&(5u64, vec![1u8; 20])).unwrap();
+            let frame = c.frame(1).unwrap();
+            let cut = cut.min(frame.len().saturating_sub(1));
+            prop_assert!(postcard::from_bytes::<Run<'_>>(&frame[..cut]).is_err());
+        }
+    }
+}

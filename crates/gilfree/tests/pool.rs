@@ -1,0 +1,570 @@
+//! `multiprocessing::Pool` under every start method: the API points and the
+//! fault tests (a worker SIGKILLed or `exit(3)`ing mid-task, a hanging
+//! worker stopped by `terminate`, a result that fails to decode, recycling,
+//! a failing initializer). `harness = false`: `main` calls
+//! `multiprocessing::init()` first, as workers re-execute this binary.
+//!
+//! No sleeps: a test that needs a task to be running has the task connect
+//! to a `Listener` the test accepts on.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use gilfree::multiprocessing::{Address, Callbacks, Client, Error, Listener, Pool, StartMethod};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[gilfree::task]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[gilfree::task]
+fn add(a: i32, b: i32) -> i32 {
+    a + b
+}
+
+#[gilfree::task]
+fn pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// Kills its own worker with SIGKILL when `i == victim`.
+#[gilfree::task]
+fn maybe_kill(i: u32, victim: u32) -> u32 {
+    if i == victim {
+        // SAFETY: raising a signal at ourselves.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    i * 10
+}
+
+#[gilfree::task]
+fn maybe_exit(i: u32, victim: u32) -> u32 {
+    if i == victim {
+        std::process::exit(3);
+    }
+    i + 1
+}
+
+#[gilfree::task]
+fn maybe_panic(i: u32) -> u32 {
+    if i == 3 {
+        std::panic::set_hook(Box::new(|_| {}));
+        panic!("three is bad");
+    }
+    i
+}
+
+/// Tells the test it runs (by connecting to its listener), then blocks
+/// until killed.
+#[gilfree::task]
+fn hang(path: PathBuf) -> u32 {
+    let c = Client(&Address::Unix(path), None).unwrap();
+    c.send("running").unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// A result type whose decoding refuses 13.
+#[derive(Serialize, Debug, PartialEq)]
+struct Picky(u32);
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u32::deserialize(d)?;
+        if v == 13 {
+            return Err(serde::de::Error::custom("13 does not decode"));
+        }
+        Ok(Picky(v))
+    }
+}
+
+#[gilfree::task]
+fn picky(x: u32) -> Picky {
+    Picky(x)
+}
+
+static INIT_VALUE: AtomicUsize = AtomicUsize::new(0);
+
+#[gilfree::task]
+fn set_init(v: usize) {
+    INIT_VALUE.store(v, Relaxed);
+}
+
+#[gilfree::task]
+fn get_init() -> usize {
+    INIT_VALUE.load(Relaxed)
+}
+
+#[gilfree::task]
+fn bad_init() {
+    std::panic::set_hook(Box::new(|_| {}));
+    panic!("no database");
+}
+
+fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.into().into())
+    }
+}
+
+fn pool(m: StartMethod, n: usize) -> Result<Pool, Failed> {
+    Ok(Pool::builder().processes(n).start_method(m).build()?)
+}
+
+/// A Unix socket path unique to this test run.
+fn socket_path(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "gilfree-pool-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Relaxed)
+    ))
+}
+
+type Case = fn(StartMethod) -> Result<(), Failed>;
+
+fn apply_and_async_result(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    check(p.apply(add::TASK, (2, 40))? == 42, "apply")?;
+    let r = p.apply_async(square::TASK, (9,))?;
+    r.wait();
+    check(r.ready(), "ready after wait")?;
+    check(r.successful()?, "successful")?;
+    check(r.get()? == 81, "get")?;
+    check(r.get().is_err(), "a second get: taken")?;
+    let r = p.apply_async(square::TASK, (3,))?;
+    check(r.get_timeout(Duration::from_secs(120))? == 9, "get_timeout")?;
+    let r = p.apply_async(maybe_panic::TASK, (3,))?;
+    match r.get() {
+        Err(Error::Panicked(msg)) => check(msg == "three is bad", msg)?,
+        other => return Err(format!("expected a panic, got {other:?}").into()),
+    }
+    check(!r.successful()?, "not successful")?;
+    // Callbacks run before get() returns.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (s1, s2) = (seen.clone(), seen.clone());
+    let r = p.apply_async_with(
+        square::TASK,
+        (5,),
+        Callbacks::new().callback(move |v: &u64| s1.store(*v as usize, Relaxed)),
+    )?;
+    check(r.get()? == 25 && seen.load(Relaxed) == 25, "callback")?;
+    let r = p.apply_async_with(
+        maybe_panic::TASK,
+        (3,),
+        Callbacks::new().error_callback(move |e| {
+            if matches!(e, Error::Panicked(_)) {
+                s2.store(1000, Relaxed)
+            }
+        }),
+    )?;
+    check(
+        r.get().is_err() && seen.load(Relaxed) == 1000,
+        "error callback",
+    )?;
+    // A callback that panics: the result is stored, the pool goes on.
+    let r = p.apply_async_with(
+        square::TASK,
+        (6,),
+        Callbacks::new().callback(|_: &u64| panic!("a bug in a callback")),
+    )?;
+    check(r.get()? == 36, "the result despite the callback's panic")?;
+    check(p.apply(add::TASK, (1, 1))? == 2, "the pool goes on")?;
+    Ok(())
+}
+
+fn map_and_starmap(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let want: Vec<u64> = (0..1000u64).map(|x| x * x).collect();
+    check(
+        p.map(square::TASK, 0..1000u64, None)? == want,
+        "map default chunks",
+    )?;
+    check(
+        p.map(square::TASK, 0..1000u64, Some(1))? == want,
+        "map chunksize 1",
+    )?;
+    check(
+        p.map(square::TASK, 0..1000u64, Some(5000))? == want,
+        "one chunk",
+    )?;
+    check(
+        p.map(square::TASK, Vec::<u64>::new(), None)?.is_empty(),
+        "empty map",
+    )?;
+    check(
+        p.map_async(square::TASK, 0..10u64, Some(3))?.get()? == want[..10],
+        "map_async",
+    )?;
+    let pairs: Vec<(i32, i32)> = (0..100).map(|i| (i, 2 * i)).collect();
+    let sums: Vec<i32> = (0..100).map(|i| 3 * i).collect();
+    check(
+        p.starmap(add::TASK, pairs.clone(), None)? == sums,
+        "starmap",
+    )?;
+    check(
+        p.starmap_async(add::TASK, pairs, Some(7))?.get()? == sums,
+        "starmap_async",
+    )?;
+    let got = Arc::new(AtomicUsize::new(0));
+    let g = got.clone();
+    let cb = Callbacks::new().callback(move |v: &Vec<u64>| g.store(v.len(), Relaxed));
+    p.map_async_with(square::TASK, 0..17u64, None, cb)?.wait();
+    check(got.load(Relaxed) == 17, "map callback")?;
+    // A failing call fails the map.
+    check(
+        matches!(
+            p.map(maybe_panic::TASK, 0..10u32, Some(2)),
+            Err(Error::Panicked(_))
+        ),
+        "map of a panicking call",
+    )?;
+    check(
+        matches!(p.map(square::TASK, [1u64], Some(0)), Err(Error::Value(_))),
+        "chunksize 0",
+    )?;
+    Ok(())
+}
+
+fn imap_orders(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let v: Vec<u64> = p
+        .imap(square::TASK, 0..200u64, None)
+        .collect::<Result<_, _>>()?;
+    check(
+        v == (0..200u64).map(|x| x * x).collect::<Vec<_>>(),
+        "imap order",
+    )?;
+    let v: Vec<u64> = p
+        .imap(square::TASK, 0..200u64, Some(7))
+        .collect::<Result<_, _>>()?;
+    check(
+        v == (0..200u64).map(|x| x * x).collect::<Vec<_>>(),
+        "imap chunked order",
+    )?;
+    let mut v: Vec<u64> = p
+        .imap_unordered(square::TASK, 0..200u64, Some(3))
+        .collect::<Result<_, _>>()?;
+    v.sort();
+    check(
+        v == (0..200u64).map(|x| x * x).collect::<Vec<_>>(),
+        "imap_unordered: a permutation",
+    )?;
+    // A failing item fails alone; the iteration goes on.
+    let r: Vec<Result<u32, Error>> = p.imap(maybe_panic::TASK, 0..6u32, None).collect();
+    check(r.len() == 6 && r[3].is_err(), "imap: the failed item")?;
+    check(
+        r.iter().filter(|x| x.is_ok()).count() == 5,
+        "imap: the others",
+    )?;
+    let mut it = p.imap(square::TASK, [4u64], None);
+    check(
+        matches!(it.next_timeout(Duration::from_secs(120)), Some(Ok(16))),
+        "next_timeout",
+    )?;
+    check(it.next().is_none(), "then the end")?;
+    Ok(())
+}
+
+/// An endless input: the pool reads only a bounded window ahead.
+fn imap_endless_is_bounded(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let pl = pulled.clone();
+    let input = (0u64..).inspect(move |_| {
+        pl.fetch_add(1, Relaxed);
+    });
+    let chunk = 5;
+    let mut it = p.imap(square::TASK, input, Some(chunk));
+    for i in 0..1000u64 {
+        check(it.next().transpose()? == Some(i * i), "endless imap value")?;
+        // At most 2 × workers chunks beyond what was consumed.
+        let ahead = pulled.load(Relaxed) - (i as usize + 1);
+        check(
+            ahead <= 2 * 2 * chunk + chunk,
+            format!("read {ahead} items ahead"),
+        )?;
+    }
+    let mut it = p.imap_unordered(square::TASK, 0u64.., None);
+    for _ in 0..100 {
+        check(
+            it.next().is_some_and(|r| r.is_ok()),
+            "endless imap_unordered",
+        )?;
+    }
+    Ok(())
+}
+
+/// With 2 workers, 1 of 8 tasks SIGKILLs its worker: exactly 7 results,
+/// the 8th an error naming SIGKILL; the pool then runs 100 more.
+fn fault_sigkill_one_of_eight(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let rs: Vec<_> = (0..8u32)
+        .map(|i| p.apply_async(maybe_kill::TASK, (i, 5)))
+        .collect::<Result<_, _>>()?;
+    let mut ok = 0;
+    for (i, r) in rs.iter().enumerate() {
+        match r.get() {
+            Ok(v) => {
+                check(v == i as u32 * 10, "a right result")?;
+                ok += 1;
+            }
+            Err(e @ Error::WorkerDied { exitcode: -9, .. }) => {
+                check(i == 5, format!("call {i} failed: {e}"))?;
+                check(
+                    e.to_string().contains("SIGKILL"),
+                    format!("names SIGKILL: {e}"),
+                )?;
+            }
+            Err(e) => return Err(format!("call {i}: unexpected {e}").into()),
+        }
+    }
+    check(ok == 7, format!("{ok} results, want 7"))?;
+    let v = p.map(square::TASK, 0..100u64, Some(1))?;
+    check(
+        v == (0..100u64).map(|x| x * x).collect::<Vec<_>>(),
+        "100 more",
+    )?;
+    check(p.worker_pids().len() == 2, "replaced")?;
+    check(
+        p.workers_started() == 3,
+        format!("started {}", p.workers_started()),
+    )?;
+    Ok(())
+}
+
+fn fault_exit_3_mid_task(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let r: Vec<Result<u32, Error>> = p.imap(maybe_exit_one::TASK, 0..10u32, None).collect();
+    for (i, x) in r.iter().enumerate() {
+        match x {
+            Ok(v) => check(i != 4 && *v == i as u32 + 1, format!("item {i}"))?,
+            Err(Error::WorkerDied { exitcode: 3, .. }) => check(i == 4, format!("item {i} died"))?,
+            Err(e) => return Err(format!("item {i}: {e}").into()),
+        }
+    }
+    check(r.iter().filter(|x| x.is_ok()).count() == 9, "nine results")?;
+    check(p.apply(add::TASK, (1, 1))? == 2, "goes on")?;
+    Ok(())
+}
+
+#[gilfree::task]
+fn maybe_exit_one(i: u32) -> u32 {
+    maybe_exit(i, 4)
+}
+
+fn fault_hang_then_terminate(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let path = socket_path("hang");
+    let l = Listener::bind(path.clone(), None)?;
+    let r = p.apply_async(hang::TASK, (path,))?;
+    let c = l.accept()?;
+    check(c.recv::<String>()? == "running", "the task runs")?;
+    check(
+        matches!(r.get_timeout(Duration::from_millis(1)), Err(Error::Timeout)),
+        "timeout",
+    )?;
+    check(!r.ready(), "not ready")?;
+    let ok = p.apply_async(add::TASK, (2, 2))?;
+    check(ok.get()? == 4, "the other worker serves")?;
+    p.terminate();
+    check(
+        matches!(r.get(), Err(Error::BrokenPool(_))),
+        "the hung call fails",
+    )?;
+    check(
+        p.apply_async(add::TASK, (1, 1)).is_err(),
+        "no calls after terminate",
+    )?;
+    p.join()?;
+    check(p.worker_pids().is_empty(), "workers gone")?;
+    Ok(())
+}
+
+fn fault_bad_result_fails_its_call(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let rs: Vec<_> = (10..16u32)
+        .map(|i| p.apply_async(picky::TASK, (i,)))
+        .collect::<Result<_, _>>()?;
+    for (i, r) in (10..16u32).zip(rs) {
+        match r.get() {
+            Ok(v) => check(i != 13 && v == Picky(i), format!("{i}"))?,
+            Err(Error::TaskData { reason, .. }) => {
+                check(i == 13 && reason.contains("13 does not decode"), reason)?
+            }
+            Err(e) => return Err(format!("{i}: {e}").into()),
+        }
+    }
+    // In a chunk, only that item.
+    let r: Vec<_> = p.imap(picky::TASK, 10..16u32, Some(6)).collect();
+    check(
+        r.iter().filter(|x| x.is_err()).count() == 1 && r[3].is_err(),
+        "one bad item",
+    )?;
+    check(p.workers_started() == 2, "no worker died")?;
+    Ok(())
+}
+
+fn maxtasksperchild_recycles(m: StartMethod) -> Result<(), Failed> {
+    let p = Pool::builder()
+        .processes(1)
+        .maxtasksperchild(2)
+        .start_method(m)
+        .build()?;
+    let pids: Vec<i32> = (0..6)
+        .map(|_| p.apply(pid::TASK, ()))
+        .collect::<Result<_, _>>()?;
+    let distinct: HashSet<_> = pids.iter().collect();
+    check(distinct.len() == 3, format!("pids {pids:?}"))?;
+    check(
+        pids[0] == pids[1] && pids[2] == pids[3] && pids[4] == pids[5],
+        "two each",
+    )?;
+    Ok(())
+}
+
+fn initializer_runs(m: StartMethod) -> Result<(), Failed> {
+    let p = Pool::builder()
+        .processes(2)
+        .initializer(set_init::TASK, (77,))
+        .start_method(m)
+        .build()?;
+    let v = p.map(get_init_one::TASK, 0..8u8, Some(1))?;
+    check(v.iter().all(|&x| x == 77), format!("{v:?}"))
+}
+
+#[gilfree::task]
+fn get_init_one(_i: u8) -> usize {
+    get_init()
+}
+
+fn initializer_failure_breaks(m: StartMethod) -> Result<(), Failed> {
+    let p = Pool::builder()
+        .processes(2)
+        .initializer(bad_init::TASK, ())
+        .start_method(m)
+        .build()?;
+    match p.apply(add::TASK, (1, 2)) {
+        Err(Error::BrokenPool(why)) => check(why.contains("no database"), why)?,
+        other => return Err(format!("expected a broken pool, got {other:?}").into()),
+    }
+    check(
+        matches!(p.apply(add::TASK, (1, 2)), Err(Error::BrokenPool(_))),
+        "still broken",
+    )?;
+    check(
+        p.workers_started() == 2,
+        format!("no respawn: {}", p.workers_started()),
+    )?;
+    Ok(())
+}
+
+fn close_then_join(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    check(
+        matches!(p.join(), Err(Error::Value(_))),
+        "join while running",
+    )?;
+    let r = p.map_async(square::TASK, 0..50u64, Some(1))?;
+    p.close();
+    check(p.apply(add::TASK, (1, 1)).is_err(), "no calls after close")?;
+    p.join()?;
+    check(r.ready(), "queued work done before join returns")?;
+    check(r.get()?.len() == 50, "all of it")?;
+    check(p.worker_pids().is_empty(), "workers exited")?;
+    Ok(())
+}
+
+/// Each call's id and outcome.
+type Answers = Vec<(u32, Result<u32, Error>)>;
+
+/// Four threads submit at once while some calls kill their workers: every
+/// call completes exactly once, with its own value, or (exactly the
+/// killers) with `WorkerDied`.
+fn stress_submitters_and_kills(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let per_thread = 150u32;
+    let outcomes: Vec<Result<Answers, Failed>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4u32)
+            .map(|t| {
+                let p = &p;
+                s.spawn(move || {
+                    let rs: Vec<_> = (0..per_thread)
+                        .map(|i| {
+                            let id = t * 1000 + i;
+                            // Every 40th call of each thread kills its worker.
+                            let victim = if i % 40 == 39 { id } else { u32::MAX };
+                            p.apply_async(maybe_kill::TASK, (id, victim))
+                                .map(|r| (id, r))
+                        })
+                        .collect::<Result<_, _>>()?;
+                    Ok(rs.into_iter().map(|(id, r)| (id, r.get())).collect())
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("submitter"))
+            .collect()
+    });
+    let mut died = 0;
+    let mut seen = HashSet::new();
+    for o in outcomes {
+        for (id, r) in o? {
+            check(seen.insert(id), format!("{id} twice"))?;
+            let killer = id % 1000 % 40 == 39;
+            match r {
+                Ok(v) => check(!killer && v == id * 10, format!("{id}: {v}"))?,
+                Err(Error::WorkerDied { exitcode: -9, .. }) => {
+                    check(killer, format!("{id} died but was no killer"))?;
+                    died += 1;
+                }
+                Err(e) => return Err(format!("{id}: {e}").into()),
+            }
+        }
+    }
+    check(seen.len() == 4 * per_thread as usize, "every call answered")?;
+    check(died == 4 * 3, format!("{died} deaths, want 12"))?;
+    check(
+        p.workers_started() == 2 + 12,
+        format!("started {}", p.workers_started()),
+    )?;
+    Ok(())
+}
+
+fn main() {
+    gilfree::multiprocessing::init();
+    let args = Arguments::from_args();
+    let per_method: &[(&str, Case)] = &[
+        ("apply_and_async_result", apply_and_async_result),
+        ("map_and_starmap", map_and_starmap),
+        ("imap_orders", imap_orders),
+        ("imap_endless_is_bounded", imap_endless_is_bounded),
+        ("fault_sigkill_one_of_eight", fault_sigkill_one_of_eight),
+        ("fault_exit_3_mid_task", fault_exit_3_mid_task),
+        ("fault_hang_then_terminate", fault_hang_then_terminate),
+        (
+            "fault_bad_result_fails_its_call",
+            fault_bad_result_fails_its_call,
+        ),
+        ("maxtasksperchild_recycles", maxtasksperchild_recycles),
+        ("initializer_runs", initializer_runs),
+        ("initializer_failure_breaks", initializer_failure_breaks),
+        ("close_then_join", close_then_join),
+        ("stress_submitters_and_kills", stress_submitters_and_kills),
+    ];
+    let mut trials = Vec::new();
+    for m in StartMethod::ALL {
+        for &(name, f) in per_method {
+            trials.push(Trial::test(format!("{m}::{name}"), move || f(m)));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -1,5 +1,6 @@
 //! The `.await` forms of the threading waits (`Lock::acquire_async`,
-//! `Semaphore`/`BoundedSemaphore::acquire_async`, `Event::wait_async`):
+//! `Semaphore`/`BoundedSemaphore::acquire_async`, `Event::wait_async`,
+//! `Condition::wait_async`/`wait_for_async`):
 //! their semantics on tokio's multi-thread runtime and on
 //! `futures::executor`, threads and tasks waiting on one object at once,
 //! and cancellation by drop losing no lock, permit or wake-up.
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use gilfree::threading::{BoundedSemaphore, Event, Lock, Semaphore};
+use gilfree::threading::{BoundedSemaphore, Condition, Event, Lock, Semaphore};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -56,6 +57,12 @@ fn futures_are_send() {
     assert_send(&e.wait_async());
     let g = futures::executor::block_on(l.acquire_async());
     assert_send(&g);
+    drop(g);
+    let cond = Condition::from_lock(Lock::new(0u8));
+    let g = futures::executor::block_on(cond.acquire_async());
+    assert_send(&cond.wait_async(g));
+    let g = futures::executor::block_on(cond.acquire_async());
+    assert_send(&cond.wait_for_async(g, |n| *n == 0));
 }
 
 /// Tasks on a multi-thread runtime increment a plain counter under the
@@ -468,4 +475,130 @@ fn event_cancellation_loses_no_notification() {
             }
         });
     }
+}
+
+/// `Condition::wait_async`: `notify(1)` wakes exactly the oldest waiter;
+/// a waiter dropped after its notification passes it on; one dropped
+/// before leaves the queue.
+#[test]
+fn condition_notify_one_and_pass_on() {
+    let cond = Condition::from_lock(Lock::new(()));
+    let (fa, wa) = flag();
+    let (fb, wb) = flag();
+    let mut a = cond.wait_async(futures::executor::block_on(cond.acquire_async()));
+    let mut b = cond.wait_async(futures::executor::block_on(cond.acquire_async()));
+    assert!(poll_once(&mut a, &wa).is_pending());
+    assert!(poll_once(&mut b, &wb).is_pending());
+    assert_eq!(cond.n_waiting(), 2);
+    {
+        let _g = cond.acquire();
+        assert_eq!(cond.notify(1), Ok(1));
+    }
+    assert!(
+        fa.0.load(SeqCst) && !fb.0.load(SeqCst),
+        "exactly the oldest"
+    );
+    drop(a);
+    assert!(fb.0.load(SeqCst), "the dropped waiter passed it on");
+    assert_eq!(cond.n_waiting(), 0);
+    let g = match poll_once(&mut b, &wb) {
+        Poll::Ready(g) => g,
+        Poll::Pending => panic!("notified and the lock is free"),
+    };
+    assert!(cond.lock().locked());
+    drop(g);
+    let c = cond.wait_async(futures::executor::block_on(cond.acquire_async()));
+    drop(c);
+    assert_eq!(cond.n_waiting(), 0);
+    assert!(!cond.lock().locked());
+}
+
+struct Shop {
+    items: u64,
+    consumed: u64,
+}
+
+/// Producer (a thread) and consumers (patient tasks, tasks that drop
+/// their waits at random, and a blocking thread) on one `Condition`, one
+/// `notify(1)` per item: every item is consumed (a lost notification
+/// would leave an item behind with every patient consumer asleep, and the
+/// producer waiting forever for the last one).
+#[test]
+fn condition_cancellation_stress_loses_no_notification() {
+    const N: u64 = 3000;
+    let cond = Arc::new(Condition::from_lock(Lock::new(Shop {
+        items: 0,
+        consumed: 0,
+    })));
+    let all = Arc::new(Event::new());
+    let rt = rt();
+    let consume = |s: &mut Shop, all: &Event| {
+        s.items -= 1;
+        s.consumed += 1;
+        if s.consumed == N {
+            all.set();
+        }
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (cond, all) = (cond.clone(), all.clone());
+        tasks.push(rt.spawn(async move {
+            while !all.is_set() {
+                let g = cond.acquire_async().await;
+                let mut g = cond
+                    .wait_for_async(g, |s| s.items > 0 || s.consumed == N)
+                    .await;
+                if g.items > 0 {
+                    consume(&mut g, &all);
+                }
+            }
+        }));
+    }
+    for seed in 0..6u64 {
+        let (cond, all) = (cond.clone(), all.clone());
+        tasks.push(rt.spawn(async move {
+            let mut rng = Rng(seed + 11);
+            while !all.is_set() {
+                let mut g = cond.acquire_async().await;
+                if g.items == 0 && g.consumed < N {
+                    match maybe_cancel(cond.wait_async(g), rng.next() % 4).await {
+                        Some(g2) => g = g2,
+                        None => continue,
+                    }
+                }
+                if g.items > 0 {
+                    consume(&mut g, &all);
+                }
+            }
+        }));
+    }
+    let (c2, a2) = (cond.clone(), all.clone());
+    let blocking = std::thread::spawn(move || {
+        while !a2.is_set() {
+            let mut g = c2.acquire();
+            c2.wait_for_guard(&mut g, |s| s.items > 0 || s.consumed == N)
+                .unwrap();
+            if g.items > 0 {
+                consume(&mut g, &a2);
+            }
+        }
+    });
+    for _ in 0..N {
+        let mut g = cond.acquire();
+        g.items += 1;
+        cond.notify(1).unwrap();
+    }
+    all.wait();
+    {
+        let _g = cond.acquire();
+        cond.notify_all().unwrap();
+    }
+    rt.block_on(async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    blocking.join().unwrap();
+    let g = cond.acquire();
+    assert_eq!((g.items, g.consumed), (0, N));
 }

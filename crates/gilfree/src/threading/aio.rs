@@ -143,6 +143,30 @@ pub struct AsyncLockGuard<'a, T: ?Sized> {
     _data: PhantomData<&'a mut T>,
 }
 
+impl<'a, T: ?Sized> AsyncLockGuard<'a, T> {
+    /// A guard for an acquisition of `lock` just made by an async wait.
+    ///
+    /// # Safety
+    /// `lock` is held, and nothing else will release that acquisition.
+    pub(super) unsafe fn from_held(lock: &'a Lock<T>) -> Self {
+        AsyncLockGuard {
+            lock,
+            _data: PhantomData,
+        }
+    }
+
+    /// The lock this guard holds.
+    ///
+    /// ```
+    /// let l = gilfree::threading::Lock::new(());
+    /// let g = futures::executor::block_on(l.acquire_async());
+    /// assert!(std::ptr::eq(g.lock(), &l));
+    /// ```
+    pub fn lock(&self) -> &'a Lock<T> {
+        self.lock
+    }
+}
+
 impl<T: ?Sized> Deref for AsyncLockGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {

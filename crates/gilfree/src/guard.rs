@@ -1,5 +1,5 @@
 //! The guard layer: what every owned lock (a lock with a holder: `Lock`,
-//! `RLock`, and the process-shared locks to come) adds on top of its raw
+//! `RLock`, and the process-shared locks of `multiprocessing`) adds on top of its raw
 //! algorithm, written once — the deadlock hooks around acquire and release
 //! ([`Hooked`]), the RAII [`Guard`] that gives access to the data, and what
 //! `acquire_all` needs ([`Lockable`]).

@@ -41,6 +41,7 @@ use core::marker::PhantomData;
 
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::futex::{self, Wake};
+use crate::sys::wakers::{self, WaitSlot};
 use crate::sys::{Deadline, Private, Scope};
 
 /// The flag.
@@ -95,6 +96,9 @@ impl<S: Scope> RawEvent<S> {
     #[cold]
     fn wake(&self) {
         futex::wake_all::<S>(&self.state);
+        if !S::SHARED {
+            wakers::wake(&self.state, u32::MAX);
+        }
     }
 
     /// Reset the flag. Never wakes anyone.
@@ -133,6 +137,54 @@ impl<S: Scope> RawEvent<S> {
                 return seen(self.state.load(Acquire));
             }
             s = self.state.load(Acquire);
+        }
+    }
+}
+
+/// An async wait in progress (the protocol is `sys::wakers`'s): a task
+/// puts `WAITERS` into the word as a sleeping thread does, so the `set`
+/// takes its slow path and wakes it. Its generation is taken at its first
+/// poll. Private scope only (see `sys::wakers`).
+pub(crate) struct EventWait<'a> {
+    ev: &'a RawEvent<Private>,
+    slot: WaitSlot,
+    generation: Option<u32>,
+}
+
+impl<'a> EventWait<'a> {
+    pub(crate) fn new(ev: &'a RawEvent<Private>) -> Self {
+        EventWait {
+            ev,
+            slot: WaitSlot::new(),
+            generation: None,
+        }
+    }
+
+    /// One poll: `true` once a set was seen.
+    pub(crate) fn poll(&mut self, waker: &core::task::Waker) -> bool {
+        let mut s = self.ev.state.load(Acquire);
+        let generation = *self.generation.get_or_insert(s & GEN_MASK);
+        let seen = |s: u32| s & SET != 0 || s & GEN_MASK != generation;
+        loop {
+            if seen(s) {
+                self.slot.finish();
+                return true;
+            }
+            if s & WAITERS == 0 {
+                if let Err(now) =
+                    self.ev
+                        .state
+                        .compare_exchange_weak(s, s | WAITERS, Acquire, Acquire)
+                {
+                    s = now;
+                    continue;
+                }
+                s |= WAITERS;
+            }
+            if self.slot.register(&self.ev.state, s, waker) {
+                return false;
+            }
+            s = self.ev.state.load(Acquire);
         }
     }
 }
@@ -209,6 +261,27 @@ mod loom_tests {
                 t.join().unwrap();
             }
             assert!(ev.is_set());
+        });
+    }
+
+    /// An async waiter (loom's `block_on` parks it until woken) and a
+    /// thread waiter both see one `set` that races their registration.
+    #[test]
+    fn event_async_register_vs_set() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let ev = Arc::new(RawEvent::<Private>::new());
+            let e2 = ev.clone();
+            let task = thread::spawn(move || {
+                let mut w = EventWait::new(&e2);
+                crate::sys::wakers::block_on_model(|waker| w.poll(waker).then_some(()));
+            });
+            let e3 = ev.clone();
+            let th = thread::spawn(move || assert!(e3.wait(Deadline::Never)));
+            ev.set();
+            task.join().unwrap();
+            th.join().unwrap();
         });
     }
 

@@ -57,6 +57,7 @@ use core::marker::PhantomData;
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::futex::{self, Wake};
 use crate::sys::spin::{self, Spin};
+use crate::sys::wakers::{self, WaitSlot};
 use crate::sys::{Deadline, Private, Scope};
 
 const UNLOCKED: u32 = 0;
@@ -155,12 +156,54 @@ impl<S: Scope> RawLock<S> {
     #[cold]
     fn wake(&self) {
         futex::wake_one::<S>(&self.state);
+        if !S::SHARED {
+            wakers::wake(&self.state, 1);
+        }
     }
 
     /// Whether the lock is held by anyone (a snapshot).
     #[inline]
     pub(crate) fn is_locked(&self) -> bool {
         self.state.load(Relaxed) != UNLOCKED
+    }
+}
+
+/// An async acquire in progress (the protocol is `sys::wakers`'s): a task
+/// waits as a phase-2 sleeper does, with `CONTENDED` in the word, so the
+/// release that frees the lock takes its slow path and wakes it. Private
+/// scope only (see `sys::wakers`).
+pub(crate) struct LockWait<'a> {
+    lock: &'a RawLock<Private>,
+    slot: WaitSlot,
+}
+
+impl<'a> LockWait<'a> {
+    pub(crate) fn new(lock: &'a RawLock<Private>) -> Self {
+        LockWait {
+            lock,
+            slot: WaitSlot::new(),
+        }
+    }
+
+    /// One poll: `true` once the lock is taken (then the caller holds it).
+    pub(crate) fn poll(&mut self, waker: &core::task::Waker) -> bool {
+        // Fast path, only before registering: a registered waiter may have
+        // been handed the `CONTENDED` mark by a release's wake, and must
+        // put it back when it takes the lock (as a woken thread does), or
+        // the waiters behind it would never be woken.
+        if !self.slot.has_registered() && self.lock.try_lock() {
+            return true;
+        }
+        loop {
+            let state = self.lock.state.load(Relaxed);
+            if state != CONTENDED && self.lock.state.swap(CONTENDED, Acquire) == UNLOCKED {
+                self.slot.finish();
+                return true;
+            }
+            if self.slot.register(&self.lock.state, CONTENDED, waker) {
+                return false;
+            }
+        }
     }
 }
 
@@ -218,6 +261,66 @@ mod loom_tests {
             }
             assert!(!lock.is_locked());
         });
+    }
+
+    /// The waker registration vs release race: a task (driven by loom's
+    /// `block_on`, which parks until woken) and a thread contend with the
+    /// holder; loom reports a lost wake-up as a deadlock.
+    #[test]
+    fn raw_lock_async_register_vs_release() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let lock = Arc::new(RawLock::<Private>::new());
+            assert!(lock.lock(Deadline::Never));
+            let l2 = lock.clone();
+            let task = thread::spawn(move || {
+                let mut w = LockWait::new(&l2);
+                crate::sys::wakers::block_on_model(|waker| w.poll(waker).then_some(()));
+                drop(w);
+                assert!(l2.unlock());
+            });
+            let l3 = lock.clone();
+            let th = thread::spawn(move || {
+                l3.lock(Deadline::Never);
+                l3.unlock();
+            });
+            lock.unlock();
+            task.join().unwrap();
+            th.join().unwrap();
+            assert!(!lock.is_locked());
+        });
+    }
+
+    /// A task whose pending acquire is dropped (after it may have been
+    /// notified) passes the notification on to the other task.
+    #[test]
+    fn raw_lock_async_drop_passes_on() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let lock = Arc::new(RawLock::<Private>::new());
+            assert!(lock.lock(Deadline::Never));
+            let waker = futures_noop_waker();
+            // A registered async waiter that will be dropped unpolled.
+            let mut dropped = LockWait::new(&lock);
+            assert!(!dropped.poll(&waker));
+            let l2 = lock.clone();
+            let task = thread::spawn(move || {
+                let mut w = LockWait::new(&l2);
+                crate::sys::wakers::block_on_model(|waker| w.poll(waker).then_some(()));
+                drop(w);
+                assert!(l2.unlock());
+            });
+            lock.unlock();
+            drop(dropped);
+            task.join().unwrap();
+            assert!(!lock.is_locked());
+        });
+    }
+
+    fn futures_noop_waker() -> core::task::Waker {
+        core::task::Waker::noop().clone()
     }
 
     /// A timed-out waiter must not swallow the wake-up meant for another.

@@ -13,11 +13,11 @@
 //! | [`RawBarrier`] | `threading::Barrier`, `multiprocessing::Barrier` |
 //! | [`RawLock`] | `threading::Lock` |
 //! | [`RawRLock`] | `threading::RLock` |
-//! | [`RawSemaphore`] | `threading::{Semaphore, BoundedSemaphore}` |
-//! | [`RawEvent`] | `threading::Event` |
+//! | [`RawSemaphore`] | `threading::{Semaphore, BoundedSemaphore}`, `multiprocessing::{Semaphore, BoundedSemaphore}` |
+//! | [`RawEvent`] | `threading::Event`, `multiprocessing::Event` |
 //! | [`RawLife`] | `threading::Thread` (started / running / done) |
-//! | [`RawCondvar`] | the process-shared `Condition` to come |
-//! | [`RawRobustLock`] | `multiprocessing::{Value, Array}`'s lock (a holder may die) |
+//! | [`RawCondvar`] | `multiprocessing::Condition` |
+//! | [`RawRobustLock`] | `multiprocessing::{Lock, RLock, Value, Array, Condition}` (a holder may die) |
 
 mod barrier;
 mod condvar;
@@ -31,10 +31,10 @@ mod semaphore;
 pub(crate) use barrier::{MAX_PARTIES, RawBarrier};
 #[allow(unused_imports)]
 pub(crate) use condvar::RawCondvar;
-pub(crate) use event::RawEvent;
+pub(crate) use event::{EventWait, RawEvent};
 pub(crate) use life::RawLife;
-pub(crate) use lock::RawLock;
+pub(crate) use lock::{LockWait, RawLock};
 pub(crate) use rlock::{NotOwner, RawRLock};
 #[allow(unused_imports)]
 pub(crate) use robust_lock::RawRobustLock;
-pub(crate) use semaphore::RawSemaphore;
+pub(crate) use semaphore::{AcquireWait, RawSemaphore};

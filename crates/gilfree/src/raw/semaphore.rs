@@ -51,6 +51,7 @@ use core::marker::PhantomData;
 
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn, fence};
 use crate::sys::futex::{self, Wake};
+use crate::sys::wakers::{self, WaitSlot};
 use crate::sys::{Deadline, Private, Scope, spin_while};
 
 /// The semaphore algorithm: a count and a waiter count, usable in private
@@ -149,12 +150,73 @@ impl<S: Scope> RawSemaphore<S> {
     #[cold]
     fn wake(&self, n: u32) {
         futex::wake::<S>(&self.count, n);
+        if !S::SHARED {
+            wakers::wake(&self.count, n);
+        }
     }
 
     /// The number of free permits (a snapshot).
     #[inline]
     pub(crate) fn value(&self) -> u32 {
         self.count.load(Relaxed)
+    }
+}
+
+/// An async acquire in progress (the protocol is `sys::wakers`'s): a task
+/// in the slow path is counted in `waiters`, exactly like a sleeping
+/// thread, so a release wakes it; it stays counted until it completes or
+/// is dropped. Private scope only (see `sys::wakers`).
+pub(crate) struct AcquireWait<'a> {
+    sem: &'a RawSemaphore<Private>,
+    slot: WaitSlot,
+    counted: bool,
+}
+
+impl<'a> AcquireWait<'a> {
+    pub(crate) fn new(sem: &'a RawSemaphore<Private>) -> Self {
+        AcquireWait {
+            sem,
+            slot: WaitSlot::new(),
+            counted: false,
+        }
+    }
+
+    /// One poll: `true` once a permit is taken (then the caller owns it).
+    pub(crate) fn poll(&mut self, waker: &core::task::Waker) -> bool {
+        if !self.counted {
+            if self.sem.try_acquire() {
+                return true;
+            }
+            self.sem.waiters.fetch_add(1, Relaxed);
+            // Pairs with the fence in `release`: see the head comment.
+            fence(SeqCst);
+            self.counted = true;
+        }
+        loop {
+            if self.sem.try_acquire() {
+                self.done();
+                return true;
+            }
+            if self.slot.register(&self.sem.count, 0, waker) {
+                return false;
+            }
+        }
+    }
+
+    fn done(&mut self) {
+        self.slot.finish();
+        if core::mem::take(&mut self.counted) {
+            self.sem.waiters.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+impl Drop for AcquireWait<'_> {
+    fn drop(&mut self) {
+        // Uncount; the slot's own drop passes on a notification it got.
+        if core::mem::take(&mut self.counted) {
+            self.sem.waiters.fetch_sub(1, Relaxed);
+        }
     }
 }
 
@@ -238,6 +300,39 @@ mod loom_tests {
                 t.join().unwrap();
             }
             assert_eq!(sem.value(), 0);
+        });
+    }
+
+    /// Async waiters: a task (loom's `block_on` parks it until woken) and a
+    /// thread wait for the one permit a releaser makes, then pass it back;
+    /// a third, registered task is dropped midway (its notification, if it
+    /// had one, passes on). Nothing is lost: loom reports a lost wake-up as
+    /// a deadlock, and the permit count comes back to one.
+    #[test]
+    fn semaphore_async_register_vs_release() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(0));
+            let waker = core::task::Waker::noop().clone();
+            let mut dropped = AcquireWait::new(&sem);
+            assert!(!dropped.poll(&waker));
+            let s2 = sem.clone();
+            let task = thread::spawn(move || {
+                let mut w = AcquireWait::new(&s2);
+                crate::sys::wakers::block_on_model(|waker| w.poll(waker).then_some(()));
+                drop(w);
+                s2.release(1, u32::MAX).unwrap();
+            });
+            let s3 = sem.clone();
+            let th = thread::spawn(move || {
+                assert!(s3.acquire(Deadline::Never));
+                s3.release(1, u32::MAX).unwrap();
+            });
+            sem.release(1, u32::MAX).unwrap();
+            drop(dropped);
+            task.join().unwrap();
+            th.join().unwrap();
+            assert_eq!(sem.value(), 1);
+            assert_eq!(sem.waiters.load(Relaxed), 0);
         });
     }
 

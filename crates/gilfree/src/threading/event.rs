@@ -37,7 +37,7 @@ use crate::sys::atomic::const_fn;
 /// assert_eq!(worker.join().unwrap(), "went");
 /// ```
 pub struct Event {
-    raw: RawEvent,
+    pub(super) raw: RawEvent,
 }
 
 impl Event {

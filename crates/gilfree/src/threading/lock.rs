@@ -45,8 +45,8 @@ use crate::sys::atomic::const_fn;
 /// ```
 pub struct Lock<T: ?Sized = ()> {
     /// The raw lock and its deadlock hooks (see `crate::guard`).
-    raw: Hooked<RawLock>,
-    data: UnsafeCell<T>,
+    pub(super) raw: Hooked<RawLock>,
+    pub(super) data: UnsafeCell<T>,
 }
 
 // SAFETY: the lock hands out `&mut T` to one thread at a time, so sharing a

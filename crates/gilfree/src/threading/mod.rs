@@ -19,10 +19,13 @@
 //! | `threading.excepthook`, `__excepthook__`, `ExceptHookArgs` | [`set_excepthook`] / [`excepthook`], [`default_excepthook`], [`ExceptHookArgs`] |
 //! | waiting for non-daemon threads at exit | [`main`], [`exit_guard`], [`wait_for_non_daemon_threads`] |
 //!
+//! | `asyncio.Lock`, `asyncio.Semaphore`, `asyncio.BoundedSemaphore`, `asyncio.Event`, `asyncio.Condition` | the same objects: [`Lock::acquire_async`], [`Semaphore::acquire_async`], [`BoundedSemaphore::acquire_async`], [`Event::wait_async`], [`Condition::wait_async`] (on a `Lock`) (threads and tasks may wait on one object at once) |
+//!
 //! Python's `acquire(blocking=True, timeout=-1)` becomes three methods, as in
 //! `std`: `acquire()`, `try_acquire()`, `acquire_timeout(Duration)`, and
 //! `with x:` becomes an RAII guard.
 
+mod aio;
 mod barrier;
 mod condition;
 mod error;
@@ -35,8 +38,9 @@ mod thread;
 mod timer;
 
 pub use crate::guard::Guard;
+pub use aio::{AsyncLockGuard, EventWait, LockAcquire, SemaphoreAcquire};
 pub use barrier::Barrier;
-pub use condition::{Condition, ConditionLock, DataLess};
+pub use condition::{Condition, ConditionLock, ConditionWait, DataLess};
 pub use error::Error;
 pub use event::Event;
 pub use local::Local;

@@ -50,7 +50,7 @@ use crate::sys::atomic::const_fn;
 /// assert!(max.load(SeqCst) <= 2);
 /// ```
 pub struct Semaphore {
-    raw: RawSemaphore,
+    pub(super) raw: RawSemaphore,
 }
 
 impl Semaphore {
@@ -253,8 +253,8 @@ impl fmt::Debug for Semaphore {
 /// assert_eq!(sem.value(), 2);
 /// ```
 pub struct BoundedSemaphore {
-    raw: RawSemaphore,
-    initial: u32,
+    pub(super) raw: RawSemaphore,
+    pub(super) initial: u32,
 }
 
 impl BoundedSemaphore {
@@ -452,7 +452,7 @@ pub struct SemaphoreGuard<'a> {
 
 impl<'a> SemaphoreGuard<'a> {
     #[inline]
-    fn new(raw: &'a RawSemaphore, ceiling: u32) -> Self {
+    pub(super) fn new(raw: &'a RawSemaphore, ceiling: u32) -> Self {
         SemaphoreGuard { raw, ceiling }
     }
 

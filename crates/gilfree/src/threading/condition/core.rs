@@ -54,17 +54,18 @@ use std::time::Duration;
 use super::lock::{ConditionLock, DataLess};
 use crate::sys::atomic::{AtomicU32, Ordering::*};
 use crate::sys::futex::{self, Wake};
+use crate::sys::wakers;
 use crate::sys::{Deadline, Private};
 use crate::threading::error::Error;
 use crate::threading::lock::Lock;
 use crate::threading::rlock::RLock;
 
-const WAITING: u32 = 0;
+pub(super) const WAITING: u32 = 0;
 const NOTIFIED: u32 = 1;
 
-/// One waiting thread's word.
-struct Waiter {
-    word: AtomicU32,
+/// One waiting thread's (or task's) word.
+pub(super) struct Waiter {
+    pub(super) word: AtomicU32,
 }
 
 /// A condition variable: Python's `threading.Condition`.
@@ -123,7 +124,7 @@ struct Waiter {
 /// ```
 pub struct Condition<L: ConditionLock = RLock> {
     pub(super) lock: Arc<L>,
-    waiters: Lock<VecDeque<Arc<Waiter>>>,
+    pub(super) waiters: Lock<VecDeque<Arc<Waiter>>>,
 }
 
 impl Condition<RLock> {
@@ -236,7 +237,7 @@ impl<L: ConditionLock> Condition<L> {
         self.notify(usize::MAX)
     }
 
-    fn notify_raw(&self, n: usize) -> usize {
+    pub(super) fn notify_raw(&self, n: usize) -> usize {
         let mut waiters = self.waiters.acquire();
         let mut woken = 0;
         while woken < n {
@@ -245,6 +246,8 @@ impl<L: ConditionLock> Condition<L> {
             // notified?" from this word under the same lock.
             w.word.store(NOTIFIED, Release);
             futex::wake_one::<Private>(&w.word);
+            // A task waiting (`wait_async`) sleeps on the same word.
+            wakers::wake(&w.word, 1);
             woken += 1;
         }
         woken
@@ -280,7 +283,7 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// Dequeue `w` unless a notifier already did; whether it was removed.
-    fn remove(&self, w: &Arc<Waiter>) -> bool {
+    pub(super) fn remove(&self, w: &Arc<Waiter>) -> bool {
         let mut waiters = self.waiters.acquire();
         if w.word.load(Acquire) != WAITING {
             return false;

@@ -168,6 +168,21 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         "chart has no shape labels"
     );
 
+    // The ratio chart, written next to the chart: one bar per shape,
+    // labelled with the fastest peer.
+    let ratio_path = svg_path.with_file_name(format!(
+        "{}-ratio.svg",
+        svg_path.file_stem().unwrap().to_string_lossy()
+    ));
+    let ratio = std::fs::read_to_string(&ratio_path).expect("ratio chart written");
+    assert!(ratio.starts_with("<svg"), "ratio chart is not an SVG");
+    assert!(
+        ratio.contains("lock_uncontended vs "),
+        "ratio chart has no shape labels"
+    );
+    assert!(ratio.contains("fastest peer"), "ratio chart has no title");
+
     let _ = std::fs::remove_file(&json_path);
     let _ = std::fs::remove_file(&svg_path);
+    let _ = std::fs::remove_file(&ratio_path);
 }

@@ -136,14 +136,17 @@ fn main() -> ExitCode {
     shapes::all(&mut b);
     let took = started.elapsed();
 
+    let wakeup = harness::wakeup_latency(if b.cfg.quick { 200 } else { 5000 });
     let header = format!(
-        "gilfree-bench{}: {} samples per impl of ~{} ms each, interleaved; {} worker threads; {}; {:.0} s",
+        "gilfree-bench{}: {} samples per impl of ~{} ms each, interleaved; {} worker threads; {}; {:.0} s; \
+         host wake-up latency {:.1} µs (futex ping-pong, median)",
         if b.cfg.quick { " --quick" } else { "" },
         b.cfg.reps,
         b.cfg.sample.as_millis(),
         b.cfg.threads,
         py_version.as_deref().unwrap_or("no CPython"),
         took.as_secs_f64(),
+        wakeup.as_secs_f64() * 1e6,
     );
     println!("\n{header}\n");
     print!("{}", report::table(&b));

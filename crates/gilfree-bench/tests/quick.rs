@@ -51,6 +51,7 @@ const IMPLS: &[&str] = &[
     "cpython",
     "cpython-ppe",
     "raw",
+    "raw_blocking",
     "gilfree_deadlock",
     "threading",
     "robust_pthread",
@@ -145,6 +146,7 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         ("executor_submit_result", "rayon"),
         ("process_start_fork", "raw"),
         ("pipe_roundtrip", "raw"),
+        ("pipe_roundtrip", "raw_blocking"),
         ("deadlock_lock_uncontended", "gilfree"),
         ("deadlock_lock_uncontended", "gilfree_deadlock"),
         ("deadlock_lock_nested", "gilfree_deadlock"),
@@ -159,6 +161,12 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
             assert!(has(shape, "cpython"), "no CPython row for {shape}");
         }
     }
+
+    // The header names the host's wake-up latency.
+    assert!(
+        stdout.contains("host wake-up latency") && stdout.contains("µs (futex ping-pong"),
+        "no wake-up latency in the header"
+    );
 
     // The chart.
     let svg = std::fs::read_to_string(&svg_path).expect("chart written");

@@ -45,8 +45,11 @@ use crate::sys::atomic::{AtomicBool, Ordering::Relaxed};
 /// the per-chunk overhead (so the overhead is at most 1/16 of the work).
 pub(super) const RATIO: f64 = 16.0;
 
-/// A chunk's results and how long its items took to run.
-type Chunk<T> = (Vec<Result<T, Error>>, Duration);
+/// A chunk's results, the panic that ended it early if one did, and how
+/// long its items took to run. A chunk stops at its first panicking item:
+/// the map ends after yielding that item's error (as Python's generator
+/// does), so nobody would read the items after it.
+type Chunk<T> = (Vec<T>, Option<Error>, Duration);
 
 enum Sizing {
     /// `chunksize` given.
@@ -83,7 +86,9 @@ pub(super) struct ChunkedMap<'a, T, F, I> {
     /// Items read and not yet yielded (in flight or in `current`).
     items_in_flight: usize,
     limit: usize,
-    current: std::vec::IntoIter<Result<T, Error>>,
+    current: std::vec::IntoIter<T>,
+    /// The error that ends `current`, yielded after its items.
+    current_err: Option<Error>,
     sizing: Sizing,
     /// Set when the map stops: chunks still running skip their other items.
     stopped: Arc<AtomicBool>,
@@ -146,6 +151,7 @@ where
             items_in_flight: 0,
             limit: o.buffersize.unwrap_or(usize::MAX),
             current: Vec::new().into_iter(),
+            current_err: None,
             sizing,
             stopped: Arc::new(AtomicBool::new(false)),
             deadline: o.timeout.map_or(Deadline::Never, Deadline::after),
@@ -203,15 +209,18 @@ where
         let job = move || {
             let start = Instant::now();
             let mut out = Vec::with_capacity(items.len());
-            for a in items {
-                if stopped.load(Relaxed) {
-                    break; // nobody will read the rest
+            // One item's panic is that item's result only: the items before
+            // it keep theirs.
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                for a in items {
+                    if stopped.load(Relaxed) {
+                        break; // nobody will read the rest
+                    }
+                    out.push(f(a));
                 }
-                // One item's panic is that item's result only.
-                let r = catch_unwind(AssertUnwindSafe(|| f(a)));
-                out.push(r.map_err(|p| Error::Panicked(panic_message(&*p))));
-            }
-            (out, start.elapsed())
+            }));
+            let err = r.err().map(|p| Error::Panicked(panic_message(&*p)));
+            (out, err, start.elapsed())
         };
         let measuring = matches!(self.sizing, Sizing::Measured { .. });
         let t0 = measuring.then(Instant::now);
@@ -249,6 +258,7 @@ impl<T, F, I> ChunkedMap<'_, T, F, I> {
         self.finished = true;
         self.stopped.store(true, Relaxed);
         self.current = Vec::new().into_iter();
+        self.current_err = None;
         for (f, _) in self.in_flight.drain(..) {
             f.cancel();
         }
@@ -275,18 +285,22 @@ where
             if self.finished {
                 return None;
             }
-            if let Some(r) = self.current.next() {
+            if let Some(v) = self.current.next() {
                 self.items_in_flight -= 1;
                 if let Some(b) = &self.bar {
                     b.inc();
                 }
-                if r.is_err() {
-                    // Python's generator ends after raising.
-                    self.stop();
-                }
-                return Some(r);
+                return Some(Ok(v));
             }
-            let Some((fut, len)) = self.in_flight.pop_front() else {
+            if let Some(e) = self.current_err.take() {
+                if let Some(b) = &self.bar {
+                    b.inc();
+                }
+                // Python's generator ends after raising.
+                self.stop();
+                return Some(Err(e));
+            }
+            let Some((fut, _)) = self.in_flight.pop_front() else {
                 self.finished = true;
                 if let Some(b) = &self.bar {
                     b.finish();
@@ -305,9 +319,10 @@ where
                 Ok(None) => fut.take(),
             };
             match r {
-                Ok((results, run)) => {
-                    self.learn(len, run);
+                Ok((results, err, run)) => {
+                    self.learn(results.len() + usize::from(err.is_some()), run);
                     self.current = results.into_iter();
+                    self.current_err = err;
                 }
                 Err(e) => {
                     // Python's `_result_or_cancel`.

@@ -117,16 +117,19 @@ where
             return Err(Error::Value("buffersize must be None or > 0."));
         }
         let workers = pool.max_workers();
-        let (eager, len) = match o.buffersize {
-            None => {
+        // The length, when the input says it exactly; without `buffersize`
+        // an input that does not is read into a Vec first, to learn it.
+        let exact = match input.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo),
+            _ => None,
+        };
+        let (collected, len) = match (o.buffersize, exact) {
+            (None, None) => {
                 let v: Vec<A> = input.by_ref().collect();
                 let n = v.len();
                 (Some(v), Some(n))
             }
-            Some(_) => match input.size_hint() {
-                (lo, Some(hi)) if lo == hi => (None, Some(lo)),
-                _ => (None, None),
-            },
+            (_, exact) => (None, exact),
         };
         let sizing = match (o.chunksize, o.buffersize) {
             (Some(k), _) => Sizing::Fixed(k),
@@ -146,7 +149,7 @@ where
             pool,
             f: Arc::new(f),
             input,
-            reading: eager.is_none(),
+            reading: o.buffersize.is_some(),
             in_flight: VecDeque::new(),
             items_in_flight: 0,
             limit: o.buffersize.unwrap_or(usize::MAX),
@@ -161,9 +164,9 @@ where
             #[cfg(not(feature = "progress"))]
             bar: None,
         };
-        let filled = match eager {
-            Some(v) => map.submit_all(v),
-            None => map.top_up(0),
+        let filled = match o.buffersize {
+            None => map.submit_all(collected),
+            Some(_) => map.top_up(0),
         };
         if let Err(e) = filled {
             map.stop();
@@ -172,15 +175,23 @@ where
         Ok(map)
     }
 
-    /// Eager mode: cut the whole input into chunks and submit them.
-    fn submit_all(&mut self, items: Vec<A>) -> Result<(), Error> {
-        let mut items = items.into_iter();
+    /// Eager mode: cut the whole input (`collected`, or `input` itself
+    /// when its length was exact) into chunks and submit them.
+    fn submit_all(&mut self, collected: Option<Vec<A>>) -> Result<(), Error> {
+        let mut collected = collected.map(Vec::into_iter);
         loop {
-            let chunk: Vec<A> = items.by_ref().take(self.sizing.size()).collect();
-            if chunk.is_empty() {
+            let k = self.sizing.size();
+            let chunk: Vec<A> = match &mut collected {
+                Some(v) => v.by_ref().take(k).collect(),
+                None => self.input.by_ref().take(k).collect(),
+            };
+            let last = chunk.len() < k; // the input may not be fused
+            if !chunk.is_empty() {
+                self.submit(chunk)?;
+            }
+            if last {
                 return Ok(());
             }
-            self.submit(chunk)?;
         }
     }
 
@@ -230,7 +241,7 @@ where
             *overhead_ns = Some(overhead_ns.map_or(spent, |o| o * 0.875 + spent * 0.125));
         }
         if let Sizing::Guided { left, .. } = &mut self.sizing {
-            *left -= len;
+            *left = left.saturating_sub(len); // a size hint may be wrong
         }
         self.in_flight.push_back((fut, len));
         self.items_in_flight += len;

@@ -433,6 +433,38 @@ def _throughput(size):
     return run
 
 
+_manager = None
+
+
+def manager():
+    """One Manager (its server process started once) for the manager shapes."""
+    global _manager
+    if _manager is None:
+        _manager = mp.Manager()
+    return _manager
+
+
+def manager_dict_set_get(n):
+    """One op is d[k] = i then d[k]: two proxy calls."""
+    d = manager().dict()
+    t0 = clock()
+    for i in range(n):
+        d[7] = i
+        assert d[7] == i
+    return clock() - t0
+
+
+def manager_queue_64b(n):
+    """One op is q.put(64 bytes) then q.get(): two proxy calls."""
+    q = manager().Queue()
+    msg = b"\x01" * 64
+    t0 = clock()
+    for _ in range(n):
+        q.put(msg)
+        q.get()
+    return clock() - t0
+
+
 # ------------------------------------------------------- process pools ----
 # One pool of each kind, 2 workers (fork context, as the pipe child), started
 # and warmed on first use, outside the timed region.
@@ -506,6 +538,8 @@ CPYTHON = {
         executor_map,
         executor_as_completed,
         cpu_sequential,
+        manager_dict_set_get,
+        manager_queue_64b,
     ]
 }
 CPYTHON[f"cpu_threads_{NTHREADS}t"] = cpu_threads

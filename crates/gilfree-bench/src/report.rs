@@ -14,7 +14,8 @@ use crate::harness::{Bench, Row};
 /// four, then issue 4's (process start ≤ 1.5× its floor, Pipe round trip
 /// ≤ 1.1× a raw socketpair that spins as gilfree's does), then issue 13's (process-shared Lock ≤ 1.5×
 /// threading's uncontended, ≤ a robust pthread mutex's time contended, and
-/// ≥ 20× faster than CPython's on both).
+/// ≥ 20× faster than CPython's on both), then issue 19's (Manager proxy
+/// calls).
 pub const TARGETS: &[(&str, &str, f64)] = &[
     ("lock_uncontended", "parking_lot", 1.0),
     ("lock_contended_2t", "parking_lot", 1.0),
@@ -28,6 +29,12 @@ pub const TARGETS: &[(&str, &str, f64)] = &[
     ("mp_lock_contended_2p", "robust_pthread", 1.0),
     ("mp_lock_uncontended", "cpython", 0.05),
     ("mp_lock_contended_2p", "cpython", 0.05),
+    // Issue 19: a proxy call within 1.3× of a Pipe round trip (the floor is
+    // two, as is the op), and ≥ 6× faster than CPython's Manager.
+    ("manager_dict_set_get", "raw", 1.3),
+    ("manager_queue_64b", "raw", 1.3),
+    ("manager_dict_set_get", "cpython", 0.167),
+    ("manager_queue_64b", "cpython", 0.167),
 ];
 
 /// The target limit of gilfree/`imp` on `shape`, if there is one.

@@ -32,6 +32,8 @@ const RUST_SHAPES: &[&str] = &[
     "mp_lock_uncontended",
     "mp_lock_contended_2p",
     "value_increment",
+    "manager_dict_set_get",
+    "manager_queue_64b",
 ];
 
 /// Shapes that, until gilfree's rows for them land, only CPython has.

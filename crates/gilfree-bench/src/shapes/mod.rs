@@ -7,6 +7,7 @@ pub mod deadlock;
 pub mod deadlock_work;
 pub mod executor;
 pub mod lock;
+pub mod manager;
 pub mod pool;
 pub mod primitives;
 pub mod process;
@@ -23,6 +24,7 @@ pub fn all(b: &mut Bench) {
     // (rayon's per-task channels peak near 1 GB) a fork costs tens of ms.
     process::process_start(b);
     process::pipes(b);
+    manager::manager_rows(b);
     pool::pool_rows(b);
     shared::mp_lock_contended_2p(b);
     lock::lock_uncontended(b);

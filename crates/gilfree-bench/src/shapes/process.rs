@@ -95,14 +95,14 @@ fn gilfree_start<'a>(m: StartMethod) -> Case<'a> {
 }
 
 /// A gilfree `Pipe` to a `pipe_server` child (default start method).
-struct GilfreePipe {
+pub(super) struct GilfreePipe {
     conn: Option<Connection>,
     child: Process<()>,
     buf: Vec<u8>,
 }
 
 impl GilfreePipe {
-    fn start() -> gilfree::multiprocessing::Result<GilfreePipe> {
+    pub(super) fn start() -> gilfree::multiprocessing::Result<GilfreePipe> {
         let (mine, theirs) = Pipe(true)?;
         let child = Process::new(pipe_server::TASK, (theirs,))?;
         child.start()?;
@@ -117,7 +117,7 @@ impl GilfreePipe {
         self.conn.as_ref().expect("open")
     }
 
-    fn round_trips(&mut self, n: u64) -> Duration {
+    pub(super) fn round_trips(&mut self, n: u64) -> Duration {
         let msg = [1u8; 64];
         self.conn().send(&(1u64, n, 64u64)).unwrap();
         let t = Instant::now();

@@ -2,6 +2,7 @@
 //! then add a `Lesson` line to [`LESSONS`] (the tour runs them in this order).
 
 mod cpu_bound;
+mod manager;
 mod pipe;
 mod process_locks;
 mod process_pool;
@@ -112,6 +113,11 @@ pub static LESSONS: &[Lesson] = &[
         name: "pipe",
         about: "Pipe ping-pong between processes, and throughput at 64 B and 1 MiB",
         run: pipe::run,
+    },
+    Lesson {
+        name: "manager",
+        about: "A Manager's dict, list, Namespace and Queue shared by worker processes; a proxy call's cost against a Pipe round trip and a shared-memory Value",
+        run: manager::run,
     },
     Lesson {
         name: "process-pool",

@@ -14,11 +14,12 @@
 //! | `Pipe(duplex)` / `Connection` | [`Pipe`] / [`Connection`] |
 //! | `connection.Listener` / `connection.Client` | [`Listener`] / [`Client`] |
 //! | `connection.wait(objects, timeout)`, `p.sentinel` | [`connection::wait`], [`Process::sentinel`] |
+//! | `Manager()`, `BaseManager`, proxies | [`Manager`], [`manager`] |
 //! | `Pool(processes, initializer, initargs, maxtasksperchild)` | [`Pool::new`], [`Pool::builder`]; `apply`/`map`/`imap`/`starmap` (+ `_async`) take a task |
 //! | `AsyncResult` (`get`, `wait`, `ready`, `successful`) | [`AsyncResult`] |
 //! | `shared_memory.SharedMemory` | [`SharedMemory`] |
 //! | `Lock`, `RLock` (process-shared, survive a dead holder) | [`Lock`], [`RLock`] |
-//! | `Semaphore`, `BoundedSemaphore`, `Event`, `Condition` | [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`] |
+//! | `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`] |
 //! | `Value`, `Array`, `sharedctypes.RawValue`/`RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //!
 //! # Tasks, not closures
@@ -110,6 +111,7 @@ pub mod connection;
 mod error;
 mod guard;
 mod info;
+pub mod manager;
 mod method;
 pub mod pool;
 mod process;
@@ -121,15 +123,18 @@ mod task;
 pub use bootstrap::init;
 pub use builder::{Context, DEFAULT_HANDSHAKE_TIMEOUT, ProcessBuilder, get_context};
 pub use child::Fault;
-pub use connection::{Address, Client, Connection, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe};
+pub use connection::{
+    Address, Client, Connection, DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Listener, Pipe,
+};
 pub(crate) use error::describe_exit;
 pub use error::{Error, Result};
 pub use info::{ProcessInfo, cpu_count, current_process, parent_process, process_cpu_count};
+pub use manager::{Manager, ManagerBuilder};
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
 pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{Process, Unknown, active_children};
 pub use shared_memory::{
-    Array, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
+    Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
     SharedMemory, Value,
 };
 pub use task::Task;

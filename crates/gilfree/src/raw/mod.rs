@@ -10,6 +10,7 @@
 //!
 //! | raw | home(s) |
 //! |---|---|
+//! | [`RawBarrier`] | `threading::Barrier`, `multiprocessing::Barrier` |
 //! | [`RawLock`] | `threading::Lock` |
 //! | [`RawRLock`] | `threading::RLock` |
 //! | [`RawSemaphore`] | `threading::{Semaphore, BoundedSemaphore}` |
@@ -18,6 +19,7 @@
 //! | [`RawCondvar`] | the process-shared `Condition` to come |
 //! | [`RawRobustLock`] | `multiprocessing::{Value, Array}`'s lock (a holder may die) |
 
+mod barrier;
 mod condvar;
 mod event;
 pub(crate) mod life;
@@ -26,6 +28,7 @@ mod rlock;
 mod robust_lock;
 mod semaphore;
 
+pub(crate) use barrier::{MAX_PARTIES, RawBarrier};
 #[allow(unused_imports)]
 pub(crate) use condvar::RawCondvar;
 pub(crate) use event::RawEvent;

@@ -1,55 +1,17 @@
-//! `Barrier`: Python's `threading.Barrier`, CPython's state machine on a
-//! [`Condition`] over a [`Lock`] guarding the state.
-//!
-//! # State encoding
-//!
-//! Under the condition's lock, `State { phase, count }`:
-//! - `Filling`: threads arrive; `count` of them wait. The last one to
-//!   arrive runs the action and moves to `Draining`.
-//! - `Draining`: the waiters of the finished cycle are leaving; new arrivals
-//!   wait for the drain to end. The last one out (`count == 0`) moves back
-//!   to `Filling`.
-//! - `Resetting`: `reset()` was called with threads inside: they leave with
-//!   `BrokenBarrier`, and the last one out moves to `Filling`.
-//! - `Broken`: `abort()`, a timed-out wait or a panicking action; every
-//!   current and future `wait` fails until `reset()`.
-//!
-//! Each waiter's index is the value of `count` when it arrived, so the
-//! indices of one cycle are exactly `0..parties`.
-//!
-//! `n_waiting()` and `broken()` read a copy of the state published in two
-//! relaxed atomics at every change (Python reads these properties without
-//! the lock, too), so an action may call them while the lock is held.
-//!
-//! # Memory ordering and lost wake-ups
-//!
-//! All state lives under the lock, and every state change is followed by
-//! `notify_all` while still holding it; [`Condition`]'s own argument then
-//! rules out a lost wake-up: a waiter re-checks the state under the lock
-//! before each wait.
+//! `Barrier`: Python's `threading.Barrier`, the private home of
+//! `raw::RawBarrier` (CPython's state machine in one futex word: its state
+//! encoding, orderings and why no wake-up is lost are in `raw/barrier.rs`,
+//! its loom models beside it). This file adds the action (and its panic)
+//! and the default timeout.
 
+use std::cell::Cell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
-use super::condition::Condition;
 use super::error::Error;
-use super::lock::{Lock, LockGuard};
+use crate::raw::{MAX_PARTIES, RawBarrier};
 use crate::sys::Deadline;
-use crate::sys::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Filling,
-    Draining,
-    Resetting,
-    Broken,
-}
-
-struct State {
-    phase: Phase,
-    count: usize,
-}
 
 type Action = Box<dyn Fn() + Send + Sync>;
 
@@ -86,13 +48,9 @@ type Action = Box<dyn Fn() + Send + Sync>;
 /// assert_eq!(idx, [0, 1, 2]);
 /// ```
 pub struct Barrier {
-    cond: Condition<Lock<State>>,
-    parties: usize,
+    raw: RawBarrier,
     timeout: Option<Duration>,
     action: Option<Action>,
-    /// Published copies of `n_waiting` and `broken`, for lock-free reads.
-    seen_waiting: AtomicUsize,
-    seen_broken: AtomicBool,
 }
 
 impl Barrier {
@@ -100,7 +58,9 @@ impl Barrier {
     /// timeout (Python: `threading.Barrier(parties)`).
     ///
     /// # Panics
-    /// If `parties` is 0 (Python raises `ValueError: parties must be >= 1`).
+    /// If `parties` is 0 (Python raises `ValueError: parties must be >= 1`),
+    /// or above 65535 (a departure: the count lives in 16 bits of the
+    /// barrier's futex word).
     ///
     /// ```
     /// let b = gilfree::threading::Barrier::new(1);
@@ -108,16 +68,11 @@ impl Barrier {
     /// ```
     pub fn new(parties: usize) -> Self {
         assert!(parties >= 1, "parties must be >= 1");
+        assert!(parties <= MAX_PARTIES as usize, "parties must be <= 65535");
         Barrier {
-            cond: Condition::from_lock(Lock::new(State {
-                phase: Phase::Filling,
-                count: 0,
-            })),
-            parties,
+            raw: RawBarrier::new(parties as u32),
             timeout: None,
             action: None,
-            seen_waiting: AtomicUsize::new(0),
-            seen_broken: AtomicBool::new(false),
         }
     }
 
@@ -188,99 +143,23 @@ impl Barrier {
     }
 
     fn wait_until(&self, timeout: Option<Duration>) -> Result<usize, Error> {
-        let mut g = self.cond.acquire();
-        // _enter: block while the previous cycle drains or resets.
-        self.cond.wait_for_guard_deadline(
-            &mut g,
-            |s| !matches!(s.phase, Phase::Draining | Phase::Resetting),
-            Deadline::Never,
-        );
-        if g.phase == Phase::Broken {
-            return Err(Error::BrokenBarrier);
+        let deadline = timeout.map_or(Deadline::Never, Deadline::after);
+        let panicked = Cell::new(None);
+        let result = self.raw.wait(deadline, || match &self.action {
+            None => true,
+            // Python runs the action before releasing the others, too.
+            Some(action) => match catch_unwind(AssertUnwindSafe(action)) {
+                Ok(()) => true,
+                Err(p) => {
+                    panicked.set(Some(p));
+                    false
+                }
+            },
+        });
+        if let Some(p) = panicked.into_inner() {
+            resume_unwind(p);
         }
-        let index = g.count;
-        g.count += 1;
-        self.publish(&g);
-        let result = if index + 1 == self.parties {
-            self.release(&mut g)
-        } else {
-            self.wait_released(&mut g, timeout)
-        };
-        // Python's `finally:`: leave, and let the last one out end the drain
-        // or the reset.
-        g.count -= 1;
-        if g.count == 0 && matches!(g.phase, Phase::Draining | Phase::Resetting) {
-            g.phase = Phase::Filling;
-            self.notify_all();
-        }
-        self.publish(&g);
-        drop(g);
-        match result {
-            Ok(()) => Ok(index),
-            Err(Left::Broken) => Err(Error::BrokenBarrier),
-            Err(Left::Panic(p)) => resume_unwind(p),
-        }
-    }
-
-    /// The last arrival: run the action, then release the cycle.
-    fn release(&self, g: &mut LockGuard<'_, State>) -> Result<(), Left> {
-        if let Some(action) = &self.action {
-            // Python runs the action with the condition's lock held, too.
-            if let Err(p) = catch_unwind(AssertUnwindSafe(action)) {
-                self.break_(g);
-                return Err(Left::Panic(p));
-            }
-        }
-        g.phase = Phase::Draining;
-        self.publish(g);
-        self.notify_all();
-        Ok(())
-    }
-
-    /// Any other arrival: wait until the cycle is released or broken.
-    fn wait_released(
-        &self,
-        g: &mut LockGuard<'_, State>,
-        timeout: Option<Duration>,
-    ) -> Result<(), Left> {
-        let deadline = match timeout {
-            None => Deadline::Never,
-            Some(d) => Deadline::after(d),
-        };
-        if !self
-            .cond
-            .wait_for_guard_deadline(g, |s| s.phase != Phase::Filling, deadline)
-        {
-            self.break_(g);
-            return Err(Left::Broken);
-        }
-        if matches!(g.phase, Phase::Broken | Phase::Resetting) {
-            return Err(Left::Broken);
-        }
-        Ok(())
-    }
-
-    fn break_(&self, g: &mut LockGuard<'_, State>) {
-        g.phase = Phase::Broken;
-        self.publish(g);
-        self.notify_all();
-    }
-
-    /// Copy what `n_waiting()` and `broken()` report; called with the lock
-    /// held after every change.
-    fn publish(&self, s: &State) {
-        let waiting = if s.phase == Phase::Filling {
-            s.count
-        } else {
-            0
-        };
-        self.seen_waiting.store(waiting, Relaxed);
-        self.seen_broken.store(s.phase == Phase::Broken, Relaxed);
-    }
-
-    fn notify_all(&self) {
-        // Only called with the lock held, so it cannot fail.
-        let _ = self.cond.notify_all();
+        result.map(|i| i as usize).map_err(|_| Error::BrokenBarrier)
     }
 
     /// Return the barrier to its empty, unbroken state (Python:
@@ -294,18 +173,7 @@ impl Barrier {
     /// assert!(!b.broken());
     /// ```
     pub fn reset(&self) {
-        let mut g = self.cond.acquire();
-        if g.count > 0 {
-            if matches!(g.phase, Phase::Filling | Phase::Broken) {
-                // The waiters leave with BrokenBarrier; the last one out
-                // sets Filling. (Draining/Resetting end by themselves.)
-                g.phase = Phase::Resetting;
-            }
-        } else {
-            g.phase = Phase::Filling;
-        }
-        self.publish(&g);
-        self.notify_all();
+        self.raw.reset()
     }
 
     /// Break the barrier: every current and later `wait` fails with
@@ -319,8 +187,7 @@ impl Barrier {
     /// assert_eq!(b.wait(), Err(Error::BrokenBarrier));
     /// ```
     pub fn abort(&self) {
-        let mut g = self.cond.acquire();
-        self.break_(&mut g);
+        self.raw.abort()
     }
 
     /// The number of threads the barrier waits for (Python:
@@ -330,22 +197,22 @@ impl Barrier {
     /// assert_eq!(gilfree::threading::Barrier::new(4).parties(), 4);
     /// ```
     pub fn parties(&self) -> usize {
-        self.parties
+        self.raw.parties() as usize
     }
 
     /// How many threads are waiting in the current cycle (Python:
     /// `barrier.n_waiting`); 0 while draining, resetting or broken. A
-    /// snapshot, read without the lock (so the action may call it).
+    /// snapshot (the action may call it).
     ///
     /// ```
     /// assert_eq!(gilfree::threading::Barrier::new(2).n_waiting(), 0);
     /// ```
     pub fn n_waiting(&self) -> usize {
-        self.seen_waiting.load(Relaxed)
+        self.raw.n_waiting() as usize
     }
 
     /// Whether the barrier is broken (Python: `barrier.broken`). A
-    /// snapshot, read without the lock (so the action may call it).
+    /// snapshot (the action may call it).
     ///
     /// ```
     /// let b = gilfree::threading::Barrier::new(2);
@@ -354,14 +221,8 @@ impl Barrier {
     /// assert!(b.broken());
     /// ```
     pub fn broken(&self) -> bool {
-        self.seen_broken.load(Relaxed)
+        self.raw.broken()
     }
-}
-
-/// Why a waiter leaves without passing.
-enum Left {
-    Broken,
-    Panic(Box<dyn std::any::Any + Send>),
 }
 
 impl fmt::Debug for Barrier {
@@ -375,7 +236,7 @@ impl fmt::Debug for Barrier {
                 "<gilfree.Barrier at {:p}: waiters={}/{}>",
                 self,
                 self.n_waiting(),
-                self.parties
+                self.parties()
             )
         }
     }

@@ -26,10 +26,10 @@ fn hmac_ok(key: &[u8], msg: &[u8], tag: &[u8]) -> bool {
     m.verify_slice(tag).is_ok()
 }
 
-fn auth_recv(c: &Connection) -> Result<Vec<u8>> {
+fn auth_recv(c: &Connection, deadline: Deadline) -> Result<Vec<u8>> {
     let old = c.max_message_size();
     c.set_max_message_size(AUTH_MAX);
-    let r = c.recv_frame(Deadline::Never);
+    let r = c.recv_frame(deadline);
     c.set_max_message_size(old);
     match r {
         Ok((b, _)) => Ok(b),
@@ -38,12 +38,14 @@ fn auth_recv(c: &Connection) -> Result<Vec<u8>> {
     }
 }
 
-/// Pose the challenge; the peer must answer with the HMAC of it.
-pub(crate) fn deliver_challenge(c: &Connection, key: &[u8]) -> Result<()> {
+/// Pose the challenge; the peer must answer with the HMAC of it by
+/// `deadline` ([`Error::Timeout`] otherwise: a peer that connects and says
+/// nothing is not waited for).
+pub(crate) fn deliver_challenge(c: &Connection, key: &[u8], deadline: Deadline) -> Result<()> {
     let mut msg = CHALLENGE.to_vec();
     msg.extend(os::system::random_bytes(32)?);
     c.send_bytes(&msg)?;
-    let answer = auth_recv(c)?;
+    let answer = auth_recv(c, deadline)?;
     if hmac_ok(key, &msg, &answer) {
         c.send_bytes(WELCOME)?;
         Ok(())
@@ -53,16 +55,16 @@ pub(crate) fn deliver_challenge(c: &Connection, key: &[u8]) -> Result<()> {
     }
 }
 
-/// Answer the peer's challenge with our key.
-pub(crate) fn answer_challenge(c: &Connection, key: &[u8]) -> Result<()> {
-    let msg = auth_recv(c)?;
+/// Answer the peer's challenge with our key, by `deadline`.
+pub(crate) fn answer_challenge(c: &Connection, key: &[u8], deadline: Deadline) -> Result<()> {
+    let msg = auth_recv(c, deadline)?;
     if !msg.starts_with(CHALLENGE) {
         return Err(Error::Authentication(
             "protocol error: expected a challenge",
         ));
     }
     c.send_bytes(&hmac(key, &msg))?;
-    match auth_recv(c) {
+    match auth_recv(c, deadline) {
         Ok(r) if r == WELCOME => Ok(()),
         Ok(_) | Err(Error::Eof) => Err(Error::Authentication("digest sent was rejected")),
         Err(e) => Err(e),

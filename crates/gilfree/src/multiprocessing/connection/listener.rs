@@ -7,11 +7,18 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::auth::{answer_challenge, deliver_challenge};
 use super::conn::Connection;
 use super::wait::Waitable;
 use crate::multiprocessing::error::Result;
+use crate::sys::Deadline;
+
+/// How long [`Listener::accept`] and [`Client`] wait for the peer's side of
+/// the HMAC challenge by default: a peer that connects and says nothing is
+/// dropped after this, instead of blocking every later client.
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a [`Listener`] listens: Python's `address` (a path for
 /// `'AF_UNIX'`, a `(host, port)` for `'AF_INET'`).
@@ -51,7 +58,10 @@ enum Sock {
 /// With an auth key, every accepted connection goes through Python's
 /// mutual HMAC challenge (HMAC-SHA256 over 32 random bytes, each side
 /// challenging the other); a peer with the wrong key gets
-/// [`Error::Authentication`](super::super::Error::Authentication) and so does `accept`. The Unix socket file is
+/// [`Error::Authentication`](super::super::Error::Authentication) and so does `accept`. A peer that
+/// does not finish the challenge within the auth timeout
+/// ([`Listener::set_auth_timeout`], default [`DEFAULT_AUTH_TIMEOUT`]) is
+/// [`Error::Timeout`](super::super::Error::Timeout) (Python waits for ever). The Unix socket file is
 /// removed when the listener is dropped.
 ///
 /// ```
@@ -70,6 +80,7 @@ pub struct Listener {
     sock: Sock,
     address: Address,
     authkey: Option<Vec<u8>>,
+    auth_timeout: Duration,
 }
 
 impl fmt::Debug for Listener {
@@ -104,6 +115,7 @@ impl Listener {
             sock,
             address,
             authkey: authkey.map(<[u8]>::to_vec),
+            auth_timeout: DEFAULT_AUTH_TIMEOUT,
         })
     }
 
@@ -130,6 +142,27 @@ impl Listener {
     /// assert_eq!(s.recv_bytes().unwrap(), b"x");
     /// ```
     pub fn accept(&self) -> Result<Connection> {
+        let c = self.accept_unauthenticated()?;
+        self.authenticate(&c)?;
+        Ok(c)
+    }
+
+    /// How long the HMAC challenge of one accepted connection may take
+    /// (default [`DEFAULT_AUTH_TIMEOUT`]); Python has no such limit.
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::Listener;
+    /// let mut l = Listener::bind("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(), Some(b"k")).unwrap();
+    /// l.set_auth_timeout(std::time::Duration::from_millis(200));
+    /// ```
+    pub fn set_auth_timeout(&mut self, timeout: Duration) {
+        self.auth_timeout = timeout;
+    }
+
+    /// The next connection, not yet authenticated: a server runs
+    /// [`authenticate`](Listener::authenticate) on the connection's own
+    /// thread, off its accept loop.
+    pub(crate) fn accept_unauthenticated(&self) -> Result<Connection> {
         let fd: OwnedFd = match &self.sock {
             Sock::Unix(l) => l.accept()?.0.into(),
             Sock::Tcp(l) => {
@@ -138,12 +171,18 @@ impl Listener {
                 s.into()
             }
         };
-        let c = Connection::from_fd(fd);
+        Ok(Connection::from_fd(fd))
+    }
+
+    /// The HMAC challenge of an accepted connection, if the listener has a
+    /// key, within the auth timeout.
+    pub(crate) fn authenticate(&self, c: &Connection) -> Result<()> {
         if let Some(key) = &self.authkey {
-            deliver_challenge(&c, key)?;
-            answer_challenge(&c, key)?;
+            let deadline = Deadline::after(self.auth_timeout);
+            deliver_challenge(c, key, deadline)?;
+            answer_challenge(c, key, deadline)?;
         }
-        Ok(c)
+        Ok(())
     }
 }
 
@@ -157,7 +196,7 @@ impl Drop for Listener {
 
 /// Python's `multiprocessing.connection.Client(address, authkey=...)`:
 /// connect to a [`Listener`], answering (and posing) its HMAC challenge
-/// when a key is given.
+/// when a key is given (within [`DEFAULT_AUTH_TIMEOUT`]).
 ///
 /// ```
 /// use gilfree::multiprocessing::{Client, Error, Listener};
@@ -179,8 +218,9 @@ pub fn Client(address: &Address, authkey: Option<&[u8]>) -> Result<Connection> {
     };
     let c = Connection::from_fd(fd);
     if let Some(key) = authkey {
-        answer_challenge(&c, key)?;
-        deliver_challenge(&c, key)?;
+        let deadline = Deadline::after(DEFAULT_AUTH_TIMEOUT);
+        answer_challenge(&c, key, deadline)?;
+        deliver_challenge(&c, key, deadline)?;
     }
     Ok(c)
 }

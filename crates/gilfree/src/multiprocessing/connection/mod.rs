@@ -46,5 +46,5 @@ pub(crate) use fds::{
     decode_with_fds, encode_with_fds, put_outgoing, take_incoming, with_received_fds,
 };
 pub use frame::DEFAULT_MAX_MESSAGE_SIZE;
-pub use listener::{Address, Client, Listener};
+pub use listener::{Address, Client, DEFAULT_AUTH_TIMEOUT, Listener};
 pub use wait::{Waitable, wait};

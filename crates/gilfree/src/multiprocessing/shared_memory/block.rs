@@ -2,17 +2,21 @@
 //! `Condition`: an anonymous shared block whose 64-byte header holds the
 //! lock (`RawRobustLock`, offset 0) and a condition's word (offset 32),
 //! with the values at offset 64; and the guard that holds the lock and
-//! gives the values.
+//! gives the values. The lock goes through the guard layer's `Hooked`
+//! (the deadlock hooks), with a tag of this handle's, in this process's
+//! memory: a tag in the block would be one process's id in every process.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of};
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 
 use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::SharedMemory;
+use crate::guard::{Hooked, RawMutex};
 use crate::multiprocessing::error::{Error, Result};
 use crate::raw::{RawCondvar, RawRobustLock};
 use crate::sys::{Deadline, Shared};
@@ -25,8 +29,54 @@ const CONDVAR: usize = 32;
 const _: () = assert!(std::mem::size_of::<RawRobustLock>() <= CONDVAR);
 const _: () = assert!(CONDVAR + std::mem::size_of::<RawCondvar<Shared>>() <= DATA);
 
+/// The block's lock as the guard layer drives it: a pointer to the
+/// `RawRobustLock` at offset 0 of a mapping that outlives it (both are
+/// fields of one [`Block`]).
+pub(super) struct BlockLock(NonNull<RawRobustLock>);
+
+// SAFETY: the pointee is atomic words shared only through atomic
+// operations (with other processes too); the pointer is only dereferenced
+// while its `Block`, which owns the mapping, lives.
+unsafe impl Send for BlockLock {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for BlockLock {}
+
+impl BlockLock {
+    pub(super) fn get(&self) -> &RawRobustLock {
+        // SAFETY: see the type: the mapping outlives `self`, its first
+        // bytes are a RawRobustLock (atomic words, any bits valid).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl RawMutex for BlockLock {
+    type Unlocked = bool;
+    const KIND: &'static str = "Lock";
+    const REENTRANT: bool = false;
+    fn owned(&self) -> bool {
+        false
+    }
+    fn try_lock(&self) -> bool {
+        self.get().try_lock()
+    }
+    fn lock_contended(&self, deadline: Deadline) -> bool {
+        self.get().lock(deadline)
+    }
+    fn lock(&self, deadline: Deadline) -> bool {
+        self.get().lock(deadline)
+    }
+    fn last_level(&self) -> bool {
+        true
+    }
+    fn unlock(&self) -> bool {
+        self.get().unlock()
+    }
+}
+
 /// `len` values of `T` after a lock header, in an anonymous shared block.
 pub(super) struct Block<T> {
+    /// Declared before `shm`: it points into the mapping.
+    lock: Hooked<BlockLock>,
     shm: SharedMemory,
     pub(super) len: usize,
     _t: PhantomData<T>,
@@ -49,11 +99,7 @@ impl<T: Pod> Block<T> {
             .checked_mul(size_of::<T>())
             .and_then(|n| n.checked_add(DATA))
             .ok_or_else(|| Error::Value("shared array too large".into()))?;
-        Ok(Block {
-            shm: SharedMemory::anonymous(bytes)?,
-            len,
-            _t: PhantomData,
-        })
+        Ok(Block::over(SharedMemory::anonymous(bytes)?, len))
     }
 
     pub(super) fn from_slice(values: &[T]) -> Result<Self> {
@@ -63,11 +109,7 @@ impl<T: Pod> Block<T> {
     }
 
     pub(super) fn try_clone(&self) -> Result<Self> {
-        Ok(Block {
-            shm: self.shm.try_clone()?,
-            len: self.len,
-            _t: PhantomData,
-        })
+        Ok(Block::over(self.shm.try_clone()?, self.len))
     }
 
     /// A condition variable's word, after the lock in the header (zero
@@ -80,12 +122,10 @@ impl<T: Pod> Block<T> {
         unsafe { &*self.shm.as_ptr().add(CONDVAR).cast::<RawCondvar<Shared>>() }
     }
 
-    pub(super) fn lock(&self) -> &RawRobustLock {
-        // SAFETY: the block is at least DATA bytes, page-aligned, and
-        // lives as long as `self`; its first bytes are a RawRobustLock
-        // (atomic words, all-zero = free, any bit pattern a valid state),
-        // shared only through atomic operations.
-        unsafe { &*self.shm.as_ptr().cast::<RawRobustLock>() }
+    /// The lock, through the deadlock hooks (`.raw().get()` for the raw
+    /// lock).
+    pub(super) fn lock(&self) -> &Hooked<BlockLock> {
+        &self.lock
     }
 
     fn data(&self) -> *mut T {
@@ -115,7 +155,7 @@ impl<T: Pod> Block<T> {
     /// The guard, if `take` takes the lock.
     pub(super) fn guard_with(
         &self,
-        take: impl FnOnce(&RawRobustLock) -> bool,
+        take: impl FnOnce(&Hooked<BlockLock>) -> bool,
     ) -> Option<Guard<'_, T>> {
         let lock = self.lock();
         if !take(lock) {
@@ -125,7 +165,7 @@ impl<T: Pod> Block<T> {
             lock,
             data: self.data(),
             len: self.len,
-            owner_died: lock.take_owner_died(),
+            owner_died: lock.raw().get().take_owner_died(),
             _b: PhantomData,
         })
     }
@@ -143,11 +183,19 @@ impl<T: Pod> Block<T> {
                 size_of::<T>()
             ));
         }
-        Ok(Block {
+        Ok(Block::over(shm, len))
+    }
+
+    /// The block over `shm` (at least `DATA` bytes, checked by the
+    /// callers), with a fresh deadlock tag.
+    fn over(shm: SharedMemory, len: usize) -> Self {
+        let raw = NonNull::new(shm.as_ptr().cast::<RawRobustLock>()).expect("mapped");
+        Block {
+            lock: Hooked::new(BlockLock(raw)),
             shm,
             len,
             _t: PhantomData,
-        })
+        }
     }
 }
 
@@ -182,7 +230,7 @@ impl<'de, T: Pod> Deserialize<'de> for Block<T> {
 /// assert_eq!(v.value(), 2);
 /// ```
 pub struct Guard<'a, T> {
-    lock: &'a RawRobustLock,
+    lock: &'a Hooked<BlockLock>,
     data: *mut T,
     len: usize,
     owner_died: bool,
@@ -220,10 +268,13 @@ impl<T> Guard<'_, T> {
     /// back; a take-over from a holder that died meanwhile sets
     /// [`owner_died`](Self::owner_died).
     pub(super) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        self.lock.unlock();
+        self.lock.released_if(true);
+        self.lock.raw().get().unlock();
         let r = f();
-        self.lock.lock(Deadline::Never);
-        if self.lock.take_owner_died() {
+        self.lock.relock(|l| {
+            l.get().lock(Deadline::Never);
+        });
+        if self.lock.raw().get().take_owner_died() {
             self.owner_died = true;
         }
         r

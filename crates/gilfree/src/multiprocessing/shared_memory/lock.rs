@@ -111,7 +111,7 @@ impl<T: Pod> Lock<T> {
             lock.try_lock()
         };
         if taken {
-            lock.take_owner_died();
+            lock.raw().get().take_owner_died();
         }
         taken
     }
@@ -142,7 +142,7 @@ impl<T: Pod> Lock<T> {
     /// drop(g);
     /// ```
     pub fn locked(&self) -> bool {
-        self.0.lock().is_locked()
+        self.0.lock().raw().get().is_locked()
     }
 
     /// Another handle to the same lock (its own descriptor and mapping):

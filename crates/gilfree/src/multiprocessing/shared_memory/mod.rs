@@ -12,6 +12,7 @@
 //! [`Connection`](super::Connection)): its descriptor goes along, as a
 //! `Connection`'s does.
 
+mod barrier;
 mod block;
 mod condition;
 mod lock;
@@ -20,6 +21,7 @@ mod sync;
 pub(crate) mod tracker;
 mod value;
 
+pub use barrier::Barrier;
 pub use block::{ArrayGuard, Elem, Guard, Single, ValueGuard};
 pub use condition::Condition;
 pub use lock::{Lock, LockGuard};

@@ -1,14 +1,18 @@
 //! `RLock`: Python's `multiprocessing.RLock`, a reentrant lock shared
 //! between processes: [`RawRobustLock`] (whose word holds the holder's
 //! thread id, so "do I hold it?" is one load) plus a recursion count that
-//! only the holder touches, in its own shared block.
+//! only the holder touches, in its own shared block; acquired and released
+//! through the guard layer's `Hooked` (the deadlock hooks), with a tag of
+//! this handle's in this process's memory.
 
 use std::fmt;
+use std::ptr::NonNull;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::sync::{Header, Home};
+use crate::guard::{Hooked, RawMutex};
 use crate::multiprocessing::error::{Error, Result};
 use crate::raw::RawRobustLock;
 use crate::sys::Deadline;
@@ -42,12 +46,73 @@ impl Header for RLockHeader {}
 /// drop(a);
 /// assert!(!l.is_owned());
 /// ```
-pub struct RLock(Home<RLockHeader>);
+pub struct RLock {
+    /// Declared before `home`: it points into the block.
+    lock: Hooked<RLockRef>,
+    home: Home<RLockHeader>,
+}
+
+/// The header as the guard layer drives it: a pointer into a block that
+/// outlives it (both are fields of one [`RLock`]). Taking a level here
+/// also keeps the count.
+struct RLockRef(NonNull<RLockHeader>);
+
+// SAFETY: the pointee is atomic words shared only through atomic
+// operations; the pointer is only dereferenced while its `RLock`, which
+// owns the block, lives.
+unsafe impl Send for RLockRef {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for RLockRef {}
+
+impl RLockRef {
+    fn get(&self) -> &RLockHeader {
+        // SAFETY: see the type.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The lock was just taken, not re-entered: depth 1.
+    fn first_level(&self, taken: bool) -> bool {
+        if taken {
+            self.get().count.store(1, Relaxed);
+        }
+        taken
+    }
+}
+
+impl RawMutex for RLockRef {
+    type Unlocked = Result<()>;
+    const KIND: &'static str = "RLock";
+    const REENTRANT: bool = true;
+    fn owned(&self) -> bool {
+        self.get().lock.held_by_me()
+    }
+    fn try_lock(&self) -> bool {
+        let h = self.get();
+        if h.lock.held_by_me() {
+            h.count.store(h.count.load(Relaxed) + 1, Relaxed);
+            return true;
+        }
+        self.first_level(h.lock.try_lock())
+    }
+    fn lock_contended(&self, deadline: Deadline) -> bool {
+        self.first_level(self.get().lock.lock(deadline))
+    }
+    fn lock(&self, deadline: Deadline) -> bool {
+        self.try_lock() || self.lock_contended(deadline)
+    }
+    fn last_level(&self) -> bool {
+        let h = self.get();
+        h.lock.held_by_me() && h.count.load(Relaxed) == 1
+    }
+    fn unlock(&self) -> Result<()> {
+        release(self.get())
+    }
+}
 
 /// One level of an [`RLock`], released when dropped.
 #[must_use = "the level is released as soon as the guard is dropped"]
 pub struct RLockGuard<'a> {
-    h: &'a RLockHeader,
+    lock: &'a Hooked<RLockRef>,
     owner_died: bool,
     /// Not `Send`: the level belongs to the thread that took it.
     _not_send: std::marker::PhantomData<*const ()>,
@@ -68,7 +133,7 @@ impl RLockGuard<'_> {
 
 impl Drop for RLockGuard<'_> {
     fn drop(&mut self) {
-        let _ = release(self.h);
+        let _ = self.lock.unlock();
     }
 }
 
@@ -91,33 +156,30 @@ impl RLock {
     /// assert!(!gilfree::multiprocessing::RLock::new().unwrap().is_owned());
     /// ```
     pub fn new() -> Result<Self> {
-        Ok(RLock(Home::new(RLockHeader {
+        Ok(RLock::over(Home::new(RLockHeader {
             lock: RawRobustLock::new(),
             count: AtomicU32::new(0),
         })?))
     }
 
+    fn over(home: Home<RLockHeader>) -> Self {
+        RLock {
+            lock: Hooked::new(RLockRef(NonNull::from(home.get()))),
+            home,
+        }
+    }
+
     /// Take one level, waiting until `deadline` for another holder.
     fn take(&self, try_only: bool, deadline: Deadline) -> Option<RLockGuard<'_>> {
-        let h = self.0.get();
-        let mut owner_died = false;
-        if h.lock.held_by_me() {
-            h.count.store(h.count.load(Relaxed) + 1, Relaxed);
+        let fresh = !self.is_owned();
+        let taken = if try_only {
+            self.lock.try_lock()
         } else {
-            let taken = if try_only {
-                h.lock.try_lock()
-            } else {
-                h.lock.lock(deadline)
-            };
-            if !taken {
-                return None;
-            }
-            owner_died = h.lock.take_owner_died();
-            h.count.store(1, Relaxed);
-        }
-        Some(RLockGuard {
-            h,
-            owner_died,
+            self.lock.lock(deadline)
+        };
+        taken.then(|| RLockGuard {
+            lock: &self.lock,
+            owner_died: fresh && self.home.get().lock.take_owner_died(),
             _not_send: std::marker::PhantomData,
         })
     }
@@ -167,7 +229,7 @@ impl RLock {
     /// assert!(l.release().is_err());
     /// ```
     pub fn release(&self) -> Result<()> {
-        release(self.0.get())
+        self.lock.unlock()
     }
 
     /// Whether the calling thread holds it (Python's `_is_owned()`).
@@ -176,7 +238,7 @@ impl RLock {
     /// assert!(!gilfree::multiprocessing::RLock::new().unwrap().is_owned());
     /// ```
     pub fn is_owned(&self) -> bool {
-        self.0.get().lock.held_by_me()
+        self.home.get().lock.held_by_me()
     }
 
     /// How many times the calling thread holds it (0 if it does not;
@@ -188,7 +250,7 @@ impl RLock {
     /// assert_eq!(l.recursion_count(), 1);
     /// ```
     pub fn recursion_count(&self) -> u32 {
-        let h = self.0.get();
+        let h = self.home.get();
         if h.lock.held_by_me() {
             h.count.load(Relaxed)
         } else {
@@ -206,13 +268,13 @@ impl RLock {
     /// assert!(b.is_owned());
     /// ```
     pub fn try_clone(&self) -> Result<Self> {
-        Ok(RLock(self.0.try_clone()?))
+        Ok(RLock::over(self.home.try_clone()?))
     }
 }
 
 impl fmt::Debug for RLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.0.get().lock.is_locked() {
+        let state = if self.home.get().lock.is_locked() {
             "locked"
         } else {
             "unlocked"
@@ -225,12 +287,12 @@ impl fmt::Debug for RLock {
 /// same lock.
 impl Serialize for RLock {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        self.home.serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for RLock {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(RLock(Home::deserialize(d)?))
+        Ok(RLock::over(Home::deserialize(d)?))
     }
 }

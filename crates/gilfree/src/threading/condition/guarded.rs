@@ -185,7 +185,9 @@ impl<T: Send> Condition<Lock<T>> {
         self.wait_for_raw(|| predicate(&mut **guard), Deadline::after(timeout))
     }
 
-    /// `wait_for_guard` with a precomputed deadline (for `Barrier`).
+    /// `wait_for_guard` with a precomputed deadline (its user, `Barrier`,
+    /// moved to `raw::RawBarrier`: unused until another caller needs it).
+    #[allow(dead_code)]
     pub(crate) fn wait_for_guard_deadline(
         &self,
         guard: &mut LockGuard<'_, T>,

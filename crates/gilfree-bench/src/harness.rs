@@ -381,6 +381,60 @@ fn calibrate(c: &mut Case<'_>, sizes: Sizes, sample: Duration) -> Result<u64, St
     }
 }
 
+/// The host's thread wake-up latency: two threads hand a futex word back
+/// and forth, each sleeping in `FUTEX_WAIT` until the other flips it and
+/// calls `FUTEX_WAKE`; the median of `rounds` round trips, halved (a round
+/// trip is two wake-ups). Printed in each run's header: a floor that blocks
+/// pays it, so runs on different hosts compare through it.
+pub fn wakeup_latency(rounds: usize) -> Duration {
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    fn wait_while(word: &AtomicU32, v: u32) {
+        while word.load(SeqCst) == v {
+            // SAFETY: `word` is a live, aligned u32 for the whole call; a
+            // spurious or EAGAIN return is handled by the loop.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    word.as_ptr(),
+                    libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                    v,
+                    std::ptr::null::<libc::timespec>(),
+                );
+            }
+        }
+    }
+    fn set_and_wake(word: &AtomicU32, v: u32) {
+        word.store(v, SeqCst);
+        // SAFETY: as in `wait_while`; FUTEX_WAKE only reads the address.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                1,
+            );
+        }
+    }
+    let word = AtomicU32::new(0);
+    let mut times = Vec::with_capacity(rounds);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..rounds {
+                wait_while(&word, 0); // ping
+                set_and_wake(&word, 0); // pong
+            }
+        });
+        for _ in 0..rounds {
+            let t = Instant::now();
+            set_and_wake(&word, 1);
+            wait_while(&word, 1);
+            times.push(t.elapsed());
+        }
+    });
+    times.sort();
+    times.get(rounds / 2).map_or(Duration::ZERO, |d| *d / 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

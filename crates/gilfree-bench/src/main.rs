@@ -42,6 +42,10 @@ struct Args {
     /// Draw ns/op per shape and impl as an SVG chart to FILE.
     #[arg(long, value_name = "FILE")]
     chart: Option<PathBuf>,
+    /// Draw gilfree ÷ the fastest peer, one bar per shape, as an SVG to
+    /// FILE (default with `--chart X.svg`: `X-ratio.svg` beside it).
+    #[arg(long, value_name = "FILE")]
+    ratio_chart: Option<PathBuf>,
     /// Only these shapes (comma-separated ids, or patterns with `*` at
     /// either end: `queue_*`, `*_taskdone`, `*lock*`).
     #[arg(long, value_name = "SUBSTR,...", value_delimiter = ',')]
@@ -132,14 +136,17 @@ fn main() -> ExitCode {
     shapes::all(&mut b);
     let took = started.elapsed();
 
+    let wakeup = harness::wakeup_latency(if b.cfg.quick { 200 } else { 5000 });
     let header = format!(
-        "gilfree-bench{}: {} samples per impl of ~{} ms each, interleaved; {} worker threads; {}; {:.0} s",
+        "gilfree-bench{}: {} samples per impl of ~{} ms each, interleaved; {} worker threads; {}; {:.0} s; \
+         host wake-up latency {:.1} µs (futex ping-pong, median)",
         if b.cfg.quick { " --quick" } else { "" },
         b.cfg.reps,
         b.cfg.sample.as_millis(),
         b.cfg.threads,
         py_version.as_deref().unwrap_or("no CPython"),
         took.as_secs_f64(),
+        wakeup.as_secs_f64() * 1e6,
     );
     println!("\n{header}\n");
     print!("{}", report::table(&b));
@@ -168,6 +175,16 @@ fn main() -> ExitCode {
     }
     if let Some(path) = &args.chart
         && let Err(e) = report::chart(&b, path, "gilfree and its peers: time per operation")
+    {
+        eprintln!("drawing {}: {e}", path.display());
+        ok = false;
+    }
+    let ratio_path = args
+        .ratio_chart
+        .clone()
+        .or_else(|| args.chart.as_deref().map(report::ratio_chart_path));
+    if let Some(path) = &ratio_path
+        && let Err(e) = report::ratio_chart(&b, path)
     {
         eprintln!("drawing {}: {e}", path.display());
         ok = false;

@@ -1,5 +1,6 @@
 //! What a run produces: the table (Markdown, so it can go into the README as
-//! it is), the `--json` rows and the `--chart` SVG.
+//! it is), the `--json` rows, the `--chart` SVG and the ratio chart
+//! (`--ratio-chart`, or `*-ratio.svg` next to `--chart`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,7 +12,7 @@ use crate::harness::{Bench, Row};
 
 /// The ratios the issues set a target for: gilfree/peer ≤ limit. Issue 6's
 /// four, then issue 4's (process start ≤ 1.5× its floor, Pipe round trip
-/// ≤ 1.1× a raw socketpair), then issue 13's (process-shared Lock ≤ 1.5×
+/// ≤ 1.1× a raw socketpair that spins as gilfree's does), then issue 13's (process-shared Lock ≤ 1.5×
 /// threading's uncontended, ≤ a robust pthread mutex's time contended, and
 /// ≥ 20× faster than CPython's on both), then issue 19's (Manager proxy
 /// calls).
@@ -238,6 +239,7 @@ fn impls(rows: &[Row]) -> Vec<&str> {
         "rayon",
         "cpython",
         "raw",
+        "raw_blocking",
         "gilfree_deadlock",
     ];
     let mut v: Vec<&str> = Vec::new();
@@ -262,6 +264,7 @@ fn colour(imp: &str) -> RGBColor {
         "cpython" => RGBColor(188, 189, 34),
         "gilfree_deadlock" => RGBColor(255, 152, 150),
         "raw" => RGBColor(40, 40, 40),
+        "raw_blocking" => RGBColor(140, 86, 75),
         _ => RGBColor(23, 190, 207),
     }
 }
@@ -349,4 +352,84 @@ pub fn chart(b: &Bench, path: &Path, title: &str) -> Result<(), Box<dyn std::err
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// Per shape, gilfree's median over the fastest peer's (any impl but
+/// gilfree's own rows), with that peer's name; shapes without both sides
+/// are left out.
+pub fn best_peer_ratios(rows: &[Row]) -> Vec<(&str, &str, f64)> {
+    shapes(rows)
+        .into_iter()
+        .filter_map(|shape| {
+            let ours = find(rows, shape, OURS)?;
+            let best = rows
+                .iter()
+                .filter(|r| r.shape == shape && !r.imp.starts_with(OURS))
+                .min_by(|a, b| a.median_ns.total_cmp(&b.median_ns))?;
+            Some((shape, best.imp.as_str(), ours.median_ns / best.median_ns))
+        })
+        .collect()
+}
+
+/// Draw one bar per shape, gilfree ÷ its fastest peer, on a log axis from
+/// 1.0 (marked): bars left of the line are where gilfree leads (green),
+/// right of it where it trails (red).
+pub fn ratio_chart(b: &Bench, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let ratios = best_peer_ratios(&b.rows);
+    if ratios.is_empty() {
+        return Err("no shape has both a gilfree row and a peer row".into());
+    }
+    let lo = ratios.iter().map(|r| r.2).fold(1.0, f64::min) / 2.0;
+    let hi = ratios.iter().map(|r| r.2).fold(1.0, f64::max) * 2.0;
+    let n = ratios.len();
+    let height = 120 + 26 * n as u32;
+    let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "gilfree ÷ fastest peer, per shape (left of 1: gilfree leads)",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(330)
+        .build_cartesian_2d((lo..hi).log_scale(), 0f64..n as f64)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_label_formatter(&|v| format!("{v:.2}×"))
+        .x_desc("gilfree median ÷ fastest peer's median (log scale)")
+        .draw()?;
+    let label = ("sans-serif", 13)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    let lead = RGBColor(44, 160, 44);
+    let trail = RGBColor(214, 39, 40);
+    for (i, (shape, peer, x)) in ratios.iter().enumerate() {
+        let y = (n - i) as f64 - 0.5;
+        let (px, py) = chart.backend_coord(&(lo, y));
+        let text = format!("{shape} vs {peer} ({x:.2}×)");
+        root.draw(&Text::new(text, (px - 8, py), label.clone()))?;
+        let c = if *x <= 1.0 { lead } else { trail };
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(1.0, y - 0.35), (*x, y + 0.35)],
+            c.filled(),
+        )))?;
+    }
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(1.0, 0.0), (1.0, n as f64)],
+        BLACK.stroke_width(2),
+    )))?;
+    root.present()?;
+    Ok(())
+}
+
+/// Where the ratio chart goes next to `--chart FILE.svg`: `FILE-ratio.svg`.
+pub fn ratio_chart_path(chart: &Path) -> std::path::PathBuf {
+    let stem = chart
+        .file_stem()
+        .map_or("chart".into(), |s| s.to_string_lossy());
+    chart.with_file_name(format!("{stem}-ratio.svg"))
 }

@@ -53,6 +53,7 @@ const IMPLS: &[&str] = &[
     "cpython",
     "cpython-ppe",
     "raw",
+    "raw_blocking",
     "gilfree_deadlock",
     "threading",
     "robust_pthread",
@@ -147,6 +148,7 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         ("executor_submit_result", "rayon"),
         ("process_start_fork", "raw"),
         ("pipe_roundtrip", "raw"),
+        ("pipe_roundtrip", "raw_blocking"),
         ("deadlock_lock_uncontended", "gilfree"),
         ("deadlock_lock_uncontended", "gilfree_deadlock"),
         ("deadlock_lock_nested", "gilfree_deadlock"),
@@ -162,6 +164,12 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         }
     }
 
+    // The header names the host's wake-up latency.
+    assert!(
+        stdout.contains("host wake-up latency") && stdout.contains("µs (futex ping-pong"),
+        "no wake-up latency in the header"
+    );
+
     // The chart.
     let svg = std::fs::read_to_string(&svg_path).expect("chart written");
     assert!(svg.starts_with("<svg"), "not an SVG");
@@ -170,6 +178,21 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         "chart has no shape labels"
     );
 
+    // The ratio chart, written next to the chart: one bar per shape,
+    // labelled with the fastest peer.
+    let ratio_path = svg_path.with_file_name(format!(
+        "{}-ratio.svg",
+        svg_path.file_stem().unwrap().to_string_lossy()
+    ));
+    let ratio = std::fs::read_to_string(&ratio_path).expect("ratio chart written");
+    assert!(ratio.starts_with("<svg"), "ratio chart is not an SVG");
+    assert!(
+        ratio.contains("lock_uncontended vs "),
+        "ratio chart has no shape labels"
+    );
+    assert!(ratio.contains("fastest peer"), "ratio chart has no title");
+
     let _ = std::fs::remove_file(&json_path);
     let _ = std::fs::remove_file(&svg_path);
+    let _ = std::fs::remove_file(&ratio_path);
 }

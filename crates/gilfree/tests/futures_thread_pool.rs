@@ -251,7 +251,7 @@ fn test_map_with_progress_bar_option() {
 }
 
 #[test]
-fn test_map_chunksize_ignored_and_validated() {
+fn test_map_chunksize_validated() {
     let p = pool(2);
     let v: Vec<u8> = p
         .map_with(|x: u8| x, 0..10, MapOptions::new().chunksize(3))

@@ -7,6 +7,14 @@
 //! with plain `read`/`write`), CPython's `multiprocessing`, and gilfree's
 //! `multiprocessing` (the default start method for the pipe child). One op
 //! is one start+join, one round trip, or one message.
+//!
+//! The round trip has two floors. gilfree's `Connection` retries a read
+//! that would block for up to 20 µs, yielding between tries, before it
+//! sleeps (`sys::spin::SOCKET_READ`), so `raw` does the same on both ends
+//! (nonblocking `recv`, `sched_yield`, 20 µs, then a blocking `recv`): the
+//! fair floor, and the target's. `raw_blocking` blocks in `read` at once,
+//! so each round trip pays two wake-ups: on a host where those are slow it
+//! is far above `raw` (compare with the wake-up latency in the header).
 
 use std::ffi::CString;
 use std::io::{Read, Write};
@@ -264,9 +272,14 @@ impl RawPipe {
                     |i: usize| u64::from_ne_bytes(head[i * 8..i * 8 + 8].try_into().unwrap());
                 let (op, n, size) = (word(0), word(1), word(2) as usize);
                 let msg = &mut buf[..size];
-                if op == 1 {
+                if op == 1 || op == 3 {
                     for _ in 0..n {
-                        if s.read_exact(msg).is_err() || s.write_all(msg).is_err() {
+                        let read = if op == 3 {
+                            spin_read_exact(&s, msg)
+                        } else {
+                            s.read_exact(msg)
+                        };
+                        if read.is_err() || s.write_all(msg).is_err() {
                             return 1;
                         }
                     }
@@ -293,13 +306,19 @@ impl RawPipe {
         self.sock.write_all(&head).expect("raw pipe child gone");
     }
 
-    fn round_trips(&mut self, n: u64) -> Duration {
+    /// `n` round trips of 64 bytes; with `spin`, both ends read as
+    /// [`spin_read_exact`] does.
+    fn round_trips(&mut self, n: u64, spin: bool) -> Duration {
         let mut msg = [1u8; 64];
-        self.request(1, n, msg.len());
+        self.request(if spin { 3 } else { 1 }, n, msg.len());
         let t = Instant::now();
         for _ in 0..n {
             self.sock.write_all(&msg).unwrap();
-            self.sock.read_exact(&mut msg).unwrap();
+            if spin {
+                spin_read_exact(&self.sock, &mut msg).unwrap();
+            } else {
+                self.sock.read_exact(&mut msg).unwrap();
+            }
         }
         t.elapsed()
     }
@@ -314,6 +333,42 @@ impl RawPipe {
         self.sock.read_exact(&mut ack).unwrap();
         t.elapsed()
     }
+}
+
+/// How long a read that would block is retried before it sleeps: gilfree's
+/// `sys::spin::SOCKET_READ` budget.
+const SPIN_READ: Duration = Duration::from_micros(20);
+
+/// `read_exact` as gilfree's `Connection` reads: nonblocking `recv`s with a
+/// `sched_yield` between them for up to [`SPIN_READ`], then a blocking
+/// `recv`. Allocates nothing (the pipe child calls it after `fork`).
+fn spin_read_exact(s: &UnixStream, mut buf: &mut [u8]) -> std::io::Result<()> {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(s);
+    let mut since: Option<Instant> = None;
+    while !buf.is_empty() {
+        let spinning = since.is_none_or(|t| t.elapsed() < SPIN_READ);
+        let flags = if spinning { libc::MSG_DONTWAIT } else { 0 };
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes and `fd`
+        // is open for as long as `s` is borrowed.
+        let got = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
+        if got > 0 {
+            buf = &mut buf[got as usize..];
+            continue;
+        }
+        if got == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let e = std::io::Error::last_os_error();
+        match e.kind() {
+            std::io::ErrorKind::WouldBlock => {
+                since.get_or_insert_with(Instant::now);
+                std::thread::yield_now();
+            }
+            std::io::ErrorKind::Interrupted => {}
+            _ => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Drop for RawPipe {
@@ -352,7 +407,8 @@ pub fn pipes(b: &mut Bench) {
         Sizes::HANDOFF,
         vec![
             case("gilfree", |n| ours.borrow_mut().round_trips(n)),
-            case("raw", |n| raw.borrow_mut().round_trips(n)),
+            case("raw", |n| raw.borrow_mut().round_trips(n, true)),
+            case("raw_blocking", |n| raw.borrow_mut().round_trips(n, false)),
         ],
     );
     let small = [5u8; 64];

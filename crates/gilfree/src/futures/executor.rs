@@ -13,11 +13,14 @@
 //! `Executor<Call<A, R>>`), and code written against `Executor<J>` runs on
 //! any executor whose job type it can make.
 //!
-//! `map` is provided on top of `submit` (lazily, with at most `buffersize`
-//! jobs in flight). `chunksize` is carried in [`MapOptions`] for executors
-//! that batch items: the process pool's own
-//! [`map`](super::ProcessPoolExecutor::map) sends items in chunks; the
-//! thread pool ignores it, as Python's does.
+//! `map_jobs` is provided on top of `submit` (lazily, with at most
+//! `buffersize` jobs in flight), one job per item: ready-made jobs cannot be
+//! merged. `chunksize` is carried in [`MapOptions`] for the pools' own
+//! `map`s, which batch items: the process pool's
+//! [`map`](super::ProcessPoolExecutor::map) sends items in chunks, and the
+//! thread pool's [`map`](super::ThreadPoolExecutor::map) runs chunks of
+//! items as one job each, sized automatically unless `chunksize` is given
+//! (Python's thread pool ignores `chunksize`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -110,15 +113,20 @@ pub trait Executor<J: Job> {
 /// let o = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(64);
 /// assert_eq!(o.buffersize, Some(64));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct MapOptions {
     /// Give up this long after `map` was called (`None`: never).
     pub timeout: Option<Duration>,
-    /// Items per chunk, for executors that batch: the process pool's
-    /// [`map`](super::ProcessPoolExecutor::map) sends items in chunks of
-    /// this size; the thread pool ignores it, as Python's does. At least 1.
-    pub chunksize: usize,
-    /// At most this many jobs in flight, reading the input lazily; `None`
+    /// Items per chunk, for the maps that batch (at least 1). The process
+    /// pool's [`map`](super::ProcessPoolExecutor::map) sends items in
+    /// chunks of this size (`None`: 1, as Python). The thread pool's
+    /// [`map`](super::ThreadPoolExecutor::map_with) runs each chunk as one
+    /// job; `None` sizes chunks automatically (see its docs). Python's
+    /// thread pool ignores `chunksize`; gilfree's honours it.
+    /// [`Executor::map_jobs`] ignores it (one job per item).
+    pub chunksize: Option<usize>,
+    /// Read the input lazily, at most this many items ahead of the results
+    /// yielded (jobs, for [`Executor::map_jobs`]); `None` reads and
     /// submits everything at once (Python before 3.14).
     pub buffersize: Option<usize>,
     /// Draw a progress bar on stderr (only if it is a terminal). Only with
@@ -127,23 +135,12 @@ pub struct MapOptions {
     pub progress: bool,
 }
 
-impl Default for MapOptions {
-    fn default() -> Self {
-        MapOptions {
-            timeout: None,
-            chunksize: 1,
-            buffersize: None,
-            #[cfg(feature = "progress")]
-            progress: false,
-        }
-    }
-}
-
 impl MapOptions {
-    /// The defaults: no timeout, chunksize 1, no buffersize, no progress.
+    /// The defaults: no timeout, automatic chunksize, no buffersize, no
+    /// progress.
     ///
     /// ```
-    /// assert_eq!(gilfree::futures::MapOptions::new().chunksize, 1);
+    /// assert_eq!(gilfree::futures::MapOptions::new().chunksize, None);
     /// ```
     pub fn new() -> Self {
         Self::default()
@@ -163,10 +160,10 @@ impl MapOptions {
     /// Set `chunksize`.
     ///
     /// ```
-    /// assert_eq!(gilfree::futures::MapOptions::new().chunksize(8).chunksize, 8);
+    /// assert_eq!(gilfree::futures::MapOptions::new().chunksize(8).chunksize, Some(8));
     /// ```
     pub fn chunksize(mut self, n: usize) -> Self {
-        self.chunksize = n;
+        self.chunksize = Some(n);
         self
     }
 
@@ -221,7 +218,7 @@ where
     I: Iterator<Item = J>,
 {
     pub(crate) fn new(executor: &'a E, mut jobs: I, o: MapOptions) -> Result<Self, Error> {
-        if o.chunksize < 1 {
+        if o.chunksize == Some(0) {
             return Err(Error::Value("chunksize must be >= 1."));
         }
         if o.buffersize == Some(0) {

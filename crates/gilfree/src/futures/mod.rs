@@ -21,6 +21,7 @@
 //! assert_eq!(total, 60);
 //! ```
 
+mod chunked_map;
 mod error;
 mod executor;
 mod future;

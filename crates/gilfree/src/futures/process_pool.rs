@@ -370,7 +370,7 @@ impl ProcessPoolExecutor {
         R: DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        if options.chunksize < 1 {
+        if options.chunksize == Some(0) {
             return Err(Error::Value("chunksize must be >= 1."));
         }
         if options.buffersize == Some(0) {
@@ -388,7 +388,7 @@ impl ProcessPoolExecutor {
             self.core.clone(),
             task.name(),
             items,
-            options.chunksize,
+            options.chunksize.unwrap_or(1),
             true,
             options.buffersize.unwrap_or(usize::MAX),
         );

@@ -18,7 +18,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::executor::{Executor, Map, MapOptions};
+use super::chunked_map::ChunkedMap;
+use super::executor::{Executor, MapOptions};
 use super::future::panic_message;
 use super::job_queue::JobQueue;
 use super::scope::Scope;
@@ -358,6 +359,20 @@ impl ThreadPoolExecutor {
     /// Python's `map(fn, iterable, timeout=, chunksize=, buffersize=)`,
     /// plus a progress bar: see [`MapOptions`].
     ///
+    /// Items run in chunks, one pool job per chunk, so a map over many
+    /// cheap items costs what the work costs; results are still yielded
+    /// one per item, in input order, and a panicking item fails only its
+    /// own result (after which, as in Python, the iterator ends and the
+    /// items not yet run are skipped). Differences from Python:
+    ///
+    /// - `chunksize` is honoured (Python's thread pool ignores it). Left
+    ///   unset, chunks are sized automatically: without `buffersize`, half a
+    ///   worker's share of the items left (guided scheduling); with it, from
+    ///   the measured cost of an item against the measured cost of handing
+    ///   a chunk to the pool, so the hand-off stays under 1/16 of the work.
+    /// - `buffersize` counts items, not jobs: the input is read at most that
+    ///   many items ahead of the results yielded, whatever the chunk size.
+    ///
     /// ```
     /// use gilfree::futures::{MapOptions, ThreadPoolExecutor};
     /// let pool = ThreadPoolExecutor::new();
@@ -383,12 +398,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'a,
     {
-        let f = Arc::new(f);
-        let jobs = items.into_iter().map(move |a| {
-            let f = f.clone();
-            move || f(a)
-        });
-        Map::new(self, jobs, options)
+        ChunkedMap::new(self, f, items.into_iter(), options)
     }
 
     /// Run `f` with a [`Scope`] whose jobs may borrow from the caller's

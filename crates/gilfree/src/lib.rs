@@ -33,6 +33,14 @@
 //! | `multiprocessing.Pipe`, `Connection` | [`multiprocessing::Pipe`], [`multiprocessing::Connection`] |
 //! | `multiprocessing.connection.Listener`, `Client` | [`multiprocessing::Listener`], [`multiprocessing::Client`] |
 //! | `multiprocessing.current_process`, `active_children`, `cpu_count` | [`multiprocessing::current_process`], [`multiprocessing::active_children`], [`multiprocessing::cpu_count`] |
+//! | `multiprocessing.connection.wait` | [`multiprocessing::connection::wait`] |
+//! | `multiprocessing.Pool` | [`multiprocessing::Pool`], [`multiprocessing::AsyncResult`] |
+//! | `concurrent.futures.ProcessPoolExecutor` | [`futures::ProcessPoolExecutor`] |
+//! | `multiprocessing.shared_memory.SharedMemory` | [`multiprocessing::SharedMemory`] |
+//! | `multiprocessing.Value`, `Array`, `RawValue`, `RawArray` | [`multiprocessing::Value`], [`multiprocessing::Array`], [`multiprocessing::RawValue`], [`multiprocessing::RawArray`] |
+//! | `multiprocessing.Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | [`multiprocessing::Lock`], [`multiprocessing::RLock`], [`multiprocessing::Semaphore`], [`multiprocessing::BoundedSemaphore`], [`multiprocessing::Event`], [`multiprocessing::Condition`], [`multiprocessing::Barrier`] (a dead holder's lock is handed on, `owner_died()`) |
+//! | `multiprocessing.Manager()`, `managers.BaseManager` | [`multiprocessing::Manager`] |
+//! | `asyncio.Lock`, `Semaphore`, `Event`, `Condition` | `acquire_async` / `wait_async` on the threading types |
 //! | *(none; C++ `std::scoped_lock`)* | [`deadlock::acquire_all`] |
 //! | *(none; Linux lockdep)* | [`deadlock`] detection (feature `deadlock-detection`) |
 //!

@@ -3,19 +3,29 @@
 //!
 //! - `core`: worker processes on their own channels, batches of opaque
 //!   encoded calls, death seen through pidfds, replacement, recycling.
+//! - `supervisor`: the core's thread that watches the workers and reads
+//!   their replies.
 //! - `wire`: the messages between the pool and a worker.
 //! - `worker`: the worker's loop (a task like any other).
 //! - `imap`: the lazy, chunked result iterator both front ends use.
-//! - `front`: [`Pool`] and [`AsyncResult`].
+//! - `front`: [`Pool`] and [`PoolBuilder`].
+//! - `map`: `Pool`'s map family (`map`, `starmap`, `imap`, ...).
+//! - `result`: [`AsyncResult`] and [`Callbacks`].
+//! - `sinks`: where the outcomes of `Pool`'s calls go.
 
 pub(crate) mod core;
 mod front;
 pub(crate) mod imap;
+mod map;
+mod result;
+mod sinks;
+mod supervisor;
 pub(crate) mod wire;
 mod worker;
 
-pub use front::{AsyncResult, Callbacks, Pool, PoolBuilder};
+pub use front::{Pool, PoolBuilder};
 pub use imap::IMap;
+pub use result::{AsyncResult, Callbacks};
 
 use serde::de::DeserializeOwned;
 

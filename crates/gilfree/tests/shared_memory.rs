@@ -94,6 +94,29 @@ fn hold_plain_lock(l: Lock<u64>, c: Connection) {
     }
 }
 
+/// Takes the array's lock, writes, says so, and dies holding it (killed).
+#[gilfree::task]
+fn hold_array_lock(a: Array<u64>, c: Connection) {
+    let mut g = a.get_lock();
+    g[0] = 99;
+    c.send("holding").unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Takes the condition's lock, writes, says so, and dies holding it
+/// (killed).
+#[gilfree::task]
+fn hold_condition_lock(cond: Condition<u64>, c: Connection) {
+    let mut g = cond.acquire();
+    *g = 99;
+    c.send("holding").unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
 /// Releases a lock another process acquired (Python allows it).
 #[gilfree::task]
 fn release_it(l: Lock) -> bool {
@@ -437,6 +460,41 @@ fn lock_dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
     )
 }
 
+fn array_dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
+    let a = Array::<u64>::zeroed(3)?;
+    dead_holder_case(
+        |c| {
+            let p = get_context(m).process(hold_array_lock::TASK, (a.try_clone()?, c))?;
+            p.start()?;
+            Ok(p)
+        },
+        || a.get_lock_timeout(PATIENCE).map(|g| (g.owner_died(), g[0])),
+    )
+}
+
+/// `Condition` has no `acquire_timeout`: the blocking `acquire` runs on a
+/// thread of its own (with its own handle), and the wait for its answer is
+/// what is bounded.
+fn condition_dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
+    let cond = Condition::new(0u64)?;
+    dead_holder_case(
+        |c| {
+            let p = get_context(m).process(hold_condition_lock::TASK, (cond.try_clone()?, c))?;
+            p.start()?;
+            Ok(p)
+        },
+        || {
+            let mine = cond.try_clone().ok()?;
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let g = mine.acquire();
+                let _ = tx.send((g.owner_died(), *g));
+            });
+            rx.recv_timeout(PATIENCE).ok()
+        },
+    )
+}
+
 fn lock_released_by_another_process(m: StartMethod) -> Result<(), Failed> {
     let l = Lock::new(())?;
     check(l.acquire_unguarded(true, None), "acquired")?;
@@ -695,6 +753,11 @@ fn main() {
         ("locked_increments_are_exact", locked_increments_are_exact),
         ("value_dead_holder_reported", value_dead_holder_reported),
         ("lock_dead_holder_reported", lock_dead_holder_reported),
+        ("array_dead_holder_reported", array_dead_holder_reported),
+        (
+            "condition_dead_holder_reported",
+            condition_dead_holder_reported,
+        ),
         (
             "lock_released_by_another_process",
             lock_released_by_another_process,

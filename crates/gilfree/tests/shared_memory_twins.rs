@@ -1,4 +1,5 @@
-//! The threading twins' test cases for `Semaphore` and `Event`, written
+//! The threading twins' test cases for `Semaphore`, `Event`, `Lock`,
+//! `RLock` and `Condition`, written
 //! once and run twice: over the `threading` type with threads as the
 //! parties, and over the `multiprocessing` type with child processes (under
 //! each start method). One party body per case serves both (a task wraps
@@ -77,6 +78,190 @@ impl Ev for mp::Event {
     }
 }
 
+/// Both locks guarding a counter, as the shared bodies use them.
+trait Lk {
+    /// One increment under the lock, its read and write apart.
+    fn bump(&self);
+    fn count(&self) -> u64;
+    /// Run `f` while the caller holds the lock.
+    fn while_held<R>(&self, f: impl FnOnce() -> R) -> R;
+    /// `try_acquire` and `acquire_timeout` both refused (it is held).
+    fn refused(&self) -> bool;
+}
+
+/// Both data-less locks, as the release-by-another-party body uses them.
+trait Unit {
+    fn take(&self) -> bool;
+    fn release(&self) -> bool;
+    fn locked(&self) -> bool;
+}
+
+/// Both reentrant locks, as the shared bodies use them.
+trait RLk {
+    fn take(&self) -> bool;
+    fn try_take(&self) -> bool;
+    /// One level; `false` if refused (not the owner).
+    fn release(&self) -> bool;
+    fn owned(&self) -> bool;
+    fn depth(&self) -> u32;
+}
+
+/// Both conditions over a `u32` state, as the shared bodies use them.
+trait Cnd {
+    /// `wait_for(state >= k)` under the lock; whether it held.
+    fn wait_for_at_least(&self, k: u32) -> bool;
+    /// Set the state to `v` under the lock, then notify one or all.
+    fn set_and_notify(&self, v: u32, all: bool);
+    /// A short `wait(timeout)` nobody notifies: its result.
+    fn wait_unnotified(&self) -> bool;
+}
+
+/// Short: only ever waited out where the answer is "timed out".
+const SHORT: Duration = Duration::from_millis(20);
+
+impl Lk for Arc<threading::Lock<u64>> {
+    fn bump(&self) {
+        let mut g = self.acquire();
+        let v = std::hint::black_box(*g);
+        std::thread::yield_now();
+        *g = v + 1;
+    }
+    fn count(&self) -> u64 {
+        *self.acquire()
+    }
+    fn while_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _g = self.acquire();
+        f()
+    }
+    fn refused(&self) -> bool {
+        self.try_acquire().is_none() && self.acquire_timeout(SHORT).is_none()
+    }
+}
+
+impl Lk for mp::Lock<u64> {
+    fn bump(&self) {
+        let mut g = self.acquire();
+        let v = std::hint::black_box(*g);
+        std::thread::yield_now();
+        *g = v + 1;
+    }
+    fn count(&self) -> u64 {
+        *self.acquire()
+    }
+    fn while_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _g = self.acquire();
+        f()
+    }
+    fn refused(&self) -> bool {
+        self.try_acquire().is_none() && self.acquire_timeout(SHORT).is_none()
+    }
+}
+
+impl Unit for Arc<threading::Lock> {
+    fn take(&self) -> bool {
+        self.acquire_unguarded(true, Some(PATIENCE))
+    }
+    fn release(&self) -> bool {
+        threading::Lock::release(self).is_ok()
+    }
+    fn locked(&self) -> bool {
+        threading::Lock::locked(self)
+    }
+}
+
+impl Unit for mp::Lock {
+    fn take(&self) -> bool {
+        self.acquire_unguarded(true, Some(PATIENCE))
+    }
+    fn release(&self) -> bool {
+        mp::Lock::release(self).is_ok()
+    }
+    fn locked(&self) -> bool {
+        mp::Lock::locked(self)
+    }
+}
+
+impl RLk for Arc<threading::RLock> {
+    fn take(&self) -> bool {
+        self.acquire_unguarded(true, Some(PATIENCE))
+    }
+    fn try_take(&self) -> bool {
+        self.acquire_unguarded(false, None)
+    }
+    fn release(&self) -> bool {
+        threading::RLock::release(self).is_ok()
+    }
+    fn owned(&self) -> bool {
+        self.is_owned()
+    }
+    fn depth(&self) -> u32 {
+        self.recursion_count()
+    }
+}
+
+/// `multiprocessing::RLock` has no guard-less acquire: a guard forgotten
+/// is one, released level by level with `release` (as its docs say).
+impl RLk for mp::RLock {
+    fn take(&self) -> bool {
+        self.acquire_timeout(PATIENCE)
+            .map(std::mem::forget)
+            .is_some()
+    }
+    fn try_take(&self) -> bool {
+        self.try_acquire().map(std::mem::forget).is_some()
+    }
+    fn release(&self) -> bool {
+        mp::RLock::release(self).is_ok()
+    }
+    fn owned(&self) -> bool {
+        self.is_owned()
+    }
+    fn depth(&self) -> u32 {
+        self.recursion_count()
+    }
+}
+
+impl Cnd for Arc<threading::Condition<threading::Lock<u32>>> {
+    fn wait_for_at_least(&self, k: u32) -> bool {
+        let mut g = self.acquire();
+        self.wait_for_guard_timeout(&mut g, |v| *v >= k, PATIENCE)
+            .unwrap()
+    }
+    fn set_and_notify(&self, v: u32, all: bool) {
+        let mut g = self.acquire();
+        *g = v;
+        if all {
+            self.notify_all().unwrap();
+        } else {
+            self.notify(1).unwrap();
+        }
+    }
+    fn wait_unnotified(&self) -> bool {
+        let mut g = self.acquire();
+        self.wait_guard_timeout(&mut g, SHORT).unwrap()
+    }
+}
+
+impl Cnd for mp::Condition<u32> {
+    fn wait_for_at_least(&self, k: u32) -> bool {
+        let mut g = self.acquire();
+        self.wait_for_guard_timeout(&mut g, |v| *v >= k, PATIENCE)
+    }
+    fn set_and_notify(&self, v: u32, all: bool) {
+        let mut g = self.acquire();
+        *g = v;
+        if all {
+            self.notify_all();
+        } else {
+            self.notify(1);
+        }
+    }
+    fn wait_unnotified(&self) -> bool {
+        let mut g = self.acquire();
+        self.wait_guard_timeout(&mut g, SHORT)
+    }
+}
+
 /// A party of the semaphore case: take one permit and keep it.
 fn sem_party(s: &impl Sem) -> bool {
     s.take()
@@ -97,6 +282,70 @@ fn event_party_task(e: mp::Event) -> bool {
     event_party(&e)
 }
 
+/// A party of the lock cases: `m` increments under the lock, or (`m` 0,
+/// while another party holds it) whether both non-blocking and timed
+/// acquires are refused.
+fn lock_party(l: &impl Lk, m: u32) -> bool {
+    if m == 0 {
+        return l.refused();
+    }
+    for _ in 0..m {
+        l.bump();
+    }
+    true
+}
+
+/// A party of the release case: release a lock another party acquired.
+fn unit_party(u: &impl Unit) -> bool {
+    u.release()
+}
+
+/// A party of the RLock case. While another party holds it (`free`
+/// false): it cannot take or release it and does not own it. Once it is
+/// fully released (`free`): it takes it twice, is two deep, and releases
+/// both levels, a third release refused.
+fn rlock_party(r: &impl RLk, free: bool) -> bool {
+    if !free {
+        return !r.try_take() && !r.release() && !r.owned() && r.depth() == 0;
+    }
+    r.take()
+        && r.take()
+        && r.depth() == 2
+        && r.release()
+        && r.release()
+        && !r.owned()
+        && !r.release()
+}
+
+/// A party of the condition cases: wait for the state to reach `k`, or
+/// (`k` 0) a timed wait nobody notifies, which must say so.
+fn cond_party(c: &impl Cnd, k: u32) -> bool {
+    if k == 0 {
+        return !c.wait_unnotified();
+    }
+    c.wait_for_at_least(k)
+}
+
+#[gilfree::task]
+fn lock_party_task(l: mp::Lock<u64>, m: u32) -> bool {
+    lock_party(&l, m)
+}
+
+#[gilfree::task]
+fn unit_party_task(u: mp::Lock) -> bool {
+    unit_party(&u)
+}
+
+#[gilfree::task]
+fn rlock_party_task(r: mp::RLock, free: bool) -> bool {
+    rlock_party(&r, free)
+}
+
+#[gilfree::task]
+fn cond_party_task(c: mp::Condition<u32>, k: u32) -> bool {
+    cond_party(&c, k)
+}
+
 type Join = Box<dyn FnOnce() -> Result<bool, Failed>>;
 
 /// How a shared body makes the primitives and starts a party on them.
@@ -107,6 +356,24 @@ trait Twin {
     fn event(&self) -> Result<Self::E, Failed>;
     fn start_sem(&self, s: &Self::S) -> Result<Join, Failed>;
     fn start_event(&self, e: &Self::E) -> Result<Join, Failed>;
+    type L: Lk;
+    type U: Unit;
+    type R: RLk;
+    type C: Cnd;
+    fn lock(&self) -> Result<Self::L, Failed>;
+    fn unit_lock(&self) -> Result<Self::U, Failed>;
+    fn rlock(&self) -> Result<Self::R, Failed>;
+    fn condition(&self) -> Result<Self::C, Failed>;
+    fn start_lock(&self, l: &Self::L, m: u32) -> Result<Join, Failed>;
+    fn start_unit(&self, u: &Self::U) -> Result<Join, Failed>;
+    fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed>;
+    fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed>;
+}
+
+/// A thread running `f`, joined as a party.
+fn thread_party(f: impl FnOnce() -> bool + Send + 'static) -> Join {
+    let t = std::thread::spawn(f);
+    Box::new(move || t.join().map_err(|_| "party panicked".into()))
 }
 
 struct Threads;
@@ -133,9 +400,55 @@ impl Twin for Threads {
             t.join().map_err(|_| "party panicked".into())
         }))
     }
+    type L = Arc<threading::Lock<u64>>;
+    type U = Arc<threading::Lock>;
+    type R = Arc<threading::RLock>;
+    type C = Arc<threading::Condition<threading::Lock<u32>>>;
+    fn lock(&self) -> Result<Self::L, Failed> {
+        Ok(Arc::new(threading::Lock::new(0)))
+    }
+    fn unit_lock(&self) -> Result<Self::U, Failed> {
+        Ok(Arc::new(threading::Lock::new(())))
+    }
+    fn rlock(&self) -> Result<Self::R, Failed> {
+        Ok(Arc::new(threading::RLock::new(())))
+    }
+    fn condition(&self) -> Result<Self::C, Failed> {
+        Ok(Arc::new(threading::Condition::from_lock(
+            threading::Lock::new(0),
+        )))
+    }
+    fn start_lock(&self, l: &Self::L, m: u32) -> Result<Join, Failed> {
+        let l = l.clone();
+        Ok(thread_party(move || lock_party(&l, m)))
+    }
+    fn start_unit(&self, u: &Self::U) -> Result<Join, Failed> {
+        let u = u.clone();
+        Ok(thread_party(move || unit_party(&u)))
+    }
+    fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed> {
+        let r = r.clone();
+        Ok(thread_party(move || rlock_party(&r, free)))
+    }
+    fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed> {
+        let c = c.clone();
+        Ok(thread_party(move || cond_party(&c, k)))
+    }
 }
 
 struct Processes(StartMethod);
+
+impl Processes {
+    /// A child process running `task`, joined as a party.
+    fn party<A>(&self, task: mp::Task<A, bool>, args: A) -> Result<Join, Failed>
+    where
+        A: serde::Serialize,
+    {
+        let p = get_context(self.0).process(task, args)?;
+        p.start()?;
+        Ok(Box::new(move || Ok(p.result()?)))
+    }
+}
 impl Twin for Processes {
     type S = mp::Semaphore;
     type E = mp::Event;
@@ -154,6 +467,34 @@ impl Twin for Processes {
         let p = get_context(self.0).process(event_party_task::TASK, (e.try_clone()?,))?;
         p.start()?;
         Ok(Box::new(move || Ok(p.result()?)))
+    }
+    type L = mp::Lock<u64>;
+    type U = mp::Lock;
+    type R = mp::RLock;
+    type C = mp::Condition<u32>;
+    fn lock(&self) -> Result<Self::L, Failed> {
+        Ok(mp::Lock::new(0)?)
+    }
+    fn unit_lock(&self) -> Result<Self::U, Failed> {
+        Ok(mp::Lock::new(())?)
+    }
+    fn rlock(&self) -> Result<Self::R, Failed> {
+        Ok(mp::RLock::new()?)
+    }
+    fn condition(&self) -> Result<Self::C, Failed> {
+        Ok(mp::Condition::new(0)?)
+    }
+    fn start_lock(&self, l: &Self::L, m: u32) -> Result<Join, Failed> {
+        self.party(lock_party_task::TASK, (l.try_clone()?, m))
+    }
+    fn start_unit(&self, u: &Self::U) -> Result<Join, Failed> {
+        self.party(unit_party_task::TASK, (u.try_clone()?,))
+    }
+    fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed> {
+        self.party(rlock_party_task::TASK, (r.try_clone()?, free))
+    }
+    fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed> {
+        self.party(cond_party_task::TASK, (c.try_clone()?, k))
     }
 }
 
@@ -194,6 +535,100 @@ fn twin_event(t: &impl Twin) -> Result<(), Failed> {
     check(e.is_set(), "set")
 }
 
+/// Python's Lock case: N parties × M increments under the lock (read and
+/// write apart) add up exactly.
+fn twin_lock_counter(t: &impl Twin) -> Result<(), Failed> {
+    const N: usize = 3;
+    const M: u32 = 500;
+    let l = t.lock()?;
+    let joins = (0..N)
+        .map(|_| t.start_lock(&l, M))
+        .collect::<Result<Vec<_>, Failed>>()?;
+    for _ in 0..M {
+        l.bump();
+    }
+    for j in joins {
+        check(j()?, "a party did not finish")?;
+    }
+    let want = (N as u64 + 1) * u64::from(M);
+    check(l.count() == want, format!("{} != {want}", l.count()))
+}
+
+/// Python's Lock case: while one party holds it, another's
+/// `acquire(blocking=False)` and `acquire(timeout=t)` both fail; once
+/// released, it is free.
+fn twin_lock_held(t: &impl Twin) -> Result<(), Failed> {
+    let l = t.lock()?;
+    let refused = l.while_held(|| t.start_lock(&l, 0).and_then(|j| j()))?;
+    check(refused, "acquired while held")?;
+    check(lock_party(&l, 1), "taken after the release")?;
+    check(l.count() == 1, format!("count {}", l.count()))
+}
+
+/// Python's Lock case: a lock acquired by one party may be released by
+/// another; releasing it again is an error.
+fn twin_lock_released_by_another(t: &impl Twin) -> Result<(), Failed> {
+    let u = t.unit_lock()?;
+    check(u.take(), "acquired")?;
+    check(u.locked(), "locked")?;
+    check(t.start_unit(&u)?()?, "the other party's release")?;
+    check(!u.locked(), "unlocked after the other party's release")?;
+    check(!u.release(), "releasing an unlocked lock")
+}
+
+/// Python's RLock case: the owner re-enters (depth counts); another party
+/// can neither take nor release it while it is held at any depth; once
+/// fully released, another party takes it (and re-enters) in turn.
+fn twin_rlock(t: &impl Twin) -> Result<(), Failed> {
+    let r = t.rlock()?;
+    check(r.take() && r.take(), "re-entered")?;
+    check(r.owned() && r.depth() == 2, format!("depth {}", r.depth()))?;
+    check(t.start_rlock(&r, false)?()?, "another party at depth 2")?;
+    check(r.release(), "one level")?;
+    check(r.owned() && r.depth() == 1, format!("depth {}", r.depth()))?;
+    check(t.start_rlock(&r, false)?()?, "another party at depth 1")?;
+    check(r.release(), "the last level")?;
+    check(!r.owned() && r.depth() == 0, "released")?;
+    check(!r.release(), "released once too often")?;
+    check(t.start_rlock(&r, true)?()?, "another party once free")?;
+    check(r.try_take(), "free again after the other party")?;
+    check(r.release(), "released")
+}
+
+/// Python's Condition case: `notify` wakes a party waiting for the
+/// state's predicate.
+fn twin_condition_notify(t: &impl Twin) -> Result<(), Failed> {
+    let c = t.condition()?;
+    let j = t.start_cond(&c, 1)?;
+    c.set_and_notify(1, false);
+    check(j()?, "the waiter did not see the change")
+}
+
+/// Python's Condition case: `notify_all` wakes every waiting party.
+fn twin_condition_notify_all(t: &impl Twin) -> Result<(), Failed> {
+    let c = t.condition()?;
+    let joins = (0..3)
+        .map(|_| t.start_cond(&c, 2))
+        .collect::<Result<Vec<_>, Failed>>()?;
+    c.set_and_notify(1, true); // not yet what they wait for
+    c.set_and_notify(2, true);
+    for j in joins {
+        check(j()?, "a waiter did not see the change")?;
+    }
+    Ok(())
+}
+
+/// Python's Condition case: `wait(timeout)` with nobody notifying returns
+/// false, in this party and in another.
+fn twin_condition_wait_timeout(t: &impl Twin) -> Result<(), Failed> {
+    let c = t.condition()?;
+    check(cond_party(&c, 0), "a wait nobody notified said notified")?;
+    check(
+        t.start_cond(&c, 0)?()?,
+        "another party's wait said notified",
+    )
+}
+
 fn main() {
     gilfree::multiprocessing::init();
     let mut args = Arguments::from_args();
@@ -207,6 +642,27 @@ fn main() {
             twin_event(&Processes(m))
         }));
     }
+    macro_rules! both {
+        ($($case:ident),*) => {$(
+            for m in StartMethod::ALL {
+                trials.push(Trial::test(format!("{m}::{}", stringify!($case)), move || {
+                    $case(&Processes(m))
+                }));
+            }
+            trials.push(Trial::test(format!("threads::{}", stringify!($case)), || {
+                $case(&Threads)
+            }));
+        )*};
+    }
+    both!(
+        twin_lock_counter,
+        twin_lock_held,
+        twin_lock_released_by_another,
+        twin_rlock,
+        twin_condition_notify,
+        twin_condition_notify_all,
+        twin_condition_wait_timeout
+    );
     trials.push(Trial::test("threads::twin_semaphore", || {
         twin_semaphore(&Threads)
     }));

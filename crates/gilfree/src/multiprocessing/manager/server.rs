@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use super::objects::{Caller, Object};
+use super::objects::Object;
 use super::protocol::{Fault, Op, Reply, Request};
+use super::state::Caller;
 use crate::multiprocessing::codec;
 use crate::multiprocessing::connection::{Connection, Listener};
 use crate::multiprocessing::error::Error as MpError;

@@ -131,3 +131,37 @@ impl ManagerBuilder {
         })
     }
 }
+
+/// The constructors that start from a [`ManagerBuilder`] live beside it,
+/// so the handle does not depend on its builder.
+impl Manager {
+    /// Python's `Manager()`: start a server process with the default
+    /// options (see [`ManagerBuilder`]).
+    ///
+    /// ```no_run
+    /// let m = gilfree::multiprocessing::Manager::start().unwrap();
+    /// let l = m.list::<i32>().unwrap();
+    /// ```
+    pub fn start() -> Result<Manager> {
+        ManagerBuilder::default().start()
+    }
+
+    /// Options for a new server.
+    ///
+    /// ```
+    /// let b = gilfree::multiprocessing::Manager::builder();
+    /// ```
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// A server on a thread of this process (see
+    /// [`ManagerBuilder::start_in_thread`]).
+    ///
+    /// ```
+    /// let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
+    /// ```
+    pub fn start_in_thread() -> Result<Manager> {
+        ManagerBuilder::default().start_in_thread()
+    }
+}

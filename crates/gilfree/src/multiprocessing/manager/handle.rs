@@ -8,7 +8,6 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::builder::ManagerBuilder;
 use super::client::{self, Client, Handle, enc};
 use super::custom::{Proxy, Shared};
 use super::dict::Dict;
@@ -86,7 +85,7 @@ pub(super) enum Owned {
 /// manager's server, which makes shared objects and returns their proxies.
 ///
 /// [`start`](Manager::start) runs the server in a new process (the
-/// default start method, or [`ManagerBuilder::start_method`]) on a private
+/// default start method, or [`ManagerBuilder::start_method`](super::ManagerBuilder::start_method)) on a private
 /// Unix socket with a random key; dropping the handle (or
 /// [`shutdown`](Manager::shutdown)) stops it. [`connect`](Manager::connect)
 /// reaches a server someone else started.
@@ -112,36 +111,6 @@ impl std::fmt::Debug for Manager {
 }
 
 impl Manager {
-    /// Python's `Manager()`: start a server process with the default
-    /// options (see [`ManagerBuilder`]).
-    ///
-    /// ```no_run
-    /// let m = gilfree::multiprocessing::Manager::start().unwrap();
-    /// let l = m.list::<i32>().unwrap();
-    /// ```
-    pub fn start() -> Result<Manager> {
-        ManagerBuilder::default().start()
-    }
-
-    /// Options for a new server.
-    ///
-    /// ```
-    /// let b = gilfree::multiprocessing::Manager::builder();
-    /// ```
-    pub fn builder() -> ManagerBuilder {
-        ManagerBuilder::default()
-    }
-
-    /// A server on a thread of this process (see
-    /// [`ManagerBuilder::start_in_thread`]).
-    ///
-    /// ```
-    /// let m = gilfree::multiprocessing::Manager::start_in_thread().unwrap();
-    /// ```
-    pub fn start_in_thread() -> Result<Manager> {
-        ManagerBuilder::default().start_in_thread()
-    }
-
     /// Python's `BaseManager(address, authkey).connect()`: reach a running
     /// server (checked now, with one connection).
     ///

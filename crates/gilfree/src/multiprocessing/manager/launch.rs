@@ -6,13 +6,11 @@ use std::path::PathBuf;
 
 use super::client::Addr;
 use super::error::Result;
-#[allow(unused_imports)] // `Manager` is named by the docs' links
-use super::handle::Manager;
 use super::server;
 use crate::multiprocessing::connection::{Address, Connection, Listener};
 
 /// A manager's server runs this task: bind, report the address on `ctl`,
-/// serve until `ctl` says stop or ends (the [`Manager`] was shut down or
+/// serve until `ctl` says stop or ends (the [`Manager`](super::Manager) was shut down or
 /// its process died; under the fork start method, a copy of the parent's
 /// end may live on in other children, so shutdown also sends a message),
 /// then remove the socket and exit.

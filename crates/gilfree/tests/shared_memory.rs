@@ -154,7 +154,7 @@ fn answer_when_one(c: Condition<u32>) -> bool {
         return false;
     }
     *g = 2;
-    c.notify_all();
+    c.notify_all().unwrap();
     true
 }
 
@@ -472,9 +472,6 @@ fn array_dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
     )
 }
 
-/// `Condition` has no `acquire_timeout`: the blocking `acquire` runs on a
-/// thread of its own (with its own handle), and the wait for its answer is
-/// what is bounded.
 fn condition_dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
     let cond = Condition::new(0u64)?;
     dead_holder_case(
@@ -483,15 +480,7 @@ fn condition_dead_holder_reported(m: StartMethod) -> Result<(), Failed> {
             p.start()?;
             Ok(p)
         },
-        || {
-            let mine = cond.try_clone().ok()?;
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let g = mine.acquire();
-                let _ = tx.send((g.owner_died(), *g));
-            });
-            rx.recv_timeout(PATIENCE).ok()
-        },
+        || cond.acquire_timeout(PATIENCE).map(|g| (g.owner_died(), *g)),
     )
 }
 
@@ -551,7 +540,7 @@ fn condition_across_processes(m: StartMethod) -> Result<(), Failed> {
     {
         let mut g = c.acquire();
         *g = 1;
-        c.notify_all();
+        c.notify_all().unwrap();
         check(
             c.wait_for_guard_timeout(&mut g, |v| *v == 2, PATIENCE),
             "no answer from the child",
@@ -688,6 +677,115 @@ fn failed_acquires_leave_the_value() -> Result<(), Failed> {
     check(b.value() == 1, format!("bounded value {}", b.value()))
 }
 
+/// `Condition::try_acquire` and `acquire_timeout`, as threading's: the
+/// guard when the lock is free, `None` while another thread holds it.
+fn condition_try_and_timed_acquire() -> Result<(), Failed> {
+    let c = Condition::new(7u32)?;
+    let g = c.try_acquire().ok_or("try on a free lock")?;
+    check(!g.owner_died() && *g == 7, "a fresh guard over the state")?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            check(c.try_acquire().is_none(), "try while held elsewhere")?;
+            check(
+                c.acquire_timeout(Duration::from_millis(20)).is_none(),
+                "timed out while held elsewhere",
+            )
+        })
+        .join()
+        .unwrap()
+    })?;
+    drop(g);
+    let mut g = c
+        .acquire_timeout(PATIENCE)
+        .ok_or("timed acquire of a free lock")?;
+    *g = 8;
+    drop(g);
+    check(*c.acquire() == 8, "the change kept")
+}
+
+/// `Condition::notify` and `notify_all` need the calling thread to hold
+/// the lock (threading's `NotHeld`, Python's RuntimeError), also when
+/// another thread holds it; held, they wake a waiter and return `Ok(0)`.
+fn condition_notify_needs_the_lock() -> Result<(), Failed> {
+    use gilfree::threading::Error as ThreadingError;
+    let c = Condition::new(0u32)?;
+    check(
+        c.notify(1) == Err(ThreadingError::NotHeld("notify")),
+        "notify not held",
+    )?;
+    check(
+        c.notify_all() == Err(ThreadingError::NotHeld("notify")),
+        "notify_all not held",
+    )?;
+    let g = c.acquire();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            check(c.notify(1).is_err(), "notify while another thread holds")?;
+            check(c.notify_all().is_err(), "notify_all while another holds")
+        })
+        .join()
+        .unwrap()
+    })?;
+    check(c.notify(3) == Ok(0), "notify held")?;
+    check(c.notify_all() == Ok(0), "notify_all held")?;
+    drop(g);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut g = c.acquire();
+            c.wait_for_guard_timeout(&mut g, |v| *v == 1, PATIENCE)
+        });
+        // Change and notify until the waiter has seen it (it may not be
+        // waiting yet at the first notify).
+        while !waiter.is_finished() {
+            let mut g = c.acquire();
+            *g = 1;
+            c.notify(1).map_err(|e| e.to_string())?;
+            drop(g);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        check(waiter.join().unwrap(), "the waiter woke to the change")
+    })
+}
+
+/// `RLock::acquire_unguarded` with `release`, as threading's: re-entrant,
+/// blocking or not, released one level at a time by the holder only.
+fn rlock_acquire_unguarded() -> Result<(), Failed> {
+    let l = RLock::new()?;
+    check(l.acquire_unguarded(true, None), "first level")?;
+    check(l.acquire_unguarded(false, None), "re-entered, not blocking")?;
+    check(
+        l.acquire_unguarded(true, Some(Duration::ZERO)),
+        "re-entered, timed",
+    )?;
+    check(l.recursion_count() == 3, "three levels")?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            check(!l.acquire_unguarded(false, None), "try elsewhere")?;
+            check(
+                !l.acquire_unguarded(true, Some(Duration::from_millis(20))),
+                "timed out elsewhere",
+            )?;
+            check(l.release().is_err(), "released by a non-holder")
+        })
+        .join()
+        .unwrap()
+    })?;
+    for _ in 0..3 {
+        l.release()?;
+    }
+    check(!l.is_owned(), "all levels released")?;
+    check(l.release().is_err(), "one release too many")?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            check(l.acquire_unguarded(true, None), "taken elsewhere once free")?;
+            l.release().map_err(|e| e.to_string())?;
+            Ok::<(), Failed>(())
+        })
+        .join()
+        .unwrap()
+    })
+}
+
 /// A program that only attached to our block exits (its tracker with it):
 /// our block is untouched; its own tracked block is gone.
 fn attach_only_program_unlinks_nothing() -> Result<(), Failed> {
@@ -780,6 +878,15 @@ fn main() {
             "failed_acquires_leave_the_value",
             failed_acquires_leave_the_value,
         ),
+        (
+            "condition_try_and_timed_acquire",
+            condition_try_and_timed_acquire,
+        ),
+        (
+            "condition_notify_needs_the_lock",
+            condition_notify_needs_the_lock,
+        ),
+        ("rlock_acquire_unguarded", rlock_acquire_unguarded),
         (
             "attach_only_program_unlinks_nothing",
             attach_only_program_unlinks_nothing,

@@ -251,9 +251,9 @@ impl Cnd for mp::Condition<u32> {
         let mut g = self.acquire();
         *g = v;
         if all {
-            self.notify_all();
+            self.notify_all().unwrap();
         } else {
-            self.notify(1);
+            self.notify(1).unwrap();
         }
     }
     fn wait_unnotified(&self) -> bool {

@@ -12,6 +12,7 @@ use super::block::{Block, Single};
 use super::lock::LockGuard;
 use crate::multiprocessing::error::Result;
 use crate::sys::Deadline;
+use crate::threading::Error as NotHeldError;
 
 /// Python's `multiprocessing.Condition`: wait, across processes, until
 /// another process changes some shared state and notifies.
@@ -24,15 +25,16 @@ use crate::sys::Deadline;
 /// As with every condition variable, wake-ups may be spurious: wait in a
 /// loop on the state, or use [`wait_for_guard`](Self::wait_for_guard).
 ///
-/// Differences from Python: `notify` needs no lock held (Python raises
-/// `RuntimeError` without it); `new` returns a `Result`.
+/// Differences from Python: `notify` and `notify_all` return how many
+/// they woke as `Ok(0)` always (the count is unknown: see
+/// [`notify`](Self::notify)); `new` returns a `Result`.
 ///
 /// ```
 /// use gilfree::multiprocessing::Condition;
 /// let c = Condition::new(0u32).unwrap();
 /// let mut g = c.acquire();
 /// *g = 1; // change the state under the lock, then notify
-/// c.notify_all();
+/// c.notify_all().unwrap();
 /// assert!(c.wait_for_guard(&mut g, |v| *v == 1)); // already true
 /// ```
 pub struct Condition<T = ()>(Block<Single<T>>);
@@ -58,6 +60,49 @@ impl<T: Pod> Condition<T> {
         self.0
             .guard_with(|l| l.lock(Deadline::Never))
             .expect("no deadline")
+    }
+
+    /// Python's `acquire(blocking=False)`: the guard if the lock is free
+    /// now (or its holder is dead: the guard then reports
+    /// [`owner_died`](super::Guard::owner_died)), `None` otherwise; as
+    /// [`threading::Condition::try_acquire`](crate::threading::Condition::try_acquire).
+    ///
+    /// ```
+    /// let c = gilfree::multiprocessing::Condition::new(0u8).unwrap();
+    /// let g = c.try_acquire().unwrap();
+    /// assert!(!g.owner_died());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert!(c.try_acquire().is_none()));
+    /// });
+    /// drop(g);
+    /// ```
+    pub fn try_acquire(&self) -> Option<LockGuard<'_, T>> {
+        self.0.guard_with(|l| l.try_lock())
+    }
+
+    /// Python's `acquire(timeout=t)`: the guard, or `None` if `timeout`
+    /// passed first; as
+    /// [`threading::Condition::acquire_timeout`](crate::threading::Condition::acquire_timeout).
+    /// A take-over from a dead holder is reported by the guard's
+    /// [`owner_died`](super::Guard::owner_died).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = gilfree::multiprocessing::Condition::new(()).unwrap();
+    /// let g = c.acquire_timeout(Duration::from_millis(1)).unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert!(c.acquire_timeout(Duration::from_millis(1)).is_none()));
+    /// });
+    /// drop(g);
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
+        self.0.guard_with(|l| l.lock(Deadline::after(timeout)))
+    }
+
+    /// Whether the calling thread holds the condition's lock (the lock's
+    /// word holds its holder's thread id).
+    fn held_by_me(&self) -> bool {
+        self.0.lock().raw().get().held_by_me()
     }
 
     /// Python's `wait()`: release the lock, sleep until notified, take the
@@ -143,25 +188,60 @@ impl<T: Pod> Condition<T> {
         }
     }
 
-    /// Python's `notify(n)`: wake up to `n` waiters (in any process).
+    /// Python's `notify(n)`: wake up to `n` waiters (in any process). The
+    /// calling thread must hold the lock, as in Python and
+    /// [`threading::Condition::notify`](crate::threading::Condition::notify).
+    ///
+    /// Differences from the threading twin: the waiters share one sequence
+    /// word, which counts notifies, not sleepers, so how many were woken is
+    /// unknown: this returns `Ok(0)` always (threading's returns
+    /// `min(n, waiting)`; Python returns `None`). Each of the `n` wakes
+    /// goes to a sleeper if there is one, in no set order (threading's
+    /// wakes the longest waiter first), and a woken waiter may find the
+    /// state unchanged, as with any spurious wake-up.
+    ///
+    /// # Errors
+    /// [`threading::Error::NotHeld`](crate::threading::Error::NotHeld)`("notify")`
+    /// if the calling thread does not hold the lock (Python's
+    /// `RuntimeError: cannot notify on un-acquired lock`); nobody is woken.
     ///
     /// ```
     /// let c = gilfree::multiprocessing::Condition::new(()).unwrap();
-    /// c.notify(1); // nobody waits: nothing happens
+    /// assert!(c.notify(1).is_err()); // not held
+    /// let _g = c.acquire();
+    /// assert_eq!(c.notify(1), Ok(0)); // nobody waits: nothing happens
     /// ```
-    pub fn notify(&self, n: usize) {
+    pub fn notify(&self, n: usize) -> std::result::Result<usize, NotHeldError> {
+        if !self.held_by_me() {
+            return Err(NotHeldError::NotHeld("notify"));
+        }
         for _ in 0..n {
             self.0.condvar().notify_one();
         }
+        Ok(0)
     }
 
-    /// Python's `notify_all()`.
+    /// Python's `notify_all()`: wake every waiter (in any process); the
+    /// calling thread must hold the lock. Returns `Ok(0)` always, as
+    /// [`notify`](Self::notify) does (threading's returns how many it
+    /// woke).
+    ///
+    /// # Errors
+    /// [`threading::Error::NotHeld`](crate::threading::Error::NotHeld)`("notify")`
+    /// if the calling thread does not hold the lock; nobody is woken.
     ///
     /// ```
-    /// gilfree::multiprocessing::Condition::new(()).unwrap().notify_all();
+    /// let c = gilfree::multiprocessing::Condition::new(()).unwrap();
+    /// assert!(c.notify_all().is_err()); // not held
+    /// let _g = c.acquire();
+    /// assert_eq!(c.notify_all(), Ok(0));
     /// ```
-    pub fn notify_all(&self) {
+    pub fn notify_all(&self) -> std::result::Result<usize, NotHeldError> {
+        if !self.held_by_me() {
+            return Err(NotHeldError::NotHeld("notify"));
+        }
         self.0.condvar().notify_all();
+        Ok(0)
     }
 
     /// Another handle to the same condition: keep one while passing one

@@ -219,6 +219,36 @@ impl RLock {
         self.take(false, Deadline::after(timeout))
     }
 
+    /// Python's `acquire(blocking=True, timeout=-1)` exactly, as
+    /// [`threading::RLock::acquire_unguarded`](crate::threading::RLock::acquire_unguarded):
+    /// take (or re-enter) one level without a guard and return whether it
+    /// was taken (`timeout` `None` waits forever). Release each level with
+    /// [`release`](Self::release), from the same thread. A take-over from
+    /// a dead holder is not reported this way (use a guard for that).
+    ///
+    /// ```
+    /// let l = gilfree::multiprocessing::RLock::new().unwrap();
+    /// assert!(l.acquire_unguarded(true, None));
+    /// assert!(l.acquire_unguarded(false, None));
+    /// assert_eq!(l.recursion_count(), 2);
+    /// l.release().unwrap();
+    /// l.release().unwrap();
+    /// assert!(l.release().is_err());
+    /// ```
+    pub fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        let fresh = !self.is_owned();
+        let taken = if blocking {
+            self.lock
+                .lock(timeout.map_or(Deadline::Never, Deadline::after))
+        } else {
+            self.lock.try_lock()
+        };
+        if taken && fresh {
+            self.home.get().lock.take_owner_died();
+        }
+        taken
+    }
+
     /// Python's `release()` without a guard (after a guard's
     /// `std::mem::forget`): one level, by the holding thread only.
     ///

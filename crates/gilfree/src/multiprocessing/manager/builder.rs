@@ -109,7 +109,9 @@ impl ManagerBuilder {
     }
 
     /// Run the server on a thread of this process instead (handy in tests
-    /// and examples; the server lives until the process exits).
+    /// and examples; the server lives until the process exits, and its
+    /// socket is removed when the returned [`Manager`] is dropped, so new
+    /// connections, e.g. from children, need the handle alive).
     ///
     /// ```
     /// let m = gilfree::multiprocessing::Manager::builder().start_in_thread().unwrap();
@@ -127,7 +129,9 @@ impl ManagerBuilder {
             .map_err(crate::multiprocessing::error::Error::Io)?;
         Ok(Manager {
             client: Client::shared(address, authkey),
-            owned: Owned::Thread,
+            owned: Owned::Thread {
+                pid: std::process::id() as i32,
+            },
         })
     }
 }

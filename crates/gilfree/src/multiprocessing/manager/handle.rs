@@ -75,8 +75,9 @@ pub(super) enum Owned {
         /// not stop the server.
         pid: i32,
     },
-    /// A server thread in this process.
-    Thread,
+    /// A server thread in this process (`pid`: the process that started
+    /// it; a forked copy of the handle leaves the socket alone).
+    Thread { pid: i32 },
     /// Nothing: connected to someone else's server.
     Nothing,
 }
@@ -197,8 +198,9 @@ impl Manager {
     }
 
     /// Python's `manager.shutdown()`: stop the server this handle started
-    /// (proxies then fail with [`Error::ServerGone`]); for a connected or
-    /// in-thread manager, nothing.
+    /// (proxies then fail with [`Error::ServerGone`]); for an in-thread
+    /// server, remove its socket (no new connections; those made go on);
+    /// for a connected manager, nothing.
     ///
     /// ```no_run
     /// let m = gilfree::multiprocessing::Manager::start().unwrap();
@@ -230,7 +232,18 @@ impl Manager {
                 }
                 Ok(())
             }
-            Owned::Thread | Owned::Nothing => Ok(()),
+            // The thread serves on until the process ends (connections
+            // already made keep working), but its socket goes with the
+            // handle: a private socket's directory must not outlive it.
+            Owned::Thread { pid } => {
+                if pid == std::process::id() as i32
+                    && let Address::Unix(p) = self.client.address()
+                {
+                    remove_socket(p);
+                }
+                Ok(())
+            }
+            Owned::Nothing => Ok(()),
         }
     }
 

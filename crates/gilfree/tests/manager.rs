@@ -499,6 +499,29 @@ fn connect_from_another_process(m: StartMethod) -> Result<(), Failed> {
     )
 }
 
+/// A manager's private socket and its directory go with it: a server
+/// process's at `shutdown`, an in-thread server's when its handle drops.
+fn private_socket_removed(m: StartMethod) -> Result<(), Failed> {
+    for in_thread in [false, true] {
+        let mgr = if in_thread {
+            Manager::start_in_thread()?
+        } else {
+            Manager::builder().start_method(m).start()?
+        };
+        let Address::Unix(path) = mgr.address().clone() else {
+            return Err("a private Unix socket expected".into());
+        };
+        let dir = path.parent().expect("a directory").to_path_buf();
+        check(path.exists(), format!("{path:?} missing while in use"))?;
+        drop(mgr);
+        check(
+            !path.exists() && !dir.exists(),
+            format!("in_thread={in_thread}: {dir:?} left behind"),
+        )?;
+    }
+    Ok(())
+}
+
 fn wrong_key_rejected(_: StartMethod) -> Result<(), Failed> {
     let mgr = Manager::builder()
         .address(tcp_any())
@@ -710,6 +733,7 @@ fn main() {
         ("connect_from_another_process", connect_from_another_process),
         ("custom_type_across_processes", custom_type_across_processes),
         ("serve_in_a_plain_process", serve_in_a_plain_process),
+        ("private_socket_removed", private_socket_removed),
     ];
     let once: &[(&str, Case)] = &[
         ("used_after_fork", used_after_fork),

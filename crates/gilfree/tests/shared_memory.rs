@@ -734,15 +734,13 @@ fn condition_notify_needs_the_lock() -> Result<(), Failed> {
             let mut g = c.acquire();
             c.wait_for_guard_timeout(&mut g, |v| *v == 1, PATIENCE)
         });
-        // Change and notify until the waiter has seen it (it may not be
-        // waiting yet at the first notify).
-        while !waiter.is_finished() {
-            let mut g = c.acquire();
-            *g = 1;
-            c.notify(1).map_err(|e| e.to_string())?;
-            drop(g);
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        // One change and one notify under the lock: a waiter already
+        // asleep is woken; one not yet waiting sees the change when it
+        // checks its predicate under the lock, so nothing is missed.
+        let mut g = c.acquire();
+        *g = 1;
+        c.notify(1).map_err(|e| e.to_string())?;
+        drop(g);
         check(waiter.join().unwrap(), "the waiter woke to the change")
     })
 }

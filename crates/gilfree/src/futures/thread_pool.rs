@@ -376,7 +376,7 @@ impl ThreadPoolExecutor {
     /// ```
     /// use gilfree::futures::{MapOptions, ThreadPoolExecutor};
     /// let pool = ThreadPoolExecutor::new();
-    /// // An endless input, read lazily with at most 8 jobs in flight.
+    /// // An endless input, read lazily, at most 8 items ahead of the results.
     /// let firsts: Vec<u64> = pool
     ///     .map_with(|x: u64| x * 2, 0.., MapOptions::new().buffersize(8))
     ///     .unwrap()

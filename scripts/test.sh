@@ -30,6 +30,10 @@ if ls crates/gilfree/tests/deadlock*.rs >/dev/null 2>&1; then
   run_tests -p gilfree-lab --features deadlock-detection
 fi
 
+step "feature tests: tokio (waits on other processes as .await)"
+run_tests -p gilfree --features tokio --test async_process
+cargo test -p gilfree --features tokio --doc multiprocessing
+
 step "doc tests"
 cargo test --workspace --doc
 

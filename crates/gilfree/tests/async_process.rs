@@ -89,6 +89,9 @@ fn join_async_many_joiners(m: StartMethod) -> Result<(), Failed> {
             let j = pin!(p.join_async());
             check(is_pending(j), "join_async pending while the child runs")?;
         }
+        // A runtime timeout around join_async (the child cannot end yet).
+        let r = tokio::time::timeout(std::time::Duration::from_millis(5), p.join_async()).await;
+        check(r.is_err(), "timed out while the child runs")?;
         check(p.is_alive(), "alive")?;
         mine.send_async("go").await?;
         for j in joiners {
@@ -190,8 +193,8 @@ fn recv_async_many_receivers() -> Result<(), Failed> {
     })
 }
 
-/// A dropped `recv_async` loses nothing: the next receive gets the
-/// message.
+/// A dropped `recv_async` (a runtime timeout, or dropped unpolled)
+/// loses nothing: the next receive gets the message.
 fn recv_async_dropped_loses_nothing() -> Result<(), Failed> {
     let (a, b) = Pipe(true)?;
     current_thread().block_on(async {
@@ -199,6 +202,12 @@ fn recv_async_dropped_loses_nothing() -> Result<(), Failed> {
             let f = pin!(b.recv_async::<String>());
             check(is_pending(f), "nothing sent yet")?;
         }
+        let r = tokio::time::timeout(
+            std::time::Duration::from_millis(5),
+            b.recv_async::<String>(),
+        )
+        .await;
+        check(r.is_err(), "timed out: nothing sent")?;
         a.send("kept")?;
         check(b.recv_async::<String>().await? == "kept", "kept")
     })

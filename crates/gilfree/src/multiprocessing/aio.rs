@@ -153,7 +153,9 @@ impl Connection {
     /// between steps loses nothing: bytes already read stay buffered in
     /// the connection for the next receive. Do not mix with a blocking
     /// [`recv`](Connection::recv) on the same connection at the same time
-    /// (the task would wait for that thread's read lock).
+    /// (the task would wait for that thread's read lock). For a timeout
+    /// (Python's `poll(timeout)` first), wrap it:
+    /// `tokio::time::timeout(d, conn.recv_async::<T>())`.
     ///
     /// # Errors
     /// As [`recv`](Connection::recv): [`Error::Eof`](super::Error::Eof)

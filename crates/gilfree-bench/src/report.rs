@@ -35,6 +35,9 @@ pub const TARGETS: &[(&str, &str, f64)] = &[
     ("manager_queue_64b", "raw", 1.3),
     ("manager_dict_set_get", "cpython", 0.167),
     ("manager_queue_64b", "cpython", 0.167),
+    // Issue 17: async waits within 1.0× of tokio::sync on the same runtime.
+    ("aio_semaphore_uncontended", "tokio::sync", 1.0),
+    ("aio_semaphore_contended_4t", "tokio::sync", 1.0),
 ];
 
 /// The target limit of gilfree/`imp` on `shape`, if there is one.

@@ -2,6 +2,7 @@
 //! a gilfree type, add a `case("gilfree", …)` to its shape's list; to add a
 //! shape, write a function and call it from [`all`].
 
+pub mod aio;
 pub mod cpu;
 pub mod deadlock;
 pub mod deadlock_work;
@@ -42,6 +43,9 @@ pub fn all(b: &mut Bench) {
     executor::executor_submit_result(b);
     executor::executor_map(b);
     executor::executor_as_completed(b);
+    aio::aio_semaphore_uncontended(b);
+    aio::aio_semaphore_contended_4t(b);
+    aio::aio_fanout_10k(b);
     cpu::cpu_sequential(b);
     cpu::cpu_threads(b);
     deadlock::deadlock_rows(b);

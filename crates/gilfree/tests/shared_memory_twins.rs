@@ -17,7 +17,18 @@
 //!   `guard_released_from_another_thread` (moves a guard, a borrow, to
 //!   another thread; across processes a permit goes back with `release`,
 //!   which the shared cases cover).
+//! - `Event`: `test_repr` (the `Debug` text, no parties).
+//! - `Lock`: `test_repr`, `test_locked_repr` (the `Debug` text);
+//!   `test_thread_leak` (whether lock use registers a *thread* with
+//!   `threading.enumerate`); `test_weakref_exists`, `test_weakref_deleted`
+//!   (an `Arc`'s weak references, not the lock's). The exact error of a
+//!   release of an unlocked lock is each twin's own (Python's
+//!   `RuntimeError` vs `ValueError`); the shared case checks it is one.
 
+#[path = "twins/event.rs"]
+mod event;
+#[path = "twins/lock.rs"]
+mod lock;
 #[path = "twins/semaphore.rs"]
 mod semaphore;
 #[path = "twins/world.rs"]
@@ -32,6 +43,8 @@ use gilfree::threading;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::{Deserialize, Serialize};
 
+use event::{EventKit, EventWorld};
+use lock::{LockKit, LockWorld};
 use semaphore::{Refused, SemKit, SemOps, SemWorld};
 use world::{CELLS, Cells, Party, World};
 
@@ -179,6 +192,170 @@ impl SemWorld for Procs {
     }
 }
 
+// ---- Event ----
+
+impl event::EventOps for mp::Event {
+    fn is_set(&self) -> bool {
+        mp::Event::is_set(self)
+    }
+    fn set(&self) {
+        mp::Event::set(self)
+    }
+    fn clear(&self) {
+        mp::Event::clear(self)
+    }
+    fn wait(&self) {
+        mp::Event::wait(self)
+    }
+    fn wait_timeout(&self, t: Duration) -> bool {
+        mp::Event::wait_timeout(self, t)
+    }
+}
+
+#[gilfree::task]
+fn event_party(a: mp::Event, b: mp::Event, cells: ProcCells, name: String, arg: u64) -> u64 {
+    let k = EventKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        a,
+        b,
+        cells,
+    };
+    event::party(&k, &name, arg)
+}
+
+impl EventWorld for Procs {
+    type Event = mp::Event;
+    fn event(&self) -> mp::Event {
+        mp::Event::new().expect("new")
+    }
+    fn start_event(&self, k: &EventKit<Self>, name: &'static str, arg: u64) -> Party {
+        let clone = |e: &mp::Event| e.try_clone().expect("clone");
+        self.party(
+            event_party::TASK,
+            (
+                clone(&k.a),
+                clone(&k.b),
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
+    }
+}
+
+fn event_cases<W: EventWorld>() -> Cases<W> {
+    use event as c;
+    let mut v: Cases<W> = Vec::new();
+    macro_rules! single {
+        ($($name:ident),*) => {$(
+            v.push((stringify!($name).to_owned(), Box::new(|w: &W| c::$name(w))));
+        )*};
+    }
+    single!(
+        test_is_set,
+        test_notify,
+        test_timeout,
+        test_set_and_clear,
+        test_at_fork_reinit,
+        set_publishes_writes
+    );
+    v.push((
+        "stress_event_set_clear_wait_rounds".into(),
+        Box::new(|w: &W| c::stress_rounds(w, 4, 2_000)),
+    ));
+    v.push((
+        "stress_event_ping_pong".into(),
+        Box::new(|w: &W| c::stress_ping_pong(w, 20_000)),
+    ));
+    v
+}
+
+// ---- Lock ----
+
+impl lock::LockOps for mp::Lock {
+    fn locked(&self) -> bool {
+        mp::Lock::locked(self)
+    }
+    fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        mp::Lock::acquire_unguarded(self, blocking, timeout)
+    }
+    fn try_acquire(&self) -> bool {
+        mp::Lock::try_acquire(self).is_some()
+    }
+    fn acquire_timeout(&self, t: Duration) -> bool {
+        mp::Lock::acquire_timeout(self, t).is_some()
+    }
+    fn with(&self, f: &mut dyn FnMut()) {
+        let _g = self.acquire();
+        f()
+    }
+    fn release(&self) -> Result<(), ()> {
+        mp::Lock::release(self).map_err(|_| ())
+    }
+}
+
+#[gilfree::task]
+fn lock_party(lock: mp::Lock, cells: ProcCells, name: String, arg: u64) -> u64 {
+    let k = LockKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        lock,
+        cells,
+    };
+    lock::party(&k, &name, arg)
+}
+
+impl LockWorld for Procs {
+    type Lock = mp::Lock;
+    fn lock(&self) -> mp::Lock {
+        mp::Lock::new(()).expect("new")
+    }
+    fn start_lock(&self, k: &LockKit<Self>, name: &'static str, arg: u64) -> Party {
+        self.party(
+            lock_party::TASK,
+            (
+                k.lock.try_clone().expect("clone"),
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
+    }
+}
+
+fn lock_cases<W: LockWorld>() -> Cases<W> {
+    use lock as c;
+    let mut v: Cases<W> = Vec::new();
+    macro_rules! single {
+        ($($name:ident),*) => {$(
+            v.push((stringify!($name).to_owned(), Box::new(|w: &W| c::$name(w))));
+        )*};
+    }
+    single!(
+        test_constructor,
+        test_acquire_destroy,
+        test_acquire_release,
+        test_try_acquire,
+        test_try_acquire_contended,
+        test_acquire_contended,
+        test_with,
+        test_timeout,
+        test_reacquire,
+        test_different_thread,
+        test_state_after_timeout,
+        test_releasing_unacquired_lock,
+        stress_timeouts_do_not_lose_wakeups
+    );
+    v.push((
+        "stress_counter_exact".into(),
+        Box::new(|w: &W| c::counter_stress(w, 8, 20_000)),
+    ));
+    v.push((
+        "stress_handoff_any_thread_releases".into(),
+        Box::new(|w: &W| c::handoff_stress(w, 4, 3, 5_000)),
+    ));
+    v
+}
+
 /// Every shared case of a family, by name, for one world.
 type Cases<W> = Vec<(String, Box<dyn Fn(&W) + Send + Sync>)>;
 
@@ -249,55 +426,6 @@ fn run_case(f: impl FnOnce()) -> Result<(), Failed> {
 /// Generous: the machine is shared and busy; never legitimately reached.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// Both events, as the shared bodies use them.
-trait Ev {
-    fn wait(&self) -> bool;
-    fn set(&self);
-    fn is_set(&self) -> bool;
-}
-
-impl Ev for Arc<threading::Event> {
-    fn wait(&self) -> bool {
-        self.wait_timeout(PATIENCE)
-    }
-    fn set(&self) {
-        threading::Event::set(self)
-    }
-    fn is_set(&self) -> bool {
-        threading::Event::is_set(self)
-    }
-}
-
-impl Ev for mp::Event {
-    fn wait(&self) -> bool {
-        self.wait_timeout(PATIENCE)
-    }
-    fn set(&self) {
-        mp::Event::set(self)
-    }
-    fn is_set(&self) -> bool {
-        mp::Event::is_set(self)
-    }
-}
-
-/// Both locks guarding a counter, as the shared bodies use them.
-trait Lk {
-    /// One increment under the lock, its read and write apart.
-    fn bump(&self);
-    fn count(&self) -> u64;
-    /// Run `f` while the caller holds the lock.
-    fn while_held<R>(&self, f: impl FnOnce() -> R) -> R;
-    /// `try_acquire` and `acquire_timeout` both refused (it is held).
-    fn refused(&self) -> bool;
-}
-
-/// Both data-less locks, as the release-by-another-party body uses them.
-trait Unit {
-    fn take(&self) -> bool;
-    fn release(&self) -> bool;
-    fn locked(&self) -> bool;
-}
-
 /// Both reentrant locks, as the shared bodies use them.
 trait RLk {
     fn take(&self) -> bool;
@@ -320,68 +448,6 @@ trait Cnd {
 
 /// Short: only ever waited out where the answer is "timed out".
 const SHORT: Duration = Duration::from_millis(20);
-
-impl Lk for Arc<threading::Lock<u64>> {
-    fn bump(&self) {
-        let mut g = self.acquire();
-        let v = std::hint::black_box(*g);
-        std::thread::yield_now();
-        *g = v + 1;
-    }
-    fn count(&self) -> u64 {
-        *self.acquire()
-    }
-    fn while_held<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _g = self.acquire();
-        f()
-    }
-    fn refused(&self) -> bool {
-        self.try_acquire().is_none() && self.acquire_timeout(SHORT).is_none()
-    }
-}
-
-impl Lk for mp::Lock<u64> {
-    fn bump(&self) {
-        let mut g = self.acquire();
-        let v = std::hint::black_box(*g);
-        std::thread::yield_now();
-        *g = v + 1;
-    }
-    fn count(&self) -> u64 {
-        *self.acquire()
-    }
-    fn while_held<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _g = self.acquire();
-        f()
-    }
-    fn refused(&self) -> bool {
-        self.try_acquire().is_none() && self.acquire_timeout(SHORT).is_none()
-    }
-}
-
-impl Unit for Arc<threading::Lock> {
-    fn take(&self) -> bool {
-        self.acquire_unguarded(true, Some(PATIENCE))
-    }
-    fn release(&self) -> bool {
-        threading::Lock::release(self).is_ok()
-    }
-    fn locked(&self) -> bool {
-        threading::Lock::locked(self)
-    }
-}
-
-impl Unit for mp::Lock {
-    fn take(&self) -> bool {
-        self.acquire_unguarded(true, Some(PATIENCE))
-    }
-    fn release(&self) -> bool {
-        mp::Lock::release(self).is_ok()
-    }
-    fn locked(&self) -> bool {
-        mp::Lock::locked(self)
-    }
-}
 
 impl RLk for Arc<threading::RLock> {
     fn take(&self) -> bool {
@@ -464,34 +530,6 @@ impl Cnd for mp::Condition<u32> {
     }
 }
 
-/// A party of the event case: wait for the set; whether it was seen.
-fn event_party(e: &impl Ev) -> bool {
-    e.wait()
-}
-
-#[gilfree::task]
-fn event_party_task(e: mp::Event) -> bool {
-    event_party(&e)
-}
-
-/// A party of the lock cases: `m` increments under the lock, or (`m` 0,
-/// while another party holds it) whether both non-blocking and timed
-/// acquires are refused.
-fn lock_party(l: &impl Lk, m: u32) -> bool {
-    if m == 0 {
-        return l.refused();
-    }
-    for _ in 0..m {
-        l.bump();
-    }
-    true
-}
-
-/// A party of the release case: release a lock another party acquired.
-fn unit_party(u: &impl Unit) -> bool {
-    u.release()
-}
-
 /// A party of the RLock case. While another party holds it (`free`
 /// false): it cannot take or release it and does not own it. Once it is
 /// fully released (`free`): it takes it twice, is two deep, and releases
@@ -519,16 +557,6 @@ fn cond_party(c: &impl Cnd, k: u32) -> bool {
 }
 
 #[gilfree::task]
-fn lock_party_task(l: mp::Lock<u64>, m: u32) -> bool {
-    lock_party(&l, m)
-}
-
-#[gilfree::task]
-fn unit_party_task(u: mp::Lock) -> bool {
-    unit_party(&u)
-}
-
-#[gilfree::task]
 fn rlock_party_task(r: mp::RLock, free: bool) -> bool {
     rlock_party(&r, free)
 }
@@ -542,19 +570,10 @@ type Join = Box<dyn FnOnce() -> Result<bool, Failed>>;
 
 /// How a shared body makes the primitives and starts a party on them.
 trait Twin {
-    type E: Ev;
-    fn event(&self) -> Result<Self::E, Failed>;
-    fn start_event(&self, e: &Self::E) -> Result<Join, Failed>;
-    type L: Lk;
-    type U: Unit;
     type R: RLk;
     type C: Cnd;
-    fn lock(&self) -> Result<Self::L, Failed>;
-    fn unit_lock(&self) -> Result<Self::U, Failed>;
     fn rlock(&self) -> Result<Self::R, Failed>;
     fn condition(&self) -> Result<Self::C, Failed>;
-    fn start_lock(&self, l: &Self::L, m: u32) -> Result<Join, Failed>;
-    fn start_unit(&self, u: &Self::U) -> Result<Join, Failed>;
     fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed>;
     fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed>;
 }
@@ -567,27 +586,8 @@ fn thread_party(f: impl FnOnce() -> bool + Send + 'static) -> Join {
 
 struct Threads;
 impl Twin for Threads {
-    type E = Arc<threading::Event>;
-    fn event(&self) -> Result<Self::E, Failed> {
-        Ok(Arc::new(threading::Event::new()))
-    }
-    fn start_event(&self, e: &Self::E) -> Result<Join, Failed> {
-        let e = e.clone();
-        let t = std::thread::spawn(move || event_party(&e));
-        Ok(Box::new(move || {
-            t.join().map_err(|_| "party panicked".into())
-        }))
-    }
-    type L = Arc<threading::Lock<u64>>;
-    type U = Arc<threading::Lock>;
     type R = Arc<threading::RLock>;
     type C = Arc<threading::Condition<threading::Lock<u32>>>;
-    fn lock(&self) -> Result<Self::L, Failed> {
-        Ok(Arc::new(threading::Lock::new(0)))
-    }
-    fn unit_lock(&self) -> Result<Self::U, Failed> {
-        Ok(Arc::new(threading::Lock::new(())))
-    }
     fn rlock(&self) -> Result<Self::R, Failed> {
         Ok(Arc::new(threading::RLock::new(())))
     }
@@ -595,14 +595,6 @@ impl Twin for Threads {
         Ok(Arc::new(threading::Condition::from_lock(
             threading::Lock::new(0),
         )))
-    }
-    fn start_lock(&self, l: &Self::L, m: u32) -> Result<Join, Failed> {
-        let l = l.clone();
-        Ok(thread_party(move || lock_party(&l, m)))
-    }
-    fn start_unit(&self, u: &Self::U) -> Result<Join, Failed> {
-        let u = u.clone();
-        Ok(thread_party(move || unit_party(&u)))
     }
     fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed> {
         let r = r.clone();
@@ -628,36 +620,13 @@ impl Processes {
     }
 }
 impl Twin for Processes {
-    type E = mp::Event;
-    fn event(&self) -> Result<Self::E, Failed> {
-        Ok(mp::Event::new()?)
-    }
-    fn start_event(&self, e: &Self::E) -> Result<Join, Failed> {
-        let p = get_context(self.0).process(event_party_task::TASK, (e.try_clone()?,))?;
-        p.start()?;
-        Ok(Box::new(move || Ok(p.result()?)))
-    }
-    type L = mp::Lock<u64>;
-    type U = mp::Lock;
     type R = mp::RLock;
     type C = mp::Condition<u32>;
-    fn lock(&self) -> Result<Self::L, Failed> {
-        Ok(mp::Lock::new(0)?)
-    }
-    fn unit_lock(&self) -> Result<Self::U, Failed> {
-        Ok(mp::Lock::new(())?)
-    }
     fn rlock(&self) -> Result<Self::R, Failed> {
         Ok(mp::RLock::new()?)
     }
     fn condition(&self) -> Result<Self::C, Failed> {
         Ok(mp::Condition::new(0)?)
-    }
-    fn start_lock(&self, l: &Self::L, m: u32) -> Result<Join, Failed> {
-        self.party(lock_party_task::TASK, (l.try_clone()?, m))
-    }
-    fn start_unit(&self, u: &Self::U) -> Result<Join, Failed> {
-        self.party(unit_party_task::TASK, (u.try_clone()?,))
     }
     fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed> {
         self.party(rlock_party_task::TASK, (r.try_clone()?, free))
@@ -673,60 +642,6 @@ fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
     } else {
         Err(what.into().into())
     }
-}
-
-/// Python's event case: every party waiting (or about to) sees the set.
-fn twin_event(t: &impl Twin) -> Result<(), Failed> {
-    let e = t.event()?;
-    let joins = (0..3)
-        .map(|_| t.start_event(&e))
-        .collect::<Result<Vec<_>, Failed>>()?;
-    e.set();
-    for j in joins {
-        check(j()?, "a party missed the set")?;
-    }
-    check(e.is_set(), "set")
-}
-
-/// Python's Lock case: N parties × M increments under the lock (read and
-/// write apart) add up exactly.
-fn twin_lock_counter(t: &impl Twin) -> Result<(), Failed> {
-    const N: usize = 3;
-    const M: u32 = 500;
-    let l = t.lock()?;
-    let joins = (0..N)
-        .map(|_| t.start_lock(&l, M))
-        .collect::<Result<Vec<_>, Failed>>()?;
-    for _ in 0..M {
-        l.bump();
-    }
-    for j in joins {
-        check(j()?, "a party did not finish")?;
-    }
-    let want = (N as u64 + 1) * u64::from(M);
-    check(l.count() == want, format!("{} != {want}", l.count()))
-}
-
-/// Python's Lock case: while one party holds it, another's
-/// `acquire(blocking=False)` and `acquire(timeout=t)` both fail; once
-/// released, it is free.
-fn twin_lock_held(t: &impl Twin) -> Result<(), Failed> {
-    let l = t.lock()?;
-    let refused = l.while_held(|| t.start_lock(&l, 0).and_then(|j| j()))?;
-    check(refused, "acquired while held")?;
-    check(lock_party(&l, 1), "taken after the release")?;
-    check(l.count() == 1, format!("count {}", l.count()))
-}
-
-/// Python's Lock case: a lock acquired by one party may be released by
-/// another; releasing it again is an error.
-fn twin_lock_released_by_another(t: &impl Twin) -> Result<(), Failed> {
-    let u = t.unit_lock()?;
-    check(u.take(), "acquired")?;
-    check(u.locked(), "locked")?;
-    check(t.start_unit(&u)?()?, "the other party's release")?;
-    check(!u.locked(), "unlocked after the other party's release")?;
-    check(!u.release(), "releasing an unlocked lock")
 }
 
 /// Python's RLock case: the owner re-enters (depth counts); another party
@@ -787,11 +702,6 @@ fn main() {
     let mut args = Arguments::from_args();
     args.test_threads = Some(1);
     let mut trials = Vec::new();
-    for m in StartMethod::ALL {
-        trials.push(Trial::test(format!("{m}::twin_event"), move || {
-            twin_event(&Processes(m))
-        }));
-    }
     macro_rules! both {
         ($($case:ident),*) => {$(
             for m in StartMethod::ALL {
@@ -805,20 +715,22 @@ fn main() {
         )*};
     }
     both!(
-        twin_lock_counter,
-        twin_lock_held,
-        twin_lock_released_by_another,
         twin_rlock,
         twin_condition_notify,
         twin_condition_notify_all,
         twin_condition_wait_timeout
     );
-    trials.push(Trial::test("threads::twin_event", || twin_event(&Threads)));
     for m in StartMethod::ALL {
-        for (name, case) in semaphore_cases::<Procs>() {
-            trials.push(Trial::test(format!("{m}::semaphore::{name}"), move || {
-                run_case(|| case(&Procs(m)))
-            }));
+        for (family, cases) in [
+            ("semaphore", semaphore_cases::<Procs>()),
+            ("event", event_cases::<Procs>()),
+            ("lock", lock_cases::<Procs>()),
+        ] {
+            for (name, case) in cases {
+                trials.push(Trial::test(format!("{m}::{family}::{name}"), move || {
+                    run_case(|| case(&Procs(m)))
+                }));
+            }
         }
     }
     libtest_mimic::run(&args, trials).exit();

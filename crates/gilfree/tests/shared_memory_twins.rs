@@ -24,11 +24,20 @@
 //!   (an `Arc`'s weak references, not the lock's). The exact error of a
 //!   release of an unlocked lock is each twin's own (Python's
 //!   `RuntimeError` vs `ValueError`); the shared case checks it is one.
+//! - `RLock`: `rlock_test_repr`, `rlock_test_locked_repr` (the `Debug`
+//!   text); `rlock_test_thread_leak` (threads' bookkeeping);
+//!   `rlock_test_weakref_deleted` (an `Arc`'s weak reference);
+//!   `rlock_guards_data_with_shared_refs` (`threading::RLock<T>` guards
+//!   data; `multiprocessing::RLock` guards none, as in Python);
+//!   `rlock_test_release_save_unacquired` (a `threading::Condition` over
+//!   an `RLock`: `multiprocessing::Condition` has its own lock).
 
 #[path = "twins/event.rs"]
 mod event;
 #[path = "twins/lock.rs"]
 mod lock;
+#[path = "twins/rlock.rs"]
+mod rlock;
 #[path = "twins/semaphore.rs"]
 mod semaphore;
 #[path = "twins/world.rs"]
@@ -45,6 +54,7 @@ use serde::{Deserialize, Serialize};
 
 use event::{EventKit, EventWorld};
 use lock::{LockKit, LockWorld};
+use rlock::{RLockKit, RLockWorld};
 use semaphore::{Refused, SemKit, SemOps, SemWorld};
 use world::{CELLS, Cells, Party, World};
 
@@ -356,6 +366,106 @@ fn lock_cases<W: LockWorld>() -> Cases<W> {
     v
 }
 
+// ---- RLock ----
+
+impl rlock::RLockOps for mp::RLock {
+    fn locked(&self) -> bool {
+        mp::RLock::locked(self)
+    }
+    fn is_owned(&self) -> bool {
+        mp::RLock::is_owned(self)
+    }
+    fn recursion_count(&self) -> u32 {
+        mp::RLock::recursion_count(self)
+    }
+    fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        mp::RLock::acquire_unguarded(self, blocking, timeout)
+    }
+    fn acquire_forget(&self) {
+        std::mem::forget(self.acquire());
+    }
+    fn try_acquire_forget(&self) -> bool {
+        mp::RLock::try_acquire(self).map(std::mem::forget).is_some()
+    }
+    fn acquire_timeout_forget(&self, t: Duration) -> bool {
+        mp::RLock::acquire_timeout(self, t)
+            .map(std::mem::forget)
+            .is_some()
+    }
+    fn try_acquire(&self) -> bool {
+        mp::RLock::try_acquire(self).is_some()
+    }
+    fn acquire_timeout(&self, t: Duration) -> bool {
+        mp::RLock::acquire_timeout(self, t).is_some()
+    }
+    fn with(&self, f: &mut dyn FnMut()) {
+        let _g = self.acquire();
+        f()
+    }
+    fn release(&self) -> Result<(), ()> {
+        mp::RLock::release(self).map_err(|_| ())
+    }
+}
+
+#[gilfree::task]
+fn rlock_party(lock: mp::RLock, cells: ProcCells, name: String, arg: u64) -> u64 {
+    let k = RLockKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        lock,
+        cells,
+    };
+    rlock::party(&k, &name, arg)
+}
+
+impl RLockWorld for Procs {
+    type RLock = mp::RLock;
+    fn rlock(&self) -> mp::RLock {
+        mp::RLock::new().expect("new")
+    }
+    fn start_rlock(&self, k: &RLockKit<Self>, name: &'static str, arg: u64) -> Party {
+        self.party(
+            rlock_party::TASK,
+            (
+                k.lock.try_clone().expect("clone"),
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
+    }
+}
+
+fn rlock_cases<W: RLockWorld>() -> Cases<W> {
+    use rlock as c;
+    let mut v: Cases<W> = Vec::new();
+    macro_rules! single {
+        ($($name:ident),*) => {$(
+            v.push((stringify!($name).to_owned(), Box::new(|w: &W| c::$name(w))));
+        )*};
+    }
+    single!(
+        rlock_test_constructor,
+        rlock_test_acquire_destroy,
+        rlock_test_acquire_release,
+        rlock_test_try_acquire,
+        rlock_test_try_acquire_contended,
+        rlock_test_acquire_contended,
+        rlock_test_with,
+        rlock_test_timeout,
+        rlock_test_reacquire,
+        rlock_test_release_unacquired,
+        rlock_test_recursion_count,
+        rlock_test_different_thread,
+        rlock_test_is_owned,
+        rlock_try_acquire_reenters_without_waiting
+    );
+    v.push((
+        "rlock_stress_mutual_exclusion_with_recursion".into(),
+        Box::new(|w: &W| c::stress(w, 4, 20_000)),
+    ));
+    v
+}
+
 /// Every shared case of a family, by name, for one world.
 type Cases<W> = Vec<(String, Box<dyn Fn(&W) + Send + Sync>)>;
 
@@ -426,16 +536,6 @@ fn run_case(f: impl FnOnce()) -> Result<(), Failed> {
 /// Generous: the machine is shared and busy; never legitimately reached.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// Both reentrant locks, as the shared bodies use them.
-trait RLk {
-    fn take(&self) -> bool;
-    fn try_take(&self) -> bool;
-    /// One level; `false` if refused (not the owner).
-    fn release(&self) -> bool;
-    fn owned(&self) -> bool;
-    fn depth(&self) -> u32;
-}
-
 /// Both conditions over a `u32` state, as the shared bodies use them.
 trait Cnd {
     /// `wait_for(state >= k)` under the lock; whether it held.
@@ -448,46 +548,6 @@ trait Cnd {
 
 /// Short: only ever waited out where the answer is "timed out".
 const SHORT: Duration = Duration::from_millis(20);
-
-impl RLk for Arc<threading::RLock> {
-    fn take(&self) -> bool {
-        self.acquire_unguarded(true, Some(PATIENCE))
-    }
-    fn try_take(&self) -> bool {
-        self.acquire_unguarded(false, None)
-    }
-    fn release(&self) -> bool {
-        threading::RLock::release(self).is_ok()
-    }
-    fn owned(&self) -> bool {
-        self.is_owned()
-    }
-    fn depth(&self) -> u32 {
-        self.recursion_count()
-    }
-}
-
-/// `multiprocessing::RLock` has no guard-less acquire: a guard forgotten
-/// is one, released level by level with `release` (as its docs say).
-impl RLk for mp::RLock {
-    fn take(&self) -> bool {
-        self.acquire_timeout(PATIENCE)
-            .map(std::mem::forget)
-            .is_some()
-    }
-    fn try_take(&self) -> bool {
-        self.try_acquire().map(std::mem::forget).is_some()
-    }
-    fn release(&self) -> bool {
-        mp::RLock::release(self).is_ok()
-    }
-    fn owned(&self) -> bool {
-        self.is_owned()
-    }
-    fn depth(&self) -> u32 {
-        self.recursion_count()
-    }
-}
 
 impl Cnd for Arc<threading::Condition<threading::Lock<u32>>> {
     fn wait_for_at_least(&self, k: u32) -> bool {
@@ -530,23 +590,6 @@ impl Cnd for mp::Condition<u32> {
     }
 }
 
-/// A party of the RLock case. While another party holds it (`free`
-/// false): it cannot take or release it and does not own it. Once it is
-/// fully released (`free`): it takes it twice, is two deep, and releases
-/// both levels, a third release refused.
-fn rlock_party(r: &impl RLk, free: bool) -> bool {
-    if !free {
-        return !r.try_take() && !r.release() && !r.owned() && r.depth() == 0;
-    }
-    r.take()
-        && r.take()
-        && r.depth() == 2
-        && r.release()
-        && r.release()
-        && !r.owned()
-        && !r.release()
-}
-
 /// A party of the condition cases: wait for the state to reach `k`, or
 /// (`k` 0) a timed wait nobody notifies, which must say so.
 fn cond_party(c: &impl Cnd, k: u32) -> bool {
@@ -554,11 +597,6 @@ fn cond_party(c: &impl Cnd, k: u32) -> bool {
         return !c.wait_unnotified();
     }
     c.wait_for_at_least(k)
-}
-
-#[gilfree::task]
-fn rlock_party_task(r: mp::RLock, free: bool) -> bool {
-    rlock_party(&r, free)
 }
 
 #[gilfree::task]
@@ -570,11 +608,8 @@ type Join = Box<dyn FnOnce() -> Result<bool, Failed>>;
 
 /// How a shared body makes the primitives and starts a party on them.
 trait Twin {
-    type R: RLk;
     type C: Cnd;
-    fn rlock(&self) -> Result<Self::R, Failed>;
     fn condition(&self) -> Result<Self::C, Failed>;
-    fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed>;
     fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed>;
 }
 
@@ -586,19 +621,11 @@ fn thread_party(f: impl FnOnce() -> bool + Send + 'static) -> Join {
 
 struct Threads;
 impl Twin for Threads {
-    type R = Arc<threading::RLock>;
     type C = Arc<threading::Condition<threading::Lock<u32>>>;
-    fn rlock(&self) -> Result<Self::R, Failed> {
-        Ok(Arc::new(threading::RLock::new(())))
-    }
     fn condition(&self) -> Result<Self::C, Failed> {
         Ok(Arc::new(threading::Condition::from_lock(
             threading::Lock::new(0),
         )))
-    }
-    fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed> {
-        let r = r.clone();
-        Ok(thread_party(move || rlock_party(&r, free)))
     }
     fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed> {
         let c = c.clone();
@@ -620,16 +647,9 @@ impl Processes {
     }
 }
 impl Twin for Processes {
-    type R = mp::RLock;
     type C = mp::Condition<u32>;
-    fn rlock(&self) -> Result<Self::R, Failed> {
-        Ok(mp::RLock::new()?)
-    }
     fn condition(&self) -> Result<Self::C, Failed> {
         Ok(mp::Condition::new(0)?)
-    }
-    fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed> {
-        self.party(rlock_party_task::TASK, (r.try_clone()?, free))
     }
     fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed> {
         self.party(cond_party_task::TASK, (c.try_clone()?, k))
@@ -642,25 +662,6 @@ fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
     } else {
         Err(what.into().into())
     }
-}
-
-/// Python's RLock case: the owner re-enters (depth counts); another party
-/// can neither take nor release it while it is held at any depth; once
-/// fully released, another party takes it (and re-enters) in turn.
-fn twin_rlock(t: &impl Twin) -> Result<(), Failed> {
-    let r = t.rlock()?;
-    check(r.take() && r.take(), "re-entered")?;
-    check(r.owned() && r.depth() == 2, format!("depth {}", r.depth()))?;
-    check(t.start_rlock(&r, false)?()?, "another party at depth 2")?;
-    check(r.release(), "one level")?;
-    check(r.owned() && r.depth() == 1, format!("depth {}", r.depth()))?;
-    check(t.start_rlock(&r, false)?()?, "another party at depth 1")?;
-    check(r.release(), "the last level")?;
-    check(!r.owned() && r.depth() == 0, "released")?;
-    check(!r.release(), "released once too often")?;
-    check(t.start_rlock(&r, true)?()?, "another party once free")?;
-    check(r.try_take(), "free again after the other party")?;
-    check(r.release(), "released")
 }
 
 /// Python's Condition case: `notify` wakes a party waiting for the
@@ -715,7 +716,6 @@ fn main() {
         )*};
     }
     both!(
-        twin_rlock,
         twin_condition_notify,
         twin_condition_notify_all,
         twin_condition_wait_timeout
@@ -725,6 +725,7 @@ fn main() {
             ("semaphore", semaphore_cases::<Procs>()),
             ("event", event_cases::<Procs>()),
             ("lock", lock_cases::<Procs>()),
+            ("rlock", rlock_cases::<Procs>()),
         ] {
             for (name, case) in cases {
                 trials.push(Trial::test(format!("{m}::{family}::{name}"), move || {

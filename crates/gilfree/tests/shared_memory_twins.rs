@@ -31,7 +31,12 @@
 //!   data; `multiprocessing::RLock` guards none, as in Python);
 //!   `rlock_test_release_save_unacquired` (a `threading::Condition` over
 //!   an `RLock`: `multiprocessing::Condition` has its own lock).
+//! - `Barrier`: `barrier_test_repr` (the `Debug` text). The action is each
+//!   process's own (a closure cannot travel): every party's handle gets
+//!   the same one, working on the shared cells.
 
+#[path = "twins/barrier.rs"]
+mod barrier;
 #[path = "twins/event.rs"]
 mod event;
 #[path = "twins/lock.rs"]
@@ -52,11 +57,12 @@ use gilfree::threading;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::{Deserialize, Serialize};
 
+use barrier::{Action, BarrierKit, BarrierWorld};
 use event::{EventKit, EventWorld};
 use lock::{LockKit, LockWorld};
 use rlock::{RLockKit, RLockWorld};
 use semaphore::{Refused, SemKit, SemOps, SemWorld};
-use world::{CELLS, Cells, Party, World};
+use world::{Cells, Party, World};
 
 // ---- the process world ----
 
@@ -78,19 +84,19 @@ impl ProcCells {
 
 impl Cells for ProcCells {
     fn cell(&self, i: usize) -> &AtomicU64 {
-        assert!(i < CELLS && self.0.size() >= CELLS * 8);
-        // SAFETY: the block is a page-aligned mapping of at least CELLS
-        // u64s (checked), alive while `self` is; every process touches it
-        // only through these atomics (`AtomicU64` has `u64`'s layout, and
-        // any bit pattern is a valid one).
+        assert!((i + 1) * 8 <= self.0.size(), "cell {i} out of range");
+        // SAFETY: the block is a page-aligned mapping holding cell `i`
+        // (checked), alive while `self` is; every process touches it only
+        // through these atomics (`AtomicU64` has `u64`'s layout, and any
+        // bit pattern is a valid one).
         unsafe { &*self.0.as_ptr().cast::<AtomicU64>().add(i) }
     }
 }
 
 impl World for Procs {
     type Cells = ProcCells;
-    fn cells(&self) -> ProcCells {
-        ProcCells(SharedMemory::anonymous(CELLS * 8).expect("a block for the cells"))
+    fn cells_n(&self, n: usize) -> ProcCells {
+        ProcCells(SharedMemory::anonymous(n * 8).expect("a block for the cells"))
     }
 }
 
@@ -466,6 +472,127 @@ fn rlock_cases<W: RLockWorld>() -> Cases<W> {
     v
 }
 
+// ---- Barrier ----
+
+impl barrier::BarrierOps for mp::Barrier {
+    fn wait(&self) -> Result<usize, threading::Error> {
+        mp::Barrier::wait(self)
+    }
+    fn wait_timeout(&self, t: Duration) -> Result<usize, threading::Error> {
+        mp::Barrier::wait_timeout(self, t)
+    }
+    fn reset(&self) {
+        mp::Barrier::reset(self)
+    }
+    fn abort(&self) {
+        mp::Barrier::abort(self)
+    }
+    fn parties(&self) -> usize {
+        mp::Barrier::parties(self)
+    }
+    fn n_waiting(&self) -> usize {
+        mp::Barrier::n_waiting(self)
+    }
+    fn broken(&self) -> bool {
+        mp::Barrier::broken(self)
+    }
+}
+
+/// `b` with this process's copy of the case's action.
+fn with_action(b: mp::Barrier, action: Action, cells: &ProcCells) -> mp::Barrier {
+    if action == Action::None {
+        return b;
+    }
+    let (me, c) = (b.try_clone().expect("clone"), cells.share());
+    b.with_action(move || barrier::act(action, &c, &me))
+}
+
+#[gilfree::task]
+fn barrier_party(
+    a: mp::Barrier,
+    b: mp::Barrier,
+    action: Action,
+    cells: ProcCells,
+    name: String,
+    arg: u64,
+) -> u64 {
+    let k = BarrierKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        a: with_action(a, action, &cells),
+        b,
+        action,
+        cells,
+    };
+    barrier::party(&k, &name, arg)
+}
+
+impl BarrierWorld for Procs {
+    type Barrier = mp::Barrier;
+    fn refuses(&self, parties: usize) -> bool {
+        mp::Barrier::new(parties).is_err()
+    }
+    fn barrier(
+        &self,
+        parties: usize,
+        action: Action,
+        timeout: Option<Duration>,
+        cells: &ProcCells,
+    ) -> mp::Barrier {
+        let mut b = mp::Barrier::new(parties).expect("new");
+        if let Some(t) = timeout {
+            b = b.with_timeout(t);
+        }
+        with_action(b, action, cells)
+    }
+    fn start_barrier(&self, k: &BarrierKit<Self>, name: &'static str, arg: u64) -> Party {
+        let clone = |b: &mp::Barrier| b.try_clone().expect("clone");
+        self.party(
+            barrier_party::TASK,
+            (
+                clone(&k.a),
+                clone(&k.b),
+                k.action,
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
+    }
+}
+
+fn barrier_cases<W: BarrierWorld>() -> Cases<W> {
+    use barrier as c;
+    let mut v: Cases<W> = Vec::new();
+    macro_rules! single {
+        ($($name:ident),*) => {$(
+            v.push((stringify!($name).to_owned(), Box::new(|w: &W| c::$name(w))));
+        )*};
+    }
+    single!(
+        barrier_test_constructor,
+        barrier_test_barrier,
+        barrier_test_barrier_10,
+        barrier_test_wait_return,
+        barrier_test_action,
+        barrier_test_abort,
+        barrier_test_reset,
+        barrier_test_abort_and_reset,
+        barrier_test_timeout,
+        barrier_test_default_timeout,
+        barrier_test_single_thread,
+        barrier_action_panic_breaks_barrier,
+        barrier_action_may_read_state,
+        barrier_broken_until_reset,
+        barrier_reset_with_nobody_waiting_is_a_no_op,
+        barrier_abort_wakes_blocked_waiters
+    );
+    v.push((
+        "barrier_stress_many_cycles".into(),
+        Box::new(|w: &W| c::stress_cycles(w, 4, 3_000)),
+    ));
+    v
+}
+
 /// Every shared case of a family, by name, for one world.
 type Cases<W> = Vec<(String, Box<dyn Fn(&W) + Send + Sync>)>;
 
@@ -726,6 +853,7 @@ fn main() {
             ("event", event_cases::<Procs>()),
             ("lock", lock_cases::<Procs>()),
             ("rlock", rlock_cases::<Procs>()),
+            ("barrier", barrier_cases::<Procs>()),
         ] {
             for (name, case) in cases {
                 trials.push(Trial::test(format!("{m}::{family}::{name}"), move || {

@@ -60,8 +60,12 @@ pub fn wait_until(f: impl Fn() -> bool) {
 /// A world: where a case's parties run and what they share.
 pub trait World: Send + Sync + 'static {
     type Cells: Cells;
-    /// Fresh cells for one case.
-    fn cells(&self) -> Self::Cells;
+    /// `n` fresh cells for one case.
+    fn cells_n(&self, n: usize) -> Self::Cells;
+    /// [`CELLS`] fresh cells for one case.
+    fn cells(&self) -> Self::Cells {
+        self.cells_n(CELLS)
+    }
 }
 
 /// A party started by a case: a thread or a child process running a party
@@ -82,7 +86,14 @@ impl Party {
 
     /// Wait for the party; its result. A party that failed fails the case.
     pub fn join(self) -> u64 {
-        (self.0)().unwrap_or_else(|e| panic!("a party failed: {e}"))
+        self.try_join()
+            .unwrap_or_else(|e| panic!("a party failed: {e}"))
+    }
+
+    /// Wait for the party; its result, or what failed in it (for the
+    /// cases where a party is meant to fail).
+    pub fn try_join(self) -> Result<u64, String> {
+        (self.0)()
     }
 }
 
@@ -133,7 +144,7 @@ impl Cells for ThreadCells {
 
 impl World for Threads {
     type Cells = ThreadCells;
-    fn cells(&self) -> ThreadCells {
-        ThreadCells(Arc::new((0..CELLS).map(|_| AtomicU64::new(0)).collect()))
+    fn cells_n(&self, n: usize) -> ThreadCells {
+        ThreadCells(Arc::new((0..n).map(|_| AtomicU64::new(0)).collect()))
     }
 }

@@ -8,9 +8,6 @@
 //! `harness = false`: `main` calls `multiprocessing::init()` first
 //! (children re-execute this binary).
 //!
-//! The families not yet moved to `tests/twins/` keep a core subset of
-//! their cases here, shared through the small traits below.
-//!
 //! Thread-only cases (they stay in the threading files), and why:
 //! - `Semaphore`: `semaphore_test_repr`, `bounded_semaphore_test_repr` (the
 //!   `Debug` text of the `threading` type, no parties);
@@ -31,12 +28,32 @@
 //!   data; `multiprocessing::RLock` guards none, as in Python);
 //!   `rlock_test_release_save_unacquired` (a `threading::Condition` over
 //!   an `RLock`: `multiprocessing::Condition` has its own lock).
+//! - `Condition` (its twin here is `multiprocessing::Condition<u32>`, and
+//!   the threading side's `Condition<Lock<u32>>`): `condition_test_acquire`,
+//!   `condition_wait_releases_every_rlock_level_and_restores_them`,
+//!   `condition_test_unacquired_wait_other_thread_owner`,
+//!   `condition_stress_python_shaped_rlock` (the default `RLock` and its
+//!   owner: `multiprocessing::Condition` has its own plain lock — Python's
+//!   defaults to an `RLock`); `condition_test_unacquired_wait`
+//!   (the guard-less `wait()`, which the guard API rules out);
+//!   `condition_test_notify`, `condition_test_notify_over_lock`,
+//!   `condition_test_notify_wait_timeout`,
+//!   `condition_stress_timeouts_do_not_swallow_notifies` (exact waiter
+//!   counts: `multiprocessing::Condition` keeps no `n_waiting` and its
+//!   `notify` returns no count); `condition_wait_guard_of_another_lock_is_not_held`
+//!   (its `wait_guard` does not check whose guard it is given);
+//!   `condition_two_conditions_share_one_lock`,
+//!   `condition_stress_producer_consumer_notify_one` (two conditions over
+//!   one lock: no such constructor). The shared `unacquired_notify` case
+//!   runs over the data lock; the threading file adds the `RLock` one.
 //! - `Barrier`: `barrier_test_repr` (the `Debug` text). The action is each
 //!   process's own (a closure cannot travel): every party's handle gets
 //!   the same one, working on the shared cells.
 
 #[path = "twins/barrier.rs"]
 mod barrier;
+#[path = "twins/condition.rs"]
+mod condition;
 #[path = "twins/event.rs"]
 mod event;
 #[path = "twins/lock.rs"]
@@ -48,7 +65,6 @@ mod semaphore;
 #[path = "twins/world.rs"]
 mod world;
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -58,6 +74,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use serde::{Deserialize, Serialize};
 
 use barrier::{Action, BarrierKit, BarrierWorld};
+use condition::{CondKit, CondWorld};
 use event::{EventKit, EventWorld};
 use lock::{LockKit, LockWorld};
 use rlock::{RLockKit, RLockWorld};
@@ -593,6 +610,101 @@ fn barrier_cases<W: BarrierWorld>() -> Cases<W> {
     v
 }
 
+// ---- Condition ----
+
+/// The `multiprocessing` twin: a condition whose lock guards a `u32`.
+impl condition::CondOps for mp::Condition<u32> {
+    fn with(&self, f: &mut dyn FnMut(&mut u32)) {
+        let mut g = self.acquire();
+        f(&mut g)
+    }
+    fn notify(&self, n: usize) -> Result<Option<usize>, ()> {
+        // Its count is unknown (always 0, as its docs say).
+        mp::Condition::notify(self, n).map(|_| None).map_err(|_| ())
+    }
+    fn notify_all(&self) -> Result<Option<usize>, ()> {
+        mp::Condition::notify_all(self)
+            .map(|_| None)
+            .map_err(|_| ())
+    }
+    fn n_waiting(&self) -> Option<usize> {
+        None
+    }
+    fn wait_for(
+        &self,
+        pred: &mut dyn FnMut(u32) -> bool,
+        t: Option<Duration>,
+        seen: &mut u32,
+    ) -> bool {
+        let mut g = self.acquire();
+        let held = match t {
+            Some(t) => self.wait_for_guard_timeout(&mut g, |s| pred(*s), t),
+            None => self.wait_for_guard(&mut g, |s| pred(*s)),
+        };
+        *seen = *g;
+        held
+    }
+    fn wait_timeout(&self, t: Duration) -> bool {
+        let mut g = self.acquire();
+        self.wait_guard_timeout(&mut g, t)
+    }
+}
+
+#[gilfree::task]
+fn cond_party(cond: mp::Condition<u32>, cells: ProcCells, name: String, arg: u64) -> u64 {
+    let k = CondKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        cond,
+        cells,
+    };
+    condition::party(&k, &name, arg)
+}
+
+impl CondWorld for Procs {
+    type Cond = mp::Condition<u32>;
+    fn condition(&self, state: u32) -> mp::Condition<u32> {
+        mp::Condition::new(state).expect("new")
+    }
+    fn start_cond(&self, k: &CondKit<Self>, name: &'static str, arg: u64) -> Party {
+        self.party(
+            cond_party::TASK,
+            (
+                k.cond.try_clone().expect("clone"),
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
+    }
+}
+
+/// The named cases of a family module, for the world `W` in scope.
+macro_rules! cases {
+    ($module:ident, $($name:ident),* $(,)?) => {{
+        let v: Cases<W> = vec![$((
+            stringify!($name).to_owned(),
+            Box::new(|w: &W| $module::$name(w)),
+        )),*];
+        v
+    }};
+}
+
+fn condition_cases<W: CondWorld>() -> Cases<W> {
+    cases!(
+        condition,
+        condition_test_unacquired_notify,
+        condition_test_timeout,
+        condition_test_waitfor,
+        condition_test_waitfor_timeout,
+        condition_guard_api_over_lock_data,
+        condition_wait_guard_timeout_returns_false,
+        condition_notify_more_than_waiting_is_harmless,
+        twin_condition_notify,
+        twin_condition_notify_all,
+        twin_condition_wait_timeout,
+    )
+}
+
 /// Every shared case of a family, by name, for one world.
 type Cases<W> = Vec<(String, Box<dyn Fn(&W) + Send + Sync>)>;
 
@@ -660,193 +772,11 @@ fn run_case(f: impl FnOnce()) -> Result<(), Failed> {
         .map_err(|e| Failed::from(world::panic_text(&*e)))
 }
 
-/// Generous: the machine is shared and busy; never legitimately reached.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-/// Both conditions over a `u32` state, as the shared bodies use them.
-trait Cnd {
-    /// `wait_for(state >= k)` under the lock; whether it held.
-    fn wait_for_at_least(&self, k: u32) -> bool;
-    /// Set the state to `v` under the lock, then notify one or all.
-    fn set_and_notify(&self, v: u32, all: bool);
-    /// A short `wait(timeout)` nobody notifies: its result.
-    fn wait_unnotified(&self) -> bool;
-}
-
-/// Short: only ever waited out where the answer is "timed out".
-const SHORT: Duration = Duration::from_millis(20);
-
-impl Cnd for Arc<threading::Condition<threading::Lock<u32>>> {
-    fn wait_for_at_least(&self, k: u32) -> bool {
-        let mut g = self.acquire();
-        self.wait_for_guard_timeout(&mut g, |v| *v >= k, PATIENCE)
-            .unwrap()
-    }
-    fn set_and_notify(&self, v: u32, all: bool) {
-        let mut g = self.acquire();
-        *g = v;
-        if all {
-            self.notify_all().unwrap();
-        } else {
-            self.notify(1).unwrap();
-        }
-    }
-    fn wait_unnotified(&self) -> bool {
-        let mut g = self.acquire();
-        self.wait_guard_timeout(&mut g, SHORT).unwrap()
-    }
-}
-
-impl Cnd for mp::Condition<u32> {
-    fn wait_for_at_least(&self, k: u32) -> bool {
-        let mut g = self.acquire();
-        self.wait_for_guard_timeout(&mut g, |v| *v >= k, PATIENCE)
-    }
-    fn set_and_notify(&self, v: u32, all: bool) {
-        let mut g = self.acquire();
-        *g = v;
-        if all {
-            self.notify_all().unwrap();
-        } else {
-            self.notify(1).unwrap();
-        }
-    }
-    fn wait_unnotified(&self) -> bool {
-        let mut g = self.acquire();
-        self.wait_guard_timeout(&mut g, SHORT)
-    }
-}
-
-/// A party of the condition cases: wait for the state to reach `k`, or
-/// (`k` 0) a timed wait nobody notifies, which must say so.
-fn cond_party(c: &impl Cnd, k: u32) -> bool {
-    if k == 0 {
-        return !c.wait_unnotified();
-    }
-    c.wait_for_at_least(k)
-}
-
-#[gilfree::task]
-fn cond_party_task(c: mp::Condition<u32>, k: u32) -> bool {
-    cond_party(&c, k)
-}
-
-type Join = Box<dyn FnOnce() -> Result<bool, Failed>>;
-
-/// How a shared body makes the primitives and starts a party on them.
-trait Twin {
-    type C: Cnd;
-    fn condition(&self) -> Result<Self::C, Failed>;
-    fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed>;
-}
-
-/// A thread running `f`, joined as a party.
-fn thread_party(f: impl FnOnce() -> bool + Send + 'static) -> Join {
-    let t = std::thread::spawn(f);
-    Box::new(move || t.join().map_err(|_| "party panicked".into()))
-}
-
-struct Threads;
-impl Twin for Threads {
-    type C = Arc<threading::Condition<threading::Lock<u32>>>;
-    fn condition(&self) -> Result<Self::C, Failed> {
-        Ok(Arc::new(threading::Condition::from_lock(
-            threading::Lock::new(0),
-        )))
-    }
-    fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed> {
-        let c = c.clone();
-        Ok(thread_party(move || cond_party(&c, k)))
-    }
-}
-
-struct Processes(StartMethod);
-
-impl Processes {
-    /// A child process running `task`, joined as a party.
-    fn party<A>(&self, task: mp::Task<A, bool>, args: A) -> Result<Join, Failed>
-    where
-        A: serde::Serialize,
-    {
-        let p = get_context(self.0).process(task, args)?;
-        p.start()?;
-        Ok(Box::new(move || Ok(p.result()?)))
-    }
-}
-impl Twin for Processes {
-    type C = mp::Condition<u32>;
-    fn condition(&self) -> Result<Self::C, Failed> {
-        Ok(mp::Condition::new(0)?)
-    }
-    fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed> {
-        self.party(cond_party_task::TASK, (c.try_clone()?, k))
-    }
-}
-
-fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.into().into())
-    }
-}
-
-/// Python's Condition case: `notify` wakes a party waiting for the
-/// state's predicate.
-fn twin_condition_notify(t: &impl Twin) -> Result<(), Failed> {
-    let c = t.condition()?;
-    let j = t.start_cond(&c, 1)?;
-    c.set_and_notify(1, false);
-    check(j()?, "the waiter did not see the change")
-}
-
-/// Python's Condition case: `notify_all` wakes every waiting party.
-fn twin_condition_notify_all(t: &impl Twin) -> Result<(), Failed> {
-    let c = t.condition()?;
-    let joins = (0..3)
-        .map(|_| t.start_cond(&c, 2))
-        .collect::<Result<Vec<_>, Failed>>()?;
-    c.set_and_notify(1, true); // not yet what they wait for
-    c.set_and_notify(2, true);
-    for j in joins {
-        check(j()?, "a waiter did not see the change")?;
-    }
-    Ok(())
-}
-
-/// Python's Condition case: `wait(timeout)` with nobody notifying returns
-/// false, in this party and in another.
-fn twin_condition_wait_timeout(t: &impl Twin) -> Result<(), Failed> {
-    let c = t.condition()?;
-    check(cond_party(&c, 0), "a wait nobody notified said notified")?;
-    check(
-        t.start_cond(&c, 0)?()?,
-        "another party's wait said notified",
-    )
-}
-
 fn main() {
     gilfree::multiprocessing::init();
     let mut args = Arguments::from_args();
     args.test_threads = Some(1);
     let mut trials = Vec::new();
-    macro_rules! both {
-        ($($case:ident),*) => {$(
-            for m in StartMethod::ALL {
-                trials.push(Trial::test(format!("{m}::{}", stringify!($case)), move || {
-                    $case(&Processes(m))
-                }));
-            }
-            trials.push(Trial::test(format!("threads::{}", stringify!($case)), || {
-                $case(&Threads)
-            }));
-        )*};
-    }
-    both!(
-        twin_condition_notify,
-        twin_condition_notify_all,
-        twin_condition_wait_timeout
-    );
     for m in StartMethod::ALL {
         for (family, cases) in [
             ("semaphore", semaphore_cases::<Procs>()),
@@ -854,6 +784,7 @@ fn main() {
             ("lock", lock_cases::<Procs>()),
             ("rlock", rlock_cases::<Procs>()),
             ("barrier", barrier_cases::<Procs>()),
+            ("condition", condition_cases::<Procs>()),
         ] {
             for (name, case) in cases {
                 trials.push(Trial::test(format!("{m}::{family}::{name}"), move || {

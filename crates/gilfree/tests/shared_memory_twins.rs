@@ -128,6 +128,26 @@ impl Procs {
     }
 }
 
+/// Every shared case of a family, by name, for one world.
+type Cases<W> = Vec<(String, Box<dyn Fn(&W) + Send + Sync>)>;
+
+/// The named cases of a family module, for the world `W` in scope.
+macro_rules! cases {
+    ($module:ident, $($name:ident),* $(,)?) => {{
+        let v: Cases<W> = vec![$((
+            stringify!($name).to_owned(),
+            Box::new(|w: &W| $module::$name(w)),
+        )),*];
+        v
+    }};
+}
+
+/// Run a shared case: its panic (or a party's failure) is the trial's.
+fn run_case(f: impl FnOnce()) -> Result<(), Failed> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|e| Failed::from(world::panic_text(&*e)))
+}
+
 // ---- Semaphore, BoundedSemaphore ----
 
 /// Either kind of `multiprocessing` semaphore.
@@ -225,6 +245,60 @@ impl SemWorld for Procs {
     }
 }
 
+fn semaphore_cases<W: SemWorld + Clone>() -> Cases<W> {
+    use semaphore as c;
+    let mut v: Cases<W> = Vec::new();
+    for (kind, bounded) in [
+        ("semaphore_tests", false),
+        ("bounded_semaphore_tests", true),
+    ] {
+        macro_rules! base {
+            ($($name:ident),*) => {$(
+                v.push((format!("{kind}::{}", stringify!($name)), Box::new(move |w: &W| c::$name(w, bounded))));
+            )*};
+        }
+        base!(
+            test_constructor,
+            test_acquire,
+            test_acquire_destroy,
+            test_try_acquire,
+            test_try_acquire_contended,
+            test_acquire_timeout,
+            test_default_value,
+            test_with
+        );
+        v.push((
+            format!("{kind}::test_acquire_contended"),
+            Box::new(move |w: &W| c::contended_phases(w, bounded, false)),
+        ));
+        v.push((
+            format!("{kind}::test_multirelease"),
+            Box::new(move |w: &W| c::contended_phases(w, bounded, true)),
+        ));
+    }
+    v.extend(cases!(
+        semaphore,
+        semaphore_test_release_unacquired,
+        semaphore_release_n_rejects_zero_and_overflow,
+        bounded_semaphore_test_release_unacquired,
+        bounded_semaphore_release_n_all_or_nothing,
+        bounded_guard_drop_at_bound_keeps_bound,
+    ));
+    v.push((
+        "stress_semaphore_bound_never_exceeded".into(),
+        Box::new(|w: &W| c::stress_bound_never_exceeded(w, 3, 8, 3_000)),
+    ));
+    v.push((
+        "stress_semaphore_release_n_nothing_lost".into(),
+        Box::new(|w: &W| c::stress_release_n(w, 6, 5_000)),
+    ));
+    v.push((
+        "stress_bounded_semaphore_over_release_race".into(),
+        Box::new(|w: &W| c::stress_bounded_over_release(w, 3, 4, 2_000)),
+    ));
+    v
+}
+
 // ---- Event ----
 
 impl event::EventOps for mp::Event {
@@ -278,13 +352,8 @@ impl EventWorld for Procs {
 
 fn event_cases<W: EventWorld>() -> Cases<W> {
     use event as c;
-    let mut v: Cases<W> = Vec::new();
-    macro_rules! single {
-        ($($name:ident),*) => {$(
-            v.push((stringify!($name).to_owned(), Box::new(|w: &W| c::$name(w))));
-        )*};
-    }
-    single!(
+    let mut v = cases!(
+        event,
         test_is_set,
         test_notify,
         test_timeout,
@@ -357,13 +426,8 @@ impl LockWorld for Procs {
 
 fn lock_cases<W: LockWorld>() -> Cases<W> {
     use lock as c;
-    let mut v: Cases<W> = Vec::new();
-    macro_rules! single {
-        ($($name:ident),*) => {$(
-            v.push((stringify!($name).to_owned(), Box::new(|w: &W| c::$name(w))));
-        )*};
-    }
-    single!(
+    let mut v = cases!(
+        lock,
         test_constructor,
         test_acquire_destroy,
         test_acquire_release,
@@ -460,13 +524,8 @@ impl RLockWorld for Procs {
 
 fn rlock_cases<W: RLockWorld>() -> Cases<W> {
     use rlock as c;
-    let mut v: Cases<W> = Vec::new();
-    macro_rules! single {
-        ($($name:ident),*) => {$(
-            v.push((stringify!($name).to_owned(), Box::new(|w: &W| c::$name(w))));
-        )*};
-    }
-    single!(
+    let mut v = cases!(
+        rlock,
         rlock_test_constructor,
         rlock_test_acquire_destroy,
         rlock_test_acquire_release,
@@ -579,13 +638,8 @@ impl BarrierWorld for Procs {
 
 fn barrier_cases<W: BarrierWorld>() -> Cases<W> {
     use barrier as c;
-    let mut v: Cases<W> = Vec::new();
-    macro_rules! single {
-        ($($name:ident),*) => {$(
-            v.push((stringify!($name).to_owned(), Box::new(|w: &W| c::$name(w))));
-        )*};
-    }
-    single!(
+    let mut v = cases!(
+        barrier,
         barrier_test_constructor,
         barrier_test_barrier,
         barrier_test_barrier_10,
@@ -678,17 +732,6 @@ impl CondWorld for Procs {
     }
 }
 
-/// The named cases of a family module, for the world `W` in scope.
-macro_rules! cases {
-    ($module:ident, $($name:ident),* $(,)?) => {{
-        let v: Cases<W> = vec![$((
-            stringify!($name).to_owned(),
-            Box::new(|w: &W| $module::$name(w)),
-        )),*];
-        v
-    }};
-}
-
 fn condition_cases<W: CondWorld>() -> Cases<W> {
     cases!(
         condition,
@@ -703,73 +746,6 @@ fn condition_cases<W: CondWorld>() -> Cases<W> {
         twin_condition_notify_all,
         twin_condition_wait_timeout,
     )
-}
-
-/// Every shared case of a family, by name, for one world.
-type Cases<W> = Vec<(String, Box<dyn Fn(&W) + Send + Sync>)>;
-
-fn semaphore_cases<W: SemWorld + Clone>() -> Cases<W> {
-    use semaphore as c;
-    let mut v: Cases<W> = Vec::new();
-    for (kind, bounded) in [
-        ("semaphore_tests", false),
-        ("bounded_semaphore_tests", true),
-    ] {
-        macro_rules! base {
-            ($($name:ident),*) => {$(
-                v.push((format!("{kind}::{}", stringify!($name)), Box::new(move |w: &W| c::$name(w, bounded))));
-            )*};
-        }
-        base!(
-            test_constructor,
-            test_acquire,
-            test_acquire_destroy,
-            test_try_acquire,
-            test_try_acquire_contended,
-            test_acquire_timeout,
-            test_default_value,
-            test_with
-        );
-        v.push((
-            format!("{kind}::test_acquire_contended"),
-            Box::new(move |w: &W| c::contended_phases(w, bounded, false)),
-        ));
-        v.push((
-            format!("{kind}::test_multirelease"),
-            Box::new(move |w: &W| c::contended_phases(w, bounded, true)),
-        ));
-    }
-    macro_rules! single {
-        ($($name:ident),*) => {$(
-            v.push((stringify!($name).to_owned(), Box::new(|w: &W| c::$name(w))));
-        )*};
-    }
-    single!(
-        semaphore_test_release_unacquired,
-        semaphore_release_n_rejects_zero_and_overflow,
-        bounded_semaphore_test_release_unacquired,
-        bounded_semaphore_release_n_all_or_nothing,
-        bounded_guard_drop_at_bound_keeps_bound
-    );
-    v.push((
-        "stress_semaphore_bound_never_exceeded".into(),
-        Box::new(|w: &W| c::stress_bound_never_exceeded(w, 3, 8, 3_000)),
-    ));
-    v.push((
-        "stress_semaphore_release_n_nothing_lost".into(),
-        Box::new(|w: &W| c::stress_release_n(w, 6, 5_000)),
-    ));
-    v.push((
-        "stress_bounded_semaphore_over_release_race".into(),
-        Box::new(|w: &W| c::stress_bounded_over_release(w, 3, 4, 2_000)),
-    ));
-    v
-}
-
-/// Run a shared case: its panic (or a party's failure) is the trial's.
-fn run_case(f: impl FnOnce()) -> Result<(), Failed> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .map_err(|e| Failed::from(world::panic_text(&*e)))
 }
 
 fn main() {

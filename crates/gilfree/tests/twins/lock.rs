@@ -100,14 +100,21 @@ pub fn party<W: LockWorld>(k: &LockKit<W>, name: &str, arg: u64) -> u64 {
             0
         }
         "handoff_acquire" => {
+            let mut last = 0;
             for _ in 0..arg {
                 assert!(lock.acquire_unguarded(true, None));
                 // A logical read-modify-write: correct only because the
                 // lock is held.
                 let v = c.get(COUNT);
                 c.set(COUNT, v + 1);
-                c.add(SENT, 1);
+                last = c.add(SENT, 1) + 1;
             }
+            // Stay until the last acquisition is released (one is held at
+            // a time, so `last` releases include it): a process that ends
+            // holding a `multiprocessing` lock is a dead holder, and the
+            // next acquirer would take the lock over (with `OwnerDied`)
+            // from under the releaser it was handed to.
+            c.wait_at_least(RELEASED, last);
             c.sub(ACQUIRERS_LEFT, 1);
             0
         }

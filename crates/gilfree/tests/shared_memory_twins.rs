@@ -22,8 +22,7 @@
 //!   release of an unlocked lock is each twin's own (Python's
 //!   `RuntimeError` vs `ValueError`); the shared case checks it is one.
 //! - `RLock`: `rlock_test_repr`, `rlock_test_locked_repr` (the `Debug`
-//!   text); `rlock_test_thread_leak` (threads' bookkeeping);
-//!   `rlock_test_weakref_deleted` (an `Arc`'s weak reference);
+//!   text); `rlock_test_weakref_deleted` (an `Arc`'s weak reference);
 //!   `rlock_guards_data_with_shared_refs` (`threading::RLock<T>` guards
 //!   data; `multiprocessing::RLock` guards none, as in Python);
 //!   `rlock_test_release_save_unacquired` (a `threading::Condition` over
@@ -533,6 +532,7 @@ fn rlock_cases<W: RLockWorld>() -> Cases<W> {
         rlock_test_try_acquire_contended,
         rlock_test_acquire_contended,
         rlock_test_with,
+        rlock_test_thread_leak,
         rlock_test_timeout,
         rlock_test_reacquire,
         rlock_test_release_unacquired,

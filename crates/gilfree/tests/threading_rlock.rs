@@ -13,7 +13,6 @@ mod world;
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::thread;
 
 use gilfree::threading::{Error, RLock};
 use rlock as case;
@@ -75,19 +74,7 @@ fn rlock_test_with() {
 
 #[test]
 fn rlock_test_thread_leak() {
-    let lock = Arc::new(RLock::new(()));
-    let hs: Vec<_> = (0..15)
-        .map(|_| {
-            let l = lock.clone();
-            thread::spawn(move || {
-                let _g = l.acquire();
-            })
-        })
-        .collect();
-    for h in hs {
-        h.join().unwrap();
-    }
-    assert!(!lock.locked());
+    case::rlock_test_thread_leak(&Threads);
 }
 
 #[test]

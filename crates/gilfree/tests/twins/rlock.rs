@@ -184,6 +184,14 @@ pub fn rlock_test_with<W: RLockWorld>(w: &W) {
     assert!(!lock.locked());
 }
 
+/// Fifteen parties take and drop it in turn: it ends free.
+pub fn rlock_test_thread_leak<W: RLockWorld>(w: &W) {
+    let k = kit(w);
+    join_all(k.start_n(15, "acquire", |_| 0));
+    assert_eq!(k.cells.get(FINISHED), 15);
+    assert!(!k.lock.locked());
+}
+
 pub fn rlock_test_timeout<W: RLockWorld>(w: &W) {
     let k = kit(w);
     let lock = &k.lock;

@@ -51,6 +51,10 @@ impl<A, R> Call<A, R> {
     pub fn new(task: Task<A, R>, args: A) -> Self {
         Call { task, args }
     }
+
+    pub(crate) fn into_parts(self) -> (Task<A, R>, A) {
+        (self.task, self.args)
+    }
 }
 
 impl<A, R> Job for Call<A, R>
@@ -465,7 +469,8 @@ where
     R: DeserializeOwned + Send + 'static,
 {
     fn submit(&self, job: Call<A, R>) -> Result<Future<R>, Error> {
-        ProcessPoolExecutor::submit(self, job.task, job.args)
+        let (task, args) = job.into_parts();
+        ProcessPoolExecutor::submit(self, task, args)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

@@ -1,4 +1,6 @@
 //! Starting a test binary as an MPI job, shared by the `cluster*` tests.
+// Each test file uses part of it.
+#![allow(dead_code)]
 
 use std::ffi::OsString;
 use std::process::Command;

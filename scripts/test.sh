@@ -48,6 +48,7 @@ step "feature tests: mpi (the cluster executor under mpiexec -n 3)"
 # Each cluster test binary runs itself under `mpiexec -n 3` (cluster.rs) or
 # starts its own MPI jobs (cluster_launch.rs).
 run_tests -p gilfree --features mpi --test cluster --test cluster_launch
+run_tests -p gilfree-lab --features mpi --test cluster_lesson
 cargo test -p gilfree --features mpi --doc cluster
 
 step "doc tests"

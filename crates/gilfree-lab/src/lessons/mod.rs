@@ -2,6 +2,7 @@
 //! then add a `Lesson` line to [`LESSONS`] (the tour runs them in this order).
 
 mod cluster;
+mod asyncio;
 mod cpu_bound;
 mod manager;
 mod pipe;
@@ -139,5 +140,10 @@ pub static LESSONS: &[Lesson] = &[
         name: "cluster",
         about: "The same CPU-bound map on ThreadPoolExecutor, ProcessPoolExecutor and MPI's MpiPoolExecutor, measured (feature mpi, under mpiexec; else it prints the command)",
         run: cluster::run,
+    },
+    Lesson {
+        name: "asyncio",
+        about: "10,000 downloads as threads vs async tasks (time, peak RSS); a producer/consumer on async waits; a blocking call stalling every task",
+        run: asyncio::run,
     },
 ];

@@ -62,6 +62,7 @@ const CPYTHON_ONLY_SHAPES: &[&str] = &[
 const IMPLS: &[&str] = &[
     "gilfree",
     "gilfree_tenth_n",
+    "gilfree_16x_buffer",
     "std",
     "parking_lot",
     "crossbeam",

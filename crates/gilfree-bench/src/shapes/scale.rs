@@ -16,7 +16,9 @@
 //!   Each run is a fresh child process (this program again, see
 //!   [`rss_child_main`]), so rows share no high-water mark and no
 //!   allocator free lists. `gilfree_tenth_n` runs a tenth of the tasks: the
-//!   same peak says memory does not grow with N. Peers: rayon's
+//!   same peak says memory does not grow with N; `gilfree_16x_buffer` runs
+//!   with 16 times the buffer, and the notes give the growth per added task
+//!   in flight. Peers: rayon's
 //!   `par_iter().map().sum()`, and CPython's `ThreadPoolExecutor.map` on at
 //!   most 1 million tasks (one sample: it takes seconds), its time scaled
 //!   per task.
@@ -271,7 +273,7 @@ fn proc_status_bytes(key: &str) -> Option<u64> {
 pub const TASKS_BUFFERSIZE: usize = 1024;
 
 /// The environment variable that makes this program an
-/// `executor_10m_tasks` child: `IMPL:N:THREADS`.
+/// `executor_10m_tasks` child: `IMPL:N:THREADS:BUFFERSIZE`.
 const RSS_CHILD: &str = "GILFREE_BENCH_RSS_CHILD";
 
 /// If this process is an `executor_10m_tasks` child, run its one job and
@@ -284,10 +286,13 @@ pub fn rss_child_main() -> Option<std::process::ExitCode> {
     use rayon::prelude::*;
     let spec = std::env::var(RSS_CHILD).ok()?;
     let mut it = spec.split(':');
-    let (imp, n, threads) = (
+    let (imp, n, threads, buffersize) = (
         it.next().unwrap_or(""),
         it.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
         it.next().and_then(|s| s.parse::<usize>().ok()).unwrap_or(1),
+        it.next()
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(TASKS_BUFFERSIZE),
     );
     let (sum, d, base) = match imp {
         "gilfree" => {
@@ -301,7 +306,7 @@ pub fn rss_child_main() -> Option<std::process::ExitCode> {
             warm.into_iter().for_each(|f| drop(f.into_result()));
             let base = proc_status_bytes("VmRSS");
             let t = Instant::now();
-            let opts = gilfree::futures::MapOptions::new().buffersize(TASKS_BUFFERSIZE);
+            let opts = gilfree::futures::MapOptions::new().buffersize(buffersize);
             let sum = pool
                 .map_with(tiny, 0..n, opts)
                 .unwrap()
@@ -336,10 +341,10 @@ pub fn rss_child_main() -> Option<std::process::ExitCode> {
 }
 
 /// Run one `executor_10m_tasks` child; [ns per task, peak growth bytes].
-fn rss_child(imp: &str, n: u64, threads: usize) -> Result<Vec<f64>, String> {
+fn rss_child(imp: &str, n: u64, threads: usize, buffersize: usize) -> Result<Vec<f64>, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = std::process::Command::new(exe)
-        .env(RSS_CHILD, format!("{imp}:{n}:{threads}"))
+        .env(RSS_CHILD, format!("{imp}:{n}:{threads}:{buffersize}"))
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| e.to_string())?;
@@ -372,25 +377,35 @@ pub fn executor_10m_tasks(b: &mut Bench) {
         cores(),
         SHAPES[1]
     ));
-    let child = |imp: &'static str, m: u64, keep_time: bool| Multi {
-        imp: if m == n {
-            imp.to_string()
-        } else {
-            format!("{imp}_tenth_n")
-        },
-        run: Box::new(move || {
-            let mut v = rss_child(imp, m, threads)?;
-            if !keep_time {
-                v[0] = f64::NAN;
-            }
-            Ok(v)
-        }),
-        max_reps: usize::MAX,
-    };
+    let child =
+        |imp: &'static str, label: &str, m: u64, buffersize: usize, keep_time: bool| Multi {
+            imp: label.to_string(),
+            run: Box::new(move || {
+                let mut v = rss_child(imp, m, threads, buffersize)?;
+                if !keep_time {
+                    v[0] = f64::NAN;
+                }
+                Ok(v)
+            }),
+            max_reps: usize::MAX,
+        };
     let mut cases = vec![
-        child("gilfree", n, true),
-        child("gilfree", n / 10, false),
-        child("rayon", n, true),
+        child("gilfree", "gilfree", n, TASKS_BUFFERSIZE, true),
+        child(
+            "gilfree",
+            "gilfree_tenth_n",
+            n / 10,
+            TASKS_BUFFERSIZE,
+            false,
+        ),
+        child(
+            "gilfree",
+            "gilfree_16x_buffer",
+            n,
+            16 * TASKS_BUFFERSIZE,
+            false,
+        ),
+        child("rayon", "rayon", n, TASKS_BUFFERSIZE, true),
     ];
     for mut c in b.peer_cases(SHAPES[0]) {
         let name = c.imp().to_string();
@@ -401,6 +416,23 @@ pub fn executor_10m_tasks(b: &mut Bench) {
         });
     }
     record(b, &SHAPES, n, cases);
+    // What one more task in flight costs: the peak's growth from
+    // `buffersize` 1024 to 16 × 1024, per added task.
+    let peak = |imp: &str| {
+        b.rows
+            .iter()
+            .find(|r| r.shape == SHAPES[1] && r.imp == imp)
+            .map(|r| r.median_ns)
+    };
+    if let (Some(one), Some(many)) = (peak("gilfree"), peak("gilfree_16x_buffer")) {
+        let per = (many - one) / (15 * TASKS_BUFFERSIZE) as f64;
+        b.note(format!(
+            "{}: {per:.0} B of peak RSS per task in flight (the growth from buffersize \
+             {TASKS_BUFFERSIZE} to {}, per added task; target ≤ 64)",
+            SHAPES[1],
+            16 * TASKS_BUFFERSIZE
+        ));
+    }
 }
 
 /// The 50th, 99th and 99.9th percentiles of `v`, in ns.

@@ -36,6 +36,22 @@ const RUST_SHAPES: &[&str] = &[
     "manager_queue_64b",
 ];
 
+/// The scale rows (`shapes/scale.rs`): Rust impls only (CPython has
+/// `executor_10m_tasks` alone).
+const SCALE_SHAPES: &[&str] = &[
+    "lock_contended_64t",
+    "lock_contended_64t_max_wait",
+    "queue_bounded_8p8c",
+    "executor_10m_tasks",
+    "executor_10m_tasks_peak_rss",
+    "event_pingpong_p50",
+    "event_pingpong_p99",
+    "event_pingpong_p999",
+    "queue_bounded_1p1c_p50",
+    "queue_bounded_1p1c_p99",
+    "queue_bounded_1p1c_p999",
+];
+
 /// Shapes that, until gilfree's rows for them land, only CPython has.
 const CPYTHON_ONLY_SHAPES: &[&str] = &[
     "queue_bounded_1p1c_taskdone",
@@ -45,6 +61,8 @@ const CPYTHON_ONLY_SHAPES: &[&str] = &[
 
 const IMPLS: &[&str] = &[
     "gilfree",
+    "gilfree_tenth_n",
+    "gilfree_16x_buffer",
     "std",
     "parking_lot",
     "crossbeam",
@@ -145,8 +163,11 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
     }
     let has = |shape: &str, imp: &str| seen.iter().any(|(s, i)| s == shape && i == imp);
     let has_shape = |shape: &str| seen.iter().any(|(s, _)| s == shape);
-    for shape in RUST_SHAPES {
+    for shape in RUST_SHAPES.iter().chain(SCALE_SHAPES) {
         assert!(has_shape(shape), "no JSON row for {shape}");
+    }
+    for shape in SCALE_SHAPES {
+        assert!(has(shape, "gilfree"), "no gilfree row for {shape}");
     }
     assert!(
         seen.iter().any(|(s, _)| s.starts_with("cpu_threads_")),

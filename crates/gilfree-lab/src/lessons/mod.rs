@@ -34,6 +34,9 @@ pub struct Ctx {
     pub chart: Option<PathBuf>,
     /// Threads or processes to use, if the lesson takes a number.
     pub threads: Option<usize>,
+    /// Where to write a trace (Chrome trace events), if the lesson records
+    /// one.
+    pub trace: Option<PathBuf>,
 }
 
 /// A lesson's result: any error ends it with a message.

@@ -752,7 +752,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
 /// ```
 /// use gilfree::multiprocessing::JoinableQueue;
 /// let q = JoinableQueue::new(0).unwrap();
-/// q.put("job").unwrap();
+/// q.put("job".to_owned()).unwrap();
 /// assert_eq!(q.get().unwrap(), "job");
 /// q.task_done().unwrap();
 /// q.join(); // every task done
@@ -936,7 +936,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// `Encode` if the item cannot be encoded.
     ///
     /// ```
-    /// gilfree::multiprocessing::SimpleQueue::new().unwrap().put("x").unwrap();
+    /// gilfree::multiprocessing::SimpleQueue::new().unwrap().put('x').unwrap();
     /// ```
     pub fn put(&self, item: T) -> std::result::Result<(), PutError<T>> {
         self.0.put(item)

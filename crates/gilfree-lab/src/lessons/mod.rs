@@ -1,8 +1,8 @@
 //! The lessons, one file each. Add a lesson: write `fn run(&Ctx) -> Result`,
 //! then add a `Lesson` line to [`LESSONS`] (the tour runs them in this order).
 
-mod cluster;
 mod asyncio;
+mod cluster;
 mod cpu_bound;
 mod manager;
 mod pipe;

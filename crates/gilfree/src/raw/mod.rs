@@ -25,7 +25,7 @@ mod event;
 pub(crate) mod life;
 mod lock;
 mod rlock;
-mod robust_lock;
+pub(crate) mod robust_lock;
 mod semaphore;
 
 pub(crate) use barrier::{BarrierWait, MAX_PARTIES, RawBarrier};

@@ -162,10 +162,13 @@ fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
                 run: __gilfree_run,
             };
 
-            fn __gilfree_run(args: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #p::TaskFailure> {
+            fn __gilfree_run(
+                args: &[u8],
+                out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), #p::TaskFailure> {
                 let (#(#names,)*): (#(#tys,)*) = #p::decode_args(__GILFREE_TASK_ENTRY.name, args)?;
                 let r: #ret = #ident(#(#names),*);
-                #p::encode_result(__GILFREE_TASK_ENTRY.name, &r)
+                #p::encode_result(__GILFREE_TASK_ENTRY.name, &r, out)
             }
         };
     })

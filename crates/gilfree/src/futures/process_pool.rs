@@ -100,12 +100,12 @@ impl<R: DeserializeOwned + Send + 'static> Sink for FutureSink<R> {
 
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>) {
         let out = match r {
-            Ok(mut o) if o.items.len() == 1 => {
-                decode_outcome(self.task, o.items.remove(0)).map_err(from_mp)
-            }
-            Ok(_) => Err(Error::Process(
-                "a reply with the wrong number of results".into(),
-            )),
+            Ok(o) => match o.single() {
+                Some(x) => decode_outcome(self.task, x).map_err(from_mp),
+                None => Err(Error::Process(
+                    "a reply with the wrong number of results".into(),
+                )),
+            },
             Err(f) => Err(from_failure(f)),
         };
         let _ = match out {

@@ -112,8 +112,17 @@ pub enum TaskFailure {
 pub struct TaskEntry {
     /// Module path + function name.
     pub name: &'static str,
-    /// Decode the arguments, run, encode the result.
-    pub run: fn(&[u8]) -> Result<Vec<u8>, TaskFailure>,
+    /// Decode the arguments, run, and encode the result at the end of the
+    /// buffer (a pool worker encodes a whole batch's results into one).
+    pub run: fn(&[u8], &mut Vec<u8>) -> Result<(), TaskFailure>,
+}
+
+impl TaskEntry {
+    /// One call on encoded `args`: its encoded result.
+    pub(crate) fn call(&self, args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+        let mut out = Vec::new();
+        (self.run)(args, &mut out).map(|()| out)
+    }
 }
 
 /// The registry, filled at link time by `#[gilfree::task]`.
@@ -143,11 +152,16 @@ pub fn decode_args<A: DeserializeOwned>(task: &str, bytes: &[u8]) -> Result<A, T
     })
 }
 
-/// Encode the result of task `task`.
+/// Encode the result of task `task` at the end of `out` (left as it was
+/// on an error).
 #[doc(hidden)]
-pub fn encode_result<R: Serialize>(task: &str, r: &R) -> Result<Vec<u8>, TaskFailure> {
-    postcard::to_allocvec(r).map_err(|e| TaskFailure::BadResult {
+pub fn encode_result<R: Serialize>(
+    task: &str,
+    r: &R,
+    out: &mut Vec<u8>,
+) -> Result<(), TaskFailure> {
+    super::codec::append(r, out).map_err(|reason| TaskFailure::BadResult {
         task: task.to_string(),
-        reason: e.to_string(),
+        reason,
     })
 }

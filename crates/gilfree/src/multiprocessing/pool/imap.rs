@@ -36,8 +36,7 @@ impl<R: DeserializeOwned + Send> Sink for ChunkSink<R> {
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>) {
         let v = match r {
             Ok(o) => o
-                .items
-                .into_iter()
+                .into_results()
                 .map(|x| decode_outcome(self.task, x))
                 .collect(),
             Err(f) => (0..self.len).map(|_| Err(f.clone().into())).collect(),

@@ -13,12 +13,22 @@ use super::wire::{Bytes, Reply, Run, split};
 use crate::multiprocessing::connection::Connection;
 use crate::multiprocessing::task::{TaskEntry, TaskFailure, lookup};
 
-/// One call of a registered task (`None`: unknown) on encoded `args`, with
+/// One call of a registered task (`None`: unknown) on encoded `args`, its
+/// result encoded at the end of `out` (left as it was on a failure), with
 /// a panic caught as [`TaskFailure::Panicked`].
-fn call(entry: Option<&TaskEntry>, name: &str, args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+fn call(
+    entry: Option<&TaskEntry>,
+    name: &str,
+    args: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), TaskFailure> {
     let entry = entry.ok_or_else(|| TaskFailure::Unknown(name.to_string()))?;
-    catch_unwind(AssertUnwindSafe(|| (entry.run)(args)))
-        .unwrap_or_else(|p| Err(TaskFailure::Panicked(panic_message(&*p))))
+    let before = out.len();
+    catch_unwind(AssertUnwindSafe(|| (entry.run)(args, out))).unwrap_or_else(|p| {
+        // A panic inside the result's `Serialize` may leave half a value.
+        out.truncate(before);
+        Err(TaskFailure::Panicked(panic_message(&*p)))
+    })
 }
 
 fn panic_message(p: &(dyn Any + Send)) -> String {
@@ -46,7 +56,7 @@ pub(crate) struct Init {
 #[crate::task]
 pub(crate) fn pool_worker(conn: Connection, init: Init) {
     if let Some((name, args)) = &init.initializer
-        && let Err(why) = call(lookup(name), name, args)
+        && let Err(why) = call(lookup(name), name, args, &mut Vec::new())
     {
         send(&conn, &Reply::InitFailed(why.to_string()));
         return;
@@ -76,20 +86,20 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
         data.clear();
         // Once per batch: the registry lookup is a scan.
         let entry = lookup(run.task);
+        // Each result is encoded straight into `data`, after the previous
+        // one: no allocation per call.
         for (i, args) in calls.into_iter().enumerate() {
-            let r = call(entry, run.task, args).and_then(|r| match u32::try_from(r.len()) {
-                Ok(n) => Ok((n, r)),
-                Err(_) => Err(TaskFailure::BadResult {
+            let before = data.len();
+            let r = call(entry, run.task, args, &mut data).and_then(|()| {
+                u32::try_from(data.len() - before).map_err(|_| TaskFailure::BadResult {
                     task: run.task.to_string(),
                     reason: "a result over 4 GiB".into(),
-                }),
+                })
             });
             match r {
-                Ok((n, r)) => {
-                    lens.extend_from_slice(&n.to_le_bytes());
-                    data.extend_from_slice(&r);
-                }
+                Ok(n) => lens.extend_from_slice(&n.to_le_bytes()),
                 Err(f) => {
+                    data.truncate(before);
                     lens.extend_from_slice(&0u32.to_le_bytes());
                     failed.push((i as u32, f));
                 }

@@ -231,7 +231,11 @@ impl Pool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        self.apply_async(task, args)?.get()
+        // The caller waits anyway: it reads the reply itself when a worker
+        // is idle (no hop through the supervisor thread).
+        let (calls, result, sink) = call(task, args, Callbacks::new())?;
+        self.core.call_direct(&calls, Box::new(sink))?;
+        result.get()
     }
 
     /// Python's `apply_async(func, args)`.
@@ -274,17 +278,7 @@ impl Pool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let mut calls = Calls::new(task.name());
-        calls.push(&args).map_err(|e| Error::Encode {
-            what: "task arguments",
-            reason: e,
-        })?;
-        let result = AsyncResult::new();
-        let sink = ApplySink {
-            task: task.name(),
-            result: result.clone(),
-            cb: callbacks,
-        };
+        let (calls, result, sink) = call(task, args, callbacks)?;
         self.core.submit(&calls, Box::new(sink))?;
         Ok(result)
     }
@@ -330,6 +324,30 @@ impl Pool {
         self.core.join();
         Ok(())
     }
+}
+
+/// One call of `task`, encoded, with the result it will complete.
+fn call<A, R>(
+    task: Task<A, R>,
+    args: A,
+    callbacks: Callbacks<R>,
+) -> Result<(Calls, AsyncResult<R>, ApplySink<R>)>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+{
+    let mut calls = Calls::new(task.name());
+    calls.push(&args).map_err(|e| Error::Encode {
+        what: "task arguments",
+        reason: e,
+    })?;
+    let result = AsyncResult::new();
+    let sink = ApplySink {
+        task: task.name(),
+        result: result.clone(),
+        cb: callbacks,
+    };
+    Ok((calls, result, sink))
 }
 
 impl Drop for Pool {

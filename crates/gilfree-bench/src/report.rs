@@ -168,6 +168,17 @@ pub fn speedups(b: &Bench) -> String {
             );
         }
     }
+    // The process pool against the same heavy items run sequentially.
+    if let (Some(seq), Some(pool)) = (
+        find(&b.rows, "pool_map_cpu_2w", "sequential"),
+        find(&b.rows, "pool_map_cpu_2w", OURS),
+    ) {
+        let _ = writeln!(
+            out,
+            "- gilfree Pool: {:.2}× on 2 worker processes (pool_map_cpu_2w, target ≥ 1.9)",
+            seq.median_ns / pool.median_ns
+        );
+    }
     out
 }
 

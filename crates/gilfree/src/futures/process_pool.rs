@@ -429,6 +429,85 @@ impl ProcessPoolExecutor {
     }
 }
 
+impl ProcessPoolExecutor {
+    /// Python 3.14's `terminate_workers()`: stop every worker now with
+    /// SIGTERM. As Python, it first shuts the pool down with
+    /// `cancel_futures`: calls not yet sent are cancelled, new ones fail
+    /// with [`Error::ShutDown`]; the calls the workers were running fail
+    /// with [`Error::BrokenProcessPool`].
+    ///
+    /// Differences from Python: a worker still alive a second after
+    /// SIGTERM gets SIGKILL, and this returns once every worker is gone
+    /// (Python returns at once and does not escalate).
+    ///
+    /// ```
+    /// # use gilfree::futures::{Error, ProcessPoolExecutor};
+    /// #[gilfree::task]
+    /// fn nap(forever: bool) -> u8 {
+    ///     while forever {
+    ///         std::thread::park();
+    ///     }
+    ///     1
+    /// }
+    ///
+    /// #[gilfree::main]
+    /// fn main() {
+    ///     let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    ///     assert_eq!(pool.submit(nap::TASK, (false,)).unwrap().result(), Ok(1));
+    ///     // The worker is idle: this call is sent at once, and runs forever.
+    ///     let running = pool.submit(nap::TASK, (true,)).unwrap();
+    ///     let queued = pool.submit(nap::TASK, (false,)).unwrap();
+    ///     pool.terminate_workers();
+    ///     assert!(queued.cancelled());
+    ///     assert!(matches!(running.result(), Err(Error::BrokenProcessPool(_))));
+    ///     assert!(pool.worker_pids().is_empty());
+    /// }
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.force_shutdown(false);
+    }
+
+    /// Python 3.14's `kill_workers()`: as
+    /// [`terminate_workers`](Self::terminate_workers), with SIGKILL (a
+    /// worker cannot ignore it).
+    ///
+    /// ```
+    /// # use gilfree::futures::{Error, ProcessPoolExecutor};
+    /// #[gilfree::task]
+    /// fn stubborn(forever: bool) -> u8 {
+    ///     // SAFETY: ignoring SIGTERM in this worker only.
+    ///     unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    ///     while forever {
+    ///         std::thread::park();
+    ///     }
+    ///     1
+    /// }
+    ///
+    /// #[gilfree::main]
+    /// fn main() {
+    ///     let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    ///     assert_eq!(pool.submit(stubborn::TASK, (false,)).unwrap().result(), Ok(1));
+    ///     let running = pool.submit(stubborn::TASK, (true,)).unwrap();
+    ///     pool.kill_workers();
+    ///     assert!(matches!(running.result(), Err(Error::BrokenProcessPool(_))));
+    ///     assert_eq!(pool.submit(stubborn::TASK, (false,)).unwrap_err(), Error::ShutDown);
+    /// }
+    /// ```
+    pub fn kill_workers(&self) {
+        self.force_shutdown(true);
+    }
+
+    /// `shutdown(wait=False, cancel_futures=True)`, then stop the workers.
+    fn force_shutdown(&self, kill: bool) {
+        self.shutdown(false, true);
+        if kill {
+            self.core.kill();
+        } else {
+            self.core.terminate();
+        }
+    }
+}
+
 impl<A, R> Executor<Call<A, R>> for ProcessPoolExecutor
 where
     A: Serialize + Send + 'static,

@@ -171,6 +171,9 @@ pub(super) struct State {
     pub(super) broken: Option<String>,
     /// The supervisor has exited: every worker is gone.
     pub(super) finished: bool,
+    /// `terminate` sends SIGKILL at once, not SIGTERM first
+    /// (`kill_workers`).
+    pub(super) kill: bool,
 }
 
 /// A frame to send once the lock is released.
@@ -219,6 +222,7 @@ impl Core {
                 phase: Phase::Run,
                 broken: None,
                 finished: false,
+                kill: false,
             }),
             next_id: AtomicU64::new(0),
             started: AtomicUsize::new(0),
@@ -298,8 +302,19 @@ impl Core {
     /// what is queued fails with [`Failure::Terminated`]. Returns once they
     /// are gone (unless called from the supervisor, i.e. a callback).
     pub(crate) fn terminate(&self) {
+        self.stop_workers(false);
+    }
+
+    /// As [`terminate`](Core::terminate), with SIGKILL at once
+    /// (`kill_workers`).
+    pub(crate) fn kill(&self) {
+        self.stop_workers(true);
+    }
+
+    fn stop_workers(&self, kill: bool) {
         let mut st = self.st.acquire();
         st.phase = Phase::Terminate;
+        st.kill |= kill;
         let finished = st.finished;
         drop(st);
         if !finished {

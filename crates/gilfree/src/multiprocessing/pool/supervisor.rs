@@ -315,18 +315,24 @@ impl Core {
         Ok(Slot::new(proc, pid, ours))
     }
 
-    /// Terminate or break: stop every worker, fail what they held and what
+    /// Terminate (SIGTERM, SIGKILL after a second; or SIGKILL at once) or
+    /// break: stop every worker, fail what they held and what
     /// is queued with `why`.
     fn stop(&self, why: Failure) {
-        let (slots, pending) = {
+        let (slots, pending, kill) = {
             let mut st = self.st.acquire();
             (
                 std::mem::take(&mut st.slots),
                 std::mem::take(&mut st.pending),
+                st.kill,
             )
         };
         for s in &slots {
-            let _ = s.proc.terminate();
+            let _ = if kill {
+                s.proc.kill()
+            } else {
+                s.proc.terminate()
+            };
         }
         for s in slots {
             if !matches!(s.proc.join_timeout(Duration::from_secs(1)), Ok(true)) {

@@ -119,7 +119,8 @@ impl<R: DeserializeOwned + Send + 'static> Sink for FutureSink<R> {
 /// `max_workers`, `mp_context` (a start method here), `initializer` +
 /// `initargs` (a task and its arguments), `max_tasks_per_child`.
 ///
-/// ```no_run
+/// ```
+/// # #[gilfree::main] fn main() {
 /// use gilfree::futures::ProcessPoolExecutor;
 /// use gilfree::multiprocessing::StartMethod;
 /// #[gilfree::task]
@@ -131,6 +132,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for FutureSink<R> {
 ///     .max_tasks_per_child(100)
 ///     .build()
 ///     .unwrap();
+/// # }
 /// ```
 #[derive(Debug, Default)]
 #[must_use]
@@ -194,9 +196,11 @@ impl ProcessPoolBuilder {
     /// [`Error::Value`] for 0 workers or tasks per child;
     /// [`Error::BrokenProcessPool`] if a worker cannot start.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::futures::ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.max_workers(), 2);
+    /// # }
     /// ```
     pub fn build(self) -> Result<ProcessPoolExecutor, Error> {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -242,14 +246,14 @@ impl ProcessPoolBuilder {
 /// `BrokenProcessPool`); the workers all start with the pool. Dropping the
 /// pool is `shutdown(wait=True)`, as Python's `with` block.
 ///
-/// ```no_run
+/// ```
 /// use gilfree::futures::{as_completed, ProcessPoolExecutor};
 ///
 /// #[gilfree::task]
 /// fn square(x: u64) -> u64 { x * x }
 ///
+/// #[gilfree::main]
 /// fn main() {
-///     gilfree::multiprocessing::init();
 ///     let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
 ///     let fs: Vec<_> = (0..4).map(|i| pool.submit(square::TASK, (i,)).unwrap()).collect();
 ///     let total: u64 = as_completed(&fs, None).map(|f| f.unwrap().result().unwrap()).sum();
@@ -271,9 +275,11 @@ impl fmt::Debug for ProcessPoolExecutor {
 impl ProcessPoolExecutor {
     /// A pool with Python's defaults: `ProcessPoolExecutor()`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::futures::ProcessPoolExecutor::new().unwrap();
     /// assert!(pool.max_workers() >= 1);
+    /// # }
     /// ```
     pub fn new() -> Result<Self, Error> {
         ProcessPoolBuilder::default().build()
@@ -290,9 +296,11 @@ impl ProcessPoolExecutor {
 
     /// Python's `_max_workers`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::futures::ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.max_workers(), 2);
+    /// # }
     /// ```
     pub fn max_workers(&self) -> usize {
         self.core.processes()
@@ -301,9 +309,11 @@ impl ProcessPoolExecutor {
     /// The live workers' pids. No Python equivalent (Python's private
     /// `_processes`).
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::futures::ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.worker_pids().len(), 2);
+    /// # }
     /// ```
     pub fn worker_pids(&self) -> Vec<i32> {
         self.core.pids()
@@ -314,10 +324,12 @@ impl ProcessPoolExecutor {
     /// Fails with [`Error::ShutDown`] after `shutdown`, and
     /// [`Error::BrokenProcessPool`] once the pool is broken.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # #[gilfree::task] fn add(a: i32, b: i32) -> i32 { a + b }
     /// let pool = gilfree::futures::ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// assert_eq!(pool.submit(add::TASK, (2, 3)).unwrap().result(), Ok(5));
+    /// # }
     /// ```
     pub fn submit<A, R>(&self, task: Task<A, R>, args: A) -> Result<Future<R>, Error>
     where
@@ -347,7 +359,8 @@ impl ProcessPoolExecutor {
     /// from this call. The first error (a failed call, the timeout) is the
     /// last item.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// use gilfree::futures::{MapOptions, ProcessPoolExecutor};
     /// # #[gilfree::task] fn double(x: u32) -> u32 { x * 2 }
     /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
@@ -358,6 +371,7 @@ impl ProcessPoolExecutor {
     ///     .map(Result::unwrap)
     ///     .collect();
     /// assert_eq!(v[99], 198);
+    /// # }
     /// ```
     pub fn map<A, R, I>(
         &self,
@@ -409,7 +423,8 @@ impl ProcessPoolExecutor {
     /// worker; with `wait`, return once every call sent has finished and
     /// the workers have exited. Calling it again is harmless.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # #[gilfree::task] fn one() -> u8 { 1 }
     /// use gilfree::futures::{Error, ProcessPoolExecutor};
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
@@ -417,6 +432,7 @@ impl ProcessPoolExecutor {
     /// pool.shutdown(true, false);
     /// assert_eq!(f.result(), Ok(1));
     /// assert_eq!(pool.submit(one::TASK, ()).unwrap_err(), Error::ShutDown);
+    /// # }
     /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.core.close();
@@ -531,12 +547,14 @@ impl Drop for ProcessPoolExecutor {
 /// The iterator of [`ProcessPoolExecutor::map`]: results in input order;
 /// the first error ends it.
 ///
-/// ```no_run
+/// ```
+/// # #[gilfree::main] fn main() {
 /// use gilfree::futures::{MapOptions, ProcessPoolExecutor};
 /// # #[gilfree::task] fn inc(x: u8) -> u8 { x + 1 }
 /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
 /// let v: Result<Vec<u8>, _> = pool.map(inc::TASK, [1, 2], MapOptions::new()).unwrap().collect();
 /// assert_eq!(v, Ok(vec![2, 3]));
+/// # }
 /// ```
 pub struct ProcessMap<A, R, I> {
     inner: IMap<A, R, I>,

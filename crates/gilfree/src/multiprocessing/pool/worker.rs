@@ -4,14 +4,13 @@
 //! channel — one batch at a time, each answered with one [`Reply::Done`] —
 //! until an empty frame (retire, close) or the end of the channel.
 
-use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 
 use super::wire::{Bytes, Reply, Run, split};
 use crate::multiprocessing::connection::Connection;
-use crate::multiprocessing::task::{TaskEntry, TaskFailure, lookup};
+use crate::multiprocessing::task::{BatchOut, TaskEntry, TaskFailure, lookup, panic_message};
 
 /// One call of a registered task (`None`: unknown) on encoded `args`, its
 /// result encoded at the end of `out` (left as it was on a failure), with
@@ -29,14 +28,6 @@ fn call(
         out.truncate(before);
         Err(TaskFailure::Panicked(panic_message(&*p)))
     })
-}
-
-fn panic_message(p: &(dyn Any + Send)) -> String {
-    match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
-        (Some(s), _) => (*s).to_string(),
-        (_, Some(s)) => s.clone(),
-        _ => "Box<dyn Any>".to_string(),
-    }
 }
 
 fn send(conn: &Connection, r: &Reply<'_>) -> bool {
@@ -64,9 +55,7 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
     if !send(&conn, &Reply::Ready) {
         return;
     }
-    let mut lens = Vec::new();
-    let mut failed = Vec::new();
-    let mut data = Vec::new();
+    let mut out = BatchOut::default();
     // An empty frame (retire, close) or the end of the channel ends the
     // worker.
     while let Ok(frame) = conn.recv_bytes() {
@@ -81,35 +70,23 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
             eprintln!("gilfree pool worker: a batch whose lengths do not add up; exiting");
             return;
         };
-        lens.clear();
-        failed.clear();
-        data.clear();
-        // Once per batch: the registry lookup is a scan.
-        let entry = lookup(run.task);
-        // Each result is encoded straight into `data`, after the previous
-        // one: no allocation per call.
-        for (i, args) in calls.into_iter().enumerate() {
-            let before = data.len();
-            let r = call(entry, run.task, args, &mut data).and_then(|()| {
-                u32::try_from(data.len() - before).map_err(|_| TaskFailure::BadResult {
-                    task: run.task.to_string(),
-                    reason: "a result over 4 GiB".into(),
-                })
-            });
-            match r {
-                Ok(n) => lens.extend_from_slice(&n.to_le_bytes()),
-                Err(f) => {
-                    data.truncate(before);
-                    lens.extend_from_slice(&0u32.to_le_bytes());
-                    failed.push((i as u32, f));
+        out.clear();
+        // Once per batch: the registry lookup is a scan, and the task's
+        // own batch loop runs every call (results encoded straight into
+        // the reply's buffer).
+        match lookup(run.task) {
+            Some(entry) => (entry.run_batch)(&calls, &mut out),
+            None => {
+                for i in 0..calls.len() {
+                    out.fail(i, TaskFailure::Unknown(run.task.to_string()));
                 }
             }
         }
         let reply = Reply::Done {
             id: run.id,
-            lens: Bytes(&lens),
-            failed: std::mem::take(&mut failed),
-            data: Bytes(&data),
+            lens: Bytes(&out.lens),
+            failed: std::mem::take(&mut out.failed),
+            data: Bytes(&out.data),
         };
         if !send(&conn, &reply) {
             return;

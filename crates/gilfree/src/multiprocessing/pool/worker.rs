@@ -2,7 +2,8 @@
 //! starts in each worker process like any other task. It runs the
 //! initializer, says [`Reply::Ready`], then serves batches from its own
 //! channel — one batch at a time, each answered with one [`Reply::Done`] —
-//! until an empty frame (retire, close) or the end of the channel.
+//! until an empty frame (retire, close) or the end of the channel. The
+//! batch runner itself is [`Answer`].
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -55,27 +56,48 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
     if !send(&conn, &Reply::Ready) {
         return;
     }
-    let mut out = BatchOut::default();
+    let mut answer = Answer::default();
     // An empty frame (retire, close) or the end of the channel ends the
     // worker.
     while let Ok(frame) = conn.recv_bytes() {
         if frame.is_empty() {
             return;
         }
-        let Ok(run) = postcard::from_bytes::<Run<'_>>(&frame) else {
-            eprintln!("gilfree pool worker: a batch that does not decode; exiting");
-            return;
+        let reply = match answer.run(&frame) {
+            Ok(r) => r,
+            Err(why) => {
+                eprintln!("gilfree pool worker: {why}; exiting");
+                return;
+            }
         };
-        let Some(calls) = split(run.args.0, run.lens.0) else {
-            eprintln!("gilfree pool worker: a batch whose lengths do not add up; exiting");
+        if conn.send_bytes(&reply).is_err() {
             return;
-        };
+        }
+    }
+}
+
+/// Runs batches and encodes their replies, reusing its buffers from batch
+/// to batch: the pool worker's batch runner.
+#[derive(Default)]
+pub(crate) struct Answer {
+    out: BatchOut,
+}
+
+impl Answer {
+    /// Run the batch in `frame` (a [`Run`]) and encode its
+    /// [`Reply::Done`]. `Err` (why) for a frame that does not decode or
+    /// whose lengths do not add up.
+    pub(crate) fn run(&mut self, frame: &[u8]) -> Result<Vec<u8>, &'static str> {
+        let run =
+            postcard::from_bytes::<Run<'_>>(frame).map_err(|_| "a batch that does not decode")?;
+        let calls = split(run.args.0, run.lens.0).ok_or("a batch whose lengths do not add up")?;
+        let out = &mut self.out;
         out.clear();
         // Once per batch: the registry lookup is a scan, and the task's
         // own batch loop runs every call (results encoded straight into
         // the reply's buffer).
         match lookup(run.task) {
-            Some(entry) => (entry.run_batch)(&calls, &mut out),
+            Some(entry) => (entry.run_batch)(&calls, out),
             None => {
                 for i in 0..calls.len() {
                     out.fail(i, TaskFailure::Unknown(run.task.to_string()));
@@ -88,8 +110,6 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
             failed: std::mem::take(&mut out.failed),
             data: Bytes(&out.data),
         };
-        if !send(&conn, &reply) {
-            return;
-        }
+        postcard::to_allocvec(&reply).map_err(|_| "a reply that does not encode")
     }
 }

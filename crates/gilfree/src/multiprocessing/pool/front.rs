@@ -231,6 +231,11 @@ impl Pool {
 
     /// Python's `apply(func, args)`: run one call and wait for its result.
     ///
+    /// When a worker is idle, this thread sends the call to it and reads
+    /// the reply itself (no hop through the pool's supervisor thread): the
+    /// round trip is about a pipe's. Otherwise the call is queued, as
+    /// [`apply_async`](Self::apply_async) does.
+    ///
     /// ```
     /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;

@@ -3,7 +3,7 @@
 //! initializer, says [`Reply::Ready`], then serves batches from its own
 //! channel — one batch at a time, each answered with one [`Reply::Done`] —
 //! until an empty frame (retire, close) or the end of the channel. The
-//! batch runner itself is [`Answer`].
+//! batch runner itself, [`Answer`], is shared with the cluster's servers.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -77,7 +77,8 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
 }
 
 /// Runs batches and encodes their replies, reusing its buffers from batch
-/// to batch: the pool worker's batch runner.
+/// to batch: the one batch runner of pool workers and cluster servers
+/// (`cluster`, feature `mpi`).
 #[derive(Default)]
 pub(crate) struct Answer {
     out: BatchOut,

@@ -51,6 +51,10 @@ run_tests -p gilfree --features mpi --test cluster --test cluster_launch
 run_tests -p gilfree-lab --features mpi --test cluster_lesson
 cargo test -p gilfree --features mpi --doc cluster
 
+step "feature tests: tokio (waits on other processes as .await)"
+run_tests -p gilfree --features tokio --test async_process
+cargo test -p gilfree --features tokio --doc multiprocessing
+
 step "doc tests"
 cargo test --workspace --doc
 

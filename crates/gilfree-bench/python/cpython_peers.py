@@ -257,6 +257,18 @@ def executor_map(n):
     return ns
 
 
+def executor_10m_tasks(n, most=1_000_000):
+    """`ThreadPoolExecutor.map` on min(n, most) tiny tasks (CPython takes
+    seconds per million), summed as they come; the time is scaled to n."""
+    ex = pool()
+    m = min(n, most)
+    t0 = clock()
+    total = sum(ex.map(tiny, range(m)))
+    ns = clock() - t0
+    assert total == m * m
+    return ns * n // m
+
+
 def executor_as_completed(n):
     ex = pool()
     submit = ex.submit
@@ -537,6 +549,7 @@ CPYTHON = {
         executor_submit_result,
         executor_map,
         executor_as_completed,
+        executor_10m_tasks,
         cpu_sequential,
         manager_dict_set_get,
         manager_queue_64b,

@@ -85,6 +85,10 @@ fn main() -> ExitCode {
     // First line: a process started by gilfree's spawn or forkserver method
     // re-executes this binary and runs its task here.
     gilfree::multiprocessing::init();
+    // Second: an `executor_10m_tasks` child runs its one measurement.
+    if let Some(code) = shapes::scale::rss_child_main() {
+        return code;
+    }
     let args = Args::parse();
     let mut cfg = Config::new(args.quick);
     if let Some(r) = args.reps {

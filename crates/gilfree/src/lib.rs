@@ -84,6 +84,7 @@ pub mod queue;
 pub(crate) mod raw;
 pub(crate) mod sys;
 pub mod threading;
+pub mod trace;
 
 // `#[gilfree::task]` expands to `::gilfree::…` paths, also inside this crate.
 extern crate self as gilfree;

@@ -15,6 +15,7 @@ pub mod primitives;
 pub mod process;
 pub mod python_side;
 pub mod queue;
+pub mod scale;
 pub mod shared;
 
 use crate::harness::Bench;
@@ -48,6 +49,7 @@ pub fn all(b: &mut Bench) {
     executor::executor_as_completed(b);
     cpu::cpu_sequential(b);
     cpu::cpu_threads(b);
+    scale::scale_rows(b);
     deadlock::deadlock_rows(b);
     python_side::py_rows(b);
 }

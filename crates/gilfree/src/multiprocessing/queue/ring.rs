@@ -596,9 +596,20 @@ impl<'a> Ring<'a> {
         let size = rec_size(u64::from(len));
         loop {
             let tail = p.tail.load(Relaxed);
-            let reclaim = self.reclaim(check)?;
-            let free = self.cap - (tail - reclaim);
             let off = tail % self.cap;
+            let need = if off + size > self.cap {
+                self.cap - off
+            } else {
+                size
+            };
+            // Look at the consumers' side only when the room known to be
+            // free is not enough: a put in a roomy ring reads no line the
+            // consumers write.
+            let mut reclaim = p.reclaim.load(Relaxed);
+            if self.cap - (tail - reclaim) < need {
+                reclaim = self.reclaim(check)?;
+            }
+            let free = self.cap - (tail - reclaim);
             if off + size > self.cap {
                 let pad = self.cap - off;
                 if free < pad {

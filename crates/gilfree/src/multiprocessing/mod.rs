@@ -103,6 +103,8 @@
 //! watched through a pidfd, so its death is seen at once by `join`,
 //! `is_alive`, and the handshake.
 
+#[cfg(feature = "tokio")]
+mod aio;
 mod bootstrap;
 mod builder;
 mod child;

@@ -28,7 +28,7 @@ mod rlock;
 pub(crate) mod robust_lock;
 mod semaphore;
 
-pub(crate) use barrier::{MAX_PARTIES, RawBarrier};
+pub(crate) use barrier::{BarrierWait, MAX_PARTIES, RawBarrier};
 #[allow(unused_imports)]
 pub(crate) use condvar::RawCondvar;
 pub(crate) use event::{EventWait, RawEvent};

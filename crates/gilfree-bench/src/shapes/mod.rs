@@ -10,6 +10,7 @@ pub mod deadlock_work;
 pub mod executor;
 pub mod lock;
 pub mod manager;
+pub mod mp_queue;
 pub mod pool;
 pub mod primitives;
 pub mod process;
@@ -27,6 +28,7 @@ pub fn all(b: &mut Bench) {
     // (rayon's per-task channels peak near 1 GB) a fork costs tens of ms.
     process::process_start(b);
     process::pipes(b);
+    mp_queue::mp_queue_rows(b);
     manager::manager_rows(b);
     pool::pool_rows(b);
     #[cfg(feature = "mpi")]

@@ -39,6 +39,9 @@ pub const TARGETS: &[(&str, &str, f64)] = &[
     // absolute targets, ≤ 0.5 µs per message and ≥ 10 GB/s at 1 MiB, are
     // read off the gilfree rows: 500 ns/op and 105,000 ns/op).
     ("mp_queue_64b_1p1c", "cpython", 0.0714),
+    // Issue 17: async waits within 1.0× of tokio::sync on the same runtime.
+    ("aio_semaphore_uncontended", "tokio::sync", 1.0),
+    ("aio_semaphore_contended_4t", "tokio::sync", 1.0),
 ];
 
 /// The target limit of gilfree/`imp` on `shape`, if there is one.

@@ -35,6 +35,9 @@ pub const TARGETS: &[(&str, &str, f64)] = &[
     ("manager_queue_64b", "raw", 1.3),
     ("manager_dict_set_get", "cpython", 0.167),
     ("manager_queue_64b", "cpython", 0.167),
+    // Issue 17: the async bounded queue against the async channels.
+    ("queue_async_bounded_1p1c", "tokio", 1.0),
+    ("queue_async_bounded_1p1c", "async-channel", 1.0),
 ];
 
 /// The target limit of gilfree/`imp` on `shape`, if there is one.

@@ -140,6 +140,16 @@ impl<'a> Case<'a> {
         }
     }
 
+    /// The impl's id.
+    pub fn imp(&self) -> &str {
+        &self.imp
+    }
+
+    /// Perform `n` operations once.
+    pub fn run(&mut self, n: u64) -> RunResult {
+        (self.run)(n)
+    }
+
     /// Never run fewer than `n` operations per sample (e.g. a task count
     /// the issue fixes); calibration may still choose more.
     pub fn min_n(mut self, n: u64) -> Self {
@@ -259,16 +269,11 @@ impl Bench {
         self.notes.push(s);
     }
 
-    /// Measure every case of `shape`, interleaved, plus those of the peer
-    /// processes that have this shape, and record one row per impl.
-    pub fn compare(&mut self, shape: &str, sizes: Sizes, cases: Vec<Case<'_>>) {
-        if !self.wants(shape) {
-            return;
-        }
-        let mut cases: Vec<Case<'_>> = cases
-            .into_iter()
-            .filter(|c| self.wants_impl(&c.imp))
-            .collect();
+    /// The cases the peer processes serve for `shape` (those `--impl`
+    /// selects): `compare` adds them itself; a shape that measures on its
+    /// own (`shapes::scale`) runs them through [`Case::run`].
+    pub fn peer_cases(&self, shape: &str) -> Vec<Case<'static>> {
+        let mut cases = Vec::new();
         for py in &self.peers {
             for imp in py.borrow().impls(shape) {
                 if !self.wants_impl(&imp) {
@@ -280,6 +285,25 @@ impl Bench {
                 }));
             }
         }
+        cases
+    }
+
+    /// Whether `--impl` selects `imp`.
+    pub fn wants_imp(&self, imp: &str) -> bool {
+        self.wants_impl(imp)
+    }
+
+    /// Measure every case of `shape`, interleaved, plus those of the peer
+    /// processes that have this shape, and record one row per impl.
+    pub fn compare(&mut self, shape: &str, sizes: Sizes, cases: Vec<Case<'_>>) {
+        if !self.wants(shape) {
+            return;
+        }
+        let mut cases: Vec<Case<'_>> = cases
+            .into_iter()
+            .filter(|c| self.wants_impl(&c.imp))
+            .collect();
+        cases.extend(self.peer_cases(shape));
         if cases.is_empty() {
             return;
         }

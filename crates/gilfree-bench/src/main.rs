@@ -85,6 +85,10 @@ fn main() -> ExitCode {
     // First line: a process started by gilfree's spawn or forkserver method
     // re-executes this binary and runs its task here.
     gilfree::multiprocessing::init();
+    // Second: an `executor_10m_tasks` child runs its one measurement.
+    if let Some(code) = shapes::scale::rss_child_main() {
+        return code;
+    }
     let args = Args::parse();
     let mut cfg = Config::new(args.quick);
     if let Some(r) = args.reps {
@@ -119,6 +123,18 @@ fn main() -> ExitCode {
                 b.add_peer(p);
             }
             Err(e) => b.note(format!("CPython rows skipped: {e}")),
+        }
+    }
+    #[cfg(feature = "mpi")]
+    if ["cluster_submit_result", "cluster_map_tiny"]
+        .iter()
+        .any(|s| b.wants(s))
+        && gilfree::cluster::world_size().is_some()
+        && !args.no_python
+    {
+        match peer::Peer::mpi4py() {
+            Ok(p) => b.add_peer(p),
+            Err(e) => b.note(format!("mpi4py rows skipped: {e}")),
         }
     }
     let deadlock_wanted = shapes::deadlock_work::SHAPES

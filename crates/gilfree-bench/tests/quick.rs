@@ -36,6 +36,22 @@ const RUST_SHAPES: &[&str] = &[
     "manager_queue_64b",
 ];
 
+/// The scale rows (`shapes/scale.rs`): Rust impls only (CPython has
+/// `executor_10m_tasks` alone).
+const SCALE_SHAPES: &[&str] = &[
+    "lock_contended_64t",
+    "lock_contended_64t_max_wait",
+    "queue_bounded_8p8c",
+    "executor_10m_tasks",
+    "executor_10m_tasks_peak_rss",
+    "event_pingpong_p50",
+    "event_pingpong_p99",
+    "event_pingpong_p999",
+    "queue_bounded_1p1c_p50",
+    "queue_bounded_1p1c_p99",
+    "queue_bounded_1p1c_p999",
+];
+
 /// Shapes that, until gilfree's rows for them land, only CPython has.
 const CPYTHON_ONLY_SHAPES: &[&str] = &[
     "queue_bounded_1p1c_taskdone",
@@ -45,6 +61,8 @@ const CPYTHON_ONLY_SHAPES: &[&str] = &[
 
 const IMPLS: &[&str] = &[
     "gilfree",
+    "gilfree_tenth_n",
+    "gilfree_16x_buffer",
     "std",
     "parking_lot",
     "crossbeam",
@@ -59,14 +77,32 @@ const IMPLS: &[&str] = &[
     "robust_pthread",
 ];
 
-fn scratch(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("gilfree-bench-test-{}-{name}", std::process::id()))
+/// The run's own directory under the system's temp dir, removed with
+/// everything in it on drop, so also when an assertion fails.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("gilfree-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
 fn quick_run_prints_the_table_and_writes_json_and_chart() {
-    let json_path = scratch("rows.json");
-    let svg_path = scratch("chart.svg");
+    let scratch = Scratch::new();
+    let json_path = scratch.file("rows.json");
+    let svg_path = scratch.file("chart.svg");
     let out = Command::new(env!("CARGO_BIN_EXE_gilfree-bench"))
         .arg("--quick")
         .arg("--json")
@@ -127,8 +163,11 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
     }
     let has = |shape: &str, imp: &str| seen.iter().any(|(s, i)| s == shape && i == imp);
     let has_shape = |shape: &str| seen.iter().any(|(s, _)| s == shape);
-    for shape in RUST_SHAPES {
+    for shape in RUST_SHAPES.iter().chain(SCALE_SHAPES) {
         assert!(has_shape(shape), "no JSON row for {shape}");
+    }
+    for shape in SCALE_SHAPES {
+        assert!(has(shape, "gilfree"), "no gilfree row for {shape}");
     }
     assert!(
         seen.iter().any(|(s, _)| s.starts_with("cpu_threads_")),
@@ -191,8 +230,4 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         "ratio chart has no shape labels"
     );
     assert!(ratio.contains("fastest peer"), "ratio chart has no title");
-
-    let _ = std::fs::remove_file(&json_path);
-    let _ = std::fs::remove_file(&svg_path);
-    let _ = std::fs::remove_file(&ratio_path);
 }

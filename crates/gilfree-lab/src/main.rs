@@ -32,6 +32,12 @@ fn cli() -> Command {
             .global(true)
             .value_parser(value_parser!(usize))
             .help("Number of threads or processes to use (where the lesson has one)"),
+        Arg::new("trace")
+            .long("trace")
+            .value_name("FILE.json")
+            .global(true)
+            .value_parser(value_parser!(std::path::PathBuf))
+            .help("Record a trace (Chrome trace events; open it in ui.perfetto.dev), where the lesson has one"),
     ];
     let mut cmd = Command::new("gilfree-lab")
         .about("The lessons of concurrency, performed and measured with gilfree")
@@ -53,6 +59,7 @@ fn main() -> ExitCode {
         fast: sub.get_flag("fast") || m.get_flag("fast"),
         chart: sub.get_one::<std::path::PathBuf>("chart").cloned(),
         threads: sub.get_one::<usize>("threads").copied(),
+        trace: sub.get_one::<std::path::PathBuf>("trace").cloned(),
     };
     let run = |l: &lessons::Lesson| -> bool {
         report::title(l.name, l.about);
@@ -74,6 +81,7 @@ fn main() -> ExitCode {
         "tour" => {
             let tour_ctx = Ctx {
                 chart: None,
+                trace: None,
                 ..ctx.clone()
             };
             let mut ok = true;

@@ -92,26 +92,26 @@ impl PlSemaphore {
     }
 }
 
-struct StdEvent {
+pub(crate) struct StdEvent {
     flag: std::sync::Mutex<bool>,
     cv: std::sync::Condvar,
 }
 
 impl StdEvent {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         StdEvent {
             flag: std::sync::Mutex::new(false),
             cv: std::sync::Condvar::new(),
         }
     }
-    fn set(&self) {
+    pub(crate) fn set(&self) {
         *self.flag.lock().unwrap() = true;
         self.cv.notify_all();
     }
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         *self.flag.lock().unwrap() = false;
     }
-    fn wait(&self) {
+    pub(crate) fn wait(&self) {
         let mut f = self.flag.lock().unwrap();
         while !*f {
             f = self.cv.wait(f).unwrap();
@@ -119,26 +119,26 @@ impl StdEvent {
     }
 }
 
-struct PlEvent {
+pub(crate) struct PlEvent {
     flag: parking_lot::Mutex<bool>,
     cv: parking_lot::Condvar,
 }
 
 impl PlEvent {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         PlEvent {
             flag: parking_lot::Mutex::new(false),
             cv: parking_lot::Condvar::new(),
         }
     }
-    fn set(&self) {
+    pub(crate) fn set(&self) {
         *self.flag.lock() = true;
         self.cv.notify_all();
     }
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         *self.flag.lock() = false;
     }
-    fn wait(&self) {
+    pub(crate) fn wait(&self) {
         let mut f = self.flag.lock();
         while !*f {
             self.cv.wait(&mut f);

@@ -1,5 +1,6 @@
 //! `thread-pool`: ThreadPoolExecutor with `map`, with `submit` +
-//! `as_completed`, with `wait(FirstCompleted)`, and with a failing task.
+//! `as_completed`, with `wait(FirstCompleted)`, and with a failing task;
+//! with `--trace FILE`, all of it recorded as a trace to open in Perfetto.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,11 @@ fn count_primes(n: u64) -> u64 {
 }
 
 pub fn run(ctx: &Ctx) -> LessonResult {
+    // Started before the pool, so the trace sees every task.
+    let trace = match &ctx.trace {
+        Some(path) => Some(gilfree::trace::start(path)?),
+        None => None,
+    };
     let workers = ctx.threads.unwrap_or(4);
     let (jobs, size) = if ctx.fast { (16, 2_000) } else { (64, 60_000) };
     let pool = ThreadPoolExecutor::builder()
@@ -127,6 +133,10 @@ pub fn run(ctx: &Ctx) -> LessonResult {
     let t = Instant::now();
     pool.shutdown(true, false);
     measure("shutdown(wait=true)", ms(t.elapsed()));
+    if let (Some(trace), Some(path)) = (trace, &ctx.trace) {
+        trace.finish()?;
+        measure("trace written (open it in ui.perfetto.dev)", path.display());
+    }
 
     explain(
         "map hands back results in input order, as_completed in completion order \

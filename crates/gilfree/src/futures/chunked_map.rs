@@ -23,12 +23,17 @@
 //!   goes: the caller times each `submit` (the per-chunk overhead, a moving
 //!   average) and each chunk times its own run (the per-item cost). The next
 //!   chunk is sized so that its run takes [`RATIO`] times the overhead (the
-//!   hand-off is then at most 1/16 of the time), starting from one item,
-//!   at most doubling per measurement, and never more than
-//!   `buffersize / workers` items, so every worker can have a chunk.
+//!   hand-off is then at most 1/16 of the time), at most doubling per
+//!   measurement, and never more than `buffersize / workers` items, so
+//!   every worker can have a chunk. Before the first measurement the buffer
+//!   is filled with `2 × workers` one-item chunks (the probes) and the rest
+//!   in as many chunks again, not in one-item chunks: a buffer of a million
+//!   tiny items would otherwise start as a million jobs.
 //!
 //! `buffersize` counts items, not chunks: the input is never read more
-//! than `buffersize` items ahead of the results yielded.
+//! than `buffersize` items ahead of the results yielded. Once the buffer is
+//! full it is refilled a whole chunk at a time, as soon as one fits (also
+//! while the caller is still draining a chunk), never an item at a time.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -62,6 +67,12 @@ enum Sizing {
         next: usize,
         /// Moving average of one submit, in ns (`None`: no sample yet).
         overhead_ns: Option<f64>,
+        /// Until a chunk has been timed, the first this many chunks in
+        /// flight have one item each (`2 × workers`), and the rest of the
+        /// buffer goes in as many chunks again.
+        probes: usize,
+        /// A chunk has been timed.
+        learned: bool,
     },
 }
 
@@ -141,6 +152,8 @@ where
                 cap: (b / workers).max(1),
                 next: 1,
                 overhead_ns: None,
+                probes: 2 * workers,
+                learned: false,
             },
         };
         #[cfg(not(feature = "progress"))]
@@ -166,7 +179,7 @@ where
         };
         let filled = match o.buffersize {
             None => map.submit_all(collected),
-            Some(_) => map.top_up(0),
+            Some(_) => map.top_up(0, true),
         };
         if let Err(e) = filled {
             map.stop();
@@ -195,12 +208,56 @@ where
         }
     }
 
-    /// Lazy mode: read and submit until `limit + slack` items are read and
+    /// Items that may still be read: `limit + slack` minus those read and
     /// not yet yielded.
-    fn top_up(&mut self, slack: usize) -> Result<(), Error> {
-        let limit = self.limit.saturating_add(slack);
-        while self.reading && self.items_in_flight < limit {
-            let k = self.sizing.size().min(limit - self.items_in_flight);
+    #[inline]
+    fn room(&self, slack: usize) -> usize {
+        self.limit
+            .saturating_add(slack)
+            .saturating_sub(self.items_in_flight)
+    }
+
+    /// The size of the next chunk.
+    #[inline]
+    fn chunk_size(&self) -> usize {
+        match self.sizing {
+            Sizing::Measured {
+                learned: false,
+                probes,
+                cap,
+                ..
+            } => {
+                if self.in_flight.len() < probes {
+                    1
+                } else {
+                    self.limit
+                        .saturating_sub(probes)
+                        .div_ceil(probes)
+                        .clamp(1, cap)
+                }
+            }
+            _ => self.sizing.size(),
+        }
+    }
+
+    /// Whether a whole chunk fits in the buffer now (lazy mode).
+    #[inline]
+    fn chunk_fits(&self) -> bool {
+        self.reading && self.room(0) >= self.chunk_size().min(self.limit)
+    }
+
+    /// Lazy mode: read and submit chunks while there is room for
+    /// `limit + slack` items read and not yet yielded. With `partial`, the
+    /// last chunk may be smaller than the chunk size (to fill the buffer
+    /// exactly); without, only whole chunks go, so that a buffer that frees
+    /// one item at a time is not refilled one item at a time.
+    fn top_up(&mut self, slack: usize, partial: bool) -> Result<(), Error> {
+        while self.reading && self.room(slack) > 0 {
+            let size = self.chunk_size();
+            let k = size.min(self.room(slack));
+            if k < size.min(self.limit) && !partial {
+                break;
+            }
             let chunk: Vec<A> = self.input.by_ref().take(k).collect();
             if chunk.len() < k {
                 self.reading = false; // the input may not be fused
@@ -254,8 +311,11 @@ where
             cap,
             next,
             overhead_ns: Some(o),
+            learned,
+            ..
         } = &mut self.sizing
         {
+            *learned = true;
             let per_item = (run.as_nanos() as f64 / len.max(1) as f64).max(1.0);
             let want = (RATIO * *o / per_item).ceil().min(usize::MAX as f64) as usize;
             let most = (*next).max(len).saturating_mul(2).min(*cap);
@@ -298,6 +358,13 @@ where
             }
             if let Some(v) = self.current.next() {
                 self.items_in_flight -= 1;
+                // Keep the workers fed while the caller drains a chunk.
+                if self.chunk_fits()
+                    && let Err(e) = self.top_up(0, false)
+                {
+                    self.stop();
+                    return Some(Err(e));
+                }
                 if let Some(b) = &self.bar {
                     b.inc();
                 }
@@ -311,6 +378,13 @@ where
                 self.stop();
                 return Some(Err(e));
             }
+            // Nothing in flight (whole chunks did not fit): fill the buffer.
+            if self.in_flight.is_empty()
+                && let Err(e) = self.top_up(0, true)
+            {
+                self.stop();
+                return Some(Err(e));
+            }
             let Some((fut, _)) = self.in_flight.pop_front() else {
                 self.finished = true;
                 if let Some(b) = &self.bar {
@@ -320,7 +394,7 @@ where
             };
             // CPython 3.14: top the buffer up before waiting, counting
             // the item about to be yielded as gone.
-            if let Err(e) = self.top_up(1) {
+            if let Err(e) = self.top_up(1, false) {
                 fut.cancel();
                 self.stop();
                 return Some(Err(e));

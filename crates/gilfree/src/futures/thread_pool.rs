@@ -26,6 +26,7 @@ use super::scope::Scope;
 use super::task::{Runnable, Task};
 use super::{Error, Future};
 use crate::sys::atomic::{AtomicUsize, Ordering::*};
+use crate::sys::trace;
 use crate::threading::Lock;
 
 type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -219,6 +220,7 @@ impl Builder {
     /// ```
     pub fn build(self) -> Result<ThreadPoolExecutor, Error> {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        trace::start_from_env();
         let max_workers = match self.max_workers {
             Some(0) => return Err(Error::Value("max_workers must be greater than 0")),
             Some(n) => n,
@@ -318,7 +320,30 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let task = Task::new(f);
+        if trace::on() {
+            return self.submit_traced(f);
+        }
+        self.enqueue(Task::new(f))
+    }
+
+    /// `submit` while a trace is recorded: the job marks its run.
+    #[cold]
+    fn submit_traced<F, T>(&self, f: F) -> Result<Future<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let id = trace::next_id();
+        trace::task_submitted(id);
+        self.enqueue(Task::new(move || trace::task_run(id, f)))
+    }
+
+    #[inline]
+    fn enqueue<F, T>(&self, task: Arc<Task<T, F>>) -> Result<Future<T>, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let job: Arc<dyn Runnable> = task.clone();
         match self
             .shared
@@ -490,5 +515,9 @@ where
 impl Drop for ThreadPoolExecutor {
     fn drop(&mut self) {
         self.shutdown(true, false);
+        if trace::on() {
+            // `GILFREE_TRACE`'s file is written as each pool goes.
+            let _ = trace::flush();
+        }
     }
 }

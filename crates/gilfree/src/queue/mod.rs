@@ -84,7 +84,7 @@
 
 mod aio;
 mod buffer;
-mod core;
+pub(crate) mod core;
 mod error;
 mod fifo;
 mod lifo;

@@ -96,6 +96,18 @@ impl<S: Scope> RawLock<S> {
 
     #[cold]
     pub(crate) fn lock_contended(&self, deadline: Deadline) -> bool {
+        if !crate::sys::trace::on() {
+            return self.contend(deadline);
+        }
+        let since = std::time::Instant::now();
+        let taken = self.contend(deadline);
+        crate::sys::trace::waited("wait lock", since);
+        taken
+    }
+
+    /// The contended acquire: spin, then sleep.
+    #[inline]
+    fn contend(&self, deadline: Deadline) -> bool {
         // Phase 1, while nobody sleeps on the word (it reads LOCKED): look
         // at it under the lock's spin policy, and take it with a CAS to
         // LOCKED as soon as it is seen free. While the word stays off

@@ -88,8 +88,18 @@ impl<S: Scope> EventCount<S> {
     pub(crate) fn block_until<R>(
         &self,
         deadline: Deadline,
-        mut attempt: impl FnMut() -> Option<R>,
+        attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
+        if !super::trace::on() {
+            return self.block(deadline, attempt);
+        }
+        let since = std::time::Instant::now();
+        let r = self.block(deadline, attempt);
+        super::trace::waited("wait", since);
+        r
+    }
+
+    fn block<R>(&self, deadline: Deadline, mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
         if deadline.expired() {
             return None;
         }

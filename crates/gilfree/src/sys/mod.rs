@@ -18,6 +18,7 @@ pub(crate) mod futex;
 pub(crate) mod os;
 pub(crate) mod spin;
 pub(crate) mod sync;
+pub(crate) mod trace;
 pub(crate) mod wakers;
 
 pub(crate) use deadline::Deadline;

@@ -42,6 +42,9 @@ pub const TARGETS: &[(&str, &str, f64)] = &[
     // Issue 17: async waits within 1.0× of tokio::sync on the same runtime.
     ("aio_semaphore_uncontended", "tokio::sync", 1.0),
     ("aio_semaphore_contended_4t", "tokio::sync", 1.0),
+    // Issue 17: the async bounded queue against the async channels.
+    ("queue_async_bounded_1p1c", "tokio", 1.0),
+    ("queue_async_bounded_1p1c", "async-channel", 1.0),
 ];
 
 /// The target limit of gilfree/`imp` on `shape`, if there is one.

@@ -47,6 +47,7 @@ pub fn all(b: &mut Bench) {
     queue::queue_bounded_2p2c(b);
     queue::queue_unbounded_1p1c(b);
     queue::queue_taskdone(b);
+    queue::queue_async_bounded_1p1c(b);
     executor::executor_submit_result(b);
     executor::executor_map(b);
     executor::executor_as_completed(b);

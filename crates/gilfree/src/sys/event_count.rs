@@ -31,6 +31,16 @@
 //! waiter asleep. All sleepers of a generation are woken, so a wake-up can
 //! never go to one thread while another that needed it sleeps on.
 //!
+//! # Tasks
+//!
+//! An async waiter ([`EventCount::poll_until`], private words only) follows
+//! the same protocol with "sleep" replaced by registering its `Waker` in
+//! `sys::wakers`' table on the noted word: the registration is refused if
+//! the word moved (as `futex_wait` returns at once), and a wake-up, after
+//! its CAS, wakes every registered task beside the sleeping threads. So
+//! threads and tasks wait on one event count together, and a task dropped
+//! after a wake-up loses nothing: everyone waiting was woken.
+//!
 //! # Cost
 //!
 //! A notify with nobody asleep is a fence and one load: no RMW, no syscall.
@@ -44,6 +54,7 @@ use super::atomic::{AtomicU32, Ordering::*, fence};
 use super::deadline::Deadline;
 use super::futex::{self, Wake};
 use super::futex::{Private, Scope};
+use super::wakers::{self, WaitSlot};
 
 /// Someone may be asleep on the word.
 const SLEEPY: u32 = 1;
@@ -133,9 +144,45 @@ impl<S: Scope> EventCount<S> {
             {
                 Ok(_) => {
                     futex::wake_all::<S>(&self.word);
+                    if !S::SHARED {
+                        // Tasks registered on the word (after the CAS, as
+                        // `sys::wakers` requires).
+                        wakers::wake(&self.word, u32::MAX);
+                    }
                     return;
                 }
                 Err(now) => w = now,
+            }
+        }
+    }
+}
+
+impl EventCount<Private> {
+    /// One poll of an async wait: `Some` once `attempt` succeeds, `None`
+    /// after registering `waker` on the word (then return `Pending`; a
+    /// notify wakes it). The caller keeps `slot` across polls and drops it
+    /// with the future (see `sys::wakers` for what a drop does).
+    pub(crate) fn poll_until<R>(
+        &self,
+        slot: &mut WaitSlot,
+        waker: &core::task::Waker,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        loop {
+            if let Some(r) = attempt() {
+                slot.finish();
+                return Some(r);
+            }
+            // Announce, then look (as `block_until`), then register only
+            // if the word is still the one announced.
+            let seen = self.word.fetch_or(SLEEPY, Relaxed) | SLEEPY;
+            fence(SeqCst);
+            if let Some(r) = attempt() {
+                slot.finish();
+                return Some(r);
+            }
+            if slot.register(&self.word, seen, waker) {
+                return None;
             }
         }
     }

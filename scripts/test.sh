@@ -6,6 +6,20 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The `mpi` feature (cluster::MpiPoolExecutor) builds against MPICH (mpi-sys
+# runs bindgen, hence libclang) and its tests run under mpiexec; clippy's
+# --all-features below builds it. Install them when missing: CI runs as root,
+# with no stdin.
+MPI_PACKAGES=(libmpich-dev mpich libclang-dev clang pkg-config)
+if ! dpkg -s "${MPI_PACKAGES[@]}" >/dev/null 2>&1; then
+  step "installing MPICH, libclang and pkg-config (feature mpi)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    "${MPI_PACKAGES[@]}"
+fi
+
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
@@ -29,6 +43,17 @@ if ls crates/gilfree/tests/deadlock*.rs >/dev/null 2>&1; then
   run_tests -p gilfree --features deadlock-detection
   run_tests -p gilfree-lab --features deadlock-detection
 fi
+
+step "feature tests: mpi (the cluster executor under mpiexec -n 3)"
+# Each cluster test binary runs itself under `mpiexec -n 3` (cluster.rs) or
+# starts its own MPI jobs (cluster_launch.rs).
+run_tests -p gilfree --features mpi --test cluster --test cluster_launch
+run_tests -p gilfree-lab --features mpi --test cluster_lesson
+cargo test -p gilfree --features mpi --doc cluster
+
+step "feature tests: tokio (waits on other processes as .await)"
+run_tests -p gilfree --features tokio --test async_process
+cargo test -p gilfree --features tokio --doc multiprocessing
 
 step "doc tests"
 cargo test --workspace --doc

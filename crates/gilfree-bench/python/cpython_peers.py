@@ -571,6 +571,42 @@ CPYTHON["pool_map_cpu_2w"] = pool_map_cpu_2w
 # impl -> shape id -> function
 IMPLS = {"cpython": CPYTHON, "cpython-ppe": {"pool_apply_roundtrip": ppe_roundtrip}}
 
+# The `cluster_*` shapes (issue 16): mpi4py.futures' MPIPoolExecutor on the
+# server ranks of its own job. Only in the mpi4py peer, which gilfree-bench
+# starts as `mpiexec -n 3 python -m mpi4py.futures cpython_peers.py --serve
+# --mpi4py` (rank 0 runs this script, ranks 1 and 2 serve).
+CLUSTER_CHUNK = 1000  # as `CHUNK` in src/shapes/cluster.rs
+_mpi_pool = []
+
+
+def _mpi4py_pool():
+    if not _mpi_pool:
+        from mpi4py.futures import MPIPoolExecutor
+
+        ex = MPIPoolExecutor()
+        list(ex.map(tiny, range(64), chunksize=8))
+        _mpi_pool.append(ex)
+    return _mpi_pool[0]
+
+
+def cluster_submit_result(n):
+    submit = _mpi4py_pool().submit
+    t0 = clock()
+    acc = 0
+    for i in range(n):
+        acc += submit(tiny, i).result()
+    return clock() - t0
+
+
+def cluster_map_tiny(n):
+    ex = _mpi4py_pool()
+    t0 = clock()
+    total = sum(ex.map(tiny, range(n), chunksize=CLUSTER_CHUNK))
+    ns = clock() - t0
+    assert total == n * n
+    return ns
+
+
 # The `py_*` shapes: gilfree's Python bindings against the stdlib, from
 # Python. Only when the bindings import (e.g. in the venv that
 # scripts/test.sh builds them into: target/venv/bin/python).
@@ -601,6 +637,15 @@ else:
             CPYTHON[shape] = make(stdlib)
 
 
+if "--mpi4py" in sys.argv:
+    IMPLS = {
+        "mpi4py": {
+            "cluster_submit_result": cluster_submit_result,
+            "cluster_map_tiny": cluster_map_tiny,
+        }
+    }
+
+
 def serve():
     out = sys.stdout
     for line in sys.stdin:
@@ -625,7 +670,7 @@ def serve():
         else:
             out.write(f"err unknown command {line.strip()!r}\n")
         out.flush()
-    for ex in _pools.values():
+    for ex in list(_pools.values()) + _mpi_pool:
         ex.shutdown()
     for p in _mp_pools.values():
         if hasattr(p, "terminate"):

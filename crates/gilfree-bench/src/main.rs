@@ -125,6 +125,18 @@ fn main() -> ExitCode {
             Err(e) => b.note(format!("CPython rows skipped: {e}")),
         }
     }
+    #[cfg(feature = "mpi")]
+    if ["cluster_submit_result", "cluster_map_tiny"]
+        .iter()
+        .any(|s| b.wants(s))
+        && gilfree::cluster::world_size().is_some()
+        && !args.no_python
+    {
+        match peer::Peer::mpi4py() {
+            Ok(p) => b.add_peer(p),
+            Err(e) => b.note(format!("mpi4py rows skipped: {e}")),
+        }
+    }
     let deadlock_wanted = shapes::deadlock_work::SHAPES
         .iter()
         .any(|(s, _, _)| b.wants(s))

@@ -50,6 +50,8 @@ pub struct Peer {
     /// A file to remove once the peer has exited (the Python script, which
     /// multiprocessing's spawn children read again).
     cleanup: Option<std::path::PathBuf>,
+    /// A directory to remove once the peer has exited (mpi4py's).
+    cleanup_dir: Option<std::path::PathBuf>,
 }
 
 /// The interpreter to use (see the module doc).
@@ -67,13 +69,22 @@ fn interpreter() -> String {
 impl Peer {
     /// Start `exe args…` and ask which shapes it has.
     pub fn start(name: &str, exe: &str, args: &[&std::ffi::OsStr]) -> Result<Peer, String> {
-        let mut child = Command::new(exe)
-            .args(args)
+        let mut cmd = Command::new(exe);
+        cmd.args(args);
+        let mut peer = Peer::spawn(name, cmd)?;
+        peer.exe = exe.to_string();
+        Ok(peer)
+    }
+
+    /// Start `cmd` and ask which shapes it has.
+    fn spawn(name: &str, mut cmd: Command) -> Result<Peer, String> {
+        let what = format!("{:?}", cmd.get_program());
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| format!("cannot start {exe}: {e}"))?;
+            .map_err(|e| format!("cannot start {what}: {e}"))?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut peer = Peer {
@@ -83,9 +94,10 @@ impl Peer {
             stdout,
             shapes: HashSet::new(),
             version: String::new(),
-            exe: exe.to_string(),
+            exe: what,
             gilfree: String::new(),
             cleanup: None,
+            cleanup_dir: None,
         };
         let line = peer.ask("list")?;
         let names = line
@@ -163,6 +175,62 @@ impl Peer {
         Ok(py)
     }
 
+    /// Start mpi4py's peer (the `cluster_*` shapes): the peer script under
+    /// `mpiexec -n 3 PYTHON -m mpi4py.futures`, as its own MPI job, with
+    /// the MPI variables of ours removed (a job started from inside a job
+    /// would otherwise try to join it). PYTHON is
+    /// `GILFREE_BENCH_MPI4PY_PYTHON`, else `target/venv-mpi4py/bin/python`
+    /// if it exists, else the CPython peer's interpreter; it needs `pip
+    /// install mpi4py`. mpi4py's wheel loads `libmpi.so.12`; for MPICH it
+    /// is told so (`MPI4PY_MPIABI=mpich`) and given that name for
+    /// `libmpich.so.12` in a temporary directory on `LD_LIBRARY_PATH`.
+    #[cfg(feature = "mpi")]
+    pub fn mpi4py() -> Result<Peer, String> {
+        let venv = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../target/venv-mpi4py/bin/python"
+        );
+        let exe = std::env::var("GILFREE_BENCH_MPI4PY_PYTHON").unwrap_or_else(|_| {
+            if std::path::Path::new(venv).is_file() {
+                venv.to_string()
+            } else {
+                interpreter()
+            }
+        });
+        let dir = std::env::temp_dir().join(format!("gilfree-bench-mpi4py-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let script = dir.join("cpython_peers.py");
+        std::fs::write(&script, SCRIPT)
+            .map_err(|e| format!("writing {}: {e}", script.display()))?;
+        let mpich = "/usr/lib/x86_64-linux-gnu/libmpich.so.12";
+        if std::path::Path::new(mpich).exists() {
+            let _ = std::os::unix::fs::symlink(mpich, dir.join("libmpi.so.12"));
+        }
+        let ld = match std::env::var("LD_LIBRARY_PATH") {
+            Ok(old) if !old.is_empty() => format!("{}:{old}", dir.display()),
+            _ => dir.display().to_string(),
+        };
+        let mut cmd = Command::new("mpiexec");
+        cmd.args(["-n", "3", &exe, "-u", "-m", "mpi4py.futures"])
+            .arg(&script)
+            .args(["--serve", "--mpi4py"])
+            .env("LD_LIBRARY_PATH", ld)
+            .env("MPI4PY_MPIABI", "mpich");
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if ["PMI_", "PMIX_", "HYDRA_", "MPI_LOCAL", "MPIR_", "OMPI_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+            {
+                cmd.env_remove(k.as_ref());
+            }
+        }
+        let mut peer = Peer::spawn("mpi4py", cmd)?;
+        peer.exe = exe;
+        peer.cleanup_dir = Some(dir);
+        Ok(peer)
+    }
+
     /// The impls the script has for `shape` (`cpython`, maybe `gilfree`).
     pub fn impls(&self, shape: &str) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -215,6 +283,9 @@ impl Drop for Peer {
         let _ = self.child.wait();
         if let Some(p) = &self.cleanup {
             let _ = std::fs::remove_file(p);
+        }
+        if let Some(d) = &self.cleanup_dir {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 }

@@ -77,14 +77,32 @@ const IMPLS: &[&str] = &[
     "robust_pthread",
 ];
 
-fn scratch(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("gilfree-bench-test-{}-{name}", std::process::id()))
+/// The run's own directory under the system's temp dir, removed with
+/// everything in it on drop, so also when an assertion fails.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("gilfree-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
 fn quick_run_prints_the_table_and_writes_json_and_chart() {
-    let json_path = scratch("rows.json");
-    let svg_path = scratch("chart.svg");
+    let scratch = Scratch::new();
+    let json_path = scratch.file("rows.json");
+    let svg_path = scratch.file("chart.svg");
     let out = Command::new(env!("CARGO_BIN_EXE_gilfree-bench"))
         .arg("--quick")
         .arg("--json")
@@ -212,8 +230,4 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         "ratio chart has no shape labels"
     );
     assert!(ratio.contains("fastest peer"), "ratio chart has no title");
-
-    let _ = std::fs::remove_file(&json_path);
-    let _ = std::fs::remove_file(&svg_path);
-    let _ = std::fs::remove_file(&ratio_path);
 }

@@ -1,13 +1,41 @@
 //! The upgraded `deadlock` lesson, run as a user would. With the lab's
 //! `deadlock-detection` feature (the test script runs this file both ways),
 //! it also checks the report made before anything hangs and the DOT graph.
+//! Every run gets its own scratch directory as `TMPDIR` (the lesson writes
+//! its graph there when no `--chart` is given), removed when the test ends,
+//! also when it fails.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn lab(args: &[&str], env: &[(&str, &str)]) -> (String, String) {
+/// A fresh directory under the system's temp dir, removed (with what the
+/// lesson wrote into it) on drop, so also when an assertion fails.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("gilfree-lab-dl-test-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Run the lab with `args` and `env`, its temp dir inside `scratch`.
+fn lab(scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gilfree-lab"))
         .args(args)
         .envs(env.iter().copied())
+        .env("TMPDIR", scratch.path())
         .output()
         .expect("run gilfree-lab");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -29,7 +57,8 @@ fn value<'a>(out: &'a str, label: &str) -> &'a str {
 
 #[test]
 fn acquire_all_fix_is_shown() {
-    let (out, _) = lab(&["deadlock", "--fast"], &[]);
+    let scratch = Scratch::new("acquire-all");
+    let (out, _) = lab(&scratch, &["deadlock", "--fast"], &[]);
     assert_eq!(value(&out, "deadlock caught by timeout"), "true");
     assert_eq!(
         value(&out, "acquire_all, opposite lists: finished"),
@@ -49,12 +78,13 @@ fn acquire_all_fix_is_shown() {
 #[cfg(feature = "deadlock-detection")]
 #[test]
 fn potential_deadlock_is_reported_and_drawn() {
-    let dir = std::env::temp_dir().join(format!("gilfree-lab-dl-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("drawn");
+    let dir = scratch.path();
     let svg = dir.join("graph.svg");
     // The lesson sets warn mode itself: even GILFREE_DEADLOCK=panic must not
     // end it.
     let (out, err) = lab(
+        &scratch,
         &["deadlock", "--fast", "--chart", svg.to_str().unwrap()],
         &[("GILFREE_DEADLOCK", "panic")],
     );
@@ -87,5 +117,4 @@ fn potential_deadlock_is_reported_and_drawn() {
         assert_eq!(rendered, svg.display().to_string());
         assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
     }
-    std::fs::remove_dir_all(&dir).ok();
 }

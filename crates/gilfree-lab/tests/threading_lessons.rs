@@ -1,11 +1,40 @@
 //! The threading lessons, run as a user would (`gilfree-lab LESSON --fast`),
-//! checked for exit status and their key lines.
+//! checked for exit status and their key lines. Each run's `TMPDIR` is a
+//! scratch directory removed when the run ends (the `deadlock` lesson writes
+//! its lock-order graph there).
 
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh directory under the system's temp dir, removed (with what the
+/// lesson wrote into it) on drop, so also when the run or a check fails.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "gilfree-lab-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 fn lab(args: &[&str]) -> String {
+    let scratch = Scratch::new();
     let out = Command::new(env!("CARGO_BIN_EXE_gilfree-lab"))
         .args(args)
+        .env("TMPDIR", &scratch.0)
         .output()
         .expect("run gilfree-lab");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -36,6 +36,7 @@
 //! | `multiprocessing.connection.wait` | [`multiprocessing::connection::wait`] |
 //! | `multiprocessing.Pool` | [`multiprocessing::Pool`], [`multiprocessing::AsyncResult`] |
 //! | `concurrent.futures.ProcessPoolExecutor` | [`futures::ProcessPoolExecutor`] |
+//! | `mpi4py.futures.MPIPoolExecutor` | `cluster::MpiPoolExecutor` (feature `mpi`) |
 //! | `multiprocessing.shared_memory.SharedMemory` | [`multiprocessing::SharedMemory`] |
 //! | `multiprocessing.Value`, `Array`, `RawValue`, `RawArray` | [`multiprocessing::Value`], [`multiprocessing::Array`], [`multiprocessing::RawValue`], [`multiprocessing::RawArray`] |
 //! | `multiprocessing.Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | [`multiprocessing::Lock`], [`multiprocessing::RLock`], [`multiprocessing::Semaphore`], [`multiprocessing::BoundedSemaphore`], [`multiprocessing::Event`], [`multiprocessing::Condition`], [`multiprocessing::Barrier`] (a dead holder's lock is handed on, `owner_died()`) |
@@ -50,6 +51,9 @@
 //!   (`MapOptions::progress`, `AsCompleted::progress`), drawn with
 //!   indicatif. `default-features = false` builds the library without it.
 //! - `deadlock-detection` (off): see [`deadlock`].
+//! - `mpi` (off): `cluster::MpiPoolExecutor`, the same executor over the
+//!   ranks of an MPI job (`mpiexec -n N ./app`); needs an MPI library
+//!   (MPICH) and libclang to build.
 //!
 //! ## Conventions
 //!
@@ -69,6 +73,8 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+#[cfg(feature = "mpi")]
+pub mod cluster;
 pub mod deadlock;
 pub mod futures;
 pub(crate) mod guard;

@@ -1,631 +1,750 @@
-//! The threading twins' test cases for `Semaphore`, `Event`, `Lock`,
-//! `RLock` and `Condition`, written
-//! once and run twice: over the `threading` type with threads as the
-//! parties, and over the `multiprocessing` type with child processes (under
-//! each start method). One party body per case serves both (a task wraps
-//! it for the children). `harness = false`: `main` calls
-//! `multiprocessing::init()` first (children re-execute this binary).
+//! The threading twins' test cases, written once and run twice: over the
+//! `threading` type with threads as the parties (in the `threading_*.rs`
+//! test files), and here over the `multiprocessing` type with child
+//! processes as the parties, under each start method. The shared bodies
+//! live in `tests/twins/` (one module per family, generic over a *world*);
+//! this file adds the process world: its cells (atomics in a shared block),
+//! and one task per family that runs a named party body in a child.
+//! `harness = false`: `main` calls `multiprocessing::init()` first
+//! (children re-execute this binary).
+//!
+//! Thread-only cases (they stay in the threading files), and why:
+//! - `Semaphore`: `semaphore_test_repr`, `bounded_semaphore_test_repr` (the
+//!   `Debug` text of the `threading` type, no parties);
+//!   `guard_released_from_another_thread` (moves a guard, a borrow, to
+//!   another thread; across processes a permit goes back with `release`,
+//!   which the shared cases cover).
+//! - `Event`: `test_repr` (the `Debug` text, no parties).
+//! - `Lock`: `test_repr`, `test_locked_repr` (the `Debug` text);
+//!   `test_thread_leak` (whether lock use registers a *thread* with
+//!   `threading.enumerate`); `test_weakref_exists`, `test_weakref_deleted`
+//!   (an `Arc`'s weak references, not the lock's). The exact error of a
+//!   release of an unlocked lock is each twin's own (Python's
+//!   `RuntimeError` vs `ValueError`); the shared case checks it is one.
+//! - `RLock`: `rlock_test_repr`, `rlock_test_locked_repr` (the `Debug`
+//!   text); `rlock_test_weakref_deleted` (an `Arc`'s weak reference);
+//!   `rlock_guards_data_with_shared_refs` (`threading::RLock<T>` guards
+//!   data; `multiprocessing::RLock` guards none, as in Python);
+//!   `rlock_test_release_save_unacquired` (a `threading::Condition` over
+//!   an `RLock`: `multiprocessing::Condition` has its own lock).
+//! - `Condition` (its twin here is `multiprocessing::Condition<u32>`, and
+//!   the threading side's `Condition<Lock<u32>>`): `condition_test_acquire`,
+//!   `condition_wait_releases_every_rlock_level_and_restores_them`,
+//!   `condition_test_unacquired_wait_other_thread_owner`,
+//!   `condition_stress_python_shaped_rlock` (the default `RLock` and its
+//!   owner: `multiprocessing::Condition` has its own plain lock — Python's
+//!   defaults to an `RLock`); `condition_test_unacquired_wait`
+//!   (the guard-less `wait()`, which the guard API rules out);
+//!   `condition_test_notify`, `condition_test_notify_over_lock`,
+//!   `condition_test_notify_wait_timeout`,
+//!   `condition_stress_timeouts_do_not_swallow_notifies` (exact waiter
+//!   counts: `multiprocessing::Condition` keeps no `n_waiting` and its
+//!   `notify` returns no count); `condition_wait_guard_of_another_lock_is_not_held`
+//!   (its `wait_guard` does not check whose guard it is given);
+//!   `condition_two_conditions_share_one_lock`,
+//!   `condition_stress_producer_consumer_notify_one` (two conditions over
+//!   one lock: no such constructor). The shared `unacquired_notify` case
+//!   runs over the data lock; the threading file adds the `RLock` one.
+//! - `Barrier`: `barrier_test_repr` (the `Debug` text). The action is each
+//!   process's own (a closure cannot travel): every party's handle gets
+//!   the same one, working on the shared cells.
 
-use std::sync::Arc;
+#[path = "twins/barrier.rs"]
+mod barrier;
+#[path = "twins/condition.rs"]
+mod condition;
+#[path = "twins/event.rs"]
+mod event;
+#[path = "twins/lock.rs"]
+mod lock;
+#[path = "twins/rlock.rs"]
+mod rlock;
+#[path = "twins/semaphore.rs"]
+mod semaphore;
+#[path = "twins/world.rs"]
+mod world;
+
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use gilfree::multiprocessing::{self as mp, StartMethod, get_context};
+use gilfree::multiprocessing::{self as mp, SharedMemory, StartMethod, get_context};
 use gilfree::threading;
 use libtest_mimic::{Arguments, Failed, Trial};
+use serde::{Deserialize, Serialize};
 
-/// Generous: the machine is shared and busy; never legitimately reached.
-const PATIENCE: Duration = Duration::from_secs(120);
+use barrier::{Action, BarrierKit, BarrierWorld};
+use condition::{CondKit, CondWorld};
+use event::{EventKit, EventWorld};
+use lock::{LockKit, LockWorld};
+use rlock::{RLockKit, RLockWorld};
+use semaphore::{Refused, SemKit, SemOps, SemWorld};
+use world::{Cells, Party, World};
 
-/// Both semaphores, as the shared bodies use them.
-trait Sem {
-    fn take(&self) -> bool;
-    fn give(&self, n: u32);
-    fn value(&self) -> u32;
-}
+// ---- the process world ----
 
-/// Both events, as the shared bodies use them.
-trait Ev {
-    fn wait(&self) -> bool;
-    fn set(&self);
-    fn is_set(&self) -> bool;
-}
+/// The processes world: parties are child processes started with the
+/// given method, over the `multiprocessing` types.
+#[derive(Clone, Copy)]
+struct Procs(StartMethod);
 
-impl Sem for Arc<threading::Semaphore> {
-    fn take(&self) -> bool {
-        self.acquire_unguarded(true, Some(PATIENCE))
+/// Cells for processes: atomics in an anonymous shared block, passed to
+/// each child with the case's primitives.
+#[derive(Serialize, Deserialize)]
+struct ProcCells(SharedMemory);
+
+impl ProcCells {
+    fn share(&self) -> ProcCells {
+        ProcCells(self.0.try_clone().expect("clone the cells' block"))
     }
-    fn give(&self, n: u32) {
-        self.release_n(n).unwrap()
+}
+
+impl Cells for ProcCells {
+    fn cell(&self, i: usize) -> &AtomicU64 {
+        assert!((i + 1) * 8 <= self.0.size(), "cell {i} out of range");
+        // SAFETY: the block is a page-aligned mapping holding cell `i`
+        // (checked), alive while `self` is; every process touches it only
+        // through these atomics (`AtomicU64` has `u64`'s layout, and any
+        // bit pattern is a valid one).
+        unsafe { &*self.0.as_ptr().cast::<AtomicU64>().add(i) }
+    }
+}
+
+impl World for Procs {
+    type Cells = ProcCells;
+    fn cells_n(&self, n: usize) -> ProcCells {
+        ProcCells(SharedMemory::anonymous(n * 8).expect("a block for the cells"))
+    }
+}
+
+impl Procs {
+    /// A child process running `task` with `args`, as a party.
+    fn party<A: Serialize>(&self, task: mp::Task<A, u64>, args: A) -> Party {
+        let p = get_context(self.0)
+            .process(task, args)
+            .expect("make the party's process");
+        p.start().expect("start the party's process");
+        Party::new(move || p.result().map_err(|e| e.to_string()))
+    }
+}
+
+/// Every shared case of a family, by name, for one world.
+type Cases<W> = Vec<(String, Box<dyn Fn(&W) + Send + Sync>)>;
+
+/// The named cases of a family module, for the world `W` in scope.
+macro_rules! cases {
+    ($module:ident, $($name:ident),* $(,)?) => {{
+        let v: Cases<W> = vec![$((
+            stringify!($name).to_owned(),
+            Box::new(|w: &W| $module::$name(w)),
+        )),*];
+        v
+    }};
+}
+
+/// Run a shared case: its panic (or a party's failure) is the trial's.
+fn run_case(f: impl FnOnce()) -> Result<(), Failed> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|e| Failed::from(world::panic_text(&*e)))
+}
+
+// ---- Semaphore, BoundedSemaphore ----
+
+/// Either kind of `multiprocessing` semaphore.
+#[derive(Serialize, Deserialize)]
+enum MpSem {
+    Plain(mp::Semaphore),
+    Bounded(mp::BoundedSemaphore),
+}
+
+macro_rules! on_mp_sem {
+    ($s:expr, $x:ident => $e:expr) => {
+        match $s {
+            MpSem::Plain($x) => $e,
+            MpSem::Bounded($x) => $e,
+        }
+    };
+}
+
+/// Python's `multiprocessing` semaphores raise `ValueError` for both: the
+/// message tells them apart.
+fn mp_refused(e: mp::Error) -> Refused {
+    match e {
+        mp::Error::Value(m) if m.contains("released too many times") => Refused::TooMany,
+        mp::Error::Value(_) => Refused::Value,
+        e => panic!("unexpected {e}"),
+    }
+}
+
+impl SemOps for MpSem {
+    fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        on_mp_sem!(self, s => s.acquire_unguarded(blocking, timeout))
+    }
+    fn try_acquire_forget(&self) -> bool {
+        on_mp_sem!(self, s => s.try_acquire().map(|g| g.forget()).is_some())
+    }
+    fn acquire_timeout_forget(&self, t: Duration) -> bool {
+        on_mp_sem!(self, s => s.acquire_timeout(t).map(|g| g.forget()).is_some())
+    }
+    fn acquire_forget(&self) {
+        on_mp_sem!(self, s => s.acquire().forget())
+    }
+    fn with(&self, f: &mut dyn FnMut()) {
+        on_mp_sem!(self, s => {
+            let _g = s.acquire();
+            f()
+        })
+    }
+    fn release(&self) -> Result<(), Refused> {
+        on_mp_sem!(self, s => s.release().map_err(mp_refused))
+    }
+    fn release_n(&self, n: u32) -> Result<(), Refused> {
+        on_mp_sem!(self, s => s.release_n(n).map_err(mp_refused))
     }
     fn value(&self) -> u32 {
-        threading::Semaphore::value(self)
+        on_mp_sem!(self, s => s.value())
     }
 }
 
-impl Sem for mp::Semaphore {
-    fn take(&self) -> bool {
-        self.acquire_unguarded(true, Some(PATIENCE))
-    }
-    fn give(&self, n: u32) {
-        self.release_n(n).unwrap()
-    }
-    fn value(&self) -> u32 {
-        mp::Semaphore::value(self)
+impl MpSem {
+    fn share(&self) -> MpSem {
+        match self {
+            MpSem::Plain(s) => MpSem::Plain(s.try_clone().expect("clone")),
+            MpSem::Bounded(s) => MpSem::Bounded(s.try_clone().expect("clone")),
+        }
     }
 }
 
-impl Ev for Arc<threading::Event> {
-    fn wait(&self) -> bool {
-        self.wait_timeout(PATIENCE)
+#[gilfree::task]
+fn sem_party(sem: MpSem, cells: ProcCells, name: String, arg: u64) -> u64 {
+    let k = SemKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        sem,
+        cells,
+    };
+    semaphore::party(&k, &name, arg)
+}
+
+impl SemWorld for Procs {
+    type Sem = MpSem;
+    fn semaphore(&self, bounded: bool, value: u32) -> MpSem {
+        if bounded {
+            MpSem::Bounded(mp::BoundedSemaphore::new(value).expect("new"))
+        } else {
+            MpSem::Plain(mp::Semaphore::new(value).expect("new"))
+        }
     }
-    fn set(&self) {
-        threading::Event::set(self)
+    fn default_semaphore(&self, bounded: bool) -> MpSem {
+        self.semaphore(bounded, 1)
     }
+    fn start_sem(&self, k: &SemKit<Self>, name: &'static str, arg: u64) -> Party {
+        self.party(
+            sem_party::TASK,
+            (k.sem.share(), k.cells.share(), name.to_owned(), arg),
+        )
+    }
+}
+
+fn semaphore_cases<W: SemWorld + Clone>() -> Cases<W> {
+    use semaphore as c;
+    let mut v: Cases<W> = Vec::new();
+    for (kind, bounded) in [
+        ("semaphore_tests", false),
+        ("bounded_semaphore_tests", true),
+    ] {
+        macro_rules! base {
+            ($($name:ident),*) => {$(
+                v.push((format!("{kind}::{}", stringify!($name)), Box::new(move |w: &W| c::$name(w, bounded))));
+            )*};
+        }
+        base!(
+            test_constructor,
+            test_acquire,
+            test_acquire_destroy,
+            test_try_acquire,
+            test_try_acquire_contended,
+            test_acquire_timeout,
+            test_default_value,
+            test_with
+        );
+        v.push((
+            format!("{kind}::test_acquire_contended"),
+            Box::new(move |w: &W| c::contended_phases(w, bounded, false)),
+        ));
+        v.push((
+            format!("{kind}::test_multirelease"),
+            Box::new(move |w: &W| c::contended_phases(w, bounded, true)),
+        ));
+    }
+    v.extend(cases!(
+        semaphore,
+        semaphore_test_release_unacquired,
+        semaphore_release_n_rejects_zero_and_overflow,
+        bounded_semaphore_test_release_unacquired,
+        bounded_semaphore_release_n_all_or_nothing,
+        bounded_guard_drop_at_bound_keeps_bound,
+    ));
+    v.push((
+        "stress_semaphore_bound_never_exceeded".into(),
+        Box::new(|w: &W| c::stress_bound_never_exceeded(w, 3, 8, 3_000)),
+    ));
+    v.push((
+        "stress_semaphore_release_n_nothing_lost".into(),
+        Box::new(|w: &W| c::stress_release_n(w, 6, 5_000)),
+    ));
+    v.push((
+        "stress_bounded_semaphore_over_release_race".into(),
+        Box::new(|w: &W| c::stress_bounded_over_release(w, 3, 4, 2_000)),
+    ));
+    v
+}
+
+// ---- Event ----
+
+impl event::EventOps for mp::Event {
     fn is_set(&self) -> bool {
-        threading::Event::is_set(self)
-    }
-}
-
-impl Ev for mp::Event {
-    fn wait(&self) -> bool {
-        self.wait_timeout(PATIENCE)
+        mp::Event::is_set(self)
     }
     fn set(&self) {
         mp::Event::set(self)
     }
-    fn is_set(&self) -> bool {
-        mp::Event::is_set(self)
+    fn clear(&self) {
+        mp::Event::clear(self)
+    }
+    fn wait(&self) {
+        mp::Event::wait(self)
+    }
+    fn wait_timeout(&self, t: Duration) -> bool {
+        mp::Event::wait_timeout(self, t)
     }
 }
 
-/// Both locks guarding a counter, as the shared bodies use them.
-trait Lk {
-    /// One increment under the lock, its read and write apart.
-    fn bump(&self);
-    fn count(&self) -> u64;
-    /// Run `f` while the caller holds the lock.
-    fn while_held<R>(&self, f: impl FnOnce() -> R) -> R;
-    /// `try_acquire` and `acquire_timeout` both refused (it is held).
-    fn refused(&self) -> bool;
+#[gilfree::task]
+fn event_party(a: mp::Event, b: mp::Event, cells: ProcCells, name: String, arg: u64) -> u64 {
+    let k = EventKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        a,
+        b,
+        cells,
+    };
+    event::party(&k, &name, arg)
 }
 
-/// Both data-less locks, as the release-by-another-party body uses them.
-trait Unit {
-    fn take(&self) -> bool;
-    fn release(&self) -> bool;
-    fn locked(&self) -> bool;
-}
-
-/// Both reentrant locks, as the shared bodies use them.
-trait RLk {
-    fn take(&self) -> bool;
-    fn try_take(&self) -> bool;
-    /// One level; `false` if refused (not the owner).
-    fn release(&self) -> bool;
-    fn owned(&self) -> bool;
-    fn depth(&self) -> u32;
-}
-
-/// Both conditions over a `u32` state, as the shared bodies use them.
-trait Cnd {
-    /// `wait_for(state >= k)` under the lock; whether it held.
-    fn wait_for_at_least(&self, k: u32) -> bool;
-    /// Set the state to `v` under the lock, then notify one or all.
-    fn set_and_notify(&self, v: u32, all: bool);
-    /// A short `wait(timeout)` nobody notifies: its result.
-    fn wait_unnotified(&self) -> bool;
-}
-
-/// Short: only ever waited out where the answer is "timed out".
-const SHORT: Duration = Duration::from_millis(20);
-
-impl Lk for Arc<threading::Lock<u64>> {
-    fn bump(&self) {
-        let mut g = self.acquire();
-        let v = std::hint::black_box(*g);
-        std::thread::yield_now();
-        *g = v + 1;
+impl EventWorld for Procs {
+    type Event = mp::Event;
+    fn event(&self) -> mp::Event {
+        mp::Event::new().expect("new")
     }
-    fn count(&self) -> u64 {
-        *self.acquire()
-    }
-    fn while_held<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _g = self.acquire();
-        f()
-    }
-    fn refused(&self) -> bool {
-        self.try_acquire().is_none() && self.acquire_timeout(SHORT).is_none()
+    fn start_event(&self, k: &EventKit<Self>, name: &'static str, arg: u64) -> Party {
+        let clone = |e: &mp::Event| e.try_clone().expect("clone");
+        self.party(
+            event_party::TASK,
+            (
+                clone(&k.a),
+                clone(&k.b),
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
     }
 }
 
-impl Lk for mp::Lock<u64> {
-    fn bump(&self) {
-        let mut g = self.acquire();
-        let v = std::hint::black_box(*g);
-        std::thread::yield_now();
-        *g = v + 1;
-    }
-    fn count(&self) -> u64 {
-        *self.acquire()
-    }
-    fn while_held<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _g = self.acquire();
-        f()
-    }
-    fn refused(&self) -> bool {
-        self.try_acquire().is_none() && self.acquire_timeout(SHORT).is_none()
-    }
+fn event_cases<W: EventWorld>() -> Cases<W> {
+    use event as c;
+    let mut v = cases!(
+        event,
+        test_is_set,
+        test_notify,
+        test_timeout,
+        test_set_and_clear,
+        test_at_fork_reinit,
+        set_publishes_writes
+    );
+    v.push((
+        "stress_event_set_clear_wait_rounds".into(),
+        Box::new(|w: &W| c::stress_rounds(w, 4, 2_000)),
+    ));
+    v.push((
+        "stress_event_ping_pong".into(),
+        Box::new(|w: &W| c::stress_ping_pong(w, 20_000)),
+    ));
+    v
 }
 
-impl Unit for Arc<threading::Lock> {
-    fn take(&self) -> bool {
-        self.acquire_unguarded(true, Some(PATIENCE))
-    }
-    fn release(&self) -> bool {
-        threading::Lock::release(self).is_ok()
-    }
-    fn locked(&self) -> bool {
-        threading::Lock::locked(self)
-    }
-}
+// ---- Lock ----
 
-impl Unit for mp::Lock {
-    fn take(&self) -> bool {
-        self.acquire_unguarded(true, Some(PATIENCE))
-    }
-    fn release(&self) -> bool {
-        mp::Lock::release(self).is_ok()
-    }
+impl lock::LockOps for mp::Lock {
     fn locked(&self) -> bool {
         mp::Lock::locked(self)
     }
-}
-
-impl RLk for Arc<threading::RLock> {
-    fn take(&self) -> bool {
-        self.acquire_unguarded(true, Some(PATIENCE))
+    fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        mp::Lock::acquire_unguarded(self, blocking, timeout)
     }
-    fn try_take(&self) -> bool {
-        self.acquire_unguarded(false, None)
+    fn try_acquire(&self) -> bool {
+        mp::Lock::try_acquire(self).is_some()
     }
-    fn release(&self) -> bool {
-        threading::RLock::release(self).is_ok()
+    fn acquire_timeout(&self, t: Duration) -> bool {
+        mp::Lock::acquire_timeout(self, t).is_some()
     }
-    fn owned(&self) -> bool {
-        self.is_owned()
+    fn with(&self, f: &mut dyn FnMut()) {
+        let _g = self.acquire();
+        f()
     }
-    fn depth(&self) -> u32 {
-        self.recursion_count()
+    fn release(&self) -> Result<(), ()> {
+        mp::Lock::release(self).map_err(|_| ())
     }
 }
 
-/// `multiprocessing::RLock` has no guard-less acquire: a guard forgotten
-/// is one, released level by level with `release` (as its docs say).
-impl RLk for mp::RLock {
-    fn take(&self) -> bool {
-        self.acquire_timeout(PATIENCE)
+#[gilfree::task]
+fn lock_party(lock: mp::Lock, cells: ProcCells, name: String, arg: u64) -> u64 {
+    let k = LockKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        lock,
+        cells,
+    };
+    lock::party(&k, &name, arg)
+}
+
+impl LockWorld for Procs {
+    type Lock = mp::Lock;
+    fn lock(&self) -> mp::Lock {
+        mp::Lock::new(()).expect("new")
+    }
+    fn start_lock(&self, k: &LockKit<Self>, name: &'static str, arg: u64) -> Party {
+        self.party(
+            lock_party::TASK,
+            (
+                k.lock.try_clone().expect("clone"),
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
+    }
+}
+
+fn lock_cases<W: LockWorld>() -> Cases<W> {
+    use lock as c;
+    let mut v = cases!(
+        lock,
+        test_constructor,
+        test_acquire_destroy,
+        test_acquire_release,
+        test_try_acquire,
+        test_try_acquire_contended,
+        test_acquire_contended,
+        test_with,
+        test_timeout,
+        test_reacquire,
+        test_different_thread,
+        test_state_after_timeout,
+        test_releasing_unacquired_lock,
+        stress_timeouts_do_not_lose_wakeups
+    );
+    v.push((
+        "stress_counter_exact".into(),
+        Box::new(|w: &W| c::counter_stress(w, 8, 20_000)),
+    ));
+    v.push((
+        "stress_handoff_any_thread_releases".into(),
+        Box::new(|w: &W| c::handoff_stress(w, 4, 3, 5_000)),
+    ));
+    v
+}
+
+// ---- RLock ----
+
+impl rlock::RLockOps for mp::RLock {
+    fn locked(&self) -> bool {
+        mp::RLock::locked(self)
+    }
+    fn is_owned(&self) -> bool {
+        mp::RLock::is_owned(self)
+    }
+    fn recursion_count(&self) -> u32 {
+        mp::RLock::recursion_count(self)
+    }
+    fn acquire_unguarded(&self, blocking: bool, timeout: Option<Duration>) -> bool {
+        mp::RLock::acquire_unguarded(self, blocking, timeout)
+    }
+    fn acquire_forget(&self) {
+        std::mem::forget(self.acquire());
+    }
+    fn try_acquire_forget(&self) -> bool {
+        mp::RLock::try_acquire(self).map(std::mem::forget).is_some()
+    }
+    fn acquire_timeout_forget(&self, t: Duration) -> bool {
+        mp::RLock::acquire_timeout(self, t)
             .map(std::mem::forget)
             .is_some()
     }
-    fn try_take(&self) -> bool {
-        self.try_acquire().map(std::mem::forget).is_some()
+    fn try_acquire(&self) -> bool {
+        mp::RLock::try_acquire(self).is_some()
     }
-    fn release(&self) -> bool {
-        mp::RLock::release(self).is_ok()
+    fn acquire_timeout(&self, t: Duration) -> bool {
+        mp::RLock::acquire_timeout(self, t).is_some()
     }
-    fn owned(&self) -> bool {
-        self.is_owned()
+    fn with(&self, f: &mut dyn FnMut()) {
+        let _g = self.acquire();
+        f()
     }
-    fn depth(&self) -> u32 {
-        self.recursion_count()
+    fn release(&self) -> Result<(), ()> {
+        mp::RLock::release(self).map_err(|_| ())
     }
 }
 
-impl Cnd for Arc<threading::Condition<threading::Lock<u32>>> {
-    fn wait_for_at_least(&self, k: u32) -> bool {
-        let mut g = self.acquire();
-        self.wait_for_guard_timeout(&mut g, |v| *v >= k, PATIENCE)
-            .unwrap()
+#[gilfree::task]
+fn rlock_party(lock: mp::RLock, cells: ProcCells, name: String, arg: u64) -> u64 {
+    let k = RLockKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        lock,
+        cells,
+    };
+    rlock::party(&k, &name, arg)
+}
+
+impl RLockWorld for Procs {
+    type RLock = mp::RLock;
+    fn rlock(&self) -> mp::RLock {
+        mp::RLock::new().expect("new")
     }
-    fn set_and_notify(&self, v: u32, all: bool) {
-        let mut g = self.acquire();
-        *g = v;
-        if all {
-            self.notify_all().unwrap();
-        } else {
-            self.notify(1).unwrap();
+    fn start_rlock(&self, k: &RLockKit<Self>, name: &'static str, arg: u64) -> Party {
+        self.party(
+            rlock_party::TASK,
+            (
+                k.lock.try_clone().expect("clone"),
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
+    }
+}
+
+fn rlock_cases<W: RLockWorld>() -> Cases<W> {
+    use rlock as c;
+    let mut v = cases!(
+        rlock,
+        rlock_test_constructor,
+        rlock_test_acquire_destroy,
+        rlock_test_acquire_release,
+        rlock_test_try_acquire,
+        rlock_test_try_acquire_contended,
+        rlock_test_acquire_contended,
+        rlock_test_with,
+        rlock_test_thread_leak,
+        rlock_test_timeout,
+        rlock_test_reacquire,
+        rlock_test_release_unacquired,
+        rlock_test_recursion_count,
+        rlock_test_different_thread,
+        rlock_test_is_owned,
+        rlock_try_acquire_reenters_without_waiting
+    );
+    v.push((
+        "rlock_stress_mutual_exclusion_with_recursion".into(),
+        Box::new(|w: &W| c::stress(w, 4, 20_000)),
+    ));
+    v
+}
+
+// ---- Barrier ----
+
+impl barrier::BarrierOps for mp::Barrier {
+    fn wait(&self) -> Result<usize, threading::Error> {
+        mp::Barrier::wait(self)
+    }
+    fn wait_timeout(&self, t: Duration) -> Result<usize, threading::Error> {
+        mp::Barrier::wait_timeout(self, t)
+    }
+    fn reset(&self) {
+        mp::Barrier::reset(self)
+    }
+    fn abort(&self) {
+        mp::Barrier::abort(self)
+    }
+    fn parties(&self) -> usize {
+        mp::Barrier::parties(self)
+    }
+    fn n_waiting(&self) -> usize {
+        mp::Barrier::n_waiting(self)
+    }
+    fn broken(&self) -> bool {
+        mp::Barrier::broken(self)
+    }
+}
+
+/// `b` with this process's copy of the case's action.
+fn with_action(b: mp::Barrier, action: Action, cells: &ProcCells) -> mp::Barrier {
+    if action == Action::None {
+        return b;
+    }
+    let (me, c) = (b.try_clone().expect("clone"), cells.share());
+    b.with_action(move || barrier::act(action, &c, &me))
+}
+
+#[gilfree::task]
+fn barrier_party(
+    a: mp::Barrier,
+    b: mp::Barrier,
+    action: Action,
+    cells: ProcCells,
+    name: String,
+    arg: u64,
+) -> u64 {
+    let k = BarrierKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        a: with_action(a, action, &cells),
+        b,
+        action,
+        cells,
+    };
+    barrier::party(&k, &name, arg)
+}
+
+impl BarrierWorld for Procs {
+    type Barrier = mp::Barrier;
+    fn refuses(&self, parties: usize) -> bool {
+        mp::Barrier::new(parties).is_err()
+    }
+    fn barrier(
+        &self,
+        parties: usize,
+        action: Action,
+        timeout: Option<Duration>,
+        cells: &ProcCells,
+    ) -> mp::Barrier {
+        let mut b = mp::Barrier::new(parties).expect("new");
+        if let Some(t) = timeout {
+            b = b.with_timeout(t);
         }
+        with_action(b, action, cells)
     }
-    fn wait_unnotified(&self) -> bool {
+    fn start_barrier(&self, k: &BarrierKit<Self>, name: &'static str, arg: u64) -> Party {
+        let clone = |b: &mp::Barrier| b.try_clone().expect("clone");
+        self.party(
+            barrier_party::TASK,
+            (
+                clone(&k.a),
+                clone(&k.b),
+                k.action,
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
+    }
+}
+
+fn barrier_cases<W: BarrierWorld>() -> Cases<W> {
+    use barrier as c;
+    let mut v = cases!(
+        barrier,
+        barrier_test_constructor,
+        barrier_test_barrier,
+        barrier_test_barrier_10,
+        barrier_test_wait_return,
+        barrier_test_action,
+        barrier_test_abort,
+        barrier_test_reset,
+        barrier_test_abort_and_reset,
+        barrier_test_timeout,
+        barrier_test_default_timeout,
+        barrier_test_single_thread,
+        barrier_action_panic_breaks_barrier,
+        barrier_action_may_read_state,
+        barrier_broken_until_reset,
+        barrier_reset_with_nobody_waiting_is_a_no_op,
+        barrier_abort_wakes_blocked_waiters
+    );
+    v.push((
+        "barrier_stress_many_cycles".into(),
+        Box::new(|w: &W| c::stress_cycles(w, 4, 3_000)),
+    ));
+    v
+}
+
+// ---- Condition ----
+
+/// The `multiprocessing` twin: a condition whose lock guards a `u32`.
+impl condition::CondOps for mp::Condition<u32> {
+    fn with(&self, f: &mut dyn FnMut(&mut u32)) {
         let mut g = self.acquire();
-        self.wait_guard_timeout(&mut g, SHORT).unwrap()
+        f(&mut g)
     }
-}
-
-impl Cnd for mp::Condition<u32> {
-    fn wait_for_at_least(&self, k: u32) -> bool {
+    fn notify(&self, n: usize) -> Result<Option<usize>, ()> {
+        // Its count is unknown (always 0, as its docs say).
+        mp::Condition::notify(self, n).map(|_| None).map_err(|_| ())
+    }
+    fn notify_all(&self) -> Result<Option<usize>, ()> {
+        mp::Condition::notify_all(self)
+            .map(|_| None)
+            .map_err(|_| ())
+    }
+    fn n_waiting(&self) -> Option<usize> {
+        None
+    }
+    fn wait_for(
+        &self,
+        pred: &mut dyn FnMut(u32) -> bool,
+        t: Option<Duration>,
+        seen: &mut u32,
+    ) -> bool {
         let mut g = self.acquire();
-        self.wait_for_guard_timeout(&mut g, |v| *v >= k, PATIENCE)
+        let held = match t {
+            Some(t) => self.wait_for_guard_timeout(&mut g, |s| pred(*s), t),
+            None => self.wait_for_guard(&mut g, |s| pred(*s)),
+        };
+        *seen = *g;
+        held
     }
-    fn set_and_notify(&self, v: u32, all: bool) {
+    fn wait_timeout(&self, t: Duration) -> bool {
         let mut g = self.acquire();
-        *g = v;
-        if all {
-            self.notify_all().unwrap();
-        } else {
-            self.notify(1).unwrap();
-        }
+        self.wait_guard_timeout(&mut g, t)
     }
-    fn wait_unnotified(&self) -> bool {
-        let mut g = self.acquire();
-        self.wait_guard_timeout(&mut g, SHORT)
-    }
-}
-
-/// A party of the semaphore case: take one permit and keep it.
-fn sem_party(s: &impl Sem) -> bool {
-    s.take()
-}
-
-/// A party of the event case: wait for the set; whether it was seen.
-fn event_party(e: &impl Ev) -> bool {
-    e.wait()
 }
 
 #[gilfree::task]
-fn sem_party_task(s: mp::Semaphore) -> bool {
-    sem_party(&s)
+fn cond_party(cond: mp::Condition<u32>, cells: ProcCells, name: String, arg: u64) -> u64 {
+    let k = CondKit {
+        world: Procs(StartMethod::Fork), // starts no parties of its own
+        cond,
+        cells,
+    };
+    condition::party(&k, &name, arg)
 }
 
-#[gilfree::task]
-fn event_party_task(e: mp::Event) -> bool {
-    event_party(&e)
-}
-
-/// A party of the lock cases: `m` increments under the lock, or (`m` 0,
-/// while another party holds it) whether both non-blocking and timed
-/// acquires are refused.
-fn lock_party(l: &impl Lk, m: u32) -> bool {
-    if m == 0 {
-        return l.refused();
+impl CondWorld for Procs {
+    type Cond = mp::Condition<u32>;
+    fn condition(&self, state: u32) -> mp::Condition<u32> {
+        mp::Condition::new(state).expect("new")
     }
-    for _ in 0..m {
-        l.bump();
-    }
-    true
-}
-
-/// A party of the release case: release a lock another party acquired.
-fn unit_party(u: &impl Unit) -> bool {
-    u.release()
-}
-
-/// A party of the RLock case. While another party holds it (`free`
-/// false): it cannot take or release it and does not own it. Once it is
-/// fully released (`free`): it takes it twice, is two deep, and releases
-/// both levels, a third release refused.
-fn rlock_party(r: &impl RLk, free: bool) -> bool {
-    if !free {
-        return !r.try_take() && !r.release() && !r.owned() && r.depth() == 0;
-    }
-    r.take()
-        && r.take()
-        && r.depth() == 2
-        && r.release()
-        && r.release()
-        && !r.owned()
-        && !r.release()
-}
-
-/// A party of the condition cases: wait for the state to reach `k`, or
-/// (`k` 0) a timed wait nobody notifies, which must say so.
-fn cond_party(c: &impl Cnd, k: u32) -> bool {
-    if k == 0 {
-        return !c.wait_unnotified();
-    }
-    c.wait_for_at_least(k)
-}
-
-#[gilfree::task]
-fn lock_party_task(l: mp::Lock<u64>, m: u32) -> bool {
-    lock_party(&l, m)
-}
-
-#[gilfree::task]
-fn unit_party_task(u: mp::Lock) -> bool {
-    unit_party(&u)
-}
-
-#[gilfree::task]
-fn rlock_party_task(r: mp::RLock, free: bool) -> bool {
-    rlock_party(&r, free)
-}
-
-#[gilfree::task]
-fn cond_party_task(c: mp::Condition<u32>, k: u32) -> bool {
-    cond_party(&c, k)
-}
-
-type Join = Box<dyn FnOnce() -> Result<bool, Failed>>;
-
-/// How a shared body makes the primitives and starts a party on them.
-trait Twin {
-    type S: Sem;
-    type E: Ev;
-    fn semaphore(&self, value: u32) -> Result<Self::S, Failed>;
-    fn event(&self) -> Result<Self::E, Failed>;
-    fn start_sem(&self, s: &Self::S) -> Result<Join, Failed>;
-    fn start_event(&self, e: &Self::E) -> Result<Join, Failed>;
-    type L: Lk;
-    type U: Unit;
-    type R: RLk;
-    type C: Cnd;
-    fn lock(&self) -> Result<Self::L, Failed>;
-    fn unit_lock(&self) -> Result<Self::U, Failed>;
-    fn rlock(&self) -> Result<Self::R, Failed>;
-    fn condition(&self) -> Result<Self::C, Failed>;
-    fn start_lock(&self, l: &Self::L, m: u32) -> Result<Join, Failed>;
-    fn start_unit(&self, u: &Self::U) -> Result<Join, Failed>;
-    fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed>;
-    fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed>;
-}
-
-/// A thread running `f`, joined as a party.
-fn thread_party(f: impl FnOnce() -> bool + Send + 'static) -> Join {
-    let t = std::thread::spawn(f);
-    Box::new(move || t.join().map_err(|_| "party panicked".into()))
-}
-
-struct Threads;
-impl Twin for Threads {
-    type S = Arc<threading::Semaphore>;
-    type E = Arc<threading::Event>;
-    fn semaphore(&self, value: u32) -> Result<Self::S, Failed> {
-        Ok(Arc::new(threading::Semaphore::new(value)))
-    }
-    fn event(&self) -> Result<Self::E, Failed> {
-        Ok(Arc::new(threading::Event::new()))
-    }
-    fn start_sem(&self, s: &Self::S) -> Result<Join, Failed> {
-        let s = s.clone();
-        let t = std::thread::spawn(move || sem_party(&s));
-        Ok(Box::new(move || {
-            t.join().map_err(|_| "party panicked".into())
-        }))
-    }
-    fn start_event(&self, e: &Self::E) -> Result<Join, Failed> {
-        let e = e.clone();
-        let t = std::thread::spawn(move || event_party(&e));
-        Ok(Box::new(move || {
-            t.join().map_err(|_| "party panicked".into())
-        }))
-    }
-    type L = Arc<threading::Lock<u64>>;
-    type U = Arc<threading::Lock>;
-    type R = Arc<threading::RLock>;
-    type C = Arc<threading::Condition<threading::Lock<u32>>>;
-    fn lock(&self) -> Result<Self::L, Failed> {
-        Ok(Arc::new(threading::Lock::new(0)))
-    }
-    fn unit_lock(&self) -> Result<Self::U, Failed> {
-        Ok(Arc::new(threading::Lock::new(())))
-    }
-    fn rlock(&self) -> Result<Self::R, Failed> {
-        Ok(Arc::new(threading::RLock::new(())))
-    }
-    fn condition(&self) -> Result<Self::C, Failed> {
-        Ok(Arc::new(threading::Condition::from_lock(
-            threading::Lock::new(0),
-        )))
-    }
-    fn start_lock(&self, l: &Self::L, m: u32) -> Result<Join, Failed> {
-        let l = l.clone();
-        Ok(thread_party(move || lock_party(&l, m)))
-    }
-    fn start_unit(&self, u: &Self::U) -> Result<Join, Failed> {
-        let u = u.clone();
-        Ok(thread_party(move || unit_party(&u)))
-    }
-    fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed> {
-        let r = r.clone();
-        Ok(thread_party(move || rlock_party(&r, free)))
-    }
-    fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed> {
-        let c = c.clone();
-        Ok(thread_party(move || cond_party(&c, k)))
+    fn start_cond(&self, k: &CondKit<Self>, name: &'static str, arg: u64) -> Party {
+        self.party(
+            cond_party::TASK,
+            (
+                k.cond.try_clone().expect("clone"),
+                k.cells.share(),
+                name.to_owned(),
+                arg,
+            ),
+        )
     }
 }
 
-struct Processes(StartMethod);
-
-impl Processes {
-    /// A child process running `task`, joined as a party.
-    fn party<A>(&self, task: mp::Task<A, bool>, args: A) -> Result<Join, Failed>
-    where
-        A: serde::Serialize,
-    {
-        let p = get_context(self.0).process(task, args)?;
-        p.start()?;
-        Ok(Box::new(move || Ok(p.result()?)))
-    }
-}
-impl Twin for Processes {
-    type S = mp::Semaphore;
-    type E = mp::Event;
-    fn semaphore(&self, value: u32) -> Result<Self::S, Failed> {
-        Ok(mp::Semaphore::new(value)?)
-    }
-    fn event(&self) -> Result<Self::E, Failed> {
-        Ok(mp::Event::new()?)
-    }
-    fn start_sem(&self, s: &Self::S) -> Result<Join, Failed> {
-        let p = get_context(self.0).process(sem_party_task::TASK, (s.try_clone()?,))?;
-        p.start()?;
-        Ok(Box::new(move || Ok(p.result()?)))
-    }
-    fn start_event(&self, e: &Self::E) -> Result<Join, Failed> {
-        let p = get_context(self.0).process(event_party_task::TASK, (e.try_clone()?,))?;
-        p.start()?;
-        Ok(Box::new(move || Ok(p.result()?)))
-    }
-    type L = mp::Lock<u64>;
-    type U = mp::Lock;
-    type R = mp::RLock;
-    type C = mp::Condition<u32>;
-    fn lock(&self) -> Result<Self::L, Failed> {
-        Ok(mp::Lock::new(0)?)
-    }
-    fn unit_lock(&self) -> Result<Self::U, Failed> {
-        Ok(mp::Lock::new(())?)
-    }
-    fn rlock(&self) -> Result<Self::R, Failed> {
-        Ok(mp::RLock::new()?)
-    }
-    fn condition(&self) -> Result<Self::C, Failed> {
-        Ok(mp::Condition::new(0)?)
-    }
-    fn start_lock(&self, l: &Self::L, m: u32) -> Result<Join, Failed> {
-        self.party(lock_party_task::TASK, (l.try_clone()?, m))
-    }
-    fn start_unit(&self, u: &Self::U) -> Result<Join, Failed> {
-        self.party(unit_party_task::TASK, (u.try_clone()?,))
-    }
-    fn start_rlock(&self, r: &Self::R, free: bool) -> Result<Join, Failed> {
-        self.party(rlock_party_task::TASK, (r.try_clone()?, free))
-    }
-    fn start_cond(&self, c: &Self::C, k: u32) -> Result<Join, Failed> {
-        self.party(cond_party_task::TASK, (c.try_clone()?, k))
-    }
-}
-
-fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.into().into())
-    }
-}
-
-/// Python's semaphore case: parties blocked on an empty semaphore each get
-/// one of the permits a release hands out, and none is lost or doubled.
-fn twin_semaphore(t: &impl Twin) -> Result<(), Failed> {
-    let s = t.semaphore(1)?;
-    let joins = (0..3)
-        .map(|_| t.start_sem(&s))
-        .collect::<Result<Vec<_>, Failed>>()?;
-    s.give(2);
-    for j in joins {
-        check(j()?, "a party got no permit")?;
-    }
-    check(s.value() == 0, format!("value {}", s.value()))?;
-    s.give(1);
-    check(s.value() == 1, "a release after the parties")
-}
-
-/// Python's event case: every party waiting (or about to) sees the set.
-fn twin_event(t: &impl Twin) -> Result<(), Failed> {
-    let e = t.event()?;
-    let joins = (0..3)
-        .map(|_| t.start_event(&e))
-        .collect::<Result<Vec<_>, Failed>>()?;
-    e.set();
-    for j in joins {
-        check(j()?, "a party missed the set")?;
-    }
-    check(e.is_set(), "set")
-}
-
-/// Python's Lock case: N parties × M increments under the lock (read and
-/// write apart) add up exactly.
-fn twin_lock_counter(t: &impl Twin) -> Result<(), Failed> {
-    const N: usize = 3;
-    const M: u32 = 500;
-    let l = t.lock()?;
-    let joins = (0..N)
-        .map(|_| t.start_lock(&l, M))
-        .collect::<Result<Vec<_>, Failed>>()?;
-    for _ in 0..M {
-        l.bump();
-    }
-    for j in joins {
-        check(j()?, "a party did not finish")?;
-    }
-    let want = (N as u64 + 1) * u64::from(M);
-    check(l.count() == want, format!("{} != {want}", l.count()))
-}
-
-/// Python's Lock case: while one party holds it, another's
-/// `acquire(blocking=False)` and `acquire(timeout=t)` both fail; once
-/// released, it is free.
-fn twin_lock_held(t: &impl Twin) -> Result<(), Failed> {
-    let l = t.lock()?;
-    let refused = l.while_held(|| t.start_lock(&l, 0).and_then(|j| j()))?;
-    check(refused, "acquired while held")?;
-    check(lock_party(&l, 1), "taken after the release")?;
-    check(l.count() == 1, format!("count {}", l.count()))
-}
-
-/// Python's Lock case: a lock acquired by one party may be released by
-/// another; releasing it again is an error.
-fn twin_lock_released_by_another(t: &impl Twin) -> Result<(), Failed> {
-    let u = t.unit_lock()?;
-    check(u.take(), "acquired")?;
-    check(u.locked(), "locked")?;
-    check(t.start_unit(&u)?()?, "the other party's release")?;
-    check(!u.locked(), "unlocked after the other party's release")?;
-    check(!u.release(), "releasing an unlocked lock")
-}
-
-/// Python's RLock case: the owner re-enters (depth counts); another party
-/// can neither take nor release it while it is held at any depth; once
-/// fully released, another party takes it (and re-enters) in turn.
-fn twin_rlock(t: &impl Twin) -> Result<(), Failed> {
-    let r = t.rlock()?;
-    check(r.take() && r.take(), "re-entered")?;
-    check(r.owned() && r.depth() == 2, format!("depth {}", r.depth()))?;
-    check(t.start_rlock(&r, false)?()?, "another party at depth 2")?;
-    check(r.release(), "one level")?;
-    check(r.owned() && r.depth() == 1, format!("depth {}", r.depth()))?;
-    check(t.start_rlock(&r, false)?()?, "another party at depth 1")?;
-    check(r.release(), "the last level")?;
-    check(!r.owned() && r.depth() == 0, "released")?;
-    check(!r.release(), "released once too often")?;
-    check(t.start_rlock(&r, true)?()?, "another party once free")?;
-    check(r.try_take(), "free again after the other party")?;
-    check(r.release(), "released")
-}
-
-/// Python's Condition case: `notify` wakes a party waiting for the
-/// state's predicate.
-fn twin_condition_notify(t: &impl Twin) -> Result<(), Failed> {
-    let c = t.condition()?;
-    let j = t.start_cond(&c, 1)?;
-    c.set_and_notify(1, false);
-    check(j()?, "the waiter did not see the change")
-}
-
-/// Python's Condition case: `notify_all` wakes every waiting party.
-fn twin_condition_notify_all(t: &impl Twin) -> Result<(), Failed> {
-    let c = t.condition()?;
-    let joins = (0..3)
-        .map(|_| t.start_cond(&c, 2))
-        .collect::<Result<Vec<_>, Failed>>()?;
-    c.set_and_notify(1, true); // not yet what they wait for
-    c.set_and_notify(2, true);
-    for j in joins {
-        check(j()?, "a waiter did not see the change")?;
-    }
-    Ok(())
-}
-
-/// Python's Condition case: `wait(timeout)` with nobody notifying returns
-/// false, in this party and in another.
-fn twin_condition_wait_timeout(t: &impl Twin) -> Result<(), Failed> {
-    let c = t.condition()?;
-    check(cond_party(&c, 0), "a wait nobody notified said notified")?;
-    check(
-        t.start_cond(&c, 0)?()?,
-        "another party's wait said notified",
+fn condition_cases<W: CondWorld>() -> Cases<W> {
+    cases!(
+        condition,
+        condition_test_unacquired_notify,
+        condition_test_timeout,
+        condition_test_waitfor,
+        condition_test_waitfor_timeout,
+        condition_guard_api_over_lock_data,
+        condition_wait_guard_timeout_returns_false,
+        condition_notify_more_than_waiting_is_harmless,
+        twin_condition_notify,
+        twin_condition_notify_all,
+        twin_condition_wait_timeout,
     )
 }
 
@@ -635,37 +754,20 @@ fn main() {
     args.test_threads = Some(1);
     let mut trials = Vec::new();
     for m in StartMethod::ALL {
-        trials.push(Trial::test(format!("{m}::twin_semaphore"), move || {
-            twin_semaphore(&Processes(m))
-        }));
-        trials.push(Trial::test(format!("{m}::twin_event"), move || {
-            twin_event(&Processes(m))
-        }));
-    }
-    macro_rules! both {
-        ($($case:ident),*) => {$(
-            for m in StartMethod::ALL {
-                trials.push(Trial::test(format!("{m}::{}", stringify!($case)), move || {
-                    $case(&Processes(m))
+        for (family, cases) in [
+            ("semaphore", semaphore_cases::<Procs>()),
+            ("event", event_cases::<Procs>()),
+            ("lock", lock_cases::<Procs>()),
+            ("rlock", rlock_cases::<Procs>()),
+            ("barrier", barrier_cases::<Procs>()),
+            ("condition", condition_cases::<Procs>()),
+        ] {
+            for (name, case) in cases {
+                trials.push(Trial::test(format!("{m}::{family}::{name}"), move || {
+                    run_case(|| case(&Procs(m)))
                 }));
             }
-            trials.push(Trial::test(format!("threads::{}", stringify!($case)), || {
-                $case(&Threads)
-            }));
-        )*};
+        }
     }
-    both!(
-        twin_lock_counter,
-        twin_lock_held,
-        twin_lock_released_by_another,
-        twin_rlock,
-        twin_condition_notify,
-        twin_condition_notify_all,
-        twin_condition_wait_timeout
-    );
-    trials.push(Trial::test("threads::twin_semaphore", || {
-        twin_semaphore(&Threads)
-    }));
-    trials.push(Trial::test("threads::twin_event", || twin_event(&Threads)));
     libtest_mimic::run(&args, trials).exit();
 }

@@ -1,5 +1,18 @@
 //! `Condition`: the scenarios of CPython's `lock_tests.py` `ConditionTests`,
 //! one test each, plus Rust-API tests and producer/consumer stress tests.
+//!
+//! The bodies that both twins can run are shared with the process-shared
+//! twin (`tests/twins/condition.rs`, run across processes by
+//! `shared_memory_twins.rs`); here they run with threads over
+//! `threading::Condition<Lock<u32>>`. The rest are thread-only (the
+//! default `RLock`, the Python-shaped guard-less calls, conditions sharing
+//! one lock, and exact waiter counts, which `multiprocessing::Condition`
+//! does not keep).
+
+#[path = "twins/condition.rs"]
+mod condition;
+#[path = "twins/world.rs"]
+mod world;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +20,9 @@ use std::sync::{Arc, Barrier as StdBarrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use condition as case;
 use gilfree::threading::{Condition, ConditionLock, Error, Lock, RLock};
+use world::Threads;
 
 /// Yield until `f()` holds; waits on state another thread changes, never a
 /// timed sleep.
@@ -58,8 +73,11 @@ fn condition_test_unacquired_wait() {
     assert_eq!(cond.n_waiting(), 0);
 }
 
+/// The shared case is over a `Lock<u32>`; here also over the default
+/// `RLock`, and the error is `threading`'s own.
 #[test]
 fn condition_test_unacquired_notify() {
+    case::condition_test_unacquired_notify(&Threads);
     let cond = Condition::new();
     assert_eq!(cond.notify(1), Err(Error::NotHeld("notify")));
     assert_eq!(cond.notify_all(), Err(Error::NotHeld("notify")));
@@ -236,66 +254,17 @@ fn condition_test_notify_wait_timeout() {
 
 #[test]
 fn condition_test_timeout() {
-    const N: usize = 5;
-    let cond = Arc::new(Condition::new());
-    let hs: Vec<_> = (0..N)
-        .map(|_| {
-            let cond = cond.clone();
-            thread::spawn(move || {
-                let _g = cond.acquire();
-                cond.wait_timeout(Duration::from_millis(50)).unwrap()
-            })
-        })
-        .collect();
-    for h in hs {
-        // Nobody notifies, and this implementation has no spurious wake-ups.
-        assert!(!h.join().unwrap());
-    }
-    assert_eq!(cond.n_waiting(), 0, "timed-out waiters removed themselves");
+    case::condition_test_timeout(&Threads);
 }
 
 #[test]
 fn condition_test_waitfor() {
-    let cond = Arc::new(Condition::new());
-    let state = Arc::new(AtomicUsize::new(0));
-    let (c2, s2) = (cond.clone(), state.clone());
-    let t = thread::spawn(move || {
-        let _g = c2.acquire();
-        let r = c2.wait_for(|| s2.load(Ordering::Relaxed) == 4).unwrap();
-        assert!(r);
-        assert_eq!(s2.load(Ordering::Relaxed), 4);
-    });
-    for _ in 0..4 {
-        let _g = cond.acquire();
-        state.fetch_add(1, Ordering::Relaxed);
-        cond.notify(1).unwrap();
-    }
-    t.join().unwrap();
+    case::condition_test_waitfor(&Threads);
 }
 
 #[test]
 fn condition_test_waitfor_timeout() {
-    let cond = Arc::new(Condition::new());
-    let state = Arc::new(AtomicUsize::new(0));
-    let (c2, s2) = (cond.clone(), state.clone());
-    let t = thread::spawn(move || {
-        let _g = c2.acquire();
-        let r = c2
-            .wait_for_timeout(
-                || s2.load(Ordering::Relaxed) == 4,
-                Duration::from_millis(100),
-            )
-            .unwrap();
-        assert!(!r);
-        true
-    });
-    // Only three increments, so state == 4 is never reached.
-    for _ in 0..3 {
-        let _g = cond.acquire();
-        state.fetch_add(1, Ordering::Relaxed);
-        cond.notify(1).unwrap();
-    }
-    assert!(t.join().unwrap());
+    case::condition_test_waitfor_timeout(&Threads);
 }
 
 // ---- Rust-side API and gilfree specifics ----
@@ -325,19 +294,7 @@ fn condition_wait_releases_every_rlock_level_and_restores_them() {
 
 #[test]
 fn condition_guard_api_over_lock_data() {
-    let cond = Arc::new(Condition::from_lock(Lock::new(Vec::<u32>::new())));
-    let c2 = cond.clone();
-    let t = thread::spawn(move || {
-        let mut g = c2.acquire();
-        c2.wait_for_guard(&mut g, |v| v.len() == 3).unwrap();
-        g.iter().sum::<u32>()
-    });
-    for i in 1..=3 {
-        let mut g = cond.acquire();
-        g.push(i);
-        cond.notify_all().unwrap();
-    }
-    assert_eq!(t.join().unwrap(), 6);
+    case::condition_guard_api_over_lock_data(&Threads);
 }
 
 #[test]
@@ -355,22 +312,7 @@ fn condition_wait_guard_of_another_lock_is_not_held() {
 
 #[test]
 fn condition_wait_guard_timeout_returns_false() {
-    let cond = Condition::from_lock(Lock::new(0));
-    let mut g = cond.acquire();
-    assert_eq!(
-        cond.wait_guard_timeout(&mut g, Duration::from_millis(5)),
-        Ok(false)
-    );
-    assert_eq!(
-        cond.wait_for_guard_timeout(&mut g, |n| *n == 1, Duration::from_millis(5)),
-        Ok(false)
-    );
-    *g = 1;
-    assert_eq!(
-        cond.wait_for_guard_timeout(&mut g, |n| *n == 1, Duration::from_millis(5)),
-        Ok(true)
-    );
-    assert_eq!(cond.n_waiting(), 0);
+    case::condition_wait_guard_timeout_returns_false(&Threads);
 }
 
 #[test]
@@ -396,11 +338,24 @@ fn condition_two_conditions_share_one_lock() {
 
 #[test]
 fn condition_notify_more_than_waiting_is_harmless() {
-    let cond = Condition::new();
-    let _g = cond.acquire();
-    assert_eq!(cond.notify(100), Ok(0));
-    assert_eq!(cond.notify(0), Ok(0));
-    assert_eq!(cond.n_waiting(), 0);
+    case::condition_notify_more_than_waiting_is_harmless(&Threads);
+}
+
+// ---- the twins' own cases (first written for the process twin) ----
+
+#[test]
+fn twin_condition_notify() {
+    case::twin_condition_notify(&Threads);
+}
+
+#[test]
+fn twin_condition_notify_all() {
+    case::twin_condition_notify_all(&Threads);
+}
+
+#[test]
+fn twin_condition_wait_timeout() {
+    case::twin_condition_wait_timeout(&Threads);
 }
 
 // ---- stress ----

@@ -2,6 +2,8 @@
 //! a gilfree type, add a `case("gilfree", …)` to its shape's list; to add a
 //! shape, write a function and call it from [`all`].
 
+#[cfg(feature = "mpi")]
+pub mod cluster;
 pub mod cpu;
 pub mod deadlock;
 pub mod deadlock_work;
@@ -27,6 +29,8 @@ pub fn all(b: &mut Bench) {
     process::pipes(b);
     manager::manager_rows(b);
     pool::pool_rows(b);
+    #[cfg(feature = "mpi")]
+    cluster::cluster_rows(b);
     shared::mp_lock_contended_2p(b);
     lock::lock_uncontended(b);
     lock::lock_contended_2t(b);

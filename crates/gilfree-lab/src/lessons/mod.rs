@@ -1,6 +1,8 @@
 //! The lessons, one file each. Add a lesson: write `fn run(&Ctx) -> Result`,
 //! then add a `Lesson` line to [`LESSONS`] (the tour runs them in this order).
 
+mod asyncio;
+mod cluster;
 mod cpu_bound;
 mod manager;
 mod pipe;
@@ -136,5 +138,15 @@ pub static LESSONS: &[Lesson] = &[
         name: "process-locks",
         about: "Processes take turns under a process Lock; a holder SIGKILLed, the next acquirer told owner_died",
         run: process_locks::run,
+    },
+    Lesson {
+        name: "cluster",
+        about: "The same CPU-bound map on ThreadPoolExecutor, ProcessPoolExecutor and MPI's MpiPoolExecutor, measured (feature mpi, under mpiexec; else it prints the command)",
+        run: cluster::run,
+    },
+    Lesson {
+        name: "asyncio",
+        about: "10,000 downloads as threads vs async tasks (time, peak RSS); a producer/consumer on async waits; a blocking call stalling every task",
+        run: asyncio::run,
     },
 ];

@@ -20,6 +20,19 @@ Each worker gets one Python thread state for its life (so
 ``threading.local`` data persists across its jobs, as in a stdlib worker,
 and a job does not pay for creating one).
 
+From asyncio (tested in ``tests/test_asyncio.py``): a gilfree ``Future``
+is a ``concurrent.futures.Future``, so ``asyncio.wrap_future`` takes it,
+and an executor is passed to ``run_in_executor`` as any other::
+
+    pool = gilfree.ThreadPoolExecutor(max_workers=8)
+    result = await loop.run_in_executor(pool, f, *args)
+    result = await asyncio.wrap_future(pool.submit(f, *args))
+
+Cancelling the asyncio future cancels a job that has not started. The
+loop's *default* executor (``loop.set_default_executor``, used by
+``asyncio.to_thread``) must be a stdlib ``ThreadPoolExecutor``, so pass the
+gilfree pool explicitly.
+
 Differences from the stdlib: worker threads are gilfree's (named
 ``<thread_name_prefix>_<n>`` at the OS level; ``threading.current_thread()``
 in a job is a dummy thread object), and an executor left without

@@ -60,6 +60,12 @@ pub enum Error {
     /// was already taken).
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
+    /// The MPI cluster executor cannot run (feature `mpi`): the program
+    /// was not started by `mpiexec`, has no worker ranks (`mpiexec -n 1`),
+    /// or MPI was initialised by someone else; the text says which and
+    /// what to run.
+    #[error("{0}")]
+    Mpi(String),
     /// `ValueError` for an argument out of range; the text says which.
     #[error("{0}")]
     Value(&'static str),

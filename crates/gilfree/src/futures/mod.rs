@@ -29,7 +29,7 @@ mod job_queue;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod outcome;
-mod process_pool;
+pub(crate) mod process_pool;
 mod progress;
 mod scope;
 mod task;

@@ -12,7 +12,7 @@ use super::error::Error;
 use super::executor::{Executor, Job, MapOptions};
 use super::future::Future;
 use super::progress::Bar;
-use crate::multiprocessing::pool::core::{Config, Core, Failure, Sink};
+use crate::multiprocessing::pool::core::{Config, Core, Failure, Sink, Submit};
 use crate::multiprocessing::pool::wire::{Calls, Outcomes};
 use crate::multiprocessing::pool::{IMap, decode_outcome};
 use crate::multiprocessing::{self as mp, StartMethod, Task};
@@ -51,6 +51,10 @@ impl<A, R> Call<A, R> {
     pub fn new(task: Task<A, R>, args: A) -> Self {
         Call { task, args }
     }
+
+    pub(crate) fn into_parts(self) -> (Task<A, R>, A) {
+        (self.task, self.args)
+    }
 }
 
 impl<A, R> Job for Call<A, R>
@@ -81,6 +85,79 @@ fn from_failure(f: Failure) -> Error {
         Failure::Terminated => Error::BrokenProcessPool("the pool was terminated".into()),
         f => from_mp(f.into()),
     }
+}
+
+/// `submit(task, args)` on any batch taker: one call, one future. The
+/// process pool's and the cluster's `submit`.
+pub(crate) fn submit_call<A, R>(
+    target: &dyn Submit,
+    task: Task<A, R>,
+    args: A,
+) -> Result<Future<R>, Error>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+{
+    let mut calls = Calls::new(task.name());
+    calls
+        .push(&args)
+        .map_err(|e| Error::Process(format!("cannot encode task arguments: {e}")))?;
+    let future = Future::new();
+    let sink = FutureSink {
+        task: task.name(),
+        future: future.clone(),
+    };
+    target
+        .submit(&calls, Box::new(sink))
+        .map_err(from_failure)?;
+    Ok(future)
+}
+
+/// `map(task, items, options)` on any batch taker: the process pool's and
+/// the cluster's `map`.
+pub(crate) fn map_on<A, R, I>(
+    target: Arc<dyn Submit>,
+    task: Task<(A,), R>,
+    items: I,
+    options: MapOptions,
+) -> Result<ProcessMap<A, R, I::IntoIter>, Error>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+    I: IntoIterator<Item = A>,
+{
+    if options.chunksize == Some(0) {
+        return Err(Error::Value("chunksize must be >= 1."));
+    }
+    if options.buffersize == Some(0) {
+        return Err(Error::Value("buffersize must be None or > 0."));
+    }
+    let deadline = options.timeout.map_or(Deadline::Never, Deadline::after);
+    let items = items.into_iter();
+    #[cfg(feature = "progress")]
+    let len = match items.size_hint() {
+        (lo, Some(hi)) if lo == hi => Some(lo as u64),
+        _ => None,
+    };
+    // `(a,)` encodes as `a`: the items are the calls' arguments.
+    let mut inner = IMap::new(
+        target,
+        task.name(),
+        items,
+        options.chunksize.unwrap_or(1),
+        true,
+        options.buffersize.unwrap_or(usize::MAX),
+    );
+    inner.start().map_err(from_mp)?;
+    Ok(ProcessMap {
+        inner,
+        deadline,
+        finished: false,
+        #[cfg(feature = "progress")]
+        bar: Bar::new(options.progress, len),
+        #[cfg(not(feature = "progress"))]
+        bar: None,
+    })
 }
 
 /// Completes one future with one call's outcome.
@@ -324,19 +401,7 @@ impl ProcessPoolExecutor {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let mut calls = Calls::new(task.name());
-        calls
-            .push(&args)
-            .map_err(|e| Error::Process(format!("cannot encode task arguments: {e}")))?;
-        let future = Future::new();
-        let sink = FutureSink {
-            task: task.name(),
-            future: future.clone(),
-        };
-        self.core
-            .submit(&calls, Box::new(sink))
-            .map_err(from_failure)?;
-        Ok(future)
+        submit_call(&*self.core, task, args)
     }
 
     /// Python's `map(fn, *iterables, timeout, chunksize, buffersize)` for
@@ -370,38 +435,7 @@ impl ProcessPoolExecutor {
         R: DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        if options.chunksize == Some(0) {
-            return Err(Error::Value("chunksize must be >= 1."));
-        }
-        if options.buffersize == Some(0) {
-            return Err(Error::Value("buffersize must be None or > 0."));
-        }
-        let deadline = options.timeout.map_or(Deadline::Never, Deadline::after);
-        let items = items.into_iter();
-        #[cfg(feature = "progress")]
-        let len = match items.size_hint() {
-            (lo, Some(hi)) if lo == hi => Some(lo as u64),
-            _ => None,
-        };
-        // `(a,)` encodes as `a`: the items are the calls' arguments.
-        let mut inner = IMap::new(
-            self.core.clone(),
-            task.name(),
-            items,
-            options.chunksize.unwrap_or(1),
-            true,
-            options.buffersize.unwrap_or(usize::MAX),
-        );
-        inner.start().map_err(from_mp)?;
-        Ok(ProcessMap {
-            inner,
-            deadline,
-            finished: false,
-            #[cfg(feature = "progress")]
-            bar: Bar::new(options.progress, len),
-            #[cfg(not(feature = "progress"))]
-            bar: None,
-        })
+        map_on(self.core.clone(), task, items, options)
     }
 
     /// Python's `shutdown(wait=True, *, cancel_futures=False)`: refuse new
@@ -435,7 +469,8 @@ where
     R: DeserializeOwned + Send + 'static,
 {
     fn submit(&self, job: Call<A, R>) -> Result<Future<R>, Error> {
-        ProcessPoolExecutor::submit(self, job.task, job.args)
+        let (task, args) = job.into_parts();
+        ProcessPoolExecutor::submit(self, task, args)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {
@@ -449,8 +484,9 @@ impl Drop for ProcessPoolExecutor {
     }
 }
 
-/// The iterator of [`ProcessPoolExecutor::map`]: results in input order;
-/// the first error ends it.
+/// The iterator of [`ProcessPoolExecutor::map`] (and of the cluster
+/// executor's `map`, feature `mpi`): results in input order; the first
+/// error ends it.
 ///
 /// ```no_run
 /// use gilfree::futures::{MapOptions, ProcessPoolExecutor};

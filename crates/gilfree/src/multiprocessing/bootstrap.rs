@@ -13,8 +13,11 @@ use crate::sys::os;
 ///
 /// In a child started by the spawn method it receives its task, runs it and
 /// exits with its status (0, or 1 if the task panicked); in the fork
-/// server it serves until the parent exits. In every other process it
-/// returns at once (one environment lookup). Python's equivalent is the
+/// server it serves until the parent exits. With the `mpi` feature, under
+/// `mpiexec -n N` it initialises MPI, and ranks 1..N-1 serve
+/// `cluster::MpiPoolExecutor` calls and exit when rank 0 does (see the
+/// `cluster` module). In every other
+/// process it returns at once (one environment lookup). Python's equivalent is the
 /// `if __name__ == "__main__":` guard; [`#[gilfree::main]`](crate::main)
 /// writes this line for you.
 ///
@@ -65,4 +68,8 @@ pub fn init() {
         unsafe { std::env::remove_var(ENV_SERVER) };
         server::serve(&v.to_string_lossy());
     }
+    // Under `mpiexec`: ranks 1..N-1 serve the cluster executor from here
+    // and exit; rank 0 returns to run `main`.
+    #[cfg(feature = "mpi")]
+    crate::cluster::init();
 }

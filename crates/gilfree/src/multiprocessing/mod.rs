@@ -21,6 +21,7 @@
 //! | `Lock`, `RLock` (process-shared, survive a dead holder) | [`Lock`], [`RLock`] |
 //! | `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`] |
 //! | `Value`, `Array`, `sharedctypes.RawValue`/`RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
+//! | `Queue`, `JoinableQueue`, `SimpleQueue` (shared-memory ring) | [`Queue`], [`JoinableQueue`], [`SimpleQueue`]; see [`queue`] |
 //!
 //! # Tasks, not closures
 //!
@@ -102,6 +103,8 @@
 //! watched through a pidfd, so its death is seen at once by `join`,
 //! `is_alive`, and the handshake.
 
+#[cfg(feature = "tokio")]
+mod aio;
 mod bootstrap;
 mod builder;
 mod child;
@@ -115,6 +118,7 @@ pub mod manager;
 mod method;
 pub mod pool;
 mod process;
+pub mod queue;
 mod server;
 pub mod shared_memory;
 mod start;
@@ -133,6 +137,7 @@ pub use manager::{Manager, ManagerBuilder};
 pub use method::{StartMethod, get_start_method, set_start_method, set_start_method_force};
 pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{Process, Unknown, active_children};
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use shared_memory::{
     Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
     SharedMemory, Value,

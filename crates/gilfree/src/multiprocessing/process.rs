@@ -218,6 +218,28 @@ impl<R> Process<R> {
         self.wait(Deadline::Never).map(|_| ())
     }
 
+    /// [`join`](Process::join) without blocking the thread (feature
+    /// `tokio`; Python: `await asyncio.to_thread(p.join)`): the child's
+    /// pidfd (and its socket, drained as results arrive) is watched by
+    /// tokio's reactor. Needs a tokio runtime with I/O enabled. Several
+    /// tasks and threads may join one process at once; dropping the future
+    /// loses nothing. For a timeout, wrap it:
+    /// `tokio::time::timeout(d, p.join_async())`.
+    ///
+    /// ```no_run
+    /// # #[gilfree::task] fn t() {}
+    /// # #[tokio::main] async fn main() {
+    /// let p = gilfree::multiprocessing::Process::new(t::TASK, ()).unwrap();
+    /// p.start().unwrap();
+    /// p.join_async().await.unwrap();
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn join_async(&self) -> Result<()> {
+        super::aio::join(&self.inner).await
+    }
+
     /// Python's `Process.join(timeout)`: wait up to `d`; returns whether
     /// the child has exited (Python returns `None` and you check
     /// `exitcode`).

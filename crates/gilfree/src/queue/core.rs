@@ -32,13 +32,14 @@ use crossbeam_utils::CachePadded;
 use super::buffer::{Buffer, Pop, Push};
 use crate::sys::atomic::{AtomicUsize, Ordering::*};
 use crate::sys::spin::{self, Spin};
-use crate::sys::{Deadline, EventCount};
+use crate::sys::{Deadline, EventCount, Scope};
 
 /// Run `attempt` until it gives `Some`, waiting on `ec` in between; `None`
-/// once `deadline` passed (after one last attempt).
+/// once `deadline` passed (after one last attempt). Also the shared-memory
+/// queue's wait (`multiprocessing::queue`), on a process-shared `ec`.
 #[inline]
-fn wait_until<R>(
-    ec: &EventCount,
+pub(crate) fn wait_until<S: Scope, R>(
+    ec: &EventCount<S>,
     deadline: Deadline,
     mut attempt: impl FnMut() -> Option<R>,
 ) -> Option<R> {
@@ -49,8 +50,8 @@ fn wait_until<R>(
 }
 
 #[cold]
-fn wait_slow<R>(
-    ec: &EventCount,
+fn wait_slow<S: Scope, R>(
+    ec: &EventCount<S>,
     deadline: Deadline,
     attempt: &mut impl FnMut() -> Option<R>,
 ) -> Option<R> {

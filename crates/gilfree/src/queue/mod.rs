@@ -53,7 +53,7 @@
 //! ```
 
 mod buffer;
-mod core;
+pub(crate) mod core;
 mod error;
 mod fifo;
 mod lifo;

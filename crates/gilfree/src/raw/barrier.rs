@@ -60,6 +60,7 @@ use core::marker::PhantomData;
 
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::futex::{self, Wake};
+use crate::sys::wakers::{self, WaitSlot};
 use crate::sys::{Deadline, Private, Scope};
 
 /// The most parties a barrier can have (`count` is 16 bits).
@@ -191,7 +192,7 @@ impl<S: Scope> RawBarrier<S> {
                 Err(now) => w = now,
             }
         }
-        futex::wake_all::<S>(&self.word);
+        self.wake_all();
         if to == DRAINING { Ok(()) } else { Err(Broken) }
     }
 
@@ -228,7 +229,7 @@ impl<S: Scope> RawBarrier<S> {
             match self.word.compare_exchange_weak(w, new, AcqRel, Acquire) {
                 Ok(_) => {
                     if ends {
-                        futex::wake_all::<S>(&self.word);
+                        self.wake_all();
                     }
                     return;
                 }
@@ -253,11 +254,19 @@ impl<S: Scope> RawBarrier<S> {
                 Err(now) => w = now,
             }
         }
-        futex::wake_all::<S>(&self.word);
+        self.wake_all();
     }
 
     fn break_from(&self, from: u32) {
         self.break_if(Some(from))
+    }
+
+    /// Wake every sleeping party, thread or task (after a phase change).
+    fn wake_all(&self) {
+        futex::wake_all::<S>(&self.word);
+        if !S::SHARED {
+            wakers::wake(&self.word, u32::MAX);
+        }
     }
 
     /// CPython's `abort()`: break the barrier for every current and later
@@ -284,7 +293,129 @@ impl<S: Scope> RawBarrier<S> {
                 Err(now) => w = now,
             }
         }
-        futex::wake_all::<S>(&self.word);
+        self.wake_all();
+    }
+}
+
+/// An async party in progress (the protocol is `sys::wakers`'s; the drop
+/// semantics are the head comment's "Async parties"). Private scope only.
+pub(crate) struct BarrierWait<'a> {
+    b: &'a RawBarrier<Private>,
+    slot: WaitSlot,
+    /// This party's index once it has arrived, until it has left.
+    index: Option<u32>,
+}
+
+impl<'a> BarrierWait<'a> {
+    pub(crate) fn new(b: &'a RawBarrier<Private>) -> Self {
+        BarrierWait {
+            b,
+            slot: WaitSlot::new(),
+            index: None,
+        }
+    }
+
+    /// One poll: `Some(result)` once this party has passed (or been told
+    /// broken) and left the cycle; `None` if it waits (the waker is
+    /// registered). The last arrival runs `action` within this call, as
+    /// [`RawBarrier::wait`] does. Not to be polled again after `Some`.
+    pub(crate) fn poll(
+        &mut self,
+        waker: &core::task::Waker,
+        action: impl FnOnce() -> bool,
+    ) -> Option<Result<u32, Broken>> {
+        let b = self.b;
+        let mut w = b.word.load(Acquire);
+        let index = match self.index {
+            Some(i) => i,
+            None => loop {
+                // As `enter`, registering instead of sleeping.
+                match phase(w) {
+                    BROKEN => {
+                        self.slot.finish();
+                        return Some(Err(Broken));
+                    }
+                    FILLING if count(w) < b.parties() => {
+                        match b.word.compare_exchange_weak(w, w + 1, AcqRel, Acquire) {
+                            Ok(_) => {
+                                let i = count(w);
+                                if i + 1 == b.parties() {
+                                    self.slot.finish();
+                                    let r = b.release(action);
+                                    b.leave();
+                                    return Some(r.map(|()| i));
+                                }
+                                self.index = Some(i);
+                                w = b.word.load(Acquire);
+                                break i;
+                            }
+                            Err(now) => w = now,
+                        }
+                    }
+                    _ => {
+                        if self.slot.register(&b.word, w, waker) {
+                            return None;
+                        }
+                        w = b.word.load(Acquire);
+                    }
+                }
+            },
+        };
+        // As `wait_released`, registering instead of sleeping.
+        loop {
+            let result = match phase(w) {
+                DRAINING => Ok(index),
+                FILLING => {
+                    if self.slot.register(&b.word, w, waker) {
+                        return None;
+                    }
+                    w = b.word.load(Acquire);
+                    continue;
+                }
+                _ => Err(Broken),
+            };
+            self.slot.finish();
+            self.index = None;
+            b.leave();
+            return Some(result);
+        }
+    }
+}
+
+impl BarrierWait<'_> {
+    /// Give up the wait (what a drop does): withdraw from a filling cycle
+    /// or leave a released, broken or reset one. Returns `true` if this
+    /// party was inside a cycle that had been released (it passed, unseen),
+    /// `false` if it was withdrawn, told broken, or had not arrived.
+    pub(crate) fn cancel(&mut self) -> bool {
+        if self.index.take().is_none() {
+            return false; // never arrived, or already left
+        }
+        let b = self.b;
+        let mut w = b.word.load(Acquire);
+        loop {
+            if phase(w) != FILLING {
+                b.leave();
+                return phase(w) == DRAINING;
+            }
+            if count(w) == b.parties() {
+                // The last arrival runs the action: the cycle is complete
+                // and this party in it. Wait for the phase change.
+                futex::wait::<Private>(&b.word, w, Deadline::Never);
+                w = b.word.load(Acquire);
+                continue;
+            }
+            match b.word.compare_exchange_weak(w, w - 1, AcqRel, Acquire) {
+                Ok(_) => return false,
+                Err(now) => w = now,
+            }
+        }
+    }
+}
+
+impl Drop for BarrierWait<'_> {
+    fn drop(&mut self) {
+        self.cancel();
     }
 }
 
@@ -413,6 +544,51 @@ mod loom_tests {
             b.abort();
             assert_eq!(t.join().unwrap(), Err(Broken));
             b.reset();
+            assert_eq!(b.word.load(Relaxed), 0);
+        });
+    }
+
+    /// An async party that polls once and then gives up, racing a thread
+    /// party (two parties): giving up withdraws it (still filling), leaves
+    /// the drain (released), or waits out the last arrival's release
+    /// first. A withdrawn party then arrives again, as a thread. Nobody
+    /// hangs (loom reports a lost wake-up, or a cancel that never returns,
+    /// as a deadlock) and the word ends empty: no ghost party.
+    #[test]
+    fn raw_barrier_async_cancel() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let b = Arc::new(RawBarrier::<Private>::new(2));
+            let b2 = b.clone();
+            let t = thread::spawn(move || b2.wait(Deadline::Never, || true).unwrap());
+            let mut w = BarrierWait::new(&b);
+            let mine = match w.poll(core::task::Waker::noop(), || true) {
+                Some(r) => r.unwrap(),
+                None if w.cancel() => 0, // released: it was the first, index 0
+                None => b.wait(Deadline::Never, || true).unwrap(),
+            };
+            drop(w);
+            assert_eq!(mine + t.join().unwrap(), 1);
+            assert_eq!(b.word.load(Relaxed), 0);
+        });
+    }
+
+    /// A task waits through a whole cycle while another thread arrives:
+    /// its registered waker is woken by the release (the model parks the
+    /// task's thread until then).
+    #[test]
+    fn raw_barrier_async_woken() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let b = Arc::new(RawBarrier::<Private>::new(2));
+            let b2 = b.clone();
+            let t = thread::spawn(move || b2.wait(Deadline::Never, || true).unwrap());
+            let mut w = BarrierWait::new(&b);
+            let mine = crate::sys::wakers::block_on_model(|waker| w.poll(waker, || true)).unwrap();
+            drop(w);
+            assert_eq!(mine + t.join().unwrap(), 1);
             assert_eq!(b.word.load(Relaxed), 0);
         });
     }

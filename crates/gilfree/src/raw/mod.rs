@@ -25,10 +25,10 @@ mod event;
 pub(crate) mod life;
 mod lock;
 mod rlock;
-mod robust_lock;
+pub(crate) mod robust_lock;
 mod semaphore;
 
-pub(crate) use barrier::{MAX_PARTIES, RawBarrier};
+pub(crate) use barrier::{BarrierWait, MAX_PARTIES, RawBarrier};
 #[allow(unused_imports)]
 pub(crate) use condvar::RawCondvar;
 pub(crate) use event::{EventWait, RawEvent};

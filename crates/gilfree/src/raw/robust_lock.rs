@@ -254,12 +254,22 @@ impl RawRobustLock {
     pub(crate) fn is_locked(&self) -> bool {
         self.state.load(Relaxed) != FREE
     }
+
+    /// The holder's thread id (as [`my_tid`] gives it), 0 when free. An
+    /// `Acquire` load: a reader that sees another holder (or none) after
+    /// a release also sees what the releaser wrote before it.
+    #[inline]
+    pub(crate) fn holder(&self) -> u32 {
+        self.state.load(Acquire) & TID
+    }
 }
 
-/// The calling thread's kernel id, cached (refreshed after `fork`).
+/// The calling thread's kernel id, cached (refreshed after `fork`); the
+/// owner id other process-shared structures record too (the shared
+/// queue's records).
 #[cfg(not(loom))]
 #[inline]
-fn my_tid() -> u32 {
+pub(crate) fn my_tid() -> u32 {
     use std::cell::Cell;
     use std::sync::atomic::{AtomicU32 as StdU32, Ordering as StdOrdering};
     static GENERATION: StdU32 = StdU32::new(1);
@@ -284,7 +294,7 @@ fn my_tid() -> u32 {
 
 /// Under loom: the raw layer's per-model-thread owner id (never 0).
 #[cfg(loom)]
-fn my_tid() -> u32 {
+pub(crate) fn my_tid() -> u32 {
     super::rlock::current_owner_id::<Shared>() & TID
 }
 

@@ -148,6 +148,19 @@ pub(crate) const SOCKET_READ: Policy = Policy {
     limit: Some(Duration::from_micros(20)),
 };
 
+/// An MPI rank polling for messages (`cluster`, feature `mpi`): yield
+/// between `Iprobe`s for up to 50 µs (a small round trip is 1.2–6 µs,
+/// `notes/mpi.md`), then the caller sleeps with backoff.
+#[cfg(feature = "mpi")]
+pub(crate) const MPI_POLL: Policy = Policy {
+    ramp: 0,
+    polls: 0,
+    gap: 0,
+    yields: UNBOUNDED,
+    yield_polls: 0,
+    limit: Some(Duration::from_micros(50)),
+};
+
 /// Waiting for another thread's progress that is certain to come soon (a
 /// writer that claimed a slot is finishing it): ramp 1 … 64 pauses, then
 /// yield until it is seen. Never sleeps; there is nothing to sleep on.

@@ -1,7 +1,8 @@
 //! The `.await` forms of the threading waits (Python's `asyncio.Lock`,
-//! `asyncio.Semaphore`, `asyncio.BoundedSemaphore`, `asyncio.Event`): the
-//! named futures and the async lock guard. Each future drives its raw
-//! primitive's async wait (`raw::{LockWait, AcquireWait, EventWait}`, all
+//! `asyncio.Semaphore`, `asyncio.BoundedSemaphore`, `asyncio.Event`,
+//! `asyncio.Barrier`): the named futures and the async lock guard. Each
+//! future drives its raw primitive's async wait (`raw::{LockWait,
+//! AcquireWait, EventWait, BarrierWait}`, all
 //! on the one waker protocol of `sys::wakers`), so it runs on any executor
 //! and shares the object with blocking threads: a `release()` or `set()`
 //! wakes whichever waits, thread or task.
@@ -17,10 +18,17 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::fmt;
 
+use std::cell::Cell;
+use std::panic::resume_unwind;
+
+use super::barrier::Barrier;
+use super::error::Error;
 use super::event::Event;
 use super::lock::Lock;
 use super::semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
-use crate::raw::{AcquireWait, EventWait as RawEventWait, LockWait, RawSemaphore};
+use crate::raw::{
+    AcquireWait, BarrierWait as RawBarrierWait, EventWait as RawEventWait, LockWait, RawSemaphore,
+};
 
 const POLLED_AFTER_DONE: &str = "an async wait polled after it completed";
 
@@ -360,5 +368,112 @@ impl Future for EventWait<'_> {
 impl fmt::Debug for EventWait<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventWait").finish_non_exhaustive()
+    }
+}
+
+impl Barrier {
+    /// Wait for all parties without blocking the thread (Python:
+    /// `await barrier.wait()` on an `asyncio.Barrier`). Resolves to this
+    /// party's index in `0..parties`, as [`wait`](Barrier::wait).
+    ///
+    /// Threads and tasks may be parties of the same barrier, in any mix.
+    /// The last to arrive runs the action (if any) inside its poll; if the
+    /// action panics, the barrier breaks and that poll resumes the panic.
+    ///
+    /// Differences from [`wait`](Barrier::wait) (and sameness with
+    /// asyncio):
+    /// - The barrier's default timeout ([`with_timeout`](Barrier::with_timeout))
+    ///   is not applied. Wrap the future in the runtime's timeout
+    ///   (`tokio::time::timeout(d, barrier.wait_async())`).
+    /// - **Dropping the future** (that timeout, a `select!`, a cancelled
+    ///   task) *withdraws* this party, as cancelling `asyncio.Barrier.wait()`
+    ///   does: the barrier is not broken and waits for another party to take
+    ///   its place (a thread's `wait_timeout` breaks it instead, as in
+    ///   Python's `threading`). As in asyncio, the indices of a cycle that
+    ///   lost a party may then repeat; the last arrival always gets
+    ///   `parties - 1`. A future dropped after its cycle was released leaves
+    ///   it as a passing party; one dropped while the last arrival runs the
+    ///   action waits (blocking the thread) for the action to finish, then
+    ///   leaves as a passing party.
+    /// - Private memory only.
+    ///
+    /// # Errors
+    /// [`Error::BrokenBarrier`] if the barrier is or becomes broken (or is
+    /// reset) while this party waits.
+    ///
+    /// ```
+    /// use gilfree::threading::Barrier;
+    /// use std::sync::Arc;
+    ///
+    /// let b = Arc::new(Barrier::new(2));
+    /// let b2 = b.clone();
+    /// let t = std::thread::spawn(move || b2.wait().unwrap()); // a thread party
+    /// let i = futures::executor::block_on(b.wait_async()).unwrap(); // a task party
+    /// let mut idx = [i, t.join().unwrap()];
+    /// idx.sort();
+    /// assert_eq!(idx, [0, 1]);
+    /// ```
+    ///
+    /// A timeout withdraws the party and leaves the barrier whole:
+    ///
+    /// ```
+    /// use gilfree::threading::Barrier;
+    /// use std::time::Duration;
+    ///
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let b = Barrier::new(2);
+    /// rt.block_on(async {
+    ///     assert!(tokio::time::timeout(Duration::from_millis(1), b.wait_async()).await.is_err());
+    /// });
+    /// assert!(!b.broken());
+    /// assert_eq!(b.n_waiting(), 0);
+    /// ```
+    pub fn wait_async(&self) -> BarrierWait<'_> {
+        BarrierWait {
+            barrier: self,
+            wait: Some(RawBarrierWait::new(self.raw())),
+        }
+    }
+}
+
+/// The future of [`Barrier::wait_async`] (Python: the coroutine
+/// `asyncio.Barrier.wait()`). `Send`; dropping it before it completes
+/// withdraws the party (see [`Barrier::wait_async`]).
+///
+/// ```
+/// let b = gilfree::threading::Barrier::new(1);
+/// let fut: gilfree::threading::BarrierWait<'_> = b.wait_async();
+/// assert_eq!(futures::executor::block_on(fut), Ok(0));
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct BarrierWait<'a> {
+    barrier: &'a Barrier,
+    wait: Option<RawBarrierWait<'a>>,
+}
+
+impl Future for BarrierWait<'_> {
+    type Output = Result<usize, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let wait = this.wait.as_mut().expect(POLLED_AFTER_DONE);
+        let panicked = Cell::new(None);
+        let barrier = this.barrier;
+        match wait.poll(cx.waker(), || barrier.run_action(&panicked)) {
+            None => Poll::Pending,
+            Some(r) => {
+                this.wait = None;
+                if let Some(p) = panicked.into_inner() {
+                    resume_unwind(p);
+                }
+                Poll::Ready(r.map(|i| i as usize).map_err(|_| Error::BrokenBarrier))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for BarrierWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BarrierWait").finish_non_exhaustive()
     }
 }

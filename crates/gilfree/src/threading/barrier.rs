@@ -2,8 +2,9 @@
 //! `raw::RawBarrier` (CPython's state machine in one futex word: its state
 //! encoding, orderings and why no wake-up is lost are in `raw/barrier.rs`,
 //! its loom models beside it). This file adds the action (and its panic)
-//! and the default timeout.
+//! and the default timeout; the `.await` form is in `aio.rs`.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -145,9 +146,19 @@ impl Barrier {
     fn wait_until(&self, timeout: Option<Duration>) -> Result<usize, Error> {
         let deadline = timeout.map_or(Deadline::Never, Deadline::after);
         let panicked = Cell::new(None);
-        let result = self.raw.wait(deadline, || match &self.action {
+        let result = self.raw.wait(deadline, || self.run_action(&panicked));
+        if let Some(p) = panicked.into_inner() {
+            resume_unwind(p);
+        }
+        result.map(|i| i as usize).map_err(|_| Error::BrokenBarrier)
+    }
+
+    /// Run the action (if any) for the last arrival: `false` if it panicked,
+    /// the panic kept in `panicked` for the caller to resume once the cycle
+    /// is settled. Python runs the action before releasing the others, too.
+    pub(super) fn run_action(&self, panicked: &Cell<Option<Box<dyn Any + Send>>>) -> bool {
+        match &self.action {
             None => true,
-            // Python runs the action before releasing the others, too.
             Some(action) => match catch_unwind(AssertUnwindSafe(action)) {
                 Ok(()) => true,
                 Err(p) => {
@@ -155,11 +166,11 @@ impl Barrier {
                     false
                 }
             },
-        });
-        if let Some(p) = panicked.into_inner() {
-            resume_unwind(p);
         }
-        result.map(|i| i as usize).map_err(|_| Error::BrokenBarrier)
+    }
+
+    pub(super) fn raw(&self) -> &RawBarrier {
+        &self.raw
     }
 
     /// Return the barrier to its empty, unbroken state (Python:

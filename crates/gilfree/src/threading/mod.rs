@@ -38,7 +38,7 @@ mod thread;
 mod timer;
 
 pub use crate::guard::Guard;
-pub use aio::{AsyncLockGuard, EventWait, LockAcquire, SemaphoreAcquire};
+pub use aio::{AsyncLockGuard, BarrierWait, EventWait, LockAcquire, SemaphoreAcquire};
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionLock, ConditionWait, DataLess};
 pub use error::Error;

@@ -92,6 +92,20 @@ pub(crate) trait Sink: Send {
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>);
 }
 
+/// Something that takes batches: the pool core, or the cluster's hub
+/// (feature `mpi`). The lazy map ([`IMap`](super::IMap)) feeds either.
+pub(crate) trait Submit: Send + Sync {
+    /// Queue a batch; its outcomes go to `sink`. On an error the sink is
+    /// dropped without a call.
+    fn submit(&self, calls: &Calls, sink: Box<dyn Sink>) -> Result<(), Failure>;
+}
+
+impl Submit for Core {
+    fn submit(&self, calls: &Calls, sink: Box<dyn Sink>) -> Result<(), Failure> {
+        Core::submit(self, calls, sink)
+    }
+}
+
 /// What a pool is made of.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -343,7 +357,7 @@ impl Core {
 /// Hand a batch's outcomes to its sink. A panic there (a user's callback,
 /// a result type's `Deserialize`) is reported and contained: the
 /// supervisor must outlive it, or every other caller would wait forever.
-pub(super) fn deliver(sink: Box<dyn Sink>, r: Result<Outcomes<'_>, Failure>) {
+pub(crate) fn deliver(sink: Box<dyn Sink>, r: Result<Outcomes<'_>, Failure>) {
     if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.done(r))) {
         let msg = p
             .downcast_ref::<&str>()

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::core::{Core, Failure, Sink};
+use super::core::{Failure, Sink, Submit};
 use super::decode_outcome;
 use super::wire::{Calls, Outcomes};
 use crate::multiprocessing::error::Error;
@@ -67,7 +67,7 @@ impl<R: DeserializeOwned + Send> Sink for ChunkSink<R> {
 /// assert_eq!(firsts, [0, 1, 4, 9]);
 /// ```
 pub struct IMap<A, R, I> {
-    core: Arc<Core>,
+    core: Arc<dyn Submit>,
     task: &'static str,
     input: I,
     chunksize: usize,
@@ -106,7 +106,7 @@ where
     I: Iterator<Item = A>,
 {
     pub(crate) fn new(
-        core: Arc<Core>,
+        core: Arc<dyn Submit>,
         task: &'static str,
         input: I,
         chunksize: usize,

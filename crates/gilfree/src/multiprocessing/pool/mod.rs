@@ -21,7 +21,7 @@ mod result;
 mod sinks;
 mod supervisor;
 pub(crate) mod wire;
-mod worker;
+pub(crate) mod worker;
 
 pub use front::{Pool, PoolBuilder};
 pub use imap::IMap;

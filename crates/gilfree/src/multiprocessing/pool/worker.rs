@@ -2,7 +2,8 @@
 //! starts in each worker process like any other task. It runs the
 //! initializer, says [`Reply::Ready`], then serves batches from its own
 //! channel — one batch at a time, each answered with one [`Reply::Done`] —
-//! until an empty frame (retire, close) or the end of the channel.
+//! until an empty frame (retire, close) or the end of the channel. The
+//! batch runner itself, [`Answer`], is shared with the cluster's servers.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -54,23 +55,45 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
     if !send(&conn, &Reply::Ready) {
         return;
     }
-    let mut lens = Vec::new();
-    let mut failed = Vec::new();
-    let mut data = Vec::new();
+    let mut answer = Answer::default();
     // An empty frame (retire, close) or the end of the channel ends the
     // worker.
     while let Ok(frame) = conn.recv_bytes() {
         if frame.is_empty() {
             return;
         }
-        let Ok(run) = postcard::from_bytes::<Run<'_>>(&frame) else {
-            eprintln!("gilfree pool worker: a batch that does not decode; exiting");
-            return;
+        let reply = match answer.run(&frame) {
+            Ok(r) => r,
+            Err(why) => {
+                eprintln!("gilfree pool worker: {why}; exiting");
+                return;
+            }
         };
-        let Some(calls) = split(run.args.0, run.lens.0) else {
-            eprintln!("gilfree pool worker: a batch whose lengths do not add up; exiting");
+        if conn.send_bytes(&reply).is_err() {
             return;
-        };
+        }
+    }
+}
+
+/// Runs batches and encodes their replies, reusing its buffers from batch
+/// to batch: the one batch runner of pool workers and cluster servers
+/// (`cluster`, feature `mpi`).
+#[derive(Default)]
+pub(crate) struct Answer {
+    lens: Vec<u8>,
+    failed: Vec<(u32, TaskFailure)>,
+    data: Vec<u8>,
+}
+
+impl Answer {
+    /// Run the batch in `frame` (a [`Run`]) and encode its
+    /// [`Reply::Done`]. `Err` (why) for a frame that does not decode or
+    /// whose lengths do not add up.
+    pub(crate) fn run(&mut self, frame: &[u8]) -> Result<Vec<u8>, &'static str> {
+        let run =
+            postcard::from_bytes::<Run<'_>>(frame).map_err(|_| "a batch that does not decode")?;
+        let calls = split(run.args.0, run.lens.0).ok_or("a batch whose lengths do not add up")?;
+        let Answer { lens, failed, data } = self;
         lens.clear();
         failed.clear();
         data.clear();
@@ -97,12 +120,10 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
         }
         let reply = Reply::Done {
             id: run.id,
-            lens: Bytes(&lens),
-            failed: std::mem::take(&mut failed),
-            data: Bytes(&data),
+            lens: Bytes(lens),
+            failed: std::mem::take(failed),
+            data: Bytes(data),
         };
-        if !send(&conn, &reply) {
-            return;
-        }
+        postcard::to_allocvec(&reply).map_err(|_| "a reply that does not encode")
     }
 }

@@ -262,6 +262,21 @@ impl RLock {
         self.lock.unlock()
     }
 
+    /// Python 3.14's `locked()`: whether any thread of any process holds
+    /// it (a snapshot), as
+    /// [`threading::RLock::locked`](crate::threading::RLock::locked).
+    ///
+    /// ```
+    /// let l = gilfree::multiprocessing::RLock::new().unwrap();
+    /// let g = l.acquire();
+    /// assert!(l.locked());
+    /// drop(g);
+    /// assert!(!l.locked());
+    /// ```
+    pub fn locked(&self) -> bool {
+        self.home.get().lock.is_locked()
+    }
+
     /// Whether the calling thread holds it (Python's `_is_owned()`).
     ///
     /// ```
@@ -304,11 +319,7 @@ impl RLock {
 
 impl fmt::Debug for RLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.home.get().lock.is_locked() {
-            "locked"
-        } else {
-            "unlocked"
-        };
+        let state = if self.locked() { "locked" } else { "unlocked" };
         write!(f, "<multiprocessing.RLock({state})>")
     }
 }

@@ -37,12 +37,27 @@
 //! attach never makes a process responsible for unlinking (CPython before
 //! 3.13 registered attaches too, gh-82300). The table holds
 //! [`MAX_NAMES`] live names; registrations beyond are not tracked.
+//!
+//! # No lock in the members, so any fork is safe
+//!
+//! A process's membership (its socket and the tracker's pid) is one atomic
+//! word, not a mutex: a mutex held by another thread at a `fork` (one
+//! sending a registration, say) would stay locked forever in the child,
+//! and the child's first tracked segment would hang it. Every operation is
+//! a load and a `send`; only replacing the membership (the first launch,
+//! or a new tracker after the old one was killed) is a compare-and-swap.
+//! Two threads that launch at once both fork a tracker; the loser closes
+//! its socket (its tracker sees EOF with an empty table and exits) and
+//! uses the winner's. A replaced socket is left open, never closed: another
+//! thread may be sending on that descriptor number right then, and a
+//! number closed and reused would carry its message elsewhere. That costs
+//! one descriptor per killed tracker.
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::sys::os;
 use crate::sys::os::shm;
@@ -65,10 +80,51 @@ struct Member {
     pid: i32,
 }
 
-static MEMBER: Mutex<Option<Member>> = Mutex::new(None);
+/// This process's membership, packed: the tracker's pid in the high 32
+/// bits, the member socket's descriptor in the low 32; [`NONE`] when it
+/// has none. The descriptor it names stays open for the process's life
+/// (see the head comment).
+static MEMBER: AtomicU64 = AtomicU64::new(NONE);
 
-fn member() -> std::sync::MutexGuard<'static, Option<Member>> {
-    MEMBER.lock().unwrap_or_else(|e| e.into_inner())
+/// No membership (a pid is never 0).
+const NONE: u64 = 0;
+
+fn pack(fd: RawFd, pid: i32) -> u64 {
+    (u64::from(pid as u32) << 32) | u64::from(fd as u32)
+}
+
+/// The membership in `word`: the member socket and the tracker's pid.
+fn unpack(word: u64) -> Option<(BorrowedFd<'static>, i32)> {
+    if word == NONE {
+        return None;
+    }
+    // SAFETY: a descriptor stored in MEMBER is never closed (see the head
+    // comment), so it is open for the rest of this process's life.
+    let fd = unsafe { BorrowedFd::borrow_raw(word as u32 as RawFd) };
+    Some((fd, (word >> 32) as i32))
+}
+
+/// This process's membership, if it has one.
+fn member() -> Option<(BorrowedFd<'static>, i32)> {
+    unpack(MEMBER.load(Ordering::Acquire))
+}
+
+/// Make `m` this process's membership in place of `seen` (what the caller
+/// last loaded); if another thread replaced `seen` first, `m` is dropped
+/// (its tracker exits with nothing registered) and that thread's stands.
+/// Returns the membership in force.
+fn install(seen: u64, m: Member) -> (BorrowedFd<'static>, i32) {
+    let word = pack(m.fd.as_raw_fd(), m.pid);
+    match MEMBER.compare_exchange(seen, word, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            let _kept_open = m.fd.into_raw_fd();
+            unpack(word).expect("a pid is never 0")
+        }
+        Err(current) => {
+            drop(m);
+            unpack(current).expect("MEMBER is only ever replaced by a membership")
+        }
+    }
 }
 
 /// From `init()`: join the tree whose member socket a parent handed us.
@@ -91,7 +147,7 @@ fn adopt(v: &OsStr) {
     if let Some((raw, pid)) = parsed
         && let Some(fd) = shm::adopt_socket(raw)
     {
-        *member() = Some(Member { fd, pid });
+        install(MEMBER.load(Ordering::Acquire), Member { fd, pid });
     }
 }
 
@@ -124,21 +180,19 @@ fn launch() -> io::Result<Member> {
 /// A failure is left for [`register`] to report: a child without a
 /// tracker launches its own when it creates a segment.
 pub(crate) fn ensure_running() {
-    let mut g = member();
-    if g.is_none()
+    if member().is_none()
         && let Ok(m) = launch()
     {
-        *g = Some(m);
+        install(NONE, m);
     }
 }
 
 /// For a child about to be started: a duplicate of the member socket (to
 /// keep open in the child) and the [`ENV_MEMBER`] value naming it.
 pub(crate) fn for_child() -> Option<(OwnedFd, String)> {
-    let g = member();
-    let m = g.as_ref()?;
-    let fd = os::socket::dup(m.fd.as_fd()).ok()?;
-    let v = format!("{},{}", fd.as_raw_fd(), m.pid);
+    let (sock, pid) = member()?;
+    let fd = os::socket::dup(sock).ok()?;
+    let v = format!("{},{}", fd.as_raw_fd(), pid);
     Some((fd, v))
 }
 
@@ -159,32 +213,30 @@ fn message(tag: u8, name: &str) -> io::Result<Vec<u8>> {
 /// launching the tracker if needed (and again if it was killed).
 pub(crate) fn register(name: &str) -> io::Result<()> {
     let msg = message(b'R', name)?;
-    let mut g = member();
-    if let Some(m) = g.as_ref()
-        && shm::send_message(m.fd.as_fd(), &msg).is_ok()
+    let seen = MEMBER.load(Ordering::Acquire);
+    if let Some((sock, _)) = unpack(seen)
+        && shm::send_message(sock, &msg).is_ok()
     {
         return Ok(());
     }
     // No tracker yet, or it is gone (someone killed it): a new one, for
-    // this process and the children it starts from now on.
-    let m = launch()?;
-    shm::send_message(m.fd.as_fd(), &msg)?;
-    *g = Some(m);
-    Ok(())
+    // this process and the children it starts from now on (or the one
+    // another thread installed meanwhile).
+    let (sock, _) = install(seen, launch()?);
+    shm::send_message(sock, &msg)
 }
 
 /// `name` was unlinked: the tracker forgets it. Best effort — a tracker
 /// that outlives a forgotten name only fails to unlink it again.
 pub(crate) fn unregister(name: &str) {
-    let g = member();
-    if let (Some(m), Ok(msg)) = (g.as_ref(), message(b'U', name)) {
-        let _ = shm::send_message(m.fd.as_fd(), &msg);
+    if let (Some((sock, _)), Ok(msg)) = (member(), message(b'U', name)) {
+        let _ = shm::send_message(sock, &msg);
     }
 }
 
 /// The pid of this process's tree's tracker, if it has one.
 pub(crate) fn tracker_pid() -> Option<i32> {
-    member().as_ref().map(|m| m.pid)
+    member().map(|(_, pid)| pid)
 }
 
 /// The tracker's main loop, in the forked child: async-signal-safe only

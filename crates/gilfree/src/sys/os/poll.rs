@@ -47,3 +47,17 @@ fn timespec(d: Duration) -> rustix::time::Timespec {
 pub(crate) fn readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(poll_readable(&[fd], Deadline::now())?[0])
 }
+
+/// Whether `fd` can be written now (a socket: at least its low-water mark
+/// of buffer space free), or has hung up.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // `send_async` only
+pub(crate) fn writable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut pfd = [PollFd::from_borrowed_fd(fd, PollFlags::OUT)];
+    loop {
+        match poll(&mut pfd, Some(&timespec(Duration::ZERO))) {
+            Ok(_) => return Ok(!pfd[0].revents().is_empty()),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -411,7 +411,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             )
         } else {
             match postcard::to_allocvec(&item) {
-                Ok(bytes) => ring.put_chunked(&bytes, deadline),
+                Ok(bytes) => ring.put_chunked(&bytes, deadline, before_commit),
                 Err(e) => return Err(PutError::Encode(item, e.to_string())),
             }
         };
@@ -697,9 +697,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// ```
     pub fn close(self) {}
 
-    /// A put that stops between writing the item and committing it, to
-    /// run `stall` (the fault tests kill the process there). Not a public
-    /// API.
+    /// A put that stops between writing the item and committing it (for
+    /// an item larger than half the ring: after committing its first
+    /// chunk), to run `stall` (the fault tests kill the process there).
+    /// Not a public API.
     #[doc(hidden)]
     pub fn __put_stalled(
         &self,

@@ -536,7 +536,15 @@ impl<'a> Ring<'a> {
     /// that nothing interleaves. On a deadline or shutdown part-way, the
     /// chunks already committed are dropped by their consumer (see the
     /// module doc) and the put fails.
-    pub(crate) fn put_chunked(&self, bytes: &[u8], deadline: Deadline) -> Result<(), PutFail> {
+    /// `after_first`: the fault tests' hook, run once the first chunk is
+    /// committed (the producers' lock still held).
+    pub(crate) fn put_chunked(
+        &self,
+        bytes: &[u8],
+        deadline: Deadline,
+        after_first: impl FnOnce(),
+    ) -> Result<(), PutFail> {
+        let mut after_first = Some(after_first);
         let me = my_tid();
         let p = &self.h.producers;
         if self.is_shutdown() {
@@ -573,6 +581,9 @@ impl<'a> Ring<'a> {
                     // SAFETY: claimed by us, unseen until committed.
                     unsafe { self.with_payload_mut(pos, len, |s| s.copy_from_slice(part)) };
                     self.commit(pos);
+                    if let Some(f) = after_first.take() {
+                        f();
+                    }
                 }
                 Err(e) => {
                     result = Err(e);

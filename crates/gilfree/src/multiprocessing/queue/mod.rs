@@ -56,6 +56,9 @@
 //!   and in order.
 //! - **hangs nobody**: the ring's two locks are taken over from a dead
 //!   holder, and a waiter never waits on a dead process's record for long.
+//!   The price: a process blocked in `put` or `get` wakes at least every
+//!   64 ms to look (a few loads; the liveness check reads `/proc` only
+//!   when a record is stuck).
 //! - An item the dead consumer had already received (its `get` returned)
 //!   and not marked done is not given back: `JoinableQueue::join` waits for
 //!   its `task_done` for ever, as in Python. An item lost in the dead

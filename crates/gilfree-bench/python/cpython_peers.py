@@ -299,6 +299,15 @@ def work(i):
     return 1
 
 
+HEAVY = 200
+
+
+def heavy(_i):
+    """One heavy item, the same as `shapes::cpu::heavy` in Rust: the work
+    items 0..HEAVY."""
+    return sum(work(j) for j in range(HEAVY))
+
+
 def cpu_sequential(n):
     t0 = clock()
     acc = 0
@@ -527,7 +536,7 @@ def pool_map_tiny(n):
 def pool_map_cpu_2w(n):
     p = _mp_pool("pool")
     t0 = clock()
-    p.map(work, range(n))
+    p.map(heavy, range(n))
     return clock() - t0
 
 

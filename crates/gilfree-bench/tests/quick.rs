@@ -78,9 +78,20 @@ const IMPLS: &[&str] = &[
     "gilfree_deadlock",
     "threading",
     "robust_pthread",
+    // Issue 14: pool_map_cpu_2w against the same items run in one process.
+    "sequential",
+    // Issue 15's mp_queue rows.
     "gilfree_pipe",
     "memcpy",
     "faster-fifo",
+    // Issue 17's async rows.
+    "tokio",
+    "tokio::sync",
+    "async-channel",
+    "threads",
+    // Issue 16's cluster rows (built with the mpi feature).
+    "gilfree-ppe",
+    "mpi4py",
 ];
 
 /// The run's own directory under the system's temp dir, removed with

@@ -159,7 +159,7 @@ pub(crate) struct Header {
 
 impl Header {
     /// A zeroed header in private memory (loom models, unit tests).
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) fn new() -> Self {
         Header {
             magic: AtomicU64::new(0),
@@ -936,7 +936,7 @@ impl<'a> Ring<'a> {
 /// Hooks for the loom models: start the cursors elsewhere than 0, and
 /// play a process that claims or takes a record and dies (an owner at or
 /// above [`GHOST`]).
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 impl Ring<'_> {
     pub(crate) fn start_at(&self, pos: u64) {
         let p = &self.h.producers;

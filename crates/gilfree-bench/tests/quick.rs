@@ -34,6 +34,9 @@ const RUST_SHAPES: &[&str] = &[
     "value_increment",
     "manager_dict_set_get",
     "manager_queue_64b",
+    "mp_queue_64b_1p1c",
+    "mp_queue_64b_4p4c",
+    "mp_queue_1mib",
 ];
 
 /// The scale rows (`shapes/scale.rs`): Rust impls only (CPython has
@@ -205,6 +208,11 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         ("deadlock_lock_uncontended", "gilfree"),
         ("deadlock_lock_uncontended", "gilfree_deadlock"),
         ("deadlock_lock_nested", "gilfree_deadlock"),
+        ("mp_queue_64b_1p1c", "gilfree"),
+        ("mp_queue_64b_1p1c", "gilfree_pipe"),
+        ("mp_queue_64b_4p4c", "gilfree"),
+        ("mp_queue_1mib", "gilfree"),
+        ("mp_queue_1mib", "memcpy"),
     ] {
         assert!(has(shape, imp), "no JSON row for {shape}/{imp}");
     }

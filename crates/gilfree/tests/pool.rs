@@ -181,6 +181,54 @@ fn apply_and_async_result(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+/// `AsyncResult::get_async` on tokio's multi-thread runtime: many results
+/// awaited at once from tasks, one of them a call whose worker is
+/// SIGKILLed (its await gives the error, the others their values), and a
+/// `get_async` dropped before the result came leaves it for `get`.
+fn async_result_awaited(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let results: Vec<_> = (0..8u32)
+        .map(|i| p.apply_async(maybe_kill::TASK, (i, 5)))
+        .collect::<Result<_, _>>()?;
+    let outs: Vec<_> = rt.block_on(async {
+        let tasks: Vec<_> = results
+            .iter()
+            .cloned()
+            .map(|r| tokio::spawn(async move { r.get_async().await }))
+            .collect();
+        let mut outs = Vec::new();
+        for t in tasks {
+            outs.push(t.await.expect("task"));
+        }
+        outs
+    });
+    for (i, out) in outs.into_iter().enumerate() {
+        match (i, out) {
+            (5, Err(Error::WorkerDied { .. })) => {}
+            (5, other) => return Err(format!("call 5: expected WorkerDied, got {other:?}").into()),
+            (i, Ok(v)) => check(v == i as u32 * 10, format!("call {i}: {v}"))?,
+            (i, Err(e)) => return Err(format!("call {i}: {e}").into()),
+        }
+    }
+    // A get_async polled once and dropped before the result: nothing taken.
+    let r = p.apply_async(square::TASK, (7,))?;
+    let first = {
+        let fut = std::pin::pin!(r.get_async());
+        futures::executor::block_on(futures::future::poll_immediate(fut))
+    };
+    let v = match first {
+        Some(taken) => taken?, // it was ready at the first poll
+        None => r.get()?,      // dropped while pending: still there
+    };
+    check(v == 49, "the value after a dropped await")?;
+    check(p.apply(add::TASK, (1, 1))? == 2, "the pool goes on")?;
+    Ok(())
+}
+
 fn map_and_starmap(m: StartMethod) -> Result<(), Failed> {
     let p = pool(m, 2)?;
     let want: Vec<u64> = (0..1000u64).map(|x| x * x).collect();
@@ -602,6 +650,7 @@ fn main() {
     let args = Arguments::from_args();
     let per_method: &[(&str, Case)] = &[
         ("apply_and_async_result", apply_and_async_result),
+        ("async_result_awaited", async_result_awaited),
         ("map_and_starmap", map_and_starmap),
         ("imap_orders", imap_orders),
         ("imap_endless_is_bounded", imap_endless_is_bounded),

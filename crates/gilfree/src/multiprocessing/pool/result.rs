@@ -216,6 +216,48 @@ impl<T> AsyncResult<T> {
         self.take()
     }
 
+    /// The `.await` form of [`wait`](Self::wait): resolves once the call
+    /// has completed, without blocking the runtime's thread (Python has no
+    /// awaitable `AsyncResult`; asyncio users wrap a `concurrent.futures`
+    /// future instead). The wake-up comes from the pool's supervisor thread
+    /// through the result's [`Event`](crate::threading::Event), so any
+    /// executor works; for a timeout wrap it, e.g.
+    /// `tokio::time::timeout(d, r.wait_async())`.
+    ///
+    /// ```
+    /// # #[gilfree::main] fn main() {
+    /// # use gilfree::multiprocessing::Pool;
+    /// # #[gilfree::task] fn one() -> u8 { 1 }
+    /// # let pool = Pool::new(1).unwrap();
+    /// let r = pool.apply_async(one::TASK, ()).unwrap();
+    /// futures::executor::block_on(r.wait_async());
+    /// assert!(r.ready());
+    /// # }
+    /// ```
+    pub async fn wait_async(&self) {
+        self.shared.ready.wait_async().await
+    }
+
+    /// The `.await` form of [`get`](Self::get): the value or the call's
+    /// error once the call has completed; takes the value, as `get` does.
+    /// Dropping the future before it resolves loses nothing (the result
+    /// stays in place for a later `get`).
+    ///
+    /// ```
+    /// # #[gilfree::main] fn main() {
+    /// use gilfree::multiprocessing::Pool;
+    /// #[gilfree::task]
+    /// fn add(a: i32, b: i32) -> i32 { a + b }
+    /// let pool = Pool::new(2).unwrap();
+    /// let r = pool.apply_async(add::TASK, (2, 3)).unwrap();
+    /// assert_eq!(futures::executor::block_on(r.get_async()).unwrap(), 5);
+    /// # }
+    /// ```
+    pub async fn get_async(&self) -> Result<T> {
+        self.wait_async().await;
+        self.take()
+    }
+
     fn take(&self) -> Result<T> {
         self.shared
             .slot

@@ -1,6 +1,8 @@
 //! Queues: bounded(1024) with 1 producer / 1 consumer and 2 / 2, unbounded
 //! with 1 / 1; each also with `task_done` after every item and a `join` by
-//! the producers' side at the end (Python's `Queue.task_done`/`join`).
+//! the producers' side at the end (Python's `Queue.task_done`/`join`); and
+//! bounded(1024) 1 / 1 between two async tasks (`put_async`/`get_async`)
+//! against `tokio::sync::mpsc` and `async-channel`, on one tokio runtime.
 //!
 //! Peers: crossbeam-channel, flume, std mpsc (1 consumer only: std has no
 //! multi-consumer channel), CPython `queue.Queue`. The channels have no
@@ -185,4 +187,106 @@ pub fn queue_taskdone(b: &mut Bench) {
         })];
         b.compare(shape, Sizes::HANDOFF, cases);
     }
+}
+
+/// Time `n` items from one producer task to one consumer task on `rt` (its
+/// worker threads), from the spawns until the consumer has them all; the
+/// sum of what the consumer took is checked.
+fn async_1p1c<P, C>(rt: &tokio::runtime::Runtime, n: u64, produce: P, consume: C) -> Duration
+where
+    P: std::future::Future<Output = ()> + Send + 'static,
+    C: std::future::Future<Output = u64> + Send + 'static,
+{
+    rt.block_on(async move {
+        let t0 = std::time::Instant::now();
+        let p = tokio::spawn(produce);
+        let c = tokio::spawn(consume);
+        p.await.unwrap();
+        let sum = c.await.unwrap();
+        let d = t0.elapsed();
+        assert_eq!(sum, n * n.saturating_sub(1) / 2, "items lost or duplicated");
+        d
+    })
+}
+
+/// Bounded(1024), one producer task and one consumer task on a 2-worker
+/// tokio runtime: `put_async`/`get_async` against `tokio::sync::mpsc` and
+/// `async-channel` (issue 17's target: ≤ 1.0× both).
+pub fn queue_async_bounded_1p1c(b: &mut Bench) {
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a tokio runtime")
+    };
+    let cases = vec![
+        case("gilfree", {
+            let rt = runtime();
+            move |n| {
+                let q = std::sync::Arc::new(gilfree::queue::Queue::new(BOUND));
+                let q2 = q.clone();
+                async_1p1c(
+                    &rt,
+                    n,
+                    async move {
+                        for x in 0..n {
+                            q2.put_async(x).await.unwrap();
+                        }
+                    },
+                    async move {
+                        let mut sum = 0;
+                        for _ in 0..n {
+                            sum += q.get_async().await.unwrap();
+                        }
+                        sum
+                    },
+                )
+            }
+        }),
+        case("tokio", {
+            let rt = runtime();
+            move |n| {
+                let (tx, mut rx) = tokio::sync::mpsc::channel(BOUND);
+                async_1p1c(
+                    &rt,
+                    n,
+                    async move {
+                        for x in 0..n {
+                            tx.send(x).await.unwrap();
+                        }
+                    },
+                    async move {
+                        let mut sum = 0;
+                        for _ in 0..n {
+                            sum += rx.recv().await.unwrap();
+                        }
+                        sum
+                    },
+                )
+            }
+        }),
+        case("async-channel", {
+            let rt = runtime();
+            move |n| {
+                let (tx, rx) = async_channel::bounded(BOUND);
+                async_1p1c(
+                    &rt,
+                    n,
+                    async move {
+                        for x in 0..n {
+                            tx.send(x).await.unwrap();
+                        }
+                    },
+                    async move {
+                        let mut sum = 0;
+                        for _ in 0..n {
+                            sum += rx.recv().await.unwrap();
+                        }
+                        sum
+                    },
+                )
+            }
+        }),
+    ];
+    b.compare("queue_async_bounded_1p1c", Sizes::HANDOFF, cases);
 }

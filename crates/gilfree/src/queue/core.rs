@@ -32,6 +32,7 @@ use crossbeam_utils::CachePadded;
 use super::buffer::{Buffer, Pop, Push};
 use crate::sys::atomic::{AtomicUsize, Ordering::*};
 use crate::sys::spin::{self, Spin};
+use crate::sys::wakers::WaitSlot;
 use crate::sys::{Deadline, EventCount, Scope};
 
 /// Run `attempt` until it gives `Some`, waiting on `ec` in between; `None`
@@ -331,5 +332,77 @@ impl<T, B: Buffer<T>> Core<T, B> {
     pub(crate) fn full(&self) -> bool {
         let cap = self.buf.capacity();
         cap != 0 && self.buf.len() >= cap
+    }
+}
+
+/// The async side of a core (`put_async` / `get_async`), object-safe so
+/// that the public futures hold `&dyn AsyncCore<T>` and need not name the
+/// buffer. Each poll is the blocking call's attempt, then `EventCount`'s
+/// announce-and-register instead of a sleep: `None` means "registered,
+/// return `Pending`".
+pub(crate) trait AsyncCore<T>: Sync {
+    /// One poll of a put of `*item` (taken when it lands or is refused).
+    fn poll_put(
+        &self,
+        item: &mut Option<T>,
+        slot: &mut WaitSlot,
+        waker: &core::task::Waker,
+    ) -> Option<Result<(), PutFail<T>>>;
+
+    /// One poll of a get.
+    fn poll_get(
+        &self,
+        slot: &mut WaitSlot,
+        waker: &core::task::Waker,
+    ) -> Option<Result<T, GetFail>>;
+}
+
+impl<T, B: Buffer<T>> AsyncCore<T> for Core<T, B> {
+    fn poll_put(
+        &self,
+        item: &mut Option<T>,
+        slot: &mut WaitSlot,
+        waker: &core::task::Waker,
+    ) -> Option<Result<(), PutFail<T>>> {
+        let r = self.not_full.poll_until(slot, waker, || {
+            // Counted only while an attempt is in flight (a pending future
+            // that is dropped leaves no count behind), raised before the
+            // push as in `put`.
+            if self.track {
+                self.unfinished.fetch_add(1, Relaxed);
+            }
+            match self.buf.try_push(item.take().expect("item present")) {
+                Ok(()) => Some(Ok(())),
+                Err(Push::Closed(v)) => {
+                    self.uncount(1);
+                    Some(Err(PutFail::ShutDown(v)))
+                }
+                Err(Push::Full(v)) => {
+                    self.uncount(1);
+                    *item = Some(v);
+                    None
+                }
+            }
+        });
+        if let Some(Ok(())) = r {
+            self.not_empty.notify();
+        }
+        r
+    }
+
+    fn poll_get(
+        &self,
+        slot: &mut WaitSlot,
+        waker: &core::task::Waker,
+    ) -> Option<Result<T, GetFail>> {
+        let r = self
+            .not_empty
+            .poll_until(slot, waker, || self.pop_attempt());
+        if let Some(Ok(_)) = r
+            && self.buf.capacity() != 0
+        {
+            self.not_full.notify();
+        }
+        r
     }
 }

@@ -4,25 +4,30 @@ use std::collections::VecDeque;
 
 use super::buffer::{Buffer, Pop, Push};
 use super::core::Core;
+use super::list::List;
 use super::locked::Locked;
 use super::ring::Ring;
 
 /// Bounds up to this use the lock-free ring (its slots are allocated up
-/// front); larger bounds and unbounded queues use a `VecDeque` under a lock,
-/// which grows only as needed.
+/// front); larger bounds use a `VecDeque` under a lock, which grows only as
+/// needed.
 const RING_MAX: usize = 1 << 16;
 
-/// The FIFO's buffer: the ring, or a deque under a lock.
+/// The FIFO's buffer: the ring, the lock-free block list (unbounded), or a
+/// deque under a lock.
 // The ring is the hot path: boxing it would add a pointer chase per call.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Fifo<T> {
     Ring(Ring<T>),
+    List(List<T>),
     Deque(Locked<VecDeque<T>>),
 }
 
 impl<T: Send> Fifo<T> {
     pub(crate) fn new(maxsize: usize) -> Self {
-        if maxsize == 0 || maxsize > RING_MAX {
+        if maxsize == 0 {
+            Fifo::List(List::new())
+        } else if maxsize > RING_MAX {
             Fifo::Deque(Locked::new(VecDeque::new(), maxsize))
         } else {
             Fifo::Ring(Ring::new(maxsize))
@@ -35,6 +40,7 @@ impl<T: Send> Buffer<T> for Fifo<T> {
     fn try_push(&self, value: T) -> Result<(), Push<T>> {
         match self {
             Fifo::Ring(r) => r.try_push(value),
+            Fifo::List(l) => l.try_push(value),
             Fifo::Deque(d) => d.try_push(value),
         }
     }
@@ -42,18 +48,21 @@ impl<T: Send> Buffer<T> for Fifo<T> {
     fn try_pop(&self) -> Pop<T> {
         match self {
             Fifo::Ring(r) => r.try_pop(),
+            Fifo::List(l) => l.try_pop(),
             Fifo::Deque(d) => d.try_pop(),
         }
     }
     fn close(&self) -> bool {
         match self {
             Fifo::Ring(r) => r.close(),
+            Fifo::List(l) => l.close(),
             Fifo::Deque(d) => d.close(),
         }
     }
     fn is_closed(&self) -> bool {
         match self {
             Fifo::Ring(r) => r.is_closed(),
+            Fifo::List(l) => l.is_closed(),
             Fifo::Deque(d) => d.is_closed(),
         }
     }
@@ -61,6 +70,7 @@ impl<T: Send> Buffer<T> for Fifo<T> {
     fn len(&self) -> usize {
         match self {
             Fifo::Ring(r) => r.len(),
+            Fifo::List(l) => l.len(),
             Fifo::Deque(d) => d.len(),
         }
     }
@@ -68,12 +78,14 @@ impl<T: Send> Buffer<T> for Fifo<T> {
     fn capacity(&self) -> usize {
         match self {
             Fifo::Ring(r) => r.capacity(),
+            Fifo::List(l) => l.capacity(),
             Fifo::Deque(d) => d.capacity(),
         }
     }
     fn set_capacity(&self, cap: usize) -> Result<(), usize> {
         match self {
             Fifo::Ring(r) => r.set_capacity(cap),
+            Fifo::List(l) => l.set_capacity(cap),
             Fifo::Deque(d) => d.set_capacity(cap),
         }
     }
@@ -95,6 +107,9 @@ impl<T: Send> Buffer<T> for Fifo<T> {
 /// A bounded queue with `maxsize <= 65536` is a lock-free ring: producers
 /// and consumers share no lock, a put or get makes no syscall unless a
 /// thread on the other side is asleep, and nothing is allocated after `new`.
+/// An unbounded one is a lock-free list of 31-slot blocks, the same
+/// without-a-lock, without-a-syscall path; it allocates a block only when
+/// it grows beyond the ones it has (a retired block is kept for reuse).
 ///
 /// ```
 /// use gilfree::queue::Queue;

@@ -215,3 +215,238 @@ fn core_loom_tests_set_maxsize_wakes_putter() {
         assert_eq!(q.get(Deadline::Never).ok(), Some(1));
     });
 }
+
+// --- The block list (unbounded FIFO, `SimpleQueue`). Under loom a block has
+// two slots, so three items cross a block boundary (link, head move,
+// retirement, spare reuse).
+
+use super::buffer::{Buffer, Pop, Push};
+use super::list::List;
+
+/// Push, retrying never (the list is unbounded): panics on `Closed`.
+fn list_push(l: &List<usize>, v: usize) {
+    assert!(l.try_push(v).is_ok(), "unbounded push refused");
+}
+
+/// Pop, yielding to the model until an item comes.
+fn list_pop(l: &List<usize>) -> usize {
+    loop {
+        match l.try_pop() {
+            Pop::Item(v) => return v,
+            Pop::Empty => thread::yield_now(),
+            Pop::Closed => panic!("closed"),
+        }
+    }
+}
+
+/// One producer pushes three items across a block boundary while one
+/// consumer pops them: every item once, in order, and `len` ends at 0
+/// (loom's cell tracking checks no slot is read while written, and the
+/// retired block is reused without a race).
+#[test]
+fn list_loom_tests_spsc_crosses_blocks() {
+    builder(2).check(|| {
+        let l = Arc::new(List::new());
+        let l2 = l.clone();
+        let p = thread::spawn(move || {
+            for i in 0..3 {
+                list_push(&l2, i);
+            }
+        });
+        let got: Vec<_> = (0..3).map(|_| list_pop(&l)).collect();
+        p.join().unwrap();
+        assert_eq!(got, [0, 1, 2]);
+        assert_eq!(l.len(), 0);
+        // The first block was retired and is reused for the next lap.
+        for i in 3..6 {
+            list_push(&l, i);
+        }
+        assert_eq!(l.len(), 3);
+    });
+}
+
+/// Two producers race for a block's last slot and the first slot of the
+/// next: whichever claims the last slot links the next block while the
+/// other waits at the gap; then both items are there, once each, behind
+/// the first.
+#[test]
+fn list_loom_tests_two_producers() {
+    builder(2).check(|| {
+        let l = Arc::new(List::new());
+        list_push(&l, 10);
+        let ps: Vec<_> = (1..=2)
+            .map(|i| {
+                let l = l.clone();
+                thread::spawn(move || list_push(&l, i))
+            })
+            .collect();
+        for p in ps {
+            p.join().unwrap();
+        }
+        assert_eq!(l.len(), 3);
+        let mut got: Vec<_> = (0..3).map(|_| list_pop(&l)).collect();
+        assert_eq!(got[0], 10);
+        got.sort_unstable();
+        assert_eq!(got, [1, 2, 10]);
+    });
+}
+
+/// Two consumers share a block's two slots: whichever finishes last retires
+/// the block (the `DESTROY` hand-off), and each item is taken once.
+#[test]
+fn list_loom_tests_two_consumers_retire_once() {
+    builder(2).check(|| {
+        let l = Arc::new(List::new());
+        for i in 1..=3 {
+            list_push(&l, i);
+        }
+        let cs: Vec<_> = (0..2)
+            .map(|_| {
+                let l = l.clone();
+                thread::spawn(move || list_pop(&l))
+            })
+            .collect();
+        let sum: usize = cs.into_iter().map(|c| c.join().unwrap()).sum();
+        let last = list_pop(&l);
+        assert_eq!(sum + last, 6);
+        assert!(matches!(l.try_pop(), Pop::Empty));
+    });
+}
+
+/// `close` racing a push: the push lands before the close (and is popped,
+/// then `Closed`) or fails with `Closed`.
+#[test]
+fn list_loom_tests_close_races_push() {
+    builder(3).check(|| {
+        let l = Arc::new(List::new());
+        list_push(&l, 1); // the racing push takes the block's last slot
+        let l2 = l.clone();
+        let p = thread::spawn(move || match l2.try_push(7) {
+            Ok(()) => true,
+            Err(Push::Closed(7)) => false,
+            Err(_) => panic!("wrong refusal"),
+        });
+        l.close();
+        let pushed = p.join().unwrap();
+        assert!(matches!(l.try_pop(), Pop::Item(1)));
+        match (pushed, l.try_pop()) {
+            (true, Pop::Item(7)) => assert!(matches!(l.try_pop(), Pop::Closed)),
+            (false, Pop::Closed) => {}
+            _ => panic!("push and close disagree"),
+        }
+    });
+}
+
+fn list_core() -> Arc<Core<usize, List<usize>>> {
+    Arc::new(Core::new(List::new(), true))
+}
+
+/// The core over the list: a blocking get is woken by puts that cross a
+/// block boundary, and join waits for the task.
+#[test]
+fn list_loom_tests_core_blocking_get_and_join() {
+    builder(2).check(|| {
+        let q = list_core();
+        let q2 = q.clone();
+        let c = thread::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                got.push(q2.get(Deadline::Never).ok().unwrap());
+                assert!(q2.task_done());
+            }
+            got
+        });
+        for i in 0..3 {
+            assert!(q.put(i, Deadline::Never).is_ok());
+        }
+        assert!(q.join(Deadline::Never));
+        assert_eq!(c.join().unwrap(), [0, 1, 2]);
+    });
+}
+
+/// `shutdown(true)` racing a put on the list: the item is either refused
+/// or drained (counted done), never left behind; a blocked get ends.
+#[test]
+fn list_loom_tests_immediate_shutdown_races_put() {
+    builder(2).check(|| {
+        let q = list_core();
+        assert!(q.put(1, Deadline::Never).is_ok());
+        let q2 = q.clone();
+        let p = thread::spawn(move || q2.put(2, Deadline::Never).is_ok());
+        q.shutdown(true);
+        p.join().unwrap();
+        assert_eq!(q.get(Deadline::Never).err(), Some(GetFail::ShutDown));
+        assert_eq!(q.qsize(), 0);
+        assert_eq!(q.unfinished_tasks(), 0);
+    });
+}
+
+// --- Async waits (`put_async` / `get_async`) against blocking callers: a
+// lost wake-up shows as a deadlock (`block_on_model` parks the model thread
+// until its waker runs).
+
+use super::core::AsyncCore;
+use crate::sys::wakers::{WaitSlot, block_on_model};
+
+/// A task's get registers while a thread puts: the task always wakes and
+/// gets the item.
+#[test]
+fn async_loom_tests_get_registers_vs_put() {
+    builder(3).check(|| {
+        let q = list_core();
+        let q2 = q.clone();
+        let t = thread::spawn(move || {
+            let mut slot = WaitSlot::new();
+            block_on_model(|w| q2.poll_get(&mut slot, w))
+        });
+        assert!(q.put(4, Deadline::Never).is_ok());
+        assert_eq!(t.join().unwrap().ok(), Some(4));
+    });
+}
+
+/// A task's put on a full ring registers while a thread gets: the task
+/// always wakes and its item lands.
+#[test]
+fn async_loom_tests_put_registers_vs_get() {
+    builder(3).check(|| {
+        let q = ring(1);
+        assert!(q.put(1, Deadline::Never).is_ok());
+        let q2 = q.clone();
+        let t = thread::spawn(move || {
+            let mut slot = WaitSlot::new();
+            let mut item = Some(2);
+            block_on_model(|w| q2.poll_put(&mut item, &mut slot, w)).is_ok()
+        });
+        assert_eq!(q.get(Deadline::Never).ok(), Some(1));
+        assert!(t.join().unwrap());
+        assert_eq!(q.get(Deadline::Never).ok(), Some(2));
+    });
+}
+
+/// Two task getters; one polls once and is dropped (perhaps after the put
+/// woke it): the other still gets an item, and no item is lost.
+#[test]
+fn async_loom_tests_dropped_get_strands_nobody() {
+    builder(2).check(|| {
+        let q = list_core();
+        let (qa, qb) = (q.clone(), q.clone());
+        let a = thread::spawn(move || {
+            let mut slot = WaitSlot::new();
+            let waker = std::task::Waker::noop();
+            qa.poll_get(&mut slot, waker).and_then(Result::ok)
+            // `slot` dropped here, registered or notified or neither.
+        });
+        let b = thread::spawn(move || {
+            let mut slot = WaitSlot::new();
+            block_on_model(|w| qb.poll_get(&mut slot, w)).ok()
+        });
+        assert!(q.put(1, Deadline::Never).is_ok());
+        let a_got = a.join().unwrap();
+        if a_got.is_some() {
+            assert!(q.put(2, Deadline::Never).is_ok());
+        }
+        let b_got = b.join().unwrap();
+        assert!(b_got.is_some());
+        assert_eq!(q.qsize(), 0);
+    });
+}

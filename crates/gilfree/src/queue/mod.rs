@@ -14,19 +14,49 @@
 //! | `q.shutdown(immediate=False)` | `shutdown(immediate)` |
 //! | `q.maxsize = n` (on a live queue) | `set_maxsize(n)` (a ring-backed `Queue` stays within its slots: [`MaxsizeError`]) |
 //! | — | `put_many` / `get_many`: batches that wake the other side once |
+//! | `await aq.put(x)` / `await aq.get()` (`asyncio.Queue`) | `put_async(x).await` / `get_async().await` |
 //!
 //! Share a queue with `Arc` or by reference (scoped threads); every queue is
 //! `Send + Sync` when `T: Send`.
 //!
+//! # Async
+//!
+//! Every queue is also an `asyncio.Queue`: `put_async` / `get_async` return
+//! futures ([`PutAsync`], [`GetAsync`]) that run on any executor (only
+//! `std::task::Waker` is used) and wait on the same queue as blocking
+//! threads do: a `put` wakes a waiting `get_async` and a `put_async` wakes
+//! a blocked `get`. Timeouts come from the runtime
+//! (`tokio::time::timeout(d, q.get_async())`); a future dropped on timeout
+//! takes no item and loses no wake-up.
+//!
+//! ```
+//! use gilfree::queue::Queue;
+//! use std::sync::Arc;
+//!
+//! let q = Arc::new(Queue::new(2));
+//! let consumer = {
+//!     let q = q.clone();
+//!     std::thread::spawn(move || (0..4).map(|_| q.get().unwrap()).sum::<i32>())
+//! };
+//! futures::executor::block_on(async {
+//!     for i in 1..=4 {
+//!         q.put_async(i).await.unwrap(); // waits (without blocking) when full
+//!     }
+//! });
+//! assert_eq!(consumer.join().unwrap(), 10);
+//! ```
+//!
 //! # How they are built
 //!
 //! One algorithm (the private `core` module: an event count per condition, an
-//! `unfinished_tasks` counter, shutdown as a mark in the buffer) over two
+//! `unfinished_tasks` counter, shutdown as a mark in the buffer) over three
 //! kinds of buffer: a lock-free bounded ring (Vyukov's per-slot sequence
-//! numbers) for a bounded `Queue`, and a container behind a futex lock for
-//! the rest (CPython keeps all of them behind one mutex). Producers and
-//! consumers of a bounded `Queue` share no lock; nobody makes a syscall
-//! unless somebody is asleep; a put allocates nothing but the item's slot.
+//! numbers) for a bounded `Queue`, a lock-free list of 31-slot blocks
+//! (crossbeam's `SegQueue` design, reusing its retired blocks) for an
+//! unbounded `Queue` and `SimpleQueue`, and a container behind a futex lock
+//! for the rest (CPython keeps all of them behind one mutex). Producers and
+//! consumers of a FIFO share no lock; nobody makes a syscall unless
+//! somebody is asleep.
 //!
 //! ```
 //! use gilfree::queue::Queue;
@@ -52,11 +82,13 @@
 //! assert_eq!(worker.join().unwrap(), 5050);
 //! ```
 
+mod aio;
 mod buffer;
 pub(crate) mod core;
 mod error;
 mod fifo;
 mod lifo;
+mod list;
 mod locked;
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -64,11 +96,12 @@ mod priority;
 mod ring;
 mod simple;
 
+pub use aio::{GetAsync, PutAsync};
 pub use error::{GetError, MaxsizeError, PutError, TaskDoneError};
 pub use fifo::Queue;
 pub use lifo::LifoQueue;
 pub use priority::PriorityQueue;
-pub use simple::SimpleQueue;
+pub use simple::{SimpleGetAsync, SimpleQueue};
 
 use self::core::{GetFail, PutFail};
 
@@ -179,6 +212,62 @@ macro_rules! queue_methods {
                 self.core
                     .put_many(items)
                     .map_err(crate::queue::PutError::ShutDown)
+            }
+
+            /// Put `item` without blocking the thread, waiting (as a task)
+            /// for room if the queue is full (Python: `await q.put(item)` on
+            /// an `asyncio.Queue`).
+            ///
+            /// Threads and tasks may wait on the same queue at once; a get
+            /// by either wakes a waiting putter of either kind. Any executor
+            /// (only `std::task::Waker` is used). Python's `asyncio.Queue`
+            /// has no timeout either: wrap the future in your runtime's
+            /// (`tokio::time::timeout`). Dropping the future before it
+            /// completes drops the item, which was not put.
+            ///
+            /// # Errors
+            /// The future resolves to
+            /// [`PutError::ShutDown`](crate::queue::PutError::ShutDown) with
+            /// the item if the queue is (or gets, while waiting) shut down.
+            ///
+            /// ```
+            #[doc = concat!("let q = gilfree::queue::", stringify!($ty), "::new(1);")]
+            /// futures::executor::block_on(async {
+            ///     q.put_async(5).await.unwrap();
+            ///     assert_eq!(q.get_async().await, Ok(5));
+            /// });
+            /// ```
+            #[inline]
+            pub fn put_async(&self, item: T) -> crate::queue::PutAsync<'_, T> {
+                crate::queue::PutAsync::new(&self.core, item)
+            }
+
+            /// Remove and return an item without blocking the thread,
+            /// waiting (as a task) until one is there (Python:
+            /// `await q.get()` on an `asyncio.Queue`).
+            ///
+            /// Threads and tasks may wait on the same queue at once; a put by
+            /// either wakes waiting getters of either kind. Any executor.
+            /// For a timeout, wrap the future in your runtime's
+            /// (`tokio::time::timeout`). An item is taken only when the
+            /// future completes: dropping it earlier loses nothing.
+            ///
+            /// # Errors
+            /// The future resolves to
+            /// [`GetError::ShutDown`](crate::queue::GetError::ShutDown) once
+            /// the queue is shut down and empty.
+            ///
+            /// ```
+            /// use std::sync::Arc;
+            #[doc = concat!("let q = Arc::new(gilfree::queue::", stringify!($ty), "::new(0));")]
+            /// let q2 = q.clone();
+            /// let producer = std::thread::spawn(move || q2.put(7).unwrap());
+            /// assert_eq!(futures::executor::block_on(q.get_async()), Ok(7));
+            /// producer.join().unwrap();
+            /// ```
+            #[inline]
+            pub fn get_async(&self) -> crate::queue::GetAsync<'_, T> {
+                crate::queue::GetAsync::new(&self.core)
             }
 
             /// Remove and return an item, waiting until one is there (Python:
@@ -338,14 +427,19 @@ macro_rules! queue_methods {
             /// smaller bound makes puts wait until the queue has drained
             /// below it; a larger one wakes waiting putters.
             ///
+            /// A lock-free `Queue` (a ring, or unbounded) checks a bound
+            /// below its slots against `qsize` before each put, so puts that
+            /// race may overshoot it by one each; the locked queues
+            /// (`LifoQueue`, `PriorityQueue`,
+            /// [`Queue::resizable`](crate::queue::Queue::resizable)) keep it
+            /// exactly, as CPython does.
+            ///
             /// # Errors
             /// Only for a [`Queue`](crate::queue::Queue) built by `new` with
             /// a bound (a ring, whose slots are allocated up front): a bound
             /// above that first one, or 0, is a
             /// [`MaxsizeError`](crate::queue::MaxsizeError) and changes
-            /// nothing. `LifoQueue`, `PriorityQueue` and
-            /// [`Queue::resizable`](crate::queue::Queue::resizable) take any
-            /// bound.
+            /// nothing. The other queues take any bound.
             ///
             /// ```
             /// use gilfree::queue::PutError;

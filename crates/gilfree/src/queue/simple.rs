@@ -1,12 +1,11 @@
 //! `SimpleQueue`: Python's `queue.SimpleQueue`, unbounded FIFO without
 //! task tracking.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::core::Core;
-use super::locked::Locked;
-use super::{GetError, get_err};
+use super::list::List;
+use super::{GetAsync, GetError, get_err};
 use crate::sys::Deadline;
 
 /// An unbounded first-in first-out queue without `task_done`/`join`:
@@ -28,7 +27,7 @@ use crate::sys::Deadline;
 /// assert_eq!(q.get(), "hello");
 /// ```
 pub struct SimpleQueue<T> {
-    core: Core<T, Locked<VecDeque<T>>>,
+    core: Core<T, List<T>>,
 }
 
 impl<T: Send> SimpleQueue<T> {
@@ -40,7 +39,7 @@ impl<T: Send> SimpleQueue<T> {
     /// ```
     pub fn new() -> Self {
         SimpleQueue {
-            core: Core::new(Locked::new(VecDeque::new(), 0), false),
+            core: Core::new(List::new(), false),
         }
     }
 
@@ -66,6 +65,44 @@ impl<T: Send> SimpleQueue<T> {
     /// ```
     pub fn put_many(&self, items: impl IntoIterator<Item = T>) {
         let _ = self.core.put_many(items);
+    }
+
+    /// Put `item` from async code (Python: `await q.put(item)` on an
+    /// `asyncio.Queue`): an unbounded queue has room for it at once, so the
+    /// item is put when this is called, and the returned future is already
+    /// complete. It exists so that code written for the other queues'
+    /// `put_async` works here unchanged.
+    ///
+    /// ```
+    /// let q = gilfree::queue::SimpleQueue::new();
+    /// futures::executor::block_on(async {
+    ///     q.put_async(1).await;
+    ///     assert_eq!(q.get_async().await, 1);
+    /// });
+    /// ```
+    #[inline]
+    pub fn put_async(&self, item: T) -> core::future::Ready<()> {
+        self.put(item);
+        core::future::ready(())
+    }
+
+    /// Remove and return an item without blocking the thread, waiting (as a
+    /// task) until one is there (Python: `await q.get()` on an
+    /// `asyncio.Queue`). Threads and tasks may wait at once; any executor;
+    /// for a timeout wrap it in your runtime's. An item is taken only when
+    /// the future completes: dropping it earlier loses nothing.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let q = Arc::new(gilfree::queue::SimpleQueue::new());
+    /// let q2 = q.clone();
+    /// let producer = std::thread::spawn(move || q2.put('z'));
+    /// assert_eq!(futures::executor::block_on(q.get_async()), 'z');
+    /// producer.join().unwrap();
+    /// ```
+    #[inline]
+    pub fn get_async(&self) -> SimpleGetAsync<'_, T> {
+        SimpleGetAsync(GetAsync::new(&self.core))
     }
 
     /// Remove and return an item, waiting until one is there (Python:
@@ -178,5 +215,33 @@ impl<T: Send> std::fmt::Debug for SimpleQueue<T> {
         f.debug_struct("SimpleQueue")
             .field("qsize", &self.qsize())
             .finish()
+    }
+}
+
+/// The future of [`SimpleQueue::get_async`]: resolves to the next item (a
+/// `SimpleQueue` is never shut down). `Send` when `T: Send`; dropping it
+/// before it completes loses nothing.
+///
+/// ```
+/// let q = gilfree::queue::SimpleQueue::new();
+/// q.put(3);
+/// let fut: gilfree::queue::SimpleGetAsync<'_, i32> = q.get_async();
+/// assert_eq!(futures::executor::block_on(fut), 3);
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct SimpleGetAsync<'a, T>(GetAsync<'a, T>);
+
+impl<T> std::future::Future for SimpleGetAsync<'_, T> {
+    type Output = T;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| match r {
+            Ok(v) => v,
+            Err(_) => unreachable!("a SimpleQueue is never shut down"),
+        })
     }
 }

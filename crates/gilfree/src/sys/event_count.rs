@@ -31,6 +31,16 @@
 //! waiter asleep. All sleepers of a generation are woken, so a wake-up can
 //! never go to one thread while another that needed it sleeps on.
 //!
+//! # Tasks
+//!
+//! An async waiter ([`EventCount::poll_until`], private words only) follows
+//! the same protocol with "sleep" replaced by registering its `Waker` in
+//! `sys::wakers`' table on the noted word: the registration is refused if
+//! the word moved (as `futex_wait` returns at once), and a wake-up, after
+//! its CAS, wakes every registered task beside the sleeping threads. So
+//! threads and tasks wait on one event count together, and a task dropped
+//! after a wake-up loses nothing: everyone waiting was woken.
+//!
 //! # Waking one: `notify_one`
 //!
 //! For a change any one waiter can act on (a job for any idle worker),
@@ -51,7 +61,7 @@
 //! its `futex_wait` compares after the clear, finds the word changed, and
 //! re-checks). A waiter already counted is woken, or is a sleeper that
 //! keeps `SLEEPY` set for the next `notify_one`.
-
+//!
 //! # Cost
 //!
 //! A notify with nobody asleep is a fence and one load: no RMW, no syscall.
@@ -67,6 +77,7 @@ use super::atomic::{AtomicU32, Ordering::*, fence};
 use super::deadline::Deadline;
 use super::futex::{self, Wake};
 use super::futex::{Private, Scope};
+use super::wakers::{self, WaitSlot};
 
 /// Someone may be asleep on the word.
 const SLEEPY: u32 = 1;
@@ -175,6 +186,7 @@ impl<S: Scope> EventCount<S> {
             match self.word.compare_exchange_weak(w, next, Release, Relaxed) {
                 Ok(_) if asleep => {
                     futex::wake_one::<S>(&self.word);
+                    self.wake_tasks();
                     return;
                 }
                 Ok(_) => {
@@ -185,6 +197,7 @@ impl<S: Scope> EventCount<S> {
                     if self.sleepers.load(SeqCst) > 0 {
                         futex::wake_all::<S>(&self.word);
                     }
+                    self.wake_tasks();
                     return;
                 }
                 Err(now) => w = now,
@@ -203,9 +216,52 @@ impl<S: Scope> EventCount<S> {
             {
                 Ok(_) => {
                     futex::wake_all::<S>(&self.word);
+                    self.wake_tasks();
                     return;
                 }
                 Err(now) => w = now,
+            }
+        }
+    }
+
+    /// Wakes every task registered on the word (`poll_until`), after the
+    /// CAS that moved it, as `sys::wakers` requires. `notify_one` wakes them
+    /// all too: a task is not counted in `sleepers`, so waking one thread
+    /// could otherwise leave a task waiting on a word that has moved on.
+    #[inline]
+    fn wake_tasks(&self) {
+        if !S::SHARED {
+            wakers::wake(&self.word, u32::MAX);
+        }
+    }
+}
+
+impl EventCount<Private> {
+    /// One poll of an async wait: `Some` once `attempt` succeeds, `None`
+    /// after registering `waker` on the word (then return `Pending`; a
+    /// notify wakes it). The caller keeps `slot` across polls and drops it
+    /// with the future (see `sys::wakers` for what a drop does).
+    pub(crate) fn poll_until<R>(
+        &self,
+        slot: &mut WaitSlot,
+        waker: &core::task::Waker,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        loop {
+            if let Some(r) = attempt() {
+                slot.finish();
+                return Some(r);
+            }
+            // Announce, then look (as `block_until`), then register only
+            // if the word is still the one announced.
+            let seen = self.word.fetch_or(SLEEPY, Relaxed) | SLEEPY;
+            fence(SeqCst);
+            if let Some(r) = attempt() {
+                slot.finish();
+                return Some(r);
+            }
+            if slot.register(&self.word, seen, waker) {
+                return None;
             }
         }
     }

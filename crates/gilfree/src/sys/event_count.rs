@@ -9,9 +9,11 @@
 //! # State encoding
 //!
 //! One futex word, generic over where it lives ([`Scope`]):
-//! - bit 0, `SLEEPY`: someone has announced, since the last wake-up, that
+//! - bit 0, `SLEEPY`: a thread has announced, since the last wake-up, that
 //!   it may go to sleep;
-//! - bits 1–31, the epoch: how many wake-ups there have been (wrapping).
+//! - bit 1, `TASKS`: an async task has announced the same (it may register
+//!   a `Waker`; private words only);
+//! - bits 2–31, the epoch: how many wake-ups there have been (wrapping).
 //!
 //! # Memory ordering and why no wake-up is lost
 //!
@@ -19,8 +21,8 @@
 //! issues a `SeqCst` fence, and only then re-checks its condition; it
 //! sleeps on the futex only while the word is still the one it noted. A
 //! notifier makes its change first, then a `SeqCst` fence, then reads the
-//! word: if `SLEEPY` is set, it clears the bit and bumps the epoch in one
-//! CAS (`w + 1` does both, since bit 0 is set) and wakes every sleeper.
+//! word: if `SLEEPY` or `TASKS` is set, it clears both and bumps the epoch
+//! in one CAS (`(w | 3) + 1`) and wakes every sleeper of the kinds marked.
 //!
 //! The two fences are totally ordered. If the notifier's comes first, the
 //! waiter's re-check sees the change and it does not sleep. If the
@@ -37,7 +39,10 @@
 //! the same protocol with "sleep" replaced by registering its `Waker` in
 //! `sys::wakers`' table on the noted word: the registration is refused if
 //! the word moved (as `futex_wait` returns at once), and a wake-up, after
-//! its CAS, wakes every registered task beside the sleeping threads. So
+//! its CAS, wakes every registered task beside the sleeping threads. A task
+//! announces with its own bit, `TASKS`, so that a wake-up with only tasks
+//! waiting makes no futex syscall, and one with only threads never looks
+//! at the table. So
 //! threads and tasks wait on one event count together, and a task dropped
 //! after a wake-up loses nothing: everyone waiting was woken.
 //!
@@ -56,8 +61,12 @@ use super::futex::{self, Wake};
 use super::futex::{Private, Scope};
 use super::wakers::{self, WaitSlot};
 
-/// Someone may be asleep on the word.
+/// A thread may be asleep on the word.
 const SLEEPY: u32 = 1;
+/// A task may be registered on the word.
+const TASKS: u32 = 2;
+/// Either kind of waiter.
+const ANNOUNCED: u32 = SLEEPY | TASKS;
 
 /// Threads sleeping until a condition may have changed; see the module
 /// documentation for the protocol.
@@ -128,23 +137,27 @@ impl<S: Scope> EventCount<S> {
     pub(crate) fn notify(&self) {
         fence(SeqCst);
         let w = self.word.load(Relaxed);
-        if w & SLEEPY != 0 {
+        if w & ANNOUNCED != 0 {
             self.wake(w);
         }
     }
 
     #[cold]
     fn wake(&self, mut w: u32) {
-        // `w + 1` clears SLEEPY and bumps the epoch in one step, so any
-        // waiter that noted the old word finds it changed.
-        while w & SLEEPY != 0 {
-            match self
-                .word
-                .compare_exchange_weak(w, w.wrapping_add(1), Release, Relaxed)
-            {
+        // `(w | ANNOUNCED) + 1` clears both marks and bumps the epoch in
+        // one step, so any waiter that noted the old word finds it changed.
+        while w & ANNOUNCED != 0 {
+            match self.word.compare_exchange_weak(
+                w,
+                (w | ANNOUNCED).wrapping_add(1),
+                Release,
+                Relaxed,
+            ) {
                 Ok(_) => {
-                    futex::wake_all::<S>(&self.word);
-                    if !S::SHARED {
+                    if w & SLEEPY != 0 {
+                        futex::wake_all::<S>(&self.word);
+                    }
+                    if !S::SHARED && w & TASKS != 0 {
                         // Tasks registered on the word (after the CAS, as
                         // `sys::wakers` requires).
                         wakers::wake(&self.word, u32::MAX);
@@ -175,7 +188,7 @@ impl EventCount<Private> {
             }
             // Announce, then look (as `block_until`), then register only
             // if the word is still the one announced.
-            let seen = self.word.fetch_or(SLEEPY, Relaxed) | SLEEPY;
+            let seen = self.word.fetch_or(TASKS, Relaxed) | TASKS;
             fence(SeqCst);
             if let Some(r) = attempt() {
                 slot.finish();

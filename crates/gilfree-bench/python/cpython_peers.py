@@ -299,6 +299,15 @@ def work(i):
     return 1
 
 
+HEAVY = 200
+
+
+def heavy(_i):
+    """One heavy item, the same as `shapes::cpu::heavy` in Rust: the work
+    items 0..HEAVY."""
+    return sum(work(j) for j in range(HEAVY))
+
+
 def cpu_sequential(n):
     t0 = clock()
     acc = 0
@@ -527,7 +536,7 @@ def pool_map_tiny(n):
 def pool_map_cpu_2w(n):
     p = _mp_pool("pool")
     t0 = clock()
-    p.map(work, range(n))
+    p.map(heavy, range(n))
     return clock() - t0
 
 
@@ -568,8 +577,133 @@ CPYTHON["pool_apply_roundtrip"] = pool_apply_roundtrip
 CPYTHON["pool_map_tiny"] = pool_map_tiny
 CPYTHON["pool_map_cpu_2w"] = pool_map_cpu_2w
 
+# ------------------------------------------------ cross-process queue ----
+# Issue 15's rows: 64-byte messages with one producer and one consumer
+# process, and with four of each; 1 MiB messages, one of each. Every side is
+# a long-lived child (fork context) with a control pipe: it is told how
+# many messages to put or get and answers when done, so a sample is the
+# time until every consumer has got its share. `cpython` is
+# `multiprocessing.Queue`; `faster-fifo` (PyPI's shared-memory ring) joins
+# when this interpreter can import it.
+
+
+def _mpq_producer(ctl, q, size):
+    msg = b"\x05" * size
+    while True:
+        n = ctl.recv()
+        if n is None:
+            return
+        for _ in range(n):
+            q.put(msg)
+        ctl.send(n)
+
+
+def _mpq_consumer(ctl, q, get):
+    while True:
+        n = ctl.recv()
+        if n is None:
+            return
+        for _ in range(n):
+            get(q)
+        ctl.send(n)
+
+
+class _MpqRig:
+    """`producers` and `consumers` children around one queue."""
+
+    def __init__(self, make_queue, get, producers, consumers, size):
+        ctx = mp.get_context("fork")
+        self.q = make_queue(ctx, size)
+        self.sides = []
+        for i in range(producers + consumers):
+            mine, theirs = ctx.Pipe()
+            if i < producers:
+                target, args = _mpq_producer, (theirs, self.q, size)
+            else:
+                target, args = _mpq_consumer, (theirs, self.q, get)
+            p = ctx.Process(target=target, args=args, daemon=True)
+            p.start()
+            theirs.close()
+            self.sides.append((mine, p, i < producers))
+        self.producers, self.consumers = producers, consumers
+
+    def run(self, n):
+        def share(k, i):
+            return n // k + (1 if i < n % k else 0)
+
+        t0 = clock()
+        pi = ci = 0
+        for c, _, is_producer in self.sides:
+            if is_producer:
+                c.send(share(self.producers, pi))
+                pi += 1
+            else:
+                c.send(share(self.consumers, ci))
+                ci += 1
+        for c, _, _ in self.sides:
+            c.recv()
+        return clock() - t0
+
+    def close(self):
+        for c, p, _ in self.sides:
+            c.send(None)
+        for c, p, _ in self.sides:
+            p.join()
+
+
+def _stdlib_queue(ctx, size):
+    return ctx.Queue()
+
+
+def _stdlib_get(q):
+    return q.get()
+
+
+try:
+    import faster_fifo as _ff
+except ImportError as e:
+    _ff = None
+    FASTER_FIFO = f"not importable ({e})"
+else:
+    FASTER_FIFO = getattr(_ff, "__file__", "faster_fifo")
+
+
+def _ff_queue(ctx, size):
+    # Room for several messages of the largest size.
+    return _ff.Queue(max_size_bytes=max(1 << 22, 8 * size))
+
+
+def _ff_get(q):
+    return q.get(timeout=1e9)
+
+
+_mpq_rigs = {}
+
+
+def _mpq(kind, producers, consumers, size):
+    def run(n):
+        key = (kind, producers, consumers, size)
+        if key not in _mpq_rigs:
+            make, get = (_stdlib_queue, _stdlib_get) if kind == "stdlib" else (_ff_queue, _ff_get)
+            _mpq_rigs[key] = _MpqRig(make, get, producers, consumers, size)
+        return _mpq_rigs[key].run(n)
+
+    return run
+
+
+MPQ_SHAPES = {
+    "mp_queue_64b_1p1c": (1, 1, 64),
+    "mp_queue_64b_4p4c": (4, 4, 64),
+    "mp_queue_1mib": (1, 1, 1 << 20),
+}
+
+
 # impl -> shape id -> function
 IMPLS = {"cpython": CPYTHON, "cpython-ppe": {"pool_apply_roundtrip": ppe_roundtrip}}
+for _shape, (_p, _c, _size) in MPQ_SHAPES.items():
+    CPYTHON[_shape] = _mpq("stdlib", _p, _c, _size)
+if _ff is not None:
+    IMPLS["faster-fifo"] = {s: _mpq("ff", p, c, size) for s, (p, c, size) in MPQ_SHAPES.items()}
 
 # The `cluster_*` shapes (issue 16): mpi4py.futures' MPIPoolExecutor on the
 # server ranks of its own job. Only in the mpi4py peer, which gilfree-bench
@@ -680,6 +814,8 @@ def serve():
     if _pipe is not None:
         _pipe[0].send(None)
         _pipe[1].join()
+    for rig in _mpq_rigs.values():
+        rig.close()
 
 
 def alone(quick, only):

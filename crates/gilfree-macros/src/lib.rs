@@ -160,12 +160,25 @@ fn expand(f: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             static __GILFREE_TASK_ENTRY: #p::TaskEntry = #p::TaskEntry {
                 name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
                 run: __gilfree_run,
+                run_batch: __gilfree_run_batch,
             };
 
-            fn __gilfree_run(args: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #p::TaskFailure> {
+            fn __gilfree_run(
+                args: &[u8],
+                out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), #p::TaskFailure> {
                 let (#(#names,)*): (#(#tys,)*) = #p::decode_args(__GILFREE_TASK_ENTRY.name, args)?;
                 let r: #ret = #ident(#(#names),*);
-                #p::encode_result(__GILFREE_TASK_ENTRY.name, &r)
+                #p::encode_result(__GILFREE_TASK_ENTRY.name, &r, out)
+            }
+
+            fn __gilfree_run_batch(calls: &[&[u8]], out: &mut #p::BatchOut) {
+                #p::run_batch(
+                    __GILFREE_TASK_ENTRY.name,
+                    calls,
+                    out,
+                    |(#(#names,)*): (#(#tys,)*)| -> #ret { #ident(#(#names),*) },
+                )
             }
         };
     })

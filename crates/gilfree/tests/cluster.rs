@@ -1,7 +1,7 @@
 //! `cluster::MpiPoolExecutor` on a real MPI job of 3 ranks: submit, the
 //! `Executor` trait, `map` in order (chunks, buffersize, 100k tiny calls),
 //! a panicking task, a 64 MiB argument and result, cancel, and shutdown
-//! with pending work. `harness = false`: `main` calls
+//! with pending work (and from a done-callback). `harness = false`: `main` calls
 //! `multiprocessing::init()` first (ranks 1 and 2 serve there), and when
 //! not started by `mpiexec` it runs itself again under `mpiexec -n 3`.
 //!
@@ -361,6 +361,30 @@ fn shutdown_with_pending_work() -> Result<(), Failed> {
     )
 }
 
+fn shutdown_from_a_callback() -> Result<(), Failed> {
+    // The callback runs on rank 0's hub thread, which must not wait for
+    // itself.
+    let p = std::sync::Arc::new(pool());
+    let gate = Gate::new("callback");
+    let f = p.submit(held::TASK, (gate.path.clone(),)).unwrap();
+    let c = gate.accept();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let q = p.clone();
+    f.add_done_callback(move |f| {
+        q.shutdown(true, false);
+        tx.send(f.result()).unwrap();
+    });
+    drop(c);
+    check(
+        rx.recv() == Ok(Ok(7)),
+        "the callback ran, its shutdown returned",
+    )?;
+    check(
+        p.submit(square::TASK, (1,)).unwrap_err() == Error::ShutDown,
+        "shut down",
+    )
+}
+
 fn main() {
     gilfree::multiprocessing::init();
     let mut args = Arguments::from_args();
@@ -379,6 +403,7 @@ fn main() {
         Trial::test("big_argument_and_result", big_argument_and_result),
         Trial::test("cancel_pending", cancel_pending),
         Trial::test("shutdown_with_pending_work", shutdown_with_pending_work),
+        Trial::test("shutdown_from_a_callback", shutdown_from_a_callback),
     ];
     libtest_mimic::run(&args, tests).exit();
 }

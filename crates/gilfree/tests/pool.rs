@@ -483,12 +483,59 @@ fn close_then_join(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+/// `apply` reads its own reply (no supervisor on the way back); every
+/// fault still fails only that call, names its cause, and the pool goes
+/// on — also `terminate` while an `apply` waits.
+fn apply_faults(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    match p.apply(maybe_kill::TASK, (1, 1)) {
+        Err(Error::WorkerDied { exitcode: -9, .. }) => {}
+        other => return Err(format!("SIGKILL: {other:?}").into()),
+    }
+    match p.apply(maybe_exit::TASK, (4, 4)) {
+        Err(Error::WorkerDied { exitcode: 3, .. }) => {}
+        other => return Err(format!("exit(3): {other:?}").into()),
+    }
+    check(
+        matches!(p.apply(maybe_panic::TASK, (3,)), Err(Error::Panicked(_))),
+        "a panic",
+    )?;
+    check(
+        matches!(p.apply(picky::TASK, (13,)), Err(Error::TaskData { .. })),
+        "a result that does not decode",
+    )?;
+    check(p.apply(picky::TASK, (12,))? == Picky(12), "goes on")?;
+    for i in 0..50 {
+        check(p.apply(add::TASK, (i, 1))? == i + 1, format!("call {i}"))?;
+    }
+    check(p.workers_started() == 4, "two workers replaced")?;
+    let path = socket_path("apply-hang");
+    let l = Listener::bind(path.clone(), None)?;
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| p.apply(hang::TASK, (path,)));
+        let c = l.accept()?;
+        check(c.recv::<String>()? == "running", "the task runs")?;
+        p.terminate();
+        check(
+            matches!(waiter.join().expect("waiter"), Err(Error::BrokenPool(_))),
+            "terminate fails the waiting apply",
+        )
+    })?;
+    check(
+        p.apply(add::TASK, (1, 1)).is_err(),
+        "no calls after terminate",
+    )?;
+    Ok(())
+}
+
 /// Each call's id and outcome.
 type Answers = Vec<(u32, Result<u32, Error>)>;
 
 /// Four threads submit at once while some calls kill their workers: every
 /// call completes exactly once, with its own value, or (exactly the
-/// killers) with `WorkerDied`.
+/// killers) with `WorkerDied`. Two threads queue calls (`apply_async`);
+/// two `apply` one at a time, reading their replies themselves whenever a
+/// worker is idle: both readers of each channel meet.
 fn stress_submitters_and_kills(m: StartMethod) -> Result<(), Failed> {
     let p = pool(m, 2)?;
     let per_thread = 150u32;
@@ -497,13 +544,24 @@ fn stress_submitters_and_kills(m: StartMethod) -> Result<(), Failed> {
             .map(|t| {
                 let p = &p;
                 s.spawn(move || {
+                    let call = |i: u32| {
+                        let id = t * 1000 + i;
+                        // Every 40th call of each thread kills its worker.
+                        let victim = if i % 40 == 39 { id } else { u32::MAX };
+                        (id, (id, victim))
+                    };
+                    if t >= 2 {
+                        return Ok((0..per_thread)
+                            .map(|i| {
+                                let (id, args) = call(i);
+                                (id, p.apply(maybe_kill::TASK, args))
+                            })
+                            .collect());
+                    }
                     let rs: Vec<_> = (0..per_thread)
                         .map(|i| {
-                            let id = t * 1000 + i;
-                            // Every 40th call of each thread kills its worker.
-                            let victim = if i % 40 == 39 { id } else { u32::MAX };
-                            p.apply_async(maybe_kill::TASK, (id, victim))
-                                .map(|r| (id, r))
+                            let (id, args) = call(i);
+                            p.apply_async(maybe_kill::TASK, args).map(|r| (id, r))
                         })
                         .collect::<Result<_, _>>()?;
                     Ok(rs.into_iter().map(|(id, r)| (id, r.get())).collect())
@@ -559,6 +617,7 @@ fn main() {
         ("initializer_failure_breaks", initializer_failure_breaks),
         ("close_then_join", close_then_join),
         ("stress_submitters_and_kills", stress_submitters_and_kills),
+        ("apply_faults", apply_faults),
     ];
     let mut trials = Vec::new();
     for m in StartMethod::ALL {

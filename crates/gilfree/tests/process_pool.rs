@@ -1,6 +1,7 @@
 //! `futures::ProcessPoolExecutor` under every start method: submit, the
 //! `Executor` trait, lazy `map` (chunks, buffersize, timeout),
-//! `wait`/`as_completed`, `shutdown(cancel_futures)`, recycling, a failing
+//! `wait`/`as_completed`, `shutdown(cancel_futures)`, `terminate_workers`
+//! and `kill_workers`, recycling, a failing
 //! initializer, and a worker SIGKILLed mid-task. `harness = false`: `main`
 //! calls `multiprocessing::init()` first.
 //!
@@ -220,6 +221,72 @@ fn shutdown_cancels_pending(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Ignores SIGTERM, then connects to the test's listener and runs until
+/// killed.
+#[gilfree::task]
+fn stubborn(path: PathBuf) -> u8 {
+    // SAFETY: ignoring SIGTERM in this worker only.
+    unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    let c = Client(&Address::Unix(path), None).unwrap();
+    c.send("running").unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Python 3.14's `terminate_workers` / `kill_workers`: the running calls
+/// fail with `BrokenProcessPool`, the queued ones are cancelled, the pool
+/// is shut down and its workers gone. `kill_workers` stops a worker that
+/// ignores SIGTERM.
+fn terminate_and_kill_workers(m: StartMethod) -> Result<(), Failed> {
+    for kill in [false, true] {
+        let p = pool(m, 2)?;
+        let path = socket_path(if kill { "kill" } else { "terminate" });
+        let l = Listener::bind(path.clone(), None)?;
+        let running: Vec<_> = (0..2)
+            .map(|_| {
+                if kill {
+                    p.submit(stubborn::TASK, (path.clone(),))
+                } else {
+                    p.submit(held::TASK, (path.clone(),))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let conns = (0..2)
+            .map(|_| {
+                let c = l.accept()?;
+                check(c.recv::<String>()? == "running", "running")?;
+                Ok(c)
+            })
+            .collect::<Result<Vec<_>, Failed>>()?;
+        let queued: Vec<_> = (0..3u64)
+            .map(|i| p.submit(square::TASK, (i,)))
+            .collect::<Result<_, _>>()?;
+        if kill {
+            p.kill_workers();
+        } else {
+            p.terminate_workers();
+        }
+        for f in &running {
+            check(
+                matches!(f.result(), Err(Error::BrokenProcessPool(_))),
+                format!("a running call: {:?}", f.result()),
+            )?;
+        }
+        check(
+            queued.iter().all(|f| f.cancelled()),
+            "queued calls cancelled",
+        )?;
+        check(
+            p.submit(square::TASK, (1,)).unwrap_err() == Error::ShutDown,
+            "shut down",
+        )?;
+        check(p.worker_pids().is_empty(), "workers gone")?;
+        drop(conns);
+    }
+    Ok(())
+}
+
 fn max_tasks_per_child(m: StartMethod) -> Result<(), Failed> {
     let p = ProcessPoolExecutor::builder()
         .max_workers(1)
@@ -258,6 +325,7 @@ fn main() {
         ("fault_sigkill_one_of_eight", fault_sigkill_one_of_eight),
         ("shutdown_cancels_pending", shutdown_cancels_pending),
         ("max_tasks_per_child", max_tasks_per_child),
+        ("terminate_and_kill_workers", terminate_and_kill_workers),
         ("initializer_failure", initializer_failure),
     ];
     let mut trials = Vec::new();

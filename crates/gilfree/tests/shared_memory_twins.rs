@@ -39,9 +39,7 @@
 //!   `condition_test_notify_wait_timeout`,
 //!   `condition_stress_timeouts_do_not_swallow_notifies` (exact waiter
 //!   counts: `multiprocessing::Condition` keeps no `n_waiting` and its
-//!   `notify` returns no count); `condition_wait_guard_of_another_lock_is_not_held`
-//!   (its `wait_guard` does not check whose guard it is given);
-//!   `condition_two_conditions_share_one_lock`,
+//!   `notify` returns no count); `condition_two_conditions_share_one_lock`,
 //!   `condition_stress_producer_consumer_notify_one` (two conditions over
 //!   one lock: no such constructor). The shared `unacquired_notify` case
 //!   runs over the data lock; the threading file adds the `RLock` one.
@@ -702,6 +700,16 @@ impl condition::CondOps for mp::Condition<u32> {
         let mut g = self.acquire();
         self.wait_guard_timeout(&mut g, t)
     }
+    /// Its waits have no error to return: they panic.
+    fn wait_with_foreign_guard_refused(&self) -> bool {
+        let other = mp::Lock::new(0u32).expect("new");
+        let mut g = other.acquire();
+        world::panics(|| self.wait_guard(&mut g))
+            && world::panics(|| {
+                self.wait_guard_timeout(&mut g, Duration::ZERO);
+            })
+            && other.locked()
+    }
 }
 
 #[gilfree::task]
@@ -740,6 +748,7 @@ fn condition_cases<W: CondWorld>() -> Cases<W> {
         condition_test_waitfor,
         condition_test_waitfor_timeout,
         condition_guard_api_over_lock_data,
+        condition_wait_guard_of_another_lock_is_not_held,
         condition_wait_guard_timeout_returns_false,
         condition_notify_more_than_waiting_is_harmless,
         twin_condition_notify,

@@ -299,15 +299,7 @@ fn condition_guard_api_over_lock_data() {
 
 #[test]
 fn condition_wait_guard_of_another_lock_is_not_held() {
-    let cond = Condition::from_lock(Lock::new(0));
-    let other = Lock::new(0);
-    let mut g = other.acquire();
-    assert_eq!(cond.wait_guard(&mut g), Err(Error::NotHeld("wait")));
-    assert_eq!(
-        cond.wait_guard_timeout(&mut g, Duration::ZERO),
-        Err(Error::NotHeld("wait"))
-    );
-    assert_eq!(cond.n_waiting(), 0);
+    case::condition_wait_guard_of_another_lock_is_not_held(&Threads);
 }
 
 #[test]

@@ -37,7 +37,7 @@ pub fn cluster_rows(b: &mut Bench) {
         Ok(p) => p,
         Err(e) => {
             b.note(format!(
-                "cluster rows skipped: {e} (run `mpiexec -n 3 target/release/gilfree-bench --only cluster`)"
+                "cluster rows skipped: {e} (run `mpiexec -n 3 target/release/gilfree-bench --only 'cluster_*'`)"
             ));
             return;
         }

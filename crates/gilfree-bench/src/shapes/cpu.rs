@@ -27,6 +27,22 @@ pub fn work(i: u64) -> u64 {
     )
 }
 
+/// Work items in one [`heavy`] item.
+pub const HEAVY: u64 = 200;
+
+/// One heavy item, for shapes whose per-item overhead (a process pool's
+/// encode, send, reply) would hide the parallelism with [`work`]'s
+/// ~160 ns items: the [`HEAVY`] work items `0..HEAVY` (is `BASE + j`
+/// prime?, `j < 200`), about 30 µs on the machine the numbers in
+/// `docs/` come from. Every heavy item is the same work (whatever its
+/// index), so a run's time per item does not depend on how many items
+/// calibration picks; `black_box` keeps the compiler from computing it
+/// once for all items.
+#[inline]
+pub fn heavy(_i: u64) -> u64 {
+    (0..HEAVY).map(|j| work(black_box(j))).sum()
+}
+
 /// Thread `t`'s contiguous share of `0..n` among `k` threads. A stride of
 /// `k` would hand one thread every even number, which trial division
 /// rejects at once, and leave the other all the work.

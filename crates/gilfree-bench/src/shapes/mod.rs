@@ -2,6 +2,7 @@
 //! a gilfree type, add a `case("gilfree", …)` to its shape's list; to add a
 //! shape, write a function and call it from [`all`].
 
+pub mod aio;
 #[cfg(feature = "mpi")]
 pub mod cluster;
 pub mod cpu;
@@ -10,6 +11,7 @@ pub mod deadlock_work;
 pub mod executor;
 pub mod lock;
 pub mod manager;
+pub mod mp_queue;
 pub mod pool;
 pub mod primitives;
 pub mod process;
@@ -27,6 +29,7 @@ pub fn all(b: &mut Bench) {
     // (rayon's per-task channels peak near 1 GB) a fork costs tens of ms.
     process::process_start(b);
     process::pipes(b);
+    mp_queue::mp_queue_rows(b);
     manager::manager_rows(b);
     pool::pool_rows(b);
     #[cfg(feature = "mpi")]
@@ -48,6 +51,9 @@ pub fn all(b: &mut Bench) {
     executor::executor_submit_result(b);
     executor::executor_map(b);
     executor::executor_as_completed(b);
+    aio::aio_semaphore_uncontended(b);
+    aio::aio_semaphore_contended_4t(b);
+    aio::aio_fanout_10k(b);
     cpu::cpu_sequential(b);
     cpu::cpu_threads(b);
     scale::scale_rows(b);

@@ -129,7 +129,7 @@ impl GilfreePipe {
         t.elapsed()
     }
 
-    fn stream(&mut self, n: u64, msg: &[u8]) -> Duration {
+    pub(super) fn stream(&mut self, n: u64, msg: &[u8]) -> Duration {
         self.conn().send(&(2u64, n, msg.len() as u64)).unwrap();
         let t = Instant::now();
         for _ in 0..n {
@@ -323,7 +323,7 @@ impl RawPipe {
         t.elapsed()
     }
 
-    fn stream(&mut self, n: u64, msg: &[u8]) -> Duration {
+    pub(super) fn stream(&mut self, n: u64, msg: &[u8]) -> Duration {
         self.request(2, n, msg.len());
         let t = Instant::now();
         for _ in 0..n {

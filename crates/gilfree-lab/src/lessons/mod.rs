@@ -6,6 +6,7 @@ mod cluster;
 mod cpu_bound;
 mod manager;
 mod pipe;
+mod pipe_vs_queue;
 mod process_locks;
 mod process_pool;
 mod processes;
@@ -118,6 +119,11 @@ pub static LESSONS: &[Lesson] = &[
         name: "pipe",
         about: "Pipe ping-pong between processes, and throughput at 64 B and 1 MiB",
         run: pipe::run,
+    },
+    Lesson {
+        name: "pipe-vs-queue",
+        about: "Pipe (two endpoints) vs Queue (many producers and consumers, shared memory): latency and throughput at 64 B and 1 MiB, four producers into one",
+        run: pipe_vs_queue::run,
     },
     Lesson {
         name: "manager",

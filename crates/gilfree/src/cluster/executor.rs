@@ -189,7 +189,9 @@ impl MpiPoolExecutor {
 
     /// Python's `shutdown(wait=True, *, cancel_futures=False)`: refuse new
     /// calls; with `cancel_futures`, cancel the calls not yet sent to a
-    /// rank; with `wait`, return once every call of this executor is done.
+    /// rank; with `wait`, return once every call of this executor is done
+    /// (at once when called from a done-callback, which runs on the thread
+    /// that completes the calls).
     /// The ranks go on serving (other executors, and exit with rank 0).
     /// Calling it again is harmless.
     ///
@@ -208,7 +210,9 @@ impl MpiPoolExecutor {
         if cancel_futures {
             self.front.hub.cancel_pending(&self.front.owner);
         }
-        if wait {
+        // From a done-callback (on the hub thread) waiting would wait for
+        // the hub itself: return at once, as the process pool does.
+        if wait && !super::on_hub() {
             self.front.owner.wait_idle();
         }
     }

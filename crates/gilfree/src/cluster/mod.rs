@@ -74,6 +74,12 @@ enum Launch {
 static LAUNCH: OnceLock<Launch> = OnceLock::new();
 static HUB_THREAD: Lock<Option<JoinHandle<()>>> = Lock::new(None);
 static UNIVERSE: Lock<Option<Universe>> = Lock::new(None);
+static HUB_ID: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+/// Whether the caller is the hub thread (a done-callback runs there).
+fn on_hub() -> bool {
+    HUB_ID.get() == Some(&std::thread::current().id())
+}
 
 /// Whether a process manager (`mpiexec`, `srun`) started this process as
 /// one rank of a job: the variables MPICH's Hydra, PMIx and Open MPI set.
@@ -120,7 +126,10 @@ pub(crate) fn init() {
             }
         });
     match spawned {
-        Ok(h) => *HUB_THREAD.acquire() = Some(h),
+        Ok(h) => {
+            let _ = HUB_ID.set(h.thread().id());
+            *HUB_THREAD.acquire() = Some(h);
+        }
         Err(e) => {
             eprintln!("gilfree cluster: cannot start the MPI thread: {e}");
             world.abort(71);

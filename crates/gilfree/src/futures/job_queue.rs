@@ -7,9 +7,9 @@
 //! that finds the queue empty spins briefly on `queued` (no lock), then
 //! waits with `sys::event_count`'s protocol (announce, re-check under the
 //! lock, sleep), so a job pushed after its look is seen by that push's
-//! notify. A notify wakes every parked worker (those that find nothing park
-//! again): one protocol for every sleep in the crate, at the cost of
-//! needless wake-ups when many workers are idle and one job comes.
+//! notify. A push wakes one parked worker (`EventCount::notify_one`: any
+//! idle worker can run any job, so waking them all would only send the
+//! others back to sleep); closing the queue wakes them all.
 
 use std::collections::VecDeque;
 
@@ -60,7 +60,7 @@ impl<J> JobQueue<J> {
             self.queued.store(st.jobs.len(), Relaxed);
             then();
         }
-        self.arrived.notify();
+        self.arrived.notify_one();
         Ok(())
     }
 

@@ -177,12 +177,12 @@ impl<R: DeserializeOwned + Send + 'static> Sink for FutureSink<R> {
 
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>) {
         let out = match r {
-            Ok(mut o) if o.items.len() == 1 => {
-                decode_outcome(self.task, o.items.remove(0)).map_err(from_mp)
-            }
-            Ok(_) => Err(Error::Process(
-                "a reply with the wrong number of results".into(),
-            )),
+            Ok(o) => match o.single() {
+                Some(x) => decode_outcome(self.task, x).map_err(from_mp),
+                None => Err(Error::Process(
+                    "a reply with the wrong number of results".into(),
+                )),
+            },
             Err(f) => Err(from_failure(f)),
         };
         let _ = match out {
@@ -196,7 +196,8 @@ impl<R: DeserializeOwned + Send + 'static> Sink for FutureSink<R> {
 /// `max_workers`, `mp_context` (a start method here), `initializer` +
 /// `initargs` (a task and its arguments), `max_tasks_per_child`.
 ///
-/// ```no_run
+/// ```
+/// # #[gilfree::main] fn main() {
 /// use gilfree::futures::ProcessPoolExecutor;
 /// use gilfree::multiprocessing::StartMethod;
 /// #[gilfree::task]
@@ -208,6 +209,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for FutureSink<R> {
 ///     .max_tasks_per_child(100)
 ///     .build()
 ///     .unwrap();
+/// # }
 /// ```
 #[derive(Debug, Default)]
 #[must_use]
@@ -271,9 +273,11 @@ impl ProcessPoolBuilder {
     /// [`Error::Value`] for 0 workers or tasks per child;
     /// [`Error::BrokenProcessPool`] if a worker cannot start.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::futures::ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.max_workers(), 2);
+    /// # }
     /// ```
     pub fn build(self) -> Result<ProcessPoolExecutor, Error> {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -319,14 +323,14 @@ impl ProcessPoolBuilder {
 /// `BrokenProcessPool`); the workers all start with the pool. Dropping the
 /// pool is `shutdown(wait=True)`, as Python's `with` block.
 ///
-/// ```no_run
+/// ```
 /// use gilfree::futures::{as_completed, ProcessPoolExecutor};
 ///
 /// #[gilfree::task]
 /// fn square(x: u64) -> u64 { x * x }
 ///
+/// #[gilfree::main]
 /// fn main() {
-///     gilfree::multiprocessing::init();
 ///     let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
 ///     let fs: Vec<_> = (0..4).map(|i| pool.submit(square::TASK, (i,)).unwrap()).collect();
 ///     let total: u64 = as_completed(&fs, None).map(|f| f.unwrap().result().unwrap()).sum();
@@ -348,9 +352,11 @@ impl fmt::Debug for ProcessPoolExecutor {
 impl ProcessPoolExecutor {
     /// A pool with Python's defaults: `ProcessPoolExecutor()`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::futures::ProcessPoolExecutor::new().unwrap();
     /// assert!(pool.max_workers() >= 1);
+    /// # }
     /// ```
     pub fn new() -> Result<Self, Error> {
         ProcessPoolBuilder::default().build()
@@ -367,9 +373,11 @@ impl ProcessPoolExecutor {
 
     /// Python's `_max_workers`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::futures::ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.max_workers(), 2);
+    /// # }
     /// ```
     pub fn max_workers(&self) -> usize {
         self.core.processes()
@@ -378,9 +386,11 @@ impl ProcessPoolExecutor {
     /// The live workers' pids. No Python equivalent (Python's private
     /// `_processes`).
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::futures::ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.worker_pids().len(), 2);
+    /// # }
     /// ```
     pub fn worker_pids(&self) -> Vec<i32> {
         self.core.pids()
@@ -391,10 +401,12 @@ impl ProcessPoolExecutor {
     /// Fails with [`Error::ShutDown`] after `shutdown`, and
     /// [`Error::BrokenProcessPool`] once the pool is broken.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # #[gilfree::task] fn add(a: i32, b: i32) -> i32 { a + b }
     /// let pool = gilfree::futures::ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
     /// assert_eq!(pool.submit(add::TASK, (2, 3)).unwrap().result(), Ok(5));
+    /// # }
     /// ```
     pub fn submit<A, R>(&self, task: Task<A, R>, args: A) -> Result<Future<R>, Error>
     where
@@ -412,7 +424,8 @@ impl ProcessPoolExecutor {
     /// from this call. The first error (a failed call, the timeout) is the
     /// last item.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// use gilfree::futures::{MapOptions, ProcessPoolExecutor};
     /// # #[gilfree::task] fn double(x: u32) -> u32 { x * 2 }
     /// let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
@@ -423,6 +436,7 @@ impl ProcessPoolExecutor {
     ///     .map(Result::unwrap)
     ///     .collect();
     /// assert_eq!(v[99], 198);
+    /// # }
     /// ```
     pub fn map<A, R, I>(
         &self,
@@ -443,7 +457,8 @@ impl ProcessPoolExecutor {
     /// worker; with `wait`, return once every call sent has finished and
     /// the workers have exited. Calling it again is harmless.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # #[gilfree::task] fn one() -> u8 { 1 }
     /// use gilfree::futures::{Error, ProcessPoolExecutor};
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
@@ -451,6 +466,7 @@ impl ProcessPoolExecutor {
     /// pool.shutdown(true, false);
     /// assert_eq!(f.result(), Ok(1));
     /// assert_eq!(pool.submit(one::TASK, ()).unwrap_err(), Error::ShutDown);
+    /// # }
     /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.core.close();
@@ -459,6 +475,85 @@ impl ProcessPoolExecutor {
         }
         if wait {
             self.core.join();
+        }
+    }
+}
+
+impl ProcessPoolExecutor {
+    /// Python 3.14's `terminate_workers()`: stop every worker now with
+    /// SIGTERM. As Python, it first shuts the pool down with
+    /// `cancel_futures`: calls not yet sent are cancelled, new ones fail
+    /// with [`Error::ShutDown`]; the calls the workers were running fail
+    /// with [`Error::BrokenProcessPool`].
+    ///
+    /// Differences from Python: a worker still alive a second after
+    /// SIGTERM gets SIGKILL, and this returns once every worker is gone
+    /// (Python returns at once and does not escalate).
+    ///
+    /// ```
+    /// # use gilfree::futures::{Error, ProcessPoolExecutor};
+    /// #[gilfree::task]
+    /// fn nap(forever: bool) -> u8 {
+    ///     while forever {
+    ///         std::thread::park();
+    ///     }
+    ///     1
+    /// }
+    ///
+    /// #[gilfree::main]
+    /// fn main() {
+    ///     let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    ///     assert_eq!(pool.submit(nap::TASK, (false,)).unwrap().result(), Ok(1));
+    ///     // The worker is idle: this call is sent at once, and runs forever.
+    ///     let running = pool.submit(nap::TASK, (true,)).unwrap();
+    ///     let queued = pool.submit(nap::TASK, (false,)).unwrap();
+    ///     pool.terminate_workers();
+    ///     assert!(queued.cancelled());
+    ///     assert!(matches!(running.result(), Err(Error::BrokenProcessPool(_))));
+    ///     assert!(pool.worker_pids().is_empty());
+    /// }
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.force_shutdown(false);
+    }
+
+    /// Python 3.14's `kill_workers()`: as
+    /// [`terminate_workers`](Self::terminate_workers), with SIGKILL (a
+    /// worker cannot ignore it).
+    ///
+    /// ```
+    /// # use gilfree::futures::{Error, ProcessPoolExecutor};
+    /// #[gilfree::task]
+    /// fn stubborn(forever: bool) -> u8 {
+    ///     // SAFETY: ignoring SIGTERM in this worker only.
+    ///     unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    ///     while forever {
+    ///         std::thread::park();
+    ///     }
+    ///     1
+    /// }
+    ///
+    /// #[gilfree::main]
+    /// fn main() {
+    ///     let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+    ///     assert_eq!(pool.submit(stubborn::TASK, (false,)).unwrap().result(), Ok(1));
+    ///     let running = pool.submit(stubborn::TASK, (true,)).unwrap();
+    ///     pool.kill_workers();
+    ///     assert!(matches!(running.result(), Err(Error::BrokenProcessPool(_))));
+    ///     assert_eq!(pool.submit(stubborn::TASK, (false,)).unwrap_err(), Error::ShutDown);
+    /// }
+    /// ```
+    pub fn kill_workers(&self) {
+        self.force_shutdown(true);
+    }
+
+    /// `shutdown(wait=False, cancel_futures=True)`, then stop the workers.
+    fn force_shutdown(&self, kill: bool) {
+        self.shutdown(false, true);
+        if kill {
+            self.core.kill();
+        } else {
+            self.core.terminate();
         }
     }
 }
@@ -488,12 +583,14 @@ impl Drop for ProcessPoolExecutor {
 /// executor's `map`, feature `mpi`): results in input order; the first
 /// error ends it.
 ///
-/// ```no_run
+/// ```
+/// # #[gilfree::main] fn main() {
 /// use gilfree::futures::{MapOptions, ProcessPoolExecutor};
 /// # #[gilfree::task] fn inc(x: u8) -> u8 { x + 1 }
 /// let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
 /// let v: Result<Vec<u8>, _> = pool.map(inc::TASK, [1, 2], MapOptions::new()).unwrap().collect();
 /// assert_eq!(v, Ok(vec![2, 3]));
+/// # }
 /// ```
 pub struct ProcessMap<A, R, I> {
     inner: IMap<A, R, I>,

@@ -136,7 +136,7 @@ pub(crate) fn run(conn: Connection, job: Job, os_parent: i32) -> i32 {
             } = start;
             let f = move || match lookup(&task) {
                 None => Err(TaskFailure::Unknown(task)),
-                Some(entry) => with_received_fds(fds, || (entry.run)(&args)),
+                Some(entry) => with_received_fds(fds, || entry.call(&args)),
             };
             (Box::new(f), ident)
         }

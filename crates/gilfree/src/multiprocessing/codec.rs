@@ -39,6 +39,52 @@ pub(crate) fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String>
     }
 }
 
+/// Encode `v` at the end of `out`, in place (postcard's own `to_extend`
+/// pushes byte by byte); on an error `out` is as it was. Lets a batch of
+/// values be encoded end to end into one buffer, with no allocation per
+/// value.
+pub(crate) fn append<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), String> {
+    let before = out.len();
+    postcard::serialize_with_flavor(v, Append(out)).map_err(|e| {
+        out.truncate(before);
+        e.to_string()
+    })
+}
+
+/// A postcard output that appends to a `Vec`.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        // postcard writes every integer as a varint of 1–10 bytes through
+        // here: `extend_from_slice` would call `memcpy` for each (measured:
+        // the largest single cost of encoding a map's tiny items). Short
+        // runs are pushed byte by byte, inline.
+        if data.len() <= 16 {
+            self.0.reserve(data.len());
+            for &b in data {
+                self.0.push(b);
+            }
+        } else {
+            self.0.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// Decode `bytes` again through [`Wrap`]: the first custom message, if
 /// any.
 #[cold]

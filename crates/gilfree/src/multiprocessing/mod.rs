@@ -147,7 +147,9 @@ pub use task::Task;
 #[doc(hidden)]
 pub mod __private {
     //! What `#[gilfree::task]` expands to; not a public API.
-    pub use super::task::{TASKS, TaskEntry, TaskFailure, decode_args, encode_result};
+    pub use super::task::{
+        BatchOut, TASKS, TaskEntry, TaskFailure, decode_args, encode_result, run_batch,
+    };
     pub use linkme;
 }
 

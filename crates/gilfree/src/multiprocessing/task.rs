@@ -112,8 +112,20 @@ pub enum TaskFailure {
 pub struct TaskEntry {
     /// Module path + function name.
     pub name: &'static str,
-    /// Decode the arguments, run, encode the result.
-    pub run: fn(&[u8]) -> Result<Vec<u8>, TaskFailure>,
+    /// Decode the arguments, run, and encode the result at the end of the
+    /// buffer (a pool worker encodes a whole batch's results into one).
+    pub run: fn(&[u8], &mut Vec<u8>) -> Result<(), TaskFailure>,
+    /// Run a batch of calls (their encoded arguments), each outcome into
+    /// the batch's reply ([`run_batch`], compiled for this task).
+    pub run_batch: fn(&[&[u8]], &mut BatchOut),
+}
+
+impl TaskEntry {
+    /// One call on encoded `args`: its encoded result.
+    pub(crate) fn call(&self, args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+        let mut out = Vec::new();
+        (self.run)(args, &mut out).map(|()| out)
+    }
 }
 
 /// The registry, filled at link time by `#[gilfree::task]`.
@@ -143,11 +155,98 @@ pub fn decode_args<A: DeserializeOwned>(task: &str, bytes: &[u8]) -> Result<A, T
     })
 }
 
-/// Encode the result of task `task`.
+/// A batch's outcomes, laid out as the pool's reply carries them: each
+/// call's result length (`u32` little-endian; 0 for a failed call), the
+/// failed calls by index, and the results end to end. Reused from batch to
+/// batch.
 #[doc(hidden)]
-pub fn encode_result<R: Serialize>(task: &str, r: &R) -> Result<Vec<u8>, TaskFailure> {
-    postcard::to_allocvec(r).map_err(|e| TaskFailure::BadResult {
+#[derive(Debug, Default)]
+pub struct BatchOut {
+    /// Each call's result length.
+    pub lens: Vec<u8>,
+    /// The failed calls, by index, with why.
+    pub failed: Vec<(u32, TaskFailure)>,
+    /// The results, end to end.
+    pub data: Vec<u8>,
+}
+
+impl BatchOut {
+    /// Empty, for the next batch (keeping the buffers).
+    pub(crate) fn clear(&mut self) {
+        self.lens.clear();
+        self.failed.clear();
+        self.data.clear();
+    }
+
+    /// Call `i` failed: why.
+    pub(crate) fn fail(&mut self, i: usize, why: TaskFailure) {
+        self.lens.extend_from_slice(&0u32.to_le_bytes());
+        self.failed.push((i as u32, why));
+    }
+
+    /// Call `i` of task `task` is done: its result is what `data` gained
+    /// since `before` (dropped on a failure).
+    #[inline]
+    fn done(&mut self, task: &str, i: usize, before: usize, r: Result<(), TaskFailure>) {
+        let r = r.and_then(|()| {
+            u32::try_from(self.data.len() - before).map_err(|_| TaskFailure::BadResult {
+                task: task.to_string(),
+                reason: "a result over 4 GiB".into(),
+            })
+        });
+        match r {
+            Ok(n) => self.lens.extend_from_slice(&n.to_le_bytes()),
+            Err(why) => {
+                self.data.truncate(before);
+                self.fail(i, why);
+            }
+        }
+    }
+}
+
+/// Run task `task` (`f` on its decoded argument tuple) on each of a
+/// batch's encoded calls, each result encoded straight into `out.data`.
+/// A panic fails only its call. `#[gilfree::task]` compiles this once per
+/// task, so a batch costs one indirect call, not one per call.
+#[doc(hidden)]
+#[inline]
+pub fn run_batch<A: DeserializeOwned, R: Serialize>(
+    task: &str,
+    calls: &[&[u8]],
+    out: &mut BatchOut,
+    f: impl Fn(A) -> R,
+) {
+    for (i, args) in calls.iter().enumerate() {
+        let before = out.data.len();
+        let data = &mut out.data;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let a = decode_args(task, args)?;
+            encode_result(task, &f(a), data)
+        }))
+        .unwrap_or_else(|p| Err(TaskFailure::Panicked(panic_message(&*p))));
+        out.done(task, i, before, r);
+    }
+}
+
+/// A caught panic's message.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "Box<dyn Any>".to_string(),
+    }
+}
+
+/// Encode the result of task `task` at the end of `out` (left as it was
+/// on an error).
+#[doc(hidden)]
+pub fn encode_result<R: Serialize>(
+    task: &str,
+    r: &R,
+    out: &mut Vec<u8>,
+) -> Result<(), TaskFailure> {
+    super::codec::append(r, out).map_err(|reason| TaskFailure::BadResult {
         task: task.to_string(),
-        reason: e.to_string(),
+        reason,
     })
 }

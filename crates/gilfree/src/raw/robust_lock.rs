@@ -106,6 +106,15 @@ impl RawRobustLock {
         }
     }
 
+    /// Take the lock if it is free: one CAS, no take-over, no clock read
+    /// (a caller's fast path before [`lock`](Self::lock) with a deadline).
+    #[inline]
+    pub(crate) fn try_lock_free(&self) -> bool {
+        self.state
+            .compare_exchange(FREE, my_tid(), Acquire, Relaxed)
+            .is_ok()
+    }
+
     /// Take the lock, giving up at `deadline`. Returns whether it was taken
     /// (then see [`take_owner_died`](Self::take_owner_died)).
     #[inline]

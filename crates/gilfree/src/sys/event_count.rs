@@ -9,11 +9,9 @@
 //! # State encoding
 //!
 //! One futex word, generic over where it lives ([`Scope`]):
-//! - bit 0, `SLEEPY`: a thread has announced, since the last wake-up, that
+//! - bit 0, `SLEEPY`: someone has announced, since the last wake-up, that
 //!   it may go to sleep;
-//! - bit 1, `TASKS`: an async task has announced the same (it may register
-//!   a `Waker`; private words only);
-//! - bits 2–31, the epoch: how many wake-ups there have been (wrapping).
+//! - bits 1–31, the epoch: how many wake-ups there have been (wrapping).
 //!
 //! # Memory ordering and why no wake-up is lost
 //!
@@ -21,8 +19,8 @@
 //! issues a `SeqCst` fence, and only then re-checks its condition; it
 //! sleeps on the futex only while the word is still the one it noted. A
 //! notifier makes its change first, then a `SeqCst` fence, then reads the
-//! word: if `SLEEPY` or `TASKS` is set, it clears both and bumps the epoch
-//! in one CAS (`(w | 3) + 1`) and wakes every sleeper of the kinds marked.
+//! word: if `SLEEPY` is set, it clears the bit and bumps the epoch in one
+//! CAS (`w + 1` does both, since bit 0 is set) and wakes every sleeper.
 //!
 //! The two fences are totally ordered. If the notifier's comes first, the
 //! waiter's re-check sees the change and it does not sleep. If the
@@ -39,19 +37,39 @@
 //! the same protocol with "sleep" replaced by registering its `Waker` in
 //! `sys::wakers`' table on the noted word: the registration is refused if
 //! the word moved (as `futex_wait` returns at once), and a wake-up, after
-//! its CAS, wakes every registered task beside the sleeping threads. A task
-//! announces with its own bit, `TASKS`, so that a wake-up with only tasks
-//! waiting makes no futex syscall, and one with only threads never looks
-//! at the table. So
+//! its CAS, wakes every registered task beside the sleeping threads. So
 //! threads and tasks wait on one event count together, and a task dropped
 //! after a wake-up loses nothing: everyone waiting was woken.
+//!
+//! # Waking one: `notify_one`
+//!
+//! For a change any one waiter can act on (a job for any idle worker),
+//! [`EventCount::notify_one`] wakes one sleeper instead of all. A second
+//! word, `sleepers`, counts the waiters that are in (or entering) the
+//! futex wait: a waiter adds itself after its failed re-check, then a
+//! `SeqCst` fence, then `futex_wait`, and removes itself when that returns.
+//! `notify_one`, after the usual fence and load, finding `SLEEPY`:
+//! - with `sleepers > 0`, bumps the epoch *keeping* `SLEEPY` (`w + 2`: the
+//!   others still asleep must stay findable) and wakes one;
+//! - with `sleepers == 0`, clears `SLEEPY` (`w + 1`), then a `SeqCst`
+//!   fence, then reads `sleepers` again and wakes all if someone has come
+//!   in since.
+//!
+//! No wake-up is lost: a waiter that announced but is not yet counted
+//! either counts itself before that second read (and is woken, or finds
+//! the word changed when its `futex_wait` compares it) or after it (and
+//! its `futex_wait` compares after the clear, finds the word changed, and
+//! re-checks). A waiter already counted is woken, or is a sleeper that
+//! keeps `SLEEPY` set for the next `notify_one`.
 //!
 //! # Cost
 //!
 //! A notify with nobody asleep is a fence and one load: no RMW, no syscall.
 //! A run of notifies while a waiter sleeps costs one wake-up, since the
 //! first clears `SLEEPY`. The price is that every sleeper of a generation
-//! wakes; those that find nothing announce again.
+//! wakes; those that find nothing announce again. `notify_one` makes one
+//! syscall per sleeper woken, and none while nobody sleeps (with `SLEEPY`
+//! set by a waiter that found work, a CAS and a load).
 
 use core::marker::PhantomData;
 
@@ -61,18 +79,16 @@ use super::futex::{self, Wake};
 use super::futex::{Private, Scope};
 use super::wakers::{self, WaitSlot};
 
-/// A thread may be asleep on the word.
+/// Someone may be asleep on the word.
 const SLEEPY: u32 = 1;
-/// A task may be registered on the word.
-const TASKS: u32 = 2;
-/// Either kind of waiter.
-const ANNOUNCED: u32 = SLEEPY | TASKS;
 
 /// Threads sleeping until a condition may have changed; see the module
 /// documentation for the protocol.
 #[repr(C)]
 pub(crate) struct EventCount<S: Scope = Private> {
     word: AtomicU32,
+    /// Waiters in, or about to enter, `futex_wait` (for `notify_one`).
+    sleepers: AtomicU32,
     _scope: PhantomData<fn() -> S>,
 }
 
@@ -82,6 +98,7 @@ impl<S: Scope> EventCount<S> {
         pub(crate) const fn new() -> Self {
             EventCount {
                 word: AtomicU32::new(0),
+                sleepers: AtomicU32::new(0),
                 _scope: PhantomData,
             }
         }
@@ -119,7 +136,12 @@ impl<S: Scope> EventCount<S> {
             if let Some(r) = attempt() {
                 return Some(r);
             }
+            self.sleepers.fetch_add(1, SeqCst);
+            // Pairs with `wake_one`'s fence after its clear: see the
+            // module doc.
+            fence(SeqCst);
             let woke = futex::wait::<S>(&self.word, seen, deadline);
+            self.sleepers.fetch_sub(1, SeqCst);
             if woke == Wake::TimedOut && deadline.expired() {
                 return attempt();
             }
@@ -137,35 +159,79 @@ impl<S: Scope> EventCount<S> {
     pub(crate) fn notify(&self) {
         fence(SeqCst);
         let w = self.word.load(Relaxed);
-        if w & ANNOUNCED != 0 {
+        if w & SLEEPY != 0 {
             self.wake(w);
+        }
+    }
+
+    /// The condition may have changed in a way any one waiter can act on:
+    /// wake one sleeper, if any (see the module documentation). Call after
+    /// the change is made.
+    #[inline]
+    pub(crate) fn notify_one(&self) {
+        fence(SeqCst);
+        let w = self.word.load(Relaxed);
+        if w & SLEEPY != 0 {
+            self.wake_one(w);
+        }
+    }
+
+    #[cold]
+    fn wake_one(&self, mut w: u32) {
+        while w & SLEEPY != 0 {
+            let asleep = self.sleepers.load(SeqCst) > 0;
+            // Asleep: bump the epoch keeping SLEEPY (others may sleep on).
+            // Nobody: clear SLEEPY and bump the epoch.
+            let next = w.wrapping_add(if asleep { 2 } else { 1 });
+            match self.word.compare_exchange_weak(w, next, Release, Relaxed) {
+                Ok(_) if asleep => {
+                    futex::wake_one::<S>(&self.word);
+                    self.wake_tasks();
+                    return;
+                }
+                Ok(_) => {
+                    // Someone who counted itself since the first look may
+                    // sleep on the word we just changed; wake them all (see
+                    // the module doc).
+                    fence(SeqCst);
+                    if self.sleepers.load(SeqCst) > 0 {
+                        futex::wake_all::<S>(&self.word);
+                    }
+                    self.wake_tasks();
+                    return;
+                }
+                Err(now) => w = now,
+            }
         }
     }
 
     #[cold]
     fn wake(&self, mut w: u32) {
-        // `(w | ANNOUNCED) + 1` clears both marks and bumps the epoch in
-        // one step, so any waiter that noted the old word finds it changed.
-        while w & ANNOUNCED != 0 {
-            match self.word.compare_exchange_weak(
-                w,
-                (w | ANNOUNCED).wrapping_add(1),
-                Release,
-                Relaxed,
-            ) {
+        // `w + 1` clears SLEEPY and bumps the epoch in one step, so any
+        // waiter that noted the old word finds it changed.
+        while w & SLEEPY != 0 {
+            match self
+                .word
+                .compare_exchange_weak(w, w.wrapping_add(1), Release, Relaxed)
+            {
                 Ok(_) => {
-                    if w & SLEEPY != 0 {
-                        futex::wake_all::<S>(&self.word);
-                    }
-                    if !S::SHARED && w & TASKS != 0 {
-                        // Tasks registered on the word (after the CAS, as
-                        // `sys::wakers` requires).
-                        wakers::wake(&self.word, u32::MAX);
-                    }
+                    futex::wake_all::<S>(&self.word);
+                    self.wake_tasks();
                     return;
                 }
                 Err(now) => w = now,
             }
+        }
+    }
+
+    /// Wakes every task registered on the word (`poll_until`), after the
+    /// CAS that moved it, as `sys::wakers` requires. `notify_one` wakes them
+    /// all too: a task is not counted in `sleepers`, so waking one thread
+    /// could otherwise leave a task waiting on a word that has moved on.
+    #[inline]
+    fn wake_tasks(&self) {
+        if !S::SHARED {
+            wakers::wake(&self.word, u32::MAX);
         }
     }
 }
@@ -188,7 +254,7 @@ impl EventCount<Private> {
             }
             // Announce, then look (as `block_until`), then register only
             // if the word is still the one announced.
-            let seen = self.word.fetch_or(TASKS, Relaxed) | TASKS;
+            let seen = self.word.fetch_or(SLEEPY, Relaxed) | SLEEPY;
             fence(SeqCst);
             if let Some(r) = attempt() {
                 slot.finish();
@@ -307,6 +373,65 @@ mod loom_tests {
                 assert_eq!(w.join().unwrap(), Some(()));
             }
             assert_eq!(tokens.load(Relaxed), 0);
+        });
+    }
+
+    /// Two waiters each taking one token, two `notify_one`s: both wake,
+    /// and a later `notify_one` with nobody asleep is harmless. (Checked
+    /// once by hand: without the fence between a waiter counting itself
+    /// and its `futex_wait`, this fails with "deadlock".)
+    #[test]
+    fn event_count_notify_one_two_waiters() {
+        builder(2).check(|| {
+            let ec = Arc::new(EventCount::<Private>::new());
+            let tokens = Arc::new(AtomicU32::new(0));
+            let take = |t: &AtomicU32| {
+                t.fetch_update(AcqRel, Acquire, |n| n.checked_sub(1))
+                    .ok()
+                    .map(|_| ())
+            };
+            let ws: Vec<_> = (0..2)
+                .map(|_| {
+                    let (ec, tokens) = (ec.clone(), tokens.clone());
+                    thread::spawn(move || ec.block_until(Deadline::Never, || take(&tokens)))
+                })
+                .collect();
+            for _ in 0..2 {
+                tokens.fetch_add(1, Release);
+                ec.notify_one();
+            }
+            for w in ws {
+                assert_eq!(w.join().unwrap(), Some(()));
+            }
+            ec.notify_one();
+            assert_eq!(tokens.load(Relaxed), 0);
+        });
+    }
+
+    /// A waiter that wakes for a token, then waits for a second one that
+    /// comes with a `notify_one` from another thread: the clearing path
+    /// (nobody counted asleep) must not strand it.
+    #[test]
+    fn event_count_notify_one_waiter_twice() {
+        builder(3).check(|| {
+            let ec = Arc::new(EventCount::<Private>::new());
+            let tokens = Arc::new(AtomicU32::new(0));
+            let take = |t: &AtomicU32| {
+                t.fetch_update(AcqRel, Acquire, |n| n.checked_sub(1))
+                    .ok()
+                    .map(|_| ())
+            };
+            let (ec2, tokens2) = (ec.clone(), tokens.clone());
+            let t = thread::spawn(move || {
+                for _ in 0..2 {
+                    tokens2.fetch_add(1, Release);
+                    ec2.notify_one();
+                }
+            });
+            for _ in 0..2 {
+                assert_eq!(ec.block_until(Deadline::Never, || take(&tokens)), Some(()));
+            }
+            t.join().unwrap();
         });
     }
 }

@@ -32,6 +32,10 @@ pub trait CondOps: Send + Sync + 'static {
     ) -> bool;
     /// Take the lock and `wait(t)` once: whether it was notified.
     fn wait_timeout(&self, t: Duration) -> bool;
+    /// `wait_guard` and `wait_guard_timeout` given a guard of another lock
+    /// (over the same type): whether both refused (an error, or a panic
+    /// where the twin's signature has no error), that lock still held.
+    fn wait_with_foreign_guard_refused(&self) -> bool;
 }
 
 /// A world with conditions.
@@ -158,6 +162,15 @@ pub fn condition_guard_api_over_lock_data<W: CondWorld>(w: &W) {
     assert_eq!(p.join(), 123);
 }
 
+/// A wait given another lock's guard is refused, and leaves nobody queued.
+pub fn condition_wait_guard_of_another_lock_is_not_held<W: CondWorld>(w: &W) {
+    let cond = w.condition(0);
+    assert!(cond.wait_with_foreign_guard_refused());
+    if let Some(n) = cond.n_waiting() {
+        assert_eq!(n, 0);
+    }
+}
+
 pub fn condition_wait_guard_timeout_returns_false<W: CondWorld>(w: &W) {
     let cond = w.condition(0);
     let mut seen = 0;
@@ -257,6 +270,14 @@ impl CondOps for ThreadCond {
     fn wait_timeout(&self, t: Duration) -> bool {
         let mut g = self.acquire();
         self.wait_guard_timeout(&mut g, t).unwrap()
+    }
+    fn wait_with_foreign_guard_refused(&self) -> bool {
+        use gilfree::threading::Error;
+        let other = gilfree::threading::Lock::new(0u32);
+        let mut g = other.acquire();
+        self.wait_guard(&mut g) == Err(Error::NotHeld("wait"))
+            && self.wait_guard_timeout(&mut g, Duration::ZERO) == Err(Error::NotHeld("wait"))
+            && other.locked()
     }
 }
 

@@ -43,12 +43,14 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, ThreadId};
+use std::time::Duration;
 
 use super::wire::{Calls, Outcomes};
-use crate::multiprocessing::connection::{Connection, Pipe};
+use crate::multiprocessing::connection::{Connection, Pipe, Waitable, wait};
 use crate::multiprocessing::error::Error;
 use crate::multiprocessing::method::StartMethod;
 use crate::multiprocessing::process::Process;
+use crate::sys::spin::{SOCKET_READ, Spin};
 use crate::threading::{Event, Lock};
 
 /// Why a batch did not produce outcomes.
@@ -136,6 +138,37 @@ pub(super) struct Slot {
     pub(super) ready: bool,
     pub(super) busy: Option<(u64, Box<dyn Sink>)>,
     pub(super) served: usize,
+    /// Its batch is a direct call (`direct`): the caller, not the
+    /// supervisor, reads this channel and watches this pidfd until it
+    /// hands the worker back.
+    pub(super) direct: bool,
+    /// The supervisor's current wait includes this channel; a batch sent
+    /// to a worker whose channel it does not watch must wake it.
+    pub(super) watched: bool,
+    /// The supervisor is reading this channel: no direct call may start
+    /// (it could take the direct call's reply).
+    pub(super) reading: bool,
+    /// Its pidfd fired: no direct call may start; during one, the
+    /// supervisor leaves the death to it until it hands the worker back.
+    pub(super) died: bool,
+}
+
+impl Slot {
+    pub(super) fn new(proc: Process<()>, pid: i32, conn: Connection) -> Slot {
+        Slot {
+            proc,
+            pid,
+            conn: Some(Arc::new(conn)),
+            eof: false,
+            ready: false,
+            busy: None,
+            served: 0,
+            direct: false,
+            watched: false,
+            reading: false,
+            died: false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +185,9 @@ pub(super) struct State {
     pub(super) broken: Option<String>,
     /// The supervisor has exited: every worker is gone.
     pub(super) finished: bool,
+    /// `terminate` sends SIGKILL at once, not SIGTERM first
+    /// (`kill_workers`).
+    pub(super) kill: bool,
 }
 
 /// A frame to send once the lock is released.
@@ -160,12 +196,15 @@ pub(super) struct Outgoing {
     proc: Process<()>,
     id: u64,
     frame: Vec<u8>,
+    /// Whether the supervisor watches the channel (else it must be woken
+    /// to read the reply).
+    watched: bool,
 }
 
 pub(crate) struct Core {
     pub(super) cfg: Config,
     pub(super) st: Lock<State>,
-    next_id: AtomicU64,
+    pub(super) next_id: AtomicU64,
     pub(super) started: AtomicUsize,
     wake_tx: Connection,
     pub(super) wake_rx: Connection,
@@ -197,6 +236,7 @@ impl Core {
                 phase: Phase::Run,
                 broken: None,
                 finished: false,
+                kill: false,
             }),
             next_id: AtomicU64::new(0),
             started: AtomicUsize::new(0),
@@ -276,8 +316,19 @@ impl Core {
     /// what is queued fails with [`Failure::Terminated`]. Returns once they
     /// are gone (unless called from the supervisor, i.e. a callback).
     pub(crate) fn terminate(&self) {
+        self.stop_workers(false);
+    }
+
+    /// As [`terminate`](Core::terminate), with SIGKILL at once
+    /// (`kill_workers`).
+    pub(crate) fn kill(&self) {
+        self.stop_workers(true);
+    }
+
+    fn stop_workers(&self, kill: bool) {
         let mut st = self.st.acquire();
         st.phase = Phase::Terminate;
+        st.kill |= kill;
         let finished = st.finished;
         drop(st);
         if !finished {
@@ -304,7 +355,7 @@ impl Core {
     /// number of threads). From the supervisor itself (a callback),
     /// returns at once.
     pub(crate) fn join(&self) {
-        if self.supervisor_id.get() == Some(&std::thread::current().id()) {
+        if self.on_supervisor() {
             return;
         }
         let h = self.supervisor.acquire().take();
@@ -317,11 +368,21 @@ impl Core {
         }
     }
 
-    fn wake(&self) {
+    /// Wake the supervisor: it looks at the state again.
+    pub(super) fn wake(&self) {
         let _ = self.wake_tx.send_bytes(&[]);
     }
 
+    /// Whether this is the supervisor thread (which looks at the state
+    /// again before it waits, so needs no wake-up).
+    pub(super) fn on_supervisor(&self) -> bool {
+        self.supervisor_id.get() == Some(&std::thread::current().id())
+    }
+
     pub(super) fn send_all(&self, sends: Vec<Outgoing>) {
+        if sends.iter().any(|s| !s.watched) && !self.on_supervisor() {
+            self.wake();
+        }
         for s in sends {
             match s.conn.send_bytes(&s.frame) {
                 Ok(()) => {}
@@ -354,6 +415,25 @@ impl Core {
     }
 }
 
+/// Wait until one of `objects` is ready; their indices. With `soon` (a
+/// reply is due), look without sleeping first, yielding between looks
+/// ([`SOCKET_READ`]): a sleep and its wake-up cost more than a short call.
+pub(super) fn wait_ready(objects: &[&dyn Waitable], soon: bool) -> Result<Vec<usize>, Error> {
+    if soon {
+        let mut spin = Spin::new(&SOCKET_READ);
+        loop {
+            let ready = wait(objects, Some(Duration::ZERO))?;
+            if !ready.is_empty() {
+                return Ok(ready);
+            }
+            if !spin.next() {
+                break;
+            }
+        }
+    }
+    wait(objects, None)
+}
+
 /// Hand a batch's outcomes to its sink. A panic there (a user's callback,
 /// a result type's `Deserialize`) is reported and contained: the
 /// supervisor must outlive it, or every other caller would wait forever.
@@ -380,7 +460,7 @@ pub(super) fn dispatch(st: &mut State) -> Vec<Outgoing> {
         if pending.is_empty() {
             break;
         }
-        if !s.ready || s.busy.is_some() || s.eof {
+        if !s.ready || s.busy.is_some() || s.eof || s.died {
             continue;
         }
         let Some(conn) = &s.conn else { continue };
@@ -394,6 +474,7 @@ pub(super) fn dispatch(st: &mut State) -> Vec<Outgoing> {
                 proc: s.proc.clone(),
                 id: b.id,
                 frame: b.frame,
+                watched: s.watched,
             });
             break;
         }

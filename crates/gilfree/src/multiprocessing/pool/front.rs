@@ -20,7 +20,8 @@ use crate::multiprocessing::task::Task;
 /// Python's `multiprocessing.Pool(processes, initializer, initargs,
 /// maxtasksperchild, context)`: made by [`Pool::builder`].
 ///
-/// ```no_run
+/// ```
+/// # #[gilfree::main] fn main() {
 /// use gilfree::multiprocessing::{Pool, StartMethod};
 /// #[gilfree::task]
 /// fn setup(level: u8) { let _ = level; }
@@ -31,6 +32,7 @@ use crate::multiprocessing::task::Task;
 ///     .start_method(StartMethod::Spawn)
 ///     .build()
 ///     .unwrap();
+/// # }
 /// ```
 #[derive(Debug, Default)]
 #[must_use]
@@ -98,9 +100,11 @@ impl PoolBuilder {
     /// this returns. [`Error::Value`] for 0 processes or
     /// `maxtasksperchild`; [`Error::StartFailed`] if a worker cannot start.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::multiprocessing::Pool::builder().processes(2).build().unwrap();
     /// assert_eq!(pool.processes(), 2);
+    /// # }
     /// ```
     pub fn build(self) -> Result<Pool> {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
@@ -139,14 +143,14 @@ impl PoolBuilder {
 /// does on exit: call [`close`](Pool::close) and [`join`](Pool::join) first
 /// to let queued work finish.
 ///
-/// ```no_run
+/// ```
 /// use gilfree::multiprocessing::Pool;
 ///
 /// #[gilfree::task]
 /// fn square(x: u64) -> u64 { x * x }
 ///
+/// #[gilfree::main]
 /// fn main() {
-///     gilfree::multiprocessing::init();
 ///     let pool = Pool::new(4).unwrap();
 ///     let squares = pool.map(square::TASK, 0..100u64, None).unwrap();
 ///     assert_eq!(squares[9], 81);
@@ -170,8 +174,10 @@ impl fmt::Debug for Pool {
 impl Pool {
     /// Python's `Pool(processes)` with the other options at their defaults.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::multiprocessing::Pool::new(2).unwrap();
+    /// # }
     /// ```
     pub fn new(processes: usize) -> Result<Pool> {
         PoolBuilder::default().processes(processes).build()
@@ -188,8 +194,10 @@ impl Pool {
 
     /// The number of workers (Python's `pool._processes`).
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// assert_eq!(gilfree::multiprocessing::Pool::new(3).unwrap().processes(), 3);
+    /// # }
     /// ```
     pub fn processes(&self) -> usize {
         self.core.processes()
@@ -198,9 +206,11 @@ impl Pool {
     /// The pids of the live workers. No Python equivalent (Python's
     /// private `_pool`); shows recycling and replacement.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::multiprocessing::Pool::new(2).unwrap();
     /// assert_eq!(pool.worker_pids().len(), 2);
+    /// # }
     /// ```
     pub fn worker_pids(&self) -> Vec<i32> {
         self.core.pids()
@@ -209,9 +219,11 @@ impl Pool {
     /// How many workers this pool has started, replacements included. No
     /// Python equivalent.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::multiprocessing::Pool::new(2).unwrap();
     /// assert_eq!(pool.workers_started(), 2);
+    /// # }
     /// ```
     pub fn workers_started(&self) -> usize {
         self.core.workers_started()
@@ -219,30 +231,43 @@ impl Pool {
 
     /// Python's `apply(func, args)`: run one call and wait for its result.
     ///
-    /// ```no_run
+    /// When a worker is idle, this thread sends the call to it and reads
+    /// the reply itself (no hop through the pool's supervisor thread): the
+    /// round trip is about a pipe's. Otherwise the call is queued, as
+    /// [`apply_async`](Self::apply_async) does.
+    ///
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// #[gilfree::task]
     /// fn add(a: i32, b: i32) -> i32 { a + b }
     /// let pool = Pool::new(1).unwrap();
     /// assert_eq!(pool.apply(add::TASK, (1, 2)).unwrap(), 3);
+    /// # }
     /// ```
     pub fn apply<A, R>(&self, task: Task<A, R>, args: A) -> Result<R>
     where
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        self.apply_async(task, args)?.get()
+        // The caller waits anyway: it reads the reply itself when a worker
+        // is idle (no hop through the supervisor thread).
+        let (calls, result, sink) = call(task, args, Callbacks::new())?;
+        self.core.call_direct(&calls, Box::new(sink))?;
+        result.get()
     }
 
     /// Python's `apply_async(func, args)`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// #[gilfree::task]
     /// fn add(a: i32, b: i32) -> i32 { a + b }
     /// let pool = Pool::new(1).unwrap();
     /// let r = pool.apply_async(add::TASK, (1, 2)).unwrap();
     /// assert_eq!(r.get().unwrap(), 3);
+    /// # }
     /// ```
     pub fn apply_async<A, R>(&self, task: Task<A, R>, args: A) -> Result<AsyncResult<R>>
     where
@@ -254,7 +279,8 @@ impl Pool {
 
     /// Python's `apply_async(func, args, callback=, error_callback=)`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::{Callbacks, Pool};
     /// #[gilfree::task]
     /// fn fail() -> u8 { panic!("no") }
@@ -263,6 +289,7 @@ impl Pool {
     ///     .apply_async_with(fail::TASK, (), Callbacks::new().error_callback(|e| eprintln!("{e}")))
     ///     .unwrap();
     /// assert!(r.get().is_err());
+    /// # }
     /// ```
     pub fn apply_async_with<A, R>(
         &self,
@@ -274,17 +301,7 @@ impl Pool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let mut calls = Calls::new(task.name());
-        calls.push(&args).map_err(|e| Error::Encode {
-            what: "task arguments",
-            reason: e,
-        })?;
-        let result = AsyncResult::new();
-        let sink = ApplySink {
-            task: task.name(),
-            result: result.clone(),
-            cb: callbacks,
-        };
+        let (calls, result, sink) = call(task, args, callbacks)?;
         self.core.submit(&calls, Box::new(sink))?;
         Ok(result)
     }
@@ -292,10 +309,12 @@ impl Pool {
     /// Python's `close()`: accept no more work; the workers exit when the
     /// work queued so far is done.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::multiprocessing::Pool::new(1).unwrap();
     /// pool.close();
     /// pool.join().unwrap();
+    /// # }
     /// ```
     pub fn close(&self) {
         self.core.close();
@@ -305,9 +324,11 @@ impl Pool {
     /// after a second). Calls they held or that were queued fail with
     /// [`Error::BrokenPool`] (Python leaves them pending forever).
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::multiprocessing::Pool::new(1).unwrap();
     /// pool.terminate();
+    /// # }
     /// ```
     pub fn terminate(&self) {
         self.core.terminate();
@@ -317,11 +338,13 @@ impl Pool {
     /// [`close`](Self::close) or [`terminate`](Self::terminate) (else
     /// [`Error::Value`], as Python's `ValueError`).
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// let pool = gilfree::multiprocessing::Pool::new(1).unwrap();
     /// assert!(pool.join().is_err()); // still running
     /// pool.close();
     /// pool.join().unwrap();
+    /// # }
     /// ```
     pub fn join(&self) -> Result<()> {
         if self.core.running() {
@@ -330,6 +353,30 @@ impl Pool {
         self.core.join();
         Ok(())
     }
+}
+
+/// One call of `task`, encoded, with the result it will complete.
+fn call<A, R>(
+    task: Task<A, R>,
+    args: A,
+    callbacks: Callbacks<R>,
+) -> Result<(Calls, AsyncResult<R>, ApplySink<R>)>
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+{
+    let mut calls = Calls::new(task.name());
+    calls.push(&args).map_err(|e| Error::Encode {
+        what: "task arguments",
+        reason: e,
+    })?;
+    let result = AsyncResult::new();
+    let sink = ApplySink {
+        task: task.name(),
+        result: result.clone(),
+        cb: callbacks,
+    };
+    Ok((calls, result, sink))
 }
 
 impl Drop for Pool {

@@ -36,8 +36,7 @@ impl<R: DeserializeOwned + Send> Sink for ChunkSink<R> {
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>) {
         let v = match r {
             Ok(o) => o
-                .items
-                .into_iter()
+                .into_results()
                 .map(|x| decode_outcome(self.task, x))
                 .collect(),
             Err(f) => (0..self.len).map(|_| Err(f.clone().into())).collect(),
@@ -57,14 +56,15 @@ impl<R: DeserializeOwned + Send> Sink for ChunkSink<R> {
 /// death fails the items of its chunk with [`Error::WorkerDied`] instead
 /// of hanging.
 ///
-/// ```no_run
+/// ```
+/// # #[gilfree::main] fn main() {
 /// use gilfree::multiprocessing::Pool;
 /// #[gilfree::task]
 /// fn square(x: u64) -> u64 { x * x }
-/// gilfree::multiprocessing::init();
 /// let pool = Pool::new(2).unwrap();
 /// let firsts: Vec<u64> = pool.imap(square::TASK, 0.., None).take(4).map(Result::unwrap).collect();
 /// assert_eq!(firsts, [0, 1, 4, 9]);
+/// # }
 /// ```
 pub struct IMap<A, R, I> {
     core: Arc<dyn Submit>,
@@ -216,15 +216,16 @@ where
     /// `timeout`; `Some(Err(Error::Timeout))` if none came in time (the
     /// iterator can be resumed).
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// use std::time::Duration;
     /// use gilfree::multiprocessing::Pool;
     /// #[gilfree::task]
     /// fn id(x: u8) -> u8 { x }
-    /// gilfree::multiprocessing::init();
     /// let pool = Pool::new(1).unwrap();
     /// let mut it = pool.imap(id::TASK, [7u8], None);
     /// assert_eq!(it.next_timeout(Duration::from_secs(60)).unwrap().unwrap(), 7);
+    /// # }
     /// ```
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, Error>> {
         self.next_deadline(Deadline::after(timeout))

@@ -27,12 +27,14 @@ impl Pool {
     /// error. `chunksize` `None` is Python's default,
     /// `ceil(len / (4 × processes))`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// #[gilfree::task]
     /// fn double(x: u32) -> u32 { x * 2 }
     /// let pool = Pool::new(2).unwrap();
     /// assert_eq!(pool.map(double::TASK, [1, 2, 3], None).unwrap(), [2, 4, 6]);
+    /// # }
     /// ```
     pub fn map<A, R, I>(
         &self,
@@ -50,13 +52,15 @@ impl Pool {
 
     /// Python's `map_async(func, iterable, chunksize)`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// #[gilfree::task]
     /// fn double(x: u32) -> u32 { x * 2 }
     /// let pool = Pool::new(2).unwrap();
     /// let r = pool.map_async(double::TASK, 0..10, Some(3)).unwrap();
     /// assert_eq!(r.get().unwrap()[9], 18);
+    /// # }
     /// ```
     pub fn map_async<A, R, I>(
         &self,
@@ -75,13 +79,15 @@ impl Pool {
     /// Python's `map_async(func, iterable, chunksize, callback=,
     /// error_callback=)`: the callback gets the whole list.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::{Callbacks, Pool};
     /// #[gilfree::task]
     /// fn double(x: u32) -> u32 { x * 2 }
     /// let pool = Pool::new(2).unwrap();
     /// let cb = Callbacks::new().callback(|v: &Vec<u32>| assert_eq!(v.len(), 3));
     /// pool.map_async_with(double::TASK, [1, 2, 3], None, cb).unwrap().wait();
+    /// # }
     /// ```
     pub fn map_async_with<A, R, I>(
         &self,
@@ -102,12 +108,14 @@ impl Pool {
     /// Python's `starmap(func, iterable, chunksize)`: each item is a task's
     /// argument tuple.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// #[gilfree::task]
     /// fn add(a: i32, b: i32) -> i32 { a + b }
     /// let pool = Pool::new(2).unwrap();
     /// assert_eq!(pool.starmap(add::TASK, [(1, 2), (3, 4)], None).unwrap(), [3, 7]);
+    /// # }
     /// ```
     pub fn starmap<A, R, I>(
         &self,
@@ -125,13 +133,15 @@ impl Pool {
 
     /// Python's `starmap_async(func, iterable, chunksize)`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// #[gilfree::task]
     /// fn add(a: i32, b: i32) -> i32 { a + b }
     /// let pool = Pool::new(2).unwrap();
     /// let r = pool.starmap_async(add::TASK, [(1, 2)], None).unwrap();
     /// assert_eq!(r.get().unwrap(), [3]);
+    /// # }
     /// ```
     pub fn starmap_async<A, R, I>(
         &self,
@@ -149,13 +159,15 @@ impl Pool {
 
     /// Python's `starmap_async(..., callback=, error_callback=)`.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::{Callbacks, Pool};
     /// #[gilfree::task]
     /// fn add(a: i32, b: i32) -> i32 { a + b }
     /// let pool = Pool::new(2).unwrap();
     /// let cb = Callbacks::new().callback(|v: &Vec<i32>| assert_eq!(v, &[3]));
     /// pool.starmap_async_with(add::TASK, [(1, 2)], None, cb).unwrap().wait();
+    /// # }
     /// ```
     pub fn starmap_async_with<A, R, I>(
         &self,
@@ -240,13 +252,15 @@ impl Pool {
     /// Python's `imap(func, iterable, chunksize=1)`: results in input
     /// order, lazily; see [`IMap`]. `chunksize` `None` is 1.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// #[gilfree::task]
     /// fn double(x: u32) -> u32 { x * 2 }
     /// let pool = Pool::new(2).unwrap();
     /// let v: Vec<u32> = pool.imap(double::TASK, 0..5, None).map(Result::unwrap).collect();
     /// assert_eq!(v, [0, 2, 4, 6, 8]);
+    /// # }
     /// ```
     pub fn imap<A, R, I>(
         &self,
@@ -265,7 +279,8 @@ impl Pool {
     /// Python's `imap_unordered(func, iterable, chunksize=1)`: results as
     /// they finish.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// #[gilfree::task]
     /// fn double(x: u32) -> u32 { x * 2 }
@@ -273,6 +288,7 @@ impl Pool {
     /// let mut v: Vec<u32> = pool.imap_unordered(double::TASK, 0..5, None).map(Result::unwrap).collect();
     /// v.sort();
     /// assert_eq!(v, [0, 2, 4, 6, 8]);
+    /// # }
     /// ```
     pub fn imap_unordered<A, R, I>(
         &self,

@@ -5,6 +5,8 @@
 //!   encoded calls, death seen through pidfds, replacement, recycling.
 //! - `supervisor`: the core's thread that watches the workers and reads
 //!   their replies.
+//! - `direct`: a one-call batch whose caller reads the reply itself
+//!   (`Pool::apply`).
 //! - `wire`: the messages between the pool and a worker.
 //! - `worker`: the worker's loop (a task like any other).
 //! - `imap`: the lazy, chunked result iterator both front ends use.
@@ -14,6 +16,7 @@
 //! - `sinks`: where the outcomes of `Pool`'s calls go.
 
 pub(crate) mod core;
+mod direct;
 mod front;
 pub(crate) mod imap;
 mod map;

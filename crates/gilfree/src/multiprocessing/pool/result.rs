@@ -29,16 +29,17 @@ struct Shared<T> {
 /// second call is [`Error::Value`]); [`successful`](AsyncResult::successful)
 /// keeps answering.
 ///
-/// ```no_run
+/// ```
+/// # #[gilfree::main] fn main() {
 /// use gilfree::multiprocessing::Pool;
 /// #[gilfree::task]
 /// fn add(a: i32, b: i32) -> i32 { a + b }
-/// gilfree::multiprocessing::init();
 /// let pool = Pool::new(2).unwrap();
 /// let r = pool.apply_async(add::TASK, (2, 3)).unwrap();
 /// r.wait();
 /// assert!(r.ready() && r.successful().unwrap());
 /// assert_eq!(r.get().unwrap(), 5);
+/// # }
 /// ```
 pub struct AsyncResult<T> {
     shared: Arc<Shared<T>>,
@@ -103,13 +104,15 @@ impl<T> AsyncResult<T> {
 
     /// Python's `ready()`: whether the call has completed.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// # #[gilfree::task] fn one() -> u8 { 1 }
     /// # let pool = Pool::new(1).unwrap();
     /// let r = pool.apply_async(one::TASK, ()).unwrap();
     /// r.wait();
     /// assert!(r.ready());
+    /// # }
     /// ```
     pub fn ready(&self) -> bool {
         self.shared.ready.is_set()
@@ -118,13 +121,15 @@ impl<T> AsyncResult<T> {
     /// Python's `successful()`: whether the call completed without an
     /// error; [`Error::Value`] if it is not ready yet.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// # #[gilfree::task] fn one() -> u8 { 1 }
     /// # let pool = Pool::new(1).unwrap();
     /// let r = pool.apply_async(one::TASK, ()).unwrap();
     /// r.wait();
     /// assert!(r.successful().unwrap());
+    /// # }
     /// ```
     pub fn successful(&self) -> Result<bool> {
         self.shared
@@ -136,12 +141,14 @@ impl<T> AsyncResult<T> {
 
     /// Python's `wait()`: block until the call has completed.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// # #[gilfree::task] fn one() -> u8 { 1 }
     /// # let pool = Pool::new(1).unwrap();
     /// let r = pool.apply_async(one::TASK, ()).unwrap();
     /// r.wait();
+    /// # }
     /// ```
     pub fn wait(&self) {
         // A reply due soon is looked for before the thread sleeps (see
@@ -157,12 +164,14 @@ impl<T> AsyncResult<T> {
     /// Python's `wait(timeout)`: block up to `timeout`; returns whether the
     /// call has completed (Python returns `None`; call `ready()`).
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// # #[gilfree::task] fn one() -> u8 { 1 }
     /// # let pool = Pool::new(1).unwrap();
     /// let r = pool.apply_async(one::TASK, ()).unwrap();
     /// while !r.wait_timeout(std::time::Duration::from_millis(10)) {}
+    /// # }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.shared.ready.wait_timeout(timeout)
@@ -172,13 +181,15 @@ impl<T> AsyncResult<T> {
     /// panic, [`Error::WorkerDied`], a result that did not decode, ...).
     /// Takes the value.
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// # #[gilfree::task] fn one() -> u8 { 1 }
     /// # let pool = Pool::new(1).unwrap();
     /// let r = pool.apply_async(one::TASK, ()).unwrap();
     /// assert_eq!(r.get().unwrap(), 1);
     /// assert!(r.get().is_err()); // taken
+    /// # }
     /// ```
     pub fn get(&self) -> Result<T> {
         self.wait();
@@ -189,12 +200,14 @@ impl<T> AsyncResult<T> {
     /// [`Error::Timeout`] if the call has not completed within `timeout`
     /// (it goes on; ask again later).
     ///
-    /// ```no_run
+    /// ```
+    /// # #[gilfree::main] fn main() {
     /// # use gilfree::multiprocessing::Pool;
     /// # #[gilfree::task] fn one() -> u8 { 1 }
     /// # let pool = Pool::new(1).unwrap();
     /// let r = pool.apply_async(one::TASK, ()).unwrap();
     /// assert_eq!(r.get_timeout(std::time::Duration::from_secs(60)).unwrap(), 1);
+    /// # }
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
         if !self.wait_timeout(timeout) {
@@ -220,7 +233,8 @@ impl<T> AsyncResult<T> {
 /// result-handler thread; they should return quickly (and not wait for
 /// the pool).
 ///
-/// ```no_run
+/// ```
+/// # #[gilfree::main] fn main() {
 /// use std::sync::mpsc;
 /// use gilfree::multiprocessing::{Callbacks, Pool};
 /// #[gilfree::task]
@@ -231,6 +245,7 @@ impl<T> AsyncResult<T> {
 ///     .apply_async_with(double::TASK, (21,), Callbacks::new().callback(move |v: &u32| tx.send(*v).unwrap()))
 ///     .unwrap();
 /// assert_eq!(rx.recv().unwrap(), 42);
+/// # }
 /// ```
 pub struct Callbacks<T> {
     callback: Option<OnValue<T>>,

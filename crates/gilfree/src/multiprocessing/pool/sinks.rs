@@ -9,7 +9,7 @@ use super::core::{Failure, Sink};
 use super::decode_outcome;
 use super::result::{AsyncResult, Callbacks};
 use super::wire::Outcomes;
-use crate::multiprocessing::error::{Error, Result};
+use crate::multiprocessing::error::Error;
 use crate::threading::Lock;
 
 /// One call: `apply_async`.
@@ -22,10 +22,12 @@ pub(super) struct ApplySink<R> {
 impl<R: DeserializeOwned + Send> Sink for ApplySink<R> {
     fn done(self: Box<Self>, r: std::result::Result<Outcomes<'_>, Failure>) {
         let v = match r {
-            Ok(mut o) if o.items.len() == 1 => decode_outcome(self.task, o.items.remove(0)),
-            Ok(_) => Err(Error::Value(
-                "a reply with the wrong number of results".into(),
-            )),
+            Ok(o) => match o.single() {
+                Some(x) => decode_outcome(self.task, x),
+                None => Err(Error::Value(
+                    "a reply with the wrong number of results".into(),
+                )),
+            },
             Err(f) => Err(f.into()),
         };
         self.result.set(v, self.cb);
@@ -50,26 +52,34 @@ pub(super) struct MapSink<R> {
 
 impl<R: DeserializeOwned + Send> Sink for MapSink<R> {
     fn done(self: Box<Self>, r: std::result::Result<Outcomes<'_>, Failure>) {
-        let decoded: Result<Vec<R>> = match r {
-            Ok(o) => o
-                .items
-                .into_iter()
-                .map(|x| decode_outcome(self.task, x))
-                .collect(),
-            Err(f) => Err(f.into()),
-        };
+        // Sinks run on the supervisor thread, one at a time: decoding
+        // under the map's lock, straight into the map's slots, keeps no
+        // one waiting and builds no list per chunk.
         let finish = {
             let mut st = self.state.acquire();
             if st.cb.is_none() {
                 return; // the map already failed
             }
-            match decoded {
+            let r = match r {
+                Err(f) => Err(f.into()),
+                Ok(o) if self.offset + o.len() > st.values.len() => Err(Error::Value(
+                    "a reply with the wrong number of results".into(),
+                )),
+                Ok(o) => {
+                    let n = o.len();
+                    let slots = &mut st.values[self.offset..self.offset + n];
+                    o.into_results()
+                        .zip(slots)
+                        .try_for_each(|(x, slot)| {
+                            *slot = Some(decode_outcome(self.task, x)?);
+                            Ok(())
+                        })
+                        .map(|()| n)
+                }
+            };
+            match r {
                 Err(e) => Some(Err(e)),
-                Ok(vs) => {
-                    let n = vs.len();
-                    for (i, v) in vs.into_iter().enumerate() {
-                        st.values[self.offset + i] = Some(v);
-                    }
+                Ok(n) => {
                     st.left -= n.min(st.left);
                     (st.left == 0).then(|| {
                         st.values

@@ -7,18 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use super::core::{Core, Failure, Phase, Slot, deliver, dispatch};
+use super::core::{Core, Failure, Phase, Slot, deliver, dispatch, wait_ready};
 use super::wire::{Outcomes, Reply};
 use super::worker::{Init, pool_worker};
 use crate::multiprocessing::builder::ProcessBuilder;
-use crate::multiprocessing::connection::{Connection, Pipe, Waitable, wait};
+use crate::multiprocessing::connection::{Connection, Pipe, Waitable};
 use crate::multiprocessing::error::{Error, describe_exit};
 use crate::multiprocessing::process::Process;
-use crate::sys::spin::{SOCKET_READ, Spin};
 
 /// A worker as the supervisor watches it: pid, channel (unless ended or
 /// retired), process.
-type Watched = (i32, Option<Arc<Connection>>, Process<()>);
+type Watched = (i32, Option<Arc<Connection>>, Option<Process<()>>);
 
 impl Core {
     pub(super) fn supervise(self: Arc<Self>) {
@@ -56,17 +55,27 @@ impl Core {
     /// One wait over the wake-up channel and every worker's channel and
     /// sentinel; handle what it reports.
     fn watch_once(&self) {
+        // A channel is watched unless a direct call reads it; a pidfd
+        // unless it fired during a direct call (the caller sees it too,
+        // and hands the worker back).
         let (watched, busy): (Vec<Watched>, bool) = {
-            let st = self.st.acquire();
+            let mut st = self.st.acquire();
             let w = st
                 .slots
-                .iter()
+                .iter_mut()
                 .map(|s| {
-                    let c = if s.eof { None } else { s.conn.clone() };
-                    (s.pid, c, s.proc.clone())
+                    let c = if s.eof || s.direct {
+                        None
+                    } else {
+                        s.conn.clone()
+                    };
+                    s.watched = c.is_some();
+                    let p = (!(s.direct && s.died)).then(|| s.proc.clone());
+                    (s.pid, c, p)
                 })
                 .collect();
-            (w, st.slots.iter().any(|s| s.busy.is_some()))
+            let busy = st.slots.iter().any(|s| s.busy.is_some() && !s.direct);
+            (w, busy)
         };
         // What each waited object is: the wake-up channel, a worker's
         // channel, or a worker's sentinel.
@@ -82,26 +91,12 @@ impl Core {
                 objects.push(&**c);
                 what.push(What::Channel(i));
             }
-            objects.push(p);
-            what.push(What::Sentinel(i));
-        }
-        // A reply due soon is looked for (yielding between looks) before
-        // the thread sleeps: a sleep and its wake-up cost more than a
-        // short call.
-        let mut spin = Spin::new(&SOCKET_READ);
-        let mut ready = Ok(Vec::new());
-        if busy {
-            loop {
-                ready = wait(&objects, Some(Duration::ZERO));
-                if !matches!(&ready, Ok(r) if r.is_empty()) || !spin.next() {
-                    break;
-                }
+            if let Some(p) = p {
+                objects.push(p);
+                what.push(What::Sentinel(i));
             }
         }
-        if matches!(&ready, Ok(r) if r.is_empty()) {
-            ready = wait(&objects, None);
-        }
-        let ready = match ready {
+        let ready = match wait_ready(&objects, busy) {
             Ok(r) => r,
             Err(e) => {
                 self.st.acquire().broken = Some(format!("waiting on the workers failed: {e}"));
@@ -113,9 +108,9 @@ impl Core {
             match what[i] {
                 What::Wake => while let Ok(Some(_)) = self.wake_rx.recv_frame_nonblocking() {},
                 What::Channel(w) => {
-                    let (pid, c, p) = &watched[w];
+                    let (pid, c, _) = &watched[w];
                     if let Some(c) = c {
-                        self.read_replies(*pid, c, p);
+                        self.read_replies(*pid, c);
                     }
                 }
                 What::Sentinel(w) => dead.push(watched[w].0),
@@ -126,13 +121,33 @@ impl Core {
         }
     }
 
-    /// Read every whole reply a worker has sent.
-    fn read_replies(&self, pid: i32, c: &Connection, p: &Process<()>) {
+    /// Read every whole reply a worker has sent, unless a direct call
+    /// reads its channel (each read is marked `reading` under the lock,
+    /// so no direct call starts during it and takes the reply away).
+    fn read_replies(&self, pid: i32, c: &Connection) {
         loop {
-            match c.recv_frame_nonblocking() {
+            let proc = {
+                let mut st = self.st.acquire();
+                let Some(s) = st.slots.iter_mut().find(|s| s.pid == pid) else {
+                    return;
+                };
+                if s.direct {
+                    return;
+                }
+                s.reading = true;
+                s.proc.clone()
+            };
+            let got = c.recv_frame_nonblocking();
+            if let Some(s) = self.st.acquire().slots.iter_mut().find(|s| s.pid == pid) {
+                s.reading = false;
+                if got.is_err() {
+                    s.eof = true;
+                }
+            }
+            match got {
                 Ok(Some((frame, _fds))) => {
                     if !self.reply(pid, &frame) {
-                        let _ = p.kill();
+                        let _ = proc.kill();
                         return;
                     }
                 }
@@ -140,10 +155,7 @@ impl Core {
                 Err(_) => {
                     // The end of its stream: it is exiting (or broke its
                     // channel); make sure, and let the pidfd report it.
-                    if let Some(s) = self.st.acquire().slots.iter_mut().find(|s| s.pid == pid) {
-                        s.eof = true;
-                    }
-                    let _ = p.kill();
+                    let _ = proc.kill();
                     return;
                 }
             }
@@ -222,15 +234,20 @@ impl Core {
     /// held, replace it.
     fn worker_died(&self, pid: i32) {
         let found = {
-            let st = self.st.acquire();
-            st.slots
-                .iter()
-                .find(|s| s.pid == pid)
-                .map(|s| (s.conn.clone(), s.proc.clone()))
+            let mut st = self.st.acquire();
+            match st.slots.iter_mut().find(|s| s.pid == pid) {
+                None => None,
+                Some(s) => {
+                    s.died = true;
+                    // A direct call reads the last words and hands the
+                    // worker back; it is handled then.
+                    (!s.direct).then(|| (s.conn.clone(), s.proc.clone()))
+                }
+            }
         };
         let Some((conn, proc)) = found else { return };
         if let Some(c) = &conn {
-            self.read_replies(pid, c, &proc);
+            self.read_replies(pid, c);
         }
         let _ = proc.join();
         let exitcode = proc.exitcode().unwrap_or(255);
@@ -295,29 +312,27 @@ impl Core {
             .target(pool_worker::TASK, (theirs, init))?;
         proc.start()?;
         let pid = proc.pid().ok_or(Error::NotStarted)?;
-        Ok(Slot {
-            proc,
-            pid,
-            conn: Some(Arc::new(ours)),
-            eof: false,
-            ready: false,
-            busy: None,
-            served: 0,
-        })
+        Ok(Slot::new(proc, pid, ours))
     }
 
-    /// Terminate or break: stop every worker, fail what they held and what
+    /// Terminate (SIGTERM, SIGKILL after a second; or SIGKILL at once) or
+    /// break: stop every worker, fail what they held and what
     /// is queued with `why`.
     fn stop(&self, why: Failure) {
-        let (slots, pending) = {
+        let (slots, pending, kill) = {
             let mut st = self.st.acquire();
             (
                 std::mem::take(&mut st.slots),
                 std::mem::take(&mut st.pending),
+                st.kill,
             )
         };
         for s in &slots {
-            let _ = s.proc.terminate();
+            let _ = if kill {
+                s.proc.kill()
+            } else {
+                s.proc.terminate()
+            };
         }
         for s in slots {
             if !matches!(s.proc.join_timeout(Duration::from_secs(1)), Ok(true)) {

@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::multiprocessing::codec;
 use crate::multiprocessing::task::TaskFailure;
 
 /// A byte run encoded as one length and the bytes (postcard `bytes`), not
@@ -85,28 +86,6 @@ pub(crate) fn split<'a>(bytes: &'a [u8], lens: &[u8]) -> Option<Vec<&'a [u8]>> {
     (at == bytes.len()).then_some(out)
 }
 
-/// A postcard output that appends to a `Vec` in place (postcard's own
-/// `to_extend` pushes byte by byte).
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
-}
-
 /// The calls of one batch, built by the parent: one task, arguments
 /// encoded end to end.
 #[derive(Debug)]
@@ -129,10 +108,7 @@ impl Calls {
     /// Append one call's arguments (a tuple), encoded.
     pub(crate) fn push<A: Serialize>(&mut self, args: &A) -> Result<(), String> {
         let before = self.args.len();
-        if let Err(e) = postcard::serialize_with_flavor(args, Append(&mut self.args)) {
-            self.args.truncate(before);
-            return Err(e.to_string());
-        }
+        codec::append(args, &mut self.args)?;
         let n = u32::try_from(self.args.len() - before).map_err(|_| {
             self.args.truncate(before);
             "arguments over 4 GiB".to_string()
@@ -159,26 +135,75 @@ impl Calls {
 }
 
 /// A batch's outcomes as the parent received them: one per call, each its
-/// encoded result or why there is none. Borrowed from the reply frame.
+/// encoded result or why there is none. A view of the reply frame, checked
+/// once ([`Outcomes::new`]) and read lazily ([`Outcomes::into_results`]): no
+/// list of per-call outcomes is built (for a chunk of tiny calls that list
+/// cost more than decoding the results).
 #[derive(Debug)]
 pub(crate) struct Outcomes<'a> {
-    pub(crate) items: Vec<Result<&'a [u8], TaskFailure>>,
+    /// Each call's result length, `u32` little-endian (0 for a failure).
+    lens: &'a [u8],
+    /// The failed calls, by index, in increasing order.
+    failed: Vec<(u32, TaskFailure)>,
+    /// The results, end to end.
+    data: &'a [u8],
 }
 
 impl<'a> Outcomes<'a> {
     /// Check a reply's parts against each other; `None` if they disagree
-    /// (a broken worker).
+    /// (a broken worker): lengths that are not whole `u32`s or do not add
+    /// up to the data, a failure index out of range or given twice.
     pub(crate) fn new(
-        lens: &[u8],
-        failed: Vec<(u32, TaskFailure)>,
+        lens: &'a [u8],
+        mut failed: Vec<(u32, TaskFailure)>,
         data: &'a [u8],
     ) -> Option<Self> {
-        let mut items: Vec<Result<&[u8], TaskFailure>> =
-            split(data, lens)?.into_iter().map(Ok).collect();
-        for (i, f) in failed {
-            *items.get_mut(i as usize)? = Err(f);
+        if !lens.len().is_multiple_of(4) {
+            return None;
         }
-        Some(Outcomes { items })
+        let total = lens.chunks_exact(4).try_fold(0usize, |at, n| {
+            at.checked_add(u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize)
+        })?;
+        if total != data.len() {
+            return None;
+        }
+        failed.sort_unstable_by_key(|f| f.0);
+        let n = lens.len() / 4;
+        if failed.last().is_some_and(|f| f.0 as usize >= n)
+            || failed.windows(2).any(|w| w[0].0 == w[1].0)
+        {
+            return None;
+        }
+        Some(Outcomes { lens, failed, data })
+    }
+
+    /// Calls in the batch.
+    pub(crate) fn len(&self) -> usize {
+        self.lens.len() / 4
+    }
+
+    /// The outcomes, in call order.
+    pub(crate) fn into_results(self) -> impl Iterator<Item = Result<&'a [u8], TaskFailure>> {
+        let Outcomes { lens, failed, data } = self;
+        let mut failed = failed.into_iter().peekable();
+        let mut at = 0usize;
+        lens.chunks_exact(4).enumerate().map(move |(i, n)| {
+            let end = at + u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize;
+            let run = &data[at..end];
+            at = end;
+            match failed.next_if(|f| f.0 as usize == i) {
+                Some((_, f)) => Err(f),
+                None => Ok(run),
+            }
+        })
+    }
+
+    /// The only outcome of a one-call batch; `None` for another count.
+    pub(crate) fn single(self) -> Option<Result<&'a [u8], TaskFailure>> {
+        if self.len() != 1 {
+            return None;
+        }
+        self.into_results().next()
     }
 }
 
@@ -208,10 +233,15 @@ mod tests {
     fn outcomes_must_add_up() {
         let l = lens(&[2, 0, 1]);
         let failed = vec![(1, TaskFailure::Panicked("x".into()))];
-        let o = Outcomes::new(&l, failed.clone(), b"abc").unwrap();
-        assert_eq!(o.items[0], Ok(&b"ab"[..]));
-        assert_eq!(o.items[1], Err(TaskFailure::Panicked("x".into())));
-        assert_eq!(o.items[2], Ok(&b"c"[..]));
+        let o: Vec<_> = Outcomes::new(&l, failed.clone(), b"abc")
+            .unwrap()
+            .into_results()
+            .collect();
+        assert_eq!(o[0], Ok(&b"ab"[..]));
+        assert_eq!(o[1], Err(TaskFailure::Panicked("x".into())));
+        assert_eq!(o[2], Ok(&b"c"[..]));
+        let twice = vec![(1, TaskFailure::Panicked("x".into())); 2];
+        assert!(Outcomes::new(&l, twice, b"abc").is_none());
         assert!(Outcomes::new(&l, failed.clone(), b"abcd").is_none());
         assert!(Outcomes::new(&l, failed.clone(), b"ab").is_none());
         assert!(Outcomes::new(&l[..5], failed, b"abc").is_none());
@@ -226,8 +256,10 @@ mod tests {
             if let Ok(r) = postcard::from_bytes::<Run<'_>>(&bytes) {
                 let _ = split(r.args.0, r.lens.0);
             }
-            if let Ok(Reply::Done { lens, failed, data, .. }) = postcard::from_bytes::<Reply<'_>>(&bytes) {
-                let _ = Outcomes::new(lens.0, failed, data.0);
+            if let Ok(Reply::Done { lens, failed, data, .. }) = postcard::from_bytes::<Reply<'_>>(&bytes)
+                && let Some(o) = Outcomes::new(lens.0, failed, data.0)
+            {
+                let _ = o.into_results().count();
             }
         }
 

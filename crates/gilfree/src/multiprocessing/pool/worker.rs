@@ -5,29 +5,30 @@
 //! until an empty frame (retire, close) or the end of the channel. The
 //! batch runner itself, [`Answer`], is shared with the cluster's servers.
 
-use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 
 use super::wire::{Bytes, Reply, Run, split};
 use crate::multiprocessing::connection::Connection;
-use crate::multiprocessing::task::{TaskEntry, TaskFailure, lookup};
+use crate::multiprocessing::task::{BatchOut, TaskEntry, TaskFailure, lookup, panic_message};
 
-/// One call of a registered task (`None`: unknown) on encoded `args`, with
+/// One call of a registered task (`None`: unknown) on encoded `args`, its
+/// result encoded at the end of `out` (left as it was on a failure), with
 /// a panic caught as [`TaskFailure::Panicked`].
-fn call(entry: Option<&TaskEntry>, name: &str, args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+fn call(
+    entry: Option<&TaskEntry>,
+    name: &str,
+    args: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), TaskFailure> {
     let entry = entry.ok_or_else(|| TaskFailure::Unknown(name.to_string()))?;
-    catch_unwind(AssertUnwindSafe(|| (entry.run)(args)))
-        .unwrap_or_else(|p| Err(TaskFailure::Panicked(panic_message(&*p))))
-}
-
-fn panic_message(p: &(dyn Any + Send)) -> String {
-    match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
-        (Some(s), _) => (*s).to_string(),
-        (_, Some(s)) => s.clone(),
-        _ => "Box<dyn Any>".to_string(),
-    }
+    let before = out.len();
+    catch_unwind(AssertUnwindSafe(|| (entry.run)(args, out))).unwrap_or_else(|p| {
+        // A panic inside the result's `Serialize` may leave half a value.
+        out.truncate(before);
+        Err(TaskFailure::Panicked(panic_message(&*p)))
+    })
 }
 
 fn send(conn: &Connection, r: &Reply<'_>) -> bool {
@@ -47,7 +48,7 @@ pub(crate) struct Init {
 #[crate::task]
 pub(crate) fn pool_worker(conn: Connection, init: Init) {
     if let Some((name, args)) = &init.initializer
-        && let Err(why) = call(lookup(name), name, args)
+        && let Err(why) = call(lookup(name), name, args, &mut Vec::new())
     {
         send(&conn, &Reply::InitFailed(why.to_string()));
         return;
@@ -80,9 +81,7 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
 /// (`cluster`, feature `mpi`).
 #[derive(Default)]
 pub(crate) struct Answer {
-    lens: Vec<u8>,
-    failed: Vec<(u32, TaskFailure)>,
-    data: Vec<u8>,
+    out: BatchOut,
 }
 
 impl Answer {
@@ -93,36 +92,24 @@ impl Answer {
         let run =
             postcard::from_bytes::<Run<'_>>(frame).map_err(|_| "a batch that does not decode")?;
         let calls = split(run.args.0, run.lens.0).ok_or("a batch whose lengths do not add up")?;
-        let Answer { lens, failed, data } = self;
-        lens.clear();
-        failed.clear();
-        data.clear();
-        // Once per batch: the registry lookup is a scan.
-        let entry = lookup(run.task);
-        for (i, args) in calls.into_iter().enumerate() {
-            let r = call(entry, run.task, args).and_then(|r| match u32::try_from(r.len()) {
-                Ok(n) => Ok((n, r)),
-                Err(_) => Err(TaskFailure::BadResult {
-                    task: run.task.to_string(),
-                    reason: "a result over 4 GiB".into(),
-                }),
-            });
-            match r {
-                Ok((n, r)) => {
-                    lens.extend_from_slice(&n.to_le_bytes());
-                    data.extend_from_slice(&r);
-                }
-                Err(f) => {
-                    lens.extend_from_slice(&0u32.to_le_bytes());
-                    failed.push((i as u32, f));
+        let out = &mut self.out;
+        out.clear();
+        // Once per batch: the registry lookup is a scan, and the task's
+        // own batch loop runs every call (results encoded straight into
+        // the reply's buffer).
+        match lookup(run.task) {
+            Some(entry) => (entry.run_batch)(&calls, out),
+            None => {
+                for i in 0..calls.len() {
+                    out.fail(i, TaskFailure::Unknown(run.task.to_string()));
                 }
             }
         }
         let reply = Reply::Done {
             id: run.id,
-            lens: Bytes(lens),
-            failed: std::mem::take(failed),
-            data: Bytes(data),
+            lens: Bytes(&out.lens),
+            failed: std::mem::take(&mut out.failed),
+            data: Bytes(&out.data),
         };
         postcard::to_allocvec(&reply).map_err(|_| "a reply that does not encode")
     }

@@ -34,6 +34,9 @@
 //!   [`DEFAULT_CAPACITY`], rounded up to a power of two): a put also waits
 //!   while the ring has no room for the item's bytes. An item larger than
 //!   half the ring goes in chunks, so there is no size limit but memory.
+//! - Raw bytes: postcard encodes a `Vec<u8>` element by element; an item
+//!   whose bytes serialize with `serialize_bytes` (`serde_bytes`, or a
+//!   newtype) is one copy into the ring and one out.
 //! - [`Queue::qsize`] is exact at some instant (Python's is approximate and
 //!   raises `NotImplementedError` on macOS).
 //! - `close()` consumes the handle; there is no `join_thread` or

@@ -450,6 +450,10 @@ impl<'a> Ring<'a> {
         }
         #[cfg(not(loom))]
         {
+            // The first look costs no clock read.
+            if let Some(r) = attempt(false) {
+                return Some(r);
+            }
             let mut interval = FIRST_CHECK;
             let mut check = false;
             loop {
@@ -472,10 +476,13 @@ impl<'a> Ring<'a> {
 
     /// Take a lock, waiting at least a moment even for a non-blocking call
     /// (its holder is usually a few instructions from releasing it).
+    #[inline]
     fn lock(lock: &RawRobustLock, deadline: Deadline) -> bool {
-        if lock.lock(Deadline::now()) {
-            return true;
-        }
+        lock.try_lock_free() || Self::lock_slow(lock, deadline)
+    }
+
+    #[cold]
+    fn lock_slow(lock: &RawRobustLock, deadline: Deadline) -> bool {
         #[cfg(not(loom))]
         let deadline = match deadline.remaining() {
             Some(left) if left < LOCK_GRACE => Deadline::after(LOCK_GRACE),
@@ -596,9 +603,20 @@ impl<'a> Ring<'a> {
         let size = rec_size(u64::from(len));
         loop {
             let tail = p.tail.load(Relaxed);
-            let reclaim = self.reclaim(check)?;
-            let free = self.cap - (tail - reclaim);
             let off = tail % self.cap;
+            let need = if off + size > self.cap {
+                self.cap - off
+            } else {
+                size
+            };
+            // Look at the consumers' side only when the room known to be
+            // free is not enough: a put in a roomy ring reads no line the
+            // consumers write.
+            let mut reclaim = p.reclaim.load(Relaxed);
+            if self.cap - (tail - reclaim) < need {
+                reclaim = self.reclaim(check)?;
+            }
+            let free = self.cap - (tail - reclaim);
             if off + size > self.cap {
                 let pad = self.cap - off;
                 if free < pad {

@@ -108,6 +108,13 @@ impl<T: Pod> Condition<T> {
     /// Python's `wait()`: release the lock, sleep until notified, take the
     /// lock back (`guard` is this condition's).
     ///
+    /// # Panics
+    /// If the calling thread does not hold this condition's lock (`guard`
+    /// is another lock's: Python's `cannot wait on un-acquired lock`; the
+    /// threading twin returns it as an error), as `std::sync::Condvar`
+    /// panics when given another mutex's guard. The same holds for every
+    /// `wait_*` method.
+    ///
     /// ```
     /// # let c = gilfree::multiprocessing::Condition::new(1u8).unwrap();
     /// let mut g = c.acquire();
@@ -165,6 +172,12 @@ impl<T: Pod> Condition<T> {
     }
 
     fn wait_until(&self, guard: &mut LockGuard<'_, T>, deadline: Deadline) -> bool {
+        // A guard of another lock would be released while this one stays
+        // free: the wait would not be a wait on this condition at all.
+        assert!(
+            self.held_by_me(),
+            "cannot wait on un-acquired lock (the guard is not of this condition's lock)"
+        );
         let cv = self.0.condvar();
         // Look while the lock is held: a notify after our release bumps
         // the word past `seen`, and the sleep then returns at once.

@@ -53,7 +53,7 @@ cargo test -p gilfree --features mpi --doc cluster
 
 step "feature tests: tokio (waits on other processes as .await)"
 run_tests -p gilfree --features tokio --test async_process
-cargo test -p gilfree --features tokio --doc multiprocessing
+cargo test -p gilfree --features tokio --doc -- multiprocessing::aio join_async
 
 step "doc tests"
 cargo test --workspace --doc

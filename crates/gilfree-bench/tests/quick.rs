@@ -34,6 +34,9 @@ const RUST_SHAPES: &[&str] = &[
     "value_increment",
     "manager_dict_set_get",
     "manager_queue_64b",
+    "mp_queue_64b_1p1c",
+    "mp_queue_64b_4p4c",
+    "mp_queue_1mib",
 ];
 
 /// The scale rows (`shapes/scale.rs`): Rust impls only (CPython has
@@ -75,6 +78,20 @@ const IMPLS: &[&str] = &[
     "gilfree_deadlock",
     "threading",
     "robust_pthread",
+    // Issue 14: pool_map_cpu_2w against the same items run in one process.
+    "sequential",
+    // Issue 15's mp_queue rows.
+    "gilfree_pipe",
+    "memcpy",
+    "faster-fifo",
+    // Issue 17's async rows.
+    "tokio",
+    "tokio::sync",
+    "async-channel",
+    "threads",
+    // Issue 16's cluster rows (built with the mpi feature).
+    "gilfree-ppe",
+    "mpi4py",
 ];
 
 /// The run's own directory under the system's temp dir, removed with
@@ -191,6 +208,11 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         ("deadlock_lock_uncontended", "gilfree"),
         ("deadlock_lock_uncontended", "gilfree_deadlock"),
         ("deadlock_lock_nested", "gilfree_deadlock"),
+        ("mp_queue_64b_1p1c", "gilfree"),
+        ("mp_queue_64b_1p1c", "gilfree_pipe"),
+        ("mp_queue_64b_4p4c", "gilfree"),
+        ("mp_queue_1mib", "gilfree"),
+        ("mp_queue_1mib", "memcpy"),
     ] {
         assert!(has(shape, imp), "no JSON row for {shape}/{imp}");
     }

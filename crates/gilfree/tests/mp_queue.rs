@@ -73,6 +73,31 @@ fn consume_and_stall(q: Queue<Item>, c: Connection) {
     });
 }
 
+/// Puts an item three times the ring's size but is stopped (and killed)
+/// after its first chunk, holding the producers' lock.
+#[gilfree::task]
+fn put_big_and_stall(q: Queue<Vec<u8>>, c: Connection) {
+    let _ = q.__put_stalled(big(99, 3 * 4096), || {
+        c.send("stalled").unwrap();
+        loop {
+            std::thread::park();
+        }
+    });
+}
+
+/// Gets until shutdown; returns the items' lengths and whether each was
+/// intact.
+#[gilfree::task]
+fn get_big_until_shutdown(q: Queue<Vec<u8>>) -> Vec<(usize, bool)> {
+    let mut got = Vec::new();
+    let mut i = 0;
+    while let Ok(v) = q.get() {
+        got.push((v.len(), v == big(i, v.len())));
+        i += 1;
+    }
+    got
+}
+
 #[gilfree::task]
 fn put_big(q: Queue<Vec<u8>>, sizes: Vec<usize>) {
     for (i, n) in sizes.into_iter().enumerate() {
@@ -390,6 +415,34 @@ fn fault_consumer_killed_mid_get(m: StartMethod) -> Result<(), Failed> {
     )
 }
 
+/// A producer SIGKILLed in the middle of an item larger than the ring
+/// (first chunk committed, the producers' lock held): a consumer already
+/// waiting drops the partial item, the next producer takes the lock over,
+/// and every later item arrives once and intact.
+fn fault_producer_killed_mid_chunked_put(m: StartMethod) -> Result<(), Failed> {
+    let q = Queue::<Vec<u8>>::with_capacity(0, 4096)?;
+    let ctx = get_context(m);
+    let consumer = ctx.process(get_big_until_shutdown::TASK, (q.try_clone()?,))?;
+    consumer.start()?;
+    let (a, b) = Pipe(true)?;
+    let victim = ctx.process(put_big_and_stall::TASK, (q.try_clone()?, b))?;
+    victim.start()?;
+    let _: String = a.recv()?;
+    victim.kill()?;
+    victim.join()?;
+    let sizes: Vec<usize> = vec![10, 5000, 3000, 9000, 1];
+    let p = ctx.process(put_big::TASK, (q.try_clone()?, sizes.clone()))?;
+    p.start()?;
+    p.result()?;
+    q.shutdown(false);
+    let got = consumer.result()?;
+    check(
+        got.iter().map(|g| g.0).collect::<Vec<_>>() == sizes,
+        format!("items got: {got:?}"),
+    )?;
+    check(got.iter().all(|g| g.1), "an item's bytes changed")
+}
+
 type Case = fn(StartMethod) -> Result<(), Failed>;
 
 fn main() {
@@ -410,6 +463,10 @@ fn main() {
         (
             "fault_consumer_killed_mid_get",
             fault_consumer_killed_mid_get,
+        ),
+        (
+            "fault_producer_killed_mid_chunked_put",
+            fault_producer_killed_mid_chunked_put,
         ),
     ];
     let mut trials = Vec::new();

@@ -2,18 +2,17 @@
 //! (Python's `asyncio`; Rust's `async`/`.await` on tokio). 10,000
 //! simulated downloads as 10,000 threads and as 10,000 tasks, timed, with
 //! each run's peak memory taken in a child process of its own (so the two
-//! do not share one high-water mark); a producer/consumer whose waits are
-//! `.await`s on gilfree's semaphores and lock; and a blocking call inside
+//! do not share one high-water mark); a producer/consumer on gilfree's
+//! `Queue` with `put_async`/`get_async`; and a blocking call inside
 //! async code stalling every task on the thread, measured, then moved to
 //! the blocking pool (`asyncio.to_thread`).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use gilfree::multiprocessing::Process;
-use gilfree::threading::{Lock, Semaphore};
+use gilfree::queue::Queue;
 
 use super::{Ctx, LessonResult};
 use crate::report::{explain, measure, ms};
@@ -82,56 +81,49 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-/// A bounded buffer of `cap` slots built from two semaphores and a lock,
-/// every wait an `.await`: `producers` tasks put `per` numbers each,
-/// `consumers` tasks take them, on a two-thread runtime. Returns (items,
-/// sum, seconds).
-fn producer_consumer(producers: u64, consumers: u64, per: u64, cap: u32) -> (u64, u64, f64) {
-    struct Buffer {
-        slots: Semaphore,
-        items: Semaphore,
-        data: Lock<VecDeque<u64>>,
-    }
-    let b = Arc::new(Buffer {
-        slots: Semaphore::new(cap),
-        items: Semaphore::new(0),
-        data: Lock::new(VecDeque::new()),
-    });
+/// A gilfree `Queue` of `cap` slots between `producers` tasks that put
+/// `per` numbers each (`put_async`) and `consumers` tasks that get until the
+/// queue is shut down (`get_async`), on a two-thread runtime. Returns
+/// (items, sum, seconds).
+fn producer_consumer(producers: u64, consumers: u64, per: u64, cap: usize) -> (u64, u64, f64) {
+    let q = Arc::new(Queue::new(cap));
     let (got, sum) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let total = producers * per;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .expect("a runtime");
     let t0 = Instant::now();
     rt.block_on(async {
-        let mut hs = Vec::new();
-        for p in 0..producers {
-            let b = b.clone();
-            hs.push(tokio::spawn(async move {
-                for i in 0..per {
-                    b.slots.acquire_async().await.forget(); // a free slot
-                    b.data.acquire_async().await.push_back(p * per + i);
-                    b.items.release().expect("below the limit"); // one more item
-                }
-            }));
+        let ps: Vec<_> = (0..producers)
+            .map(|p| {
+                let q = q.clone();
+                tokio::spawn(async move {
+                    for i in 0..per {
+                        // Waits as a task while the queue is full.
+                        q.put_async(p * per + i).await.expect("queue open");
+                    }
+                })
+            })
+            .collect();
+        let cs: Vec<_> = (0..consumers)
+            .map(|_| {
+                let (q, got, sum) = (q.clone(), got.clone(), sum.clone());
+                tokio::spawn(async move {
+                    // Waits as a task while the queue is empty; ends once
+                    // it is shut down and drained.
+                    while let Ok(v) = q.get_async().await {
+                        got.fetch_add(1, Relaxed);
+                        sum.fetch_add(v, Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for p in ps {
+            p.await.expect("a producer");
         }
-        for c in 0..consumers {
-            let (b, got, sum) = (b.clone(), got.clone(), sum.clone());
-            // Consumer c takes its share of the items.
-            let share = total / consumers + u64::from(c < total % consumers);
-            hs.push(tokio::spawn(async move {
-                for _ in 0..share {
-                    b.items.acquire_async().await.forget(); // an item
-                    let v = b.data.acquire_async().await.pop_front().expect("an item");
-                    b.slots.release().expect("below the limit"); // its slot is free
-                    got.fetch_add(1, Relaxed);
-                    sum.fetch_add(v, Relaxed);
-                }
-            }));
-        }
-        for h in hs {
-            h.await.expect("a task");
+        q.shutdown(false); // the consumers drain what is left, then stop
+        for c in cs {
+            c.await.expect("a consumer");
         }
     });
     (
@@ -244,7 +236,7 @@ pub fn run(ctx: &Ctx) -> LessonResult {
     measure(
         "producer/consumer (async waits)",
         format!(
-            "{producers} producers, {consumers} consumers, 64 slots: {got}/{total} items, \
+            "{producers} producers, {consumers} consumers, Queue(64): {got}/{total} items, \
              sum {}, {:.2} M items/s",
             if sum == total * (total - 1) / 2 {
                 "exact"
@@ -255,10 +247,12 @@ pub fn run(ctx: &Ctx) -> LessonResult {
         ),
     );
     explain(
-        "The buffer is two gilfree Semaphores (free slots, ready items) and a \
-         Lock, as in the threading lesson; every wait is an .await, so a \
-         full buffer parks the producer task, not its thread. The same \
-         objects can be waited on by threads at the same time.",
+        "The queue is gilfree's Queue, the one the threading lesson uses; \
+         put_async and get_async are its waits as .awaits (asyncio.Queue's \
+         await q.put / await q.get), so a full queue parks the producer \
+         task, not its thread, and threads may put and get on the same \
+         queue at the same time. shutdown() ends the consumers once they \
+         have drained it.",
     );
 
     let (tasks, tick) = (100, Duration::from_millis(5));

@@ -152,7 +152,7 @@ pub static LESSONS: &[Lesson] = &[
     },
     Lesson {
         name: "asyncio",
-        about: "10,000 downloads as threads vs async tasks (time, peak RSS); a producer/consumer on async waits; a blocking call stalling every task",
+        about: "10,000 downloads as threads vs async tasks (time, peak RSS); a producer/consumer on Queue.put_async/get_async; a blocking call stalling every task",
         run: asyncio::run,
     },
 ];

@@ -2,17 +2,26 @@
 //! so a rank polls (`Iprobe`). For [`SPIN_TIME`] after a message it polls
 //! without sleeping (rounds of the [`MPI_POLL`](crate::sys::spin::MPI_POLL)
 //! spin: the next message of an exchange costs no sleep and no wake-up;
-//! measured under load, a spin of ~100 polls made round trips of 0.2–0.5 ms
-//! and a long one ~10 µs), then sleeps between polls: [`SHORT_SLEEPS`] sleeps of 10 µs
+//! no yields, which under load gave the core away for a whole run-queue
+//! round), then sleeps between polls: [`SHORT_SLEEPS`] sleeps of 10 µs
 //! (a few ms of short naps, so a busy exchange on a loaded machine stays
 //! quick), then each sleep twice the last, up to 1 ms (mpi4py.futures'
 //! ceiling). So an idle server rank polls about a thousand times a second
 //! and uses well under 5% of a core, and the first message after a long
 //! idle spell waits at most ~1 ms. Any message resets the schedule.
+//!
+//! Every polling thread asks for a timer slack of 1 µs, so that its short
+//! sleeps are short (the default slack of 50 µs makes a 10 µs sleep ~60).
 
 use std::time::{Duration, Instant};
 
+use crate::sys::os;
 use crate::sys::spin::{MPI_POLL, Spin};
+
+/// Make the calling thread's short sleeps short: it is about to poll.
+pub(super) fn poller_thread() {
+    os::thread::set_timer_slack(1_000);
+}
 
 /// How long a rank polls without sleeping after a message. It burns this
 /// much CPU after each exchange, never while idle.

@@ -19,7 +19,9 @@
 //!
 //! With nothing in flight, the hub sleeps on an event count until a batch
 //! is posted. With work in flight it polls `Iprobe` on the
-//! [`Backoff`] schedule, its sleeps cut short by a new batch. Every
+//! [`Backoff`] schedule, its sleeps cut short by a new batch; with every
+//! rank full (each has its next batch queued) it skips the spin and only
+//! sleeps between polls, leaving the cores to the ranks. Every
 //! check of the inbox is preceded by a read of `posted`, and the wait
 //! condition is "`posted` moved since", so a batch posted at any moment is
 //! either seen by the check or wakes the wait.
@@ -211,7 +213,12 @@ impl Hub {
                 backoff.reset();
                 continue;
             }
-            if backoff.spin() {
+            // With every rank full there is nothing to send until a reply
+            // comes, and each rank has its next batch queued: sleep instead
+            // of spinning, leaving the cores to the ranks (on one machine
+            // they share them).
+            let full = flights[1..].iter().all(|f| f.len() >= DEPTH);
+            if !full && backoff.spin() {
                 continue;
             }
             let posted = || (self.posted.load(Ordering::Acquire) != seen).then_some(());

@@ -112,6 +112,7 @@ pub(crate) fn init() {
     }
     let (rank, size) = (world.rank(), world.size());
     if rank != 0 {
+        backoff::poller_thread();
         server::serve(&world);
         drop(universe); // MPI_Finalize
         std::process::exit(0);
@@ -121,6 +122,7 @@ pub(crate) fn init() {
     let spawned = std::thread::Builder::new()
         .name("gilfree-mpi-hub".into())
         .spawn(|| {
+            backoff::poller_thread();
             if let Some(Launch::Root(hub)) = LAUNCH.get() {
                 hub.run();
             }

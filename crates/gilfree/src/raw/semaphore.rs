@@ -12,6 +12,12 @@
 //! - `waiters`: how many threads are in the slow path (about to sleep, or
 //!   sleeping). A release only makes the `futex_wake` syscall when it is
 //!   non-zero, so an uncontended release is one CAS and a fence.
+//! - `tasks`: how many async acquires (`AcquireWait`, private scope only)
+//!   are in the slow path. A release only goes to the waker table when it
+//!   is non-zero, and only makes the syscall when `waiters` is: tasks and
+//!   threads each pay only for their own kind (a task-only contention makes
+//!   no syscall; a thread-only one never touches the table's fence and
+//!   global count). Always 0 in a shared mapping.
 //!
 //! A bounded semaphore is the same algorithm with a ceiling on `count`.
 //! Neither kind has an owner: any thread may release.
@@ -62,6 +68,8 @@ pub(crate) struct RawSemaphore<S: Scope = Private> {
     count: AtomicU32,
     /// Threads in the slow path of `acquire`.
     waiters: AtomicU32,
+    /// Tasks in the slow path of an async acquire (private scope only).
+    tasks: AtomicU32,
     _scope: PhantomData<S>,
 }
 
@@ -76,6 +84,7 @@ impl<S: Scope> RawSemaphore<S> {
             RawSemaphore {
                 count: AtomicU32::new(value),
                 waiters: AtomicU32::new(0),
+                tasks: AtomicU32::new(0),
                 _scope: PhantomData,
             }
         }
@@ -139,18 +148,23 @@ impl<S: Scope> RawSemaphore<S> {
                 Err(now) => c = now,
             }
         }
-        // Pairs with the fence in `acquire_contended`.
+        // Pairs with the fences in `acquire_contended` and
+        // `AcquireWait::poll` (one Dekker pair per kind of waiter).
         fence(SeqCst);
-        if self.waiters.load(Relaxed) != 0 {
-            self.wake(n);
+        let threads = self.waiters.load(Relaxed) != 0;
+        let tasks = !S::SHARED && self.tasks.load(Relaxed) != 0;
+        if threads || tasks {
+            self.wake(n, threads, tasks);
         }
         Ok(())
     }
 
     #[cold]
-    fn wake(&self, n: u32) {
-        futex::wake::<S>(&self.count, n);
-        if !S::SHARED {
+    fn wake(&self, n: u32, threads: bool, tasks: bool) {
+        if threads {
+            futex::wake::<S>(&self.count, n);
+        }
+        if tasks {
             wakers::wake(&self.count, n);
         }
     }
@@ -163,8 +177,8 @@ impl<S: Scope> RawSemaphore<S> {
 }
 
 /// An async acquire in progress (the protocol is `sys::wakers`'s): a task
-/// in the slow path is counted in `waiters`, exactly like a sleeping
-/// thread, so a release wakes it; it stays counted until it completes or
+/// in the slow path is counted in `tasks`, as a sleeping thread is in
+/// `waiters`, so a release wakes it; it stays counted until it completes or
 /// is dropped. Private scope only (see `sys::wakers`).
 pub(crate) struct AcquireWait<'a> {
     sem: &'a RawSemaphore<Private>,
@@ -187,7 +201,7 @@ impl<'a> AcquireWait<'a> {
             if self.sem.try_acquire() {
                 return true;
             }
-            self.sem.waiters.fetch_add(1, Relaxed);
+            self.sem.tasks.fetch_add(1, Relaxed);
             // Pairs with the fence in `release`: see the head comment.
             fence(SeqCst);
             self.counted = true;
@@ -206,7 +220,7 @@ impl<'a> AcquireWait<'a> {
     fn done(&mut self) {
         self.slot.finish();
         if core::mem::take(&mut self.counted) {
-            self.sem.waiters.fetch_sub(1, Relaxed);
+            self.sem.tasks.fetch_sub(1, Relaxed);
         }
     }
 }
@@ -215,7 +229,7 @@ impl Drop for AcquireWait<'_> {
     fn drop(&mut self) {
         // Uncount; the slot's own drop passes on a notification it got.
         if core::mem::take(&mut self.counted) {
-            self.sem.waiters.fetch_sub(1, Relaxed);
+            self.sem.tasks.fetch_sub(1, Relaxed);
         }
     }
 }
@@ -333,6 +347,26 @@ mod loom_tests {
             th.join().unwrap();
             assert_eq!(sem.value(), 1);
             assert_eq!(sem.waiters.load(Relaxed), 0);
+            assert_eq!(sem.tasks.load(Relaxed), 0);
+        });
+    }
+
+    /// Tasks alone: with no thread counted in `waiters`, a release makes no
+    /// futex wake and must still reach the registered task through the
+    /// `tasks` count (loom reports a missed one as a deadlock).
+    #[test]
+    fn semaphore_async_tasks_only() {
+        bounded().check(|| {
+            let sem = Arc::new(RawSemaphore::<Private>::new(0));
+            let s2 = sem.clone();
+            let task = thread::spawn(move || {
+                let mut w = AcquireWait::new(&s2);
+                crate::sys::wakers::block_on_model(|waker| w.poll(waker).then_some(()));
+            });
+            sem.release(1, u32::MAX).unwrap();
+            task.join().unwrap();
+            assert_eq!(sem.value(), 0);
+            assert_eq!(sem.tasks.load(Relaxed), 0);
         });
     }
 

@@ -56,6 +56,9 @@
 //!   and in order.
 //! - **hangs nobody**: the ring's two locks are taken over from a dead
 //!   holder, and a waiter never waits on a dead process's record for long.
+//!   The price: a process blocked in `put` or `get` wakes at least every
+//!   64 ms to look (a few loads; the liveness check reads `/proc` only
+//!   when a record is stuck).
 //! - An item the dead consumer had already received (its `get` returned)
 //!   and not marked done is not given back: `JoinableQueue::join` waits for
 //!   its `task_done` for ever, as in Python. An item lost in the dead
@@ -411,7 +414,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             )
         } else {
             match postcard::to_allocvec(&item) {
-                Ok(bytes) => ring.put_chunked(&bytes, deadline),
+                Ok(bytes) => ring.put_chunked(&bytes, deadline, before_commit),
                 Err(e) => return Err(PutError::Encode(item, e.to_string())),
             }
         };
@@ -697,9 +700,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// ```
     pub fn close(self) {}
 
-    /// A put that stops between writing the item and committing it, to
-    /// run `stall` (the fault tests kill the process there). Not a public
-    /// API.
+    /// A put that stops between writing the item and committing it (for
+    /// an item larger than half the ring: after committing its first
+    /// chunk), to run `stall` (the fault tests kill the process there).
+    /// Not a public API.
     #[doc(hidden)]
     pub fn __put_stalled(
         &self,

@@ -133,6 +133,9 @@ struct Consumers {
     head: AtomicU64,
     /// Messages taken (or dropped as lost).
     gets: AtomicU64,
+    /// 1 while the lock's holder assembles a chunked message: if it dies,
+    /// whoever takes the lock over counts that message lost.
+    assembling: AtomicU32,
 }
 
 /// The ring's shared words; all-zero memory is a valid (uninitialised)
@@ -156,7 +159,7 @@ pub(crate) struct Header {
 
 impl Header {
     /// A zeroed header in private memory (loom models, unit tests).
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) fn new() -> Self {
         Header {
             magic: AtomicU64::new(0),
@@ -173,6 +176,7 @@ impl Header {
                 lock: RawRobustLock::new(),
                 head: AtomicU64::new(0),
                 gets: AtomicU64::new(0),
+                assembling: AtomicU32::new(0),
             }),
             unfinished: CachePadded::new(AtomicU64::new(0)),
             shutdown: CachePadded::new(AtomicU32::new(0)),
@@ -536,7 +540,15 @@ impl<'a> Ring<'a> {
     /// that nothing interleaves. On a deadline or shutdown part-way, the
     /// chunks already committed are dropped by their consumer (see the
     /// module doc) and the put fails.
-    pub(crate) fn put_chunked(&self, bytes: &[u8], deadline: Deadline) -> Result<(), PutFail> {
+    /// `after_first`: the fault tests' hook, run once the first chunk is
+    /// committed (the producers' lock still held).
+    pub(crate) fn put_chunked(
+        &self,
+        bytes: &[u8],
+        deadline: Deadline,
+        after_first: impl FnOnce(),
+    ) -> Result<(), PutFail> {
+        let mut after_first = Some(after_first);
         let me = my_tid();
         let p = &self.h.producers;
         if self.is_shutdown() {
@@ -573,6 +585,9 @@ impl<'a> Ring<'a> {
                     // SAFETY: claimed by us, unseen until committed.
                     unsafe { self.with_payload_mut(pos, len, |s| s.copy_from_slice(part)) };
                     self.commit(pos);
+                    if let Some(f) = after_first.take() {
+                        f();
+                    }
                 }
                 Err(e) => {
                     result = Err(e);
@@ -739,13 +754,14 @@ impl<'a> Ring<'a> {
     /// Under the consumers' lock: take the message at `head`, passing
     /// skip records, dead writers' claims and orphaned chunks. `Ok(None)`:
     /// nothing to take now.
-    fn take_locked(
-        &self,
-        me: u32,
-        check: bool,
-        mut took_over: bool,
-    ) -> Result<Option<Took>, Corrupt> {
+    fn take_locked(&self, me: u32, check: bool, took_over: bool) -> Result<Option<Took>, Corrupt> {
         let c = &self.h.consumers;
+        if took_over && c.assembling.load(Relaxed) != 0 {
+            // The dead holder was assembling a message: lost (its
+            // remaining chunks are passed below as orphans).
+            c.assembling.store(0, Relaxed);
+            self.task_lost();
+        }
         let mut freed = false;
         let r = loop {
             let head = c.head.load(Relaxed);
@@ -765,21 +781,18 @@ impl<'a> Ring<'a> {
                         c.head.store(head + rec.size, Release);
                         break Some(Took::One(head, rec.len));
                     }
-                    let big = self.assemble(head, rec)?;
+                    c.assembling.store(1, Relaxed);
+                    let big = self.assemble(head, rec);
+                    c.assembling.store(0, Relaxed);
+                    let big = big?;
                     freed = true;
                     match big {
                         Some(v) => break Some(Took::Big(v)),
                         None => continue,
                     }
                 }
-                READY | TAKEN => {
-                    // A continuation whose reader died holding the lock.
-                    if took_over {
-                        took_over = false;
-                        self.task_lost();
-                    }
-                    self.pass(head, rec.size);
-                }
+                // A continuation whose reader died holding the lock.
+                READY | TAKEN => self.pass(head, rec.size),
                 SKIP => self.pass(head, rec.size),
                 CLAIMED if check && !owner_alive(rec.owner) => {
                     if rec.flags & FIRST != 0 {
@@ -902,9 +915,10 @@ impl<'a> Ring<'a> {
         if immediate {
             let c = &self.h.consumers;
             if Self::lock(&c.lock, Deadline::Never) {
-                c.lock.take_owner_died();
+                let mut took_over = c.lock.take_owner_died();
                 let me = my_tid();
-                while let Ok(Some(t)) = self.take_locked(me, false, false) {
+                while let Ok(Some(t)) = self.take_locked(me, false, took_over) {
+                    took_over = false;
                     if let Took::One(pos, _) = t {
                         self.state(pos).store(FREE, Release);
                     }
@@ -922,7 +936,7 @@ impl<'a> Ring<'a> {
 /// Hooks for the loom models: start the cursors elsewhere than 0, and
 /// play a process that claims or takes a record and dies (an owner at or
 /// above [`GHOST`]).
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 impl Ring<'_> {
     pub(crate) fn start_at(&self, pos: u64) {
         let p = &self.h.producers;

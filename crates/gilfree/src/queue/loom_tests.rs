@@ -450,3 +450,22 @@ fn async_loom_tests_dropped_get_strands_nobody() {
         assert_eq!(q.qsize(), 0);
     });
 }
+
+/// A thread blocked in `get` and a task in `get_async` on one queue (one
+/// event count, both marks): two puts reach both.
+#[test]
+fn async_loom_tests_thread_and_task_getters() {
+    builder(2).check(|| {
+        let q = list_core();
+        let (qt, qa) = (q.clone(), q.clone());
+        let t = thread::spawn(move || qt.get(Deadline::Never).ok());
+        let a = thread::spawn(move || {
+            let mut slot = WaitSlot::new();
+            block_on_model(|w| qa.poll_get(&mut slot, w)).ok()
+        });
+        assert!(q.put(1, Deadline::Never).is_ok());
+        assert!(q.put(2, Deadline::Never).is_ok());
+        let got = t.join().unwrap().unwrap() + a.join().unwrap().unwrap();
+        assert_eq!(got, 3);
+    });
+}

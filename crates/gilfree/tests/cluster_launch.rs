@@ -17,6 +17,8 @@ use gilfree::futures::{Error, ThreadPoolExecutor};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 const SCENARIO: &str = "GILFREE_CLUSTER_SCENARIO";
+/// How long a scenario may run before it counts as a hang.
+const HANG_GUARD: Duration = Duration::from_secs(120);
 
 #[gilfree::task]
 fn square(x: u64) -> u64 {
@@ -87,18 +89,36 @@ fn play(name: &str, ranks: usize) -> Result<Output, Failed> {
         let _ = err.read_to_end(&mut v);
         v
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-            break s;
+    // mpiexec's exit makes its pidfd readable: wait for that, not a poll
+    // loop; a hang guard of two minutes.
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(child.id() as i32).expect("a child's pid"),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .map_err(|e| format!("pidfd_open: {e}"))?;
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ts = rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(1) => break,
+            Ok(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("scenario {name} hung").into());
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(format!("poll: {e}").into()),
         }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("scenario {name} hung").into());
-        }
-        std::thread::sleep(Duration::from_millis(20)); // polling a child's exit
-    };
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
     Ok(Output {
         status,
         stdout: so.join().unwrap(),

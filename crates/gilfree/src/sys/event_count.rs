@@ -347,11 +347,11 @@ mod loom_tests {
         });
     }
 
-    /// Two waiters taking one token each from a counter that two notifies
-    /// fill: both wake, neither token is lost.
-    #[test]
-    fn event_count_two_waiters_two_notifies() {
-        builder(2).check(|| {
+    /// Two waiters each take one token from a counter that two `notify`
+    /// calls fill; both wake, no token is lost. Then one more `notify`
+    /// with nobody asleep is harmless.
+    fn two_waiters_two_tokens(notify: fn(&EventCount<Private>)) {
+        builder(2).check(move || {
             let ec = Arc::new(EventCount::<Private>::new());
             let tokens = Arc::new(AtomicU32::new(0));
             let take = |t: &AtomicU32| {
@@ -367,45 +367,27 @@ mod loom_tests {
                 .collect();
             for _ in 0..2 {
                 tokens.fetch_add(1, Release);
-                ec.notify();
+                notify(&ec);
             }
             for w in ws {
                 assert_eq!(w.join().unwrap(), Some(()));
             }
+            notify(&ec);
             assert_eq!(tokens.load(Relaxed), 0);
         });
     }
 
-    /// Two waiters each taking one token, two `notify_one`s: both wake,
-    /// and a later `notify_one` with nobody asleep is harmless. (Checked
-    /// once by hand: without the fence between a waiter counting itself
-    /// and its `futex_wait`, this fails with "deadlock".)
+    #[test]
+    fn event_count_two_waiters_two_notifies() {
+        two_waiters_two_tokens(EventCount::notify);
+    }
+
+    /// The same with `notify_one`. (Checked once by hand: without the
+    /// fence between a waiter counting itself and its `futex_wait`, this
+    /// fails with "deadlock".)
     #[test]
     fn event_count_notify_one_two_waiters() {
-        builder(2).check(|| {
-            let ec = Arc::new(EventCount::<Private>::new());
-            let tokens = Arc::new(AtomicU32::new(0));
-            let take = |t: &AtomicU32| {
-                t.fetch_update(AcqRel, Acquire, |n| n.checked_sub(1))
-                    .ok()
-                    .map(|_| ())
-            };
-            let ws: Vec<_> = (0..2)
-                .map(|_| {
-                    let (ec, tokens) = (ec.clone(), tokens.clone());
-                    thread::spawn(move || ec.block_until(Deadline::Never, || take(&tokens)))
-                })
-                .collect();
-            for _ in 0..2 {
-                tokens.fetch_add(1, Release);
-                ec.notify_one();
-            }
-            for w in ws {
-                assert_eq!(w.join().unwrap(), Some(()));
-            }
-            ec.notify_one();
-            assert_eq!(tokens.load(Relaxed), 0);
-        });
+        two_waiters_two_tokens(EventCount::notify_one);
     }
 
     /// A waiter that wakes for a token, then waits for a second one that

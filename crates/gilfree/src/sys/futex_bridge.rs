@@ -242,7 +242,6 @@ impl Bridge {
 
     /// Loom models: stop every `serve` loop.
     #[cfg(all(test, loom))]
-    #[allow(dead_code)]
     fn stop(&self) {
         self.lock().stop = true;
         self.changed.fetch_add(1, SeqCst);
@@ -431,6 +430,104 @@ impl BridgeWait {
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! The bridge's register-vs-wake race, on private words (the loom
+    //! futex model serves `waitv` as the kernel does): a task registers on
+    //! a flag word while another thread sets it and wakes; a bridge thread
+    //! serves. The task is always woken (loom reports a lost wake-up as a
+    //! deadlock). (Checked once by hand: with the roster word's bump in
+    //! `register` removed, `bridge_register_vs_wake` deadlocks.)
+    use super::*;
+    use crate::sys::Private;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn leak<T>(v: T) -> &'static T {
+        Box::leak(Box::new(v))
+    }
+
+    /// `block_on` for the model, on loom's `Notify` (a permit): a lost
+    /// wake-up shows as a deadlock.
+    fn block_on(mut poll: impl FnMut(&Waker) -> Option<()>) {
+        struct Flag(loom::sync::Notify);
+        impl std::task::Wake for Flag {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.notify();
+            }
+        }
+        let flag = std::sync::Arc::new(Flag(loom::sync::Notify::new()));
+        let waker = Waker::from(flag.clone());
+        while poll(&waker).is_none() {
+            flag.0.wait();
+        }
+    }
+
+    fn wait_for(bridge: &'static Bridge, flag: &AtomicU32) {
+        let mut w = BridgeWait::on(bridge);
+        block_on(|waker| {
+            w.poll(waker, false, || {
+                if flag.load(SeqCst) != 0 {
+                    Step::Ready(())
+                } else {
+                    Step::Wait {
+                        word: flag,
+                        expected: 0,
+                        recheck: Deadline::Never,
+                    }
+                }
+            })
+        });
+    }
+
+    #[test]
+    fn bridge_register_vs_wake() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let bridge = leak(Bridge::new(false));
+            let flag = Arc::new(AtomicU32::new(0));
+            let server = thread::spawn(move || bridge.serve(0));
+            let f2 = flag.clone();
+            let setter = thread::spawn(move || {
+                f2.store(1, SeqCst);
+                futex::wake_all::<Private>(&f2);
+            });
+            wait_for(bridge, &flag);
+            setter.join().unwrap();
+            bridge.stop();
+            server.join().unwrap();
+        });
+    }
+
+    /// Two tasks on two words, two setters: both wake (two keys in one
+    /// `waitv`, and a key added while the bridge sleeps on the other).
+    #[test]
+    fn bridge_two_words() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(1);
+        b.check(|| {
+            let bridge = leak(Bridge::new(false));
+            let flags = Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
+            let server = thread::spawn(move || bridge.serve(0));
+            let f2 = flags.clone();
+            let task = thread::spawn(move || wait_for(bridge, &f2[1]));
+            let f3 = flags.clone();
+            let setter = thread::spawn(move || {
+                for f in f3.iter() {
+                    f.store(1, SeqCst);
+                    futex::wake_all::<Private>(f);
+                }
+            });
+            wait_for(bridge, &flags[0]);
+            task.join().unwrap();
+            setter.join().unwrap();
+            bridge.stop();
+            server.join().unwrap();
+        });
     }
 }
 

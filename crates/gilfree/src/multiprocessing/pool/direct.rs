@@ -86,6 +86,9 @@ impl Core {
             Ok(t) => t,
             Err(sink) => return self.submit(calls, sink),
         };
+        if crate::sys::trace::on() {
+            crate::sys::trace::batch_sent(pid, id);
+        }
         match conn.send_bytes(&frame) {
             Ok(()) => {}
             Err(e @ Error::MessageTooLarge { .. }) => {
@@ -199,6 +202,9 @@ impl Core {
             }
             s.direct = false;
             s.served += usize::from(served);
+            if crate::sys::trace::on() {
+                crate::sys::trace::batch_done(pid, id, served);
+            }
             let sink = s.busy.take().map(|b| b.1);
             // The supervisor waits for something else: wake it if it must
             // see this worker die, or finish a close.

@@ -200,6 +200,9 @@ impl Core {
                         return false;
                     };
                     s.served += 1;
+                    if crate::sys::trace::on() {
+                        crate::sys::trace::batch_done(pid, id, true);
+                    }
                     let retire = self.cfg.max_tasks.is_some_and(|m| s.served >= m);
                     let retired = if retire { s.conn.take() } else { None };
                     (sink, retired, dispatch(&mut st))
@@ -271,7 +274,10 @@ impl Core {
             // `WorkerDied` finds the pool whole again.
             self.add_worker();
         }
-        if let Some((_, sink)) = slot.busy {
+        if let Some((id, sink)) = slot.busy {
+            if crate::sys::trace::on() {
+                crate::sys::trace::batch_done(pid, id, false);
+            }
             deliver(sink, Err(Failure::WorkerDied { pid, exitcode }));
         }
     }

@@ -31,8 +31,9 @@
 //! own threads are not traced.
 //!
 //! When no trace is on, each hook costs one relaxed load of a global flag
-//! (measured: no change in `executor_submit_result` or
-//! `lock_contended_*`; see `docs/design-notes.md`). While one is on, events
+//! (measured in instructions per op against a build without the hooks: no
+//! difference beyond code layout in `executor_submit_result` or
+//! `lock_contended_2t`; see `docs/design-notes.md`). While one is on, events
 //! are kept in memory until written, and every event takes a process-wide
 //! mutex: a trace is for looking, not for timing.
 //!

@@ -9,8 +9,18 @@
 //!
 //! Every hook starts with [`on`], one relaxed load of a global flag, and
 //! does nothing else while it reads `false`; the hooks sit on slow paths
-//! (a lock's contended path, an event count's sleep) or behind one branch
-//! (a thread-pool submit).
+//! (a lock's contended path, an event count's sleep, a process start or
+//! reap, a pool batch's send and reply) or behind one branch (a
+//! thread-pool submit).
+//!
+//! Measured in instructions, which load does not change (`valgrind
+//! --tool=callgrind`, `gilfree-bench --fixed-n`, the per-op slope between
+//! two run sizes, 3 runs each), against a build with the hooks compiled
+//! out (`RUSTFLAGS="--cfg gilfree_trace_off"`, which makes [`on`] a
+//! constant `false`): `executor_submit_result` 853.6–856.7 instructions
+//! per task with the hooks, 867.2–875.5 without (the difference is the
+//! compiler's inlining and layout, in the other direction);
+//! `lock_contended_2t` 9.9–10.3 per acquisition with, 9.9–10.1 without.
 //!
 //! # What is recorded
 //!
@@ -83,8 +93,14 @@ thread_local! {
 }
 
 /// Whether a trace is being recorded: the one check every hook makes.
+/// Built with `--cfg gilfree_trace_off` it is a constant `false`, so every
+/// hook compiles away: that build exists only to measure what the hooks
+/// cost when off (see the module doc).
 #[inline(always)]
 pub(crate) fn on() -> bool {
+    #[cfg(gilfree_trace_off)]
+    return false;
+    #[cfg(not(gilfree_trace_off))]
     ON.load(Relaxed)
 }
 

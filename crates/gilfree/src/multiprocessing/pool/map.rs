@@ -215,7 +215,7 @@ impl Pool {
         // while the rest is encoded.
         for (k, chunk) in items.chunks(size).enumerate() {
             let mut calls = Calls::new(task);
-            let encoded = chunk.iter().try_for_each(|a| calls.push(a));
+            let encoded = calls.push_each(chunk);
             let failed: Option<(Error, Error)> = match encoded {
                 Err(reason) => {
                     let e = |reason: String| Error::Encode {

@@ -9,14 +9,21 @@
 //! size is one frame each way and one allocation on either side, whatever
 //! the codec of the arguments (postcard here; pickle bytes would do). The
 //! messages themselves are postcard; byte runs are borrowed on decode.
+//! Descriptors inside the calls (or the results) ride on the same frame
+//! (`SCM_RIGHTS`, as a `Connection` message carries them), numbered over
+//! the whole batch: at most one message's worth (16) per batch each way.
 //!
 //! Every decoder here takes bytes from another process: wrong bytes are an
 //! error, never a panic (see the property tests at the end).
 
+use std::os::fd::OwnedFd;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::multiprocessing::codec;
+use crate::multiprocessing::connection::collect_fds;
 use crate::multiprocessing::task::TaskFailure;
+use crate::sys::os::socket::MAX_FDS;
 
 /// A byte run encoded as one length and the bytes (postcard `bytes`), not
 /// as a sequence of `u8`s; borrowed when decoded.
@@ -87,13 +94,17 @@ pub(crate) fn split<'a>(bytes: &'a [u8], lens: &[u8]) -> Option<Vec<&'a [u8]>> {
 }
 
 /// The calls of one batch, built by the parent: one task, arguments
-/// encoded end to end.
+/// encoded end to end, and the descriptors inside them (a `Connection`, a
+/// `SharedMemory`), which travel with the batch's frame; their indices
+/// run over the whole batch.
 #[derive(Debug)]
 pub(crate) struct Calls {
     pub(crate) task: &'static str,
     /// Each call's argument length, `u32` little-endian.
     pub(crate) lens: Vec<u8>,
     pub(crate) args: Vec<u8>,
+    /// The descriptors inside the arguments, in encoding order.
+    pub(crate) fds: Vec<OwnedFd>,
 }
 
 impl Calls {
@@ -102,19 +113,53 @@ impl Calls {
             task,
             lens: Vec::new(),
             args: Vec::new(),
+            fds: Vec::new(),
         }
     }
 
     /// Append one call's arguments (a tuple), encoded.
     pub(crate) fn push<A: Serialize>(&mut self, args: &A) -> Result<(), String> {
-        let before = self.args.len();
-        codec::append(args, &mut self.args)?;
-        let n = u32::try_from(self.args.len() - before).map_err(|_| {
-            self.args.truncate(before);
-            "arguments over 4 GiB".to_string()
-        })?;
-        self.lens.extend_from_slice(&n.to_le_bytes());
-        Ok(())
+        self.push_each(std::iter::once(args))
+    }
+
+    /// Append each call's arguments (a tuple each), encoded; on an error
+    /// the calls before the failed one stay. One descriptor scope for
+    /// all of them (a thread-local swap per call would cost a map of tiny
+    /// calls several nanoseconds each).
+    pub(crate) fn push_each<A: Serialize>(
+        &mut self,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<(), String> {
+        let Calls {
+            lens, args, fds, ..
+        } = self;
+        let r = collect_fds(fds, || {
+            items.into_iter().try_for_each(|a| {
+                let before = args.len();
+                codec::append(&a, args)?;
+                let n = u32::try_from(args.len() - before).map_err(|_| {
+                    args.truncate(before);
+                    "arguments over 4 GiB".to_string()
+                })?;
+                lens.extend_from_slice(&n.to_le_bytes());
+                Ok(())
+            })
+        });
+        if self.fds.len() > MAX_FDS {
+            return Err(format!(
+                "more than {MAX_FDS} descriptors in one batch (use a smaller chunksize)"
+            ));
+        }
+        r
+    }
+
+    /// Duplicates of the batch's descriptors, to travel with a frame sent
+    /// later (the batch may wait in the queue after its `Calls` are gone).
+    pub(crate) fn dup_fds(&self) -> Result<Vec<OwnedFd>, String> {
+        self.fds
+            .iter()
+            .map(|f| f.try_clone().map_err(|e| e.to_string()))
+            .collect()
     }
 
     /// Calls in the batch.

@@ -78,19 +78,33 @@ pub(crate) enum Reply<'a> {
 /// Split `bytes` into runs of the lengths in `lens` (little-endian
 /// `u32`s); `None` if `lens` is not whole `u32`s or the runs do not add up
 /// to exactly `bytes.len()`.
+#[cfg(all(test, not(loom)))]
 pub(crate) fn split<'a>(bytes: &'a [u8], lens: &[u8]) -> Option<Vec<&'a [u8]>> {
+    let mut out = Vec::new();
+    split_into(bytes, lens, &mut out).then_some(out)
+}
+
+/// As `split`, into `out` (cleared first, its allocation reused);
+/// `false` if the lengths do not add up.
+pub(crate) fn split_into<'a>(bytes: &'a [u8], lens: &[u8], out: &mut Vec<&'a [u8]>) -> bool {
+    out.clear();
     if !lens.len().is_multiple_of(4) {
-        return None;
+        return false;
     }
-    let mut out = Vec::with_capacity(lens.len() / 4);
+    out.reserve(lens.len() / 4);
     let mut at = 0usize;
     for n in lens.chunks_exact(4) {
         let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]);
-        let end = at.checked_add(n as usize)?;
-        out.push(bytes.get(at..end)?);
-        at = end;
+        let Some(run) = at
+            .checked_add(n as usize)
+            .and_then(|end| bytes.get(at..end))
+        else {
+            return false;
+        };
+        out.push(run);
+        at += run.len();
     }
-    (at == bytes.len()).then_some(out)
+    at == bytes.len()
 }
 
 /// The calls of one batch, built by the parent: one task, arguments

@@ -10,7 +10,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 
-use super::wire::{Bytes, Reply, Run, split};
+use super::wire::{Bytes, Reply, Run, split_into};
+use crate::multiprocessing::codec;
 use crate::multiprocessing::connection::{Connection, collect_fds, with_received_fds};
 use crate::multiprocessing::task::{BatchOut, TaskEntry, TaskFailure, lookup, panic_message};
 use crate::sys::Deadline;
@@ -74,7 +75,7 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
             }
         };
         let fds: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-        if conn.send_with_fds(&reply, &fds).is_err() {
+        if conn.send_with_fds(reply, &fds).is_err() {
             return;
         }
     }
@@ -86,6 +87,19 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
 #[derive(Default)]
 pub(crate) struct Answer {
     out: BatchOut,
+    /// The calls' byte runs: only its allocation outlives a batch (a
+    /// fresh one per batch was a large, never-touched allocation each
+    /// time: page faults on every batch of a big map).
+    runs: Vec<&'static [u8]>,
+    /// The reply frame, reused likewise.
+    reply: Vec<u8>,
+}
+
+/// An empty vector of byte runs of any lifetime, in `v`'s allocation (an
+/// empty in-place `collect`: nothing is mapped, the buffer is kept).
+fn recycle<'b>(mut v: Vec<&[u8]>) -> Vec<&'b [u8]> {
+    v.clear();
+    v.into_iter().map(|_| &[][..]).collect()
 }
 
 impl Answer {
@@ -95,7 +109,7 @@ impl Answer {
     /// `Err` (why) for a frame that does not decode or whose lengths do
     /// not add up.
     #[cfg(feature = "mpi")]
-    pub(crate) fn run(&mut self, frame: &[u8]) -> Result<Vec<u8>, &'static str> {
+    pub(crate) fn run(&mut self, frame: &[u8]) -> Result<&[u8], &'static str> {
         self.run_batch(frame, None)
     }
 
@@ -107,10 +121,10 @@ impl Answer {
         &mut self,
         frame: &[u8],
         fds: Vec<OwnedFd>,
-    ) -> Result<(Vec<u8>, Vec<OwnedFd>), &'static str> {
+    ) -> Result<(&[u8], Vec<OwnedFd>), &'static str> {
         let mut out_fds = Vec::new();
-        let reply = with_received_fds(fds, || self.run_batch(frame, Some(&mut out_fds)))?;
-        Ok((reply, out_fds))
+        with_received_fds(fds, || self.run_batch(frame, Some(&mut out_fds)))?;
+        Ok((&self.reply, out_fds))
     }
 
     /// The batch runner; with `out_fds`, the results' descriptors are
@@ -120,10 +134,13 @@ impl Answer {
         &mut self,
         frame: &[u8],
         out_fds: Option<&mut Vec<OwnedFd>>,
-    ) -> Result<Vec<u8>, &'static str> {
+    ) -> Result<&[u8], &'static str> {
         let run =
             postcard::from_bytes::<Run<'_>>(frame).map_err(|_| "a batch that does not decode")?;
-        let calls = split(run.args.0, run.lens.0).ok_or("a batch whose lengths do not add up")?;
+        let mut calls = recycle(std::mem::take(&mut self.runs));
+        if !split_into(run.args.0, run.lens.0, &mut calls) {
+            return Err("a batch whose lengths do not add up");
+        }
         let out = &mut self.out;
         out.clear();
         // Once per batch: the registry lookup is a scan, and the task's
@@ -157,12 +174,15 @@ impl Answer {
                 }
             }
         }
+        self.runs = recycle(calls);
         let reply = Reply::Done {
             id: run.id,
             lens: Bytes(&out.lens),
             failed: std::mem::take(&mut out.failed),
             data: Bytes(&out.data),
         };
-        postcard::to_allocvec(&reply).map_err(|_| "a reply that does not encode")
+        self.reply.clear();
+        codec::append(&reply, &mut self.reply).map_err(|_| "a reply that does not encode")?;
+        Ok(&self.reply)
     }
 }

@@ -60,7 +60,12 @@ pub(crate) fn decode_outcome<R: DeserializeOwned>(
     task: &str,
     o: Result<&[u8], TaskFailure>,
 ) -> Result<R, Error> {
-    let bytes = o.map_err(failure_error)?;
+    decode_result(task, o.map_err(failure_error)?)
+}
+
+/// One call's encoded result for task `task`, decoded as `R`.
+#[inline]
+pub(crate) fn decode_result<R: DeserializeOwned>(task: &str, bytes: &[u8]) -> Result<R, Error> {
     super::codec::from_bytes(bytes).map_err(|reason| Error::TaskData {
         task: task.to_string(),
         what: "decode the result",

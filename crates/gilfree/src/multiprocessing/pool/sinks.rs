@@ -6,9 +6,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::core::{Failure, Sink};
-use super::decode_outcome;
 use super::result::{AsyncResult, Callbacks};
 use super::wire::Outcomes;
+use super::{decode_outcome, decode_result};
 use crate::multiprocessing::error::Error;
 use crate::threading::Lock;
 
@@ -61,8 +61,17 @@ impl<R: DeserializeOwned + Send> Sink for MapSink<R> {
         // for the first time per map).
         let r = r.map_err(Error::from).and_then(|o| {
             let mut v = Vec::with_capacity(o.len());
-            for x in o.into_results() {
-                v.push(decode_outcome(self.task, x)?);
+            match o.all_ok() {
+                Some(runs) => {
+                    for run in runs {
+                        v.push(decode_result(self.task, run)?);
+                    }
+                }
+                None => {
+                    for x in o.into_results() {
+                        v.push(decode_outcome(self.task, x)?);
+                    }
+                }
             }
             Ok(v)
         });

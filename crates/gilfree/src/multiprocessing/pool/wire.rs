@@ -257,6 +257,22 @@ impl<'a> Outcomes<'a> {
         })
     }
 
+    /// The results in call order when no call failed (the usual case: no
+    /// per-call `Result` to build and move); `None` if one did.
+    pub(crate) fn all_ok(&self) -> Option<impl Iterator<Item = &'a [u8]> + use<'a>> {
+        if !self.failed.is_empty() {
+            return None;
+        }
+        let (lens, data) = (self.lens, self.data);
+        let mut at = 0usize;
+        Some(lens.chunks_exact(4).map(move |n| {
+            let end = at + u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize;
+            let run = &data[at..end];
+            at = end;
+            run
+        }))
+    }
+
     /// The only outcome of a one-call batch; `None` for another count.
     pub(crate) fn single(self) -> Option<Result<&'a [u8], TaskFailure>> {
         if self.len() != 1 {

@@ -714,6 +714,32 @@ fn descriptors_in_calls_and_results(m: StartMethod) -> Result<(), Failed> {
     for c in &ours {
         check(c.recv::<String>()? == "hello", "each connection of the map")?;
     }
+    // imap (read lazily, in chunks of 3) and starmap carry them too.
+    let (ours, theirs): (Vec<Connection>, Vec<Connection>) = (0..7)
+        .map(|_| Pipe(true))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    let got: Vec<u8> = p
+        .imap(hello::TASK, theirs, Some(3))
+        .collect::<Result<_, _>>()?;
+    check(got == vec![1; 7], "imap")?;
+    for c in &ours {
+        check(
+            c.recv::<String>()? == "hello",
+            "each connection of the imap",
+        )?;
+    }
+    let (a, b) = Pipe(true)?;
+    let (c, d) = Pipe(true)?;
+    check(
+        p.starmap(send_on::TASK, [(a, 1), (c, 2)], None)? == [2, 3],
+        "starmap",
+    )?;
+    check(
+        b.recv::<u32>()? == 1 && d.recv::<u32>()? == 2,
+        "starmap's connections",
+    )?;
     let (a, b) = Pipe(true)?;
     let a2 = p.apply(echo_conn::TASK, (a,))?;
     a2.send(&5u8)?;

@@ -15,7 +15,7 @@ use super::front::Pool;
 use super::imap::IMap;
 use super::map_chunk;
 use super::result::{AsyncResult, Callbacks};
-use super::sinks::{MapSink, MapState, close_chunk};
+use super::sinks::{MapSink, MapState};
 use super::wire::Calls;
 use crate::multiprocessing::error::{Error, Result};
 use crate::multiprocessing::task::Task;
@@ -218,11 +218,13 @@ impl Pool {
     /// Encode and submit `items` (about `n` of them) in chunks: each chunk
     /// is sent as soon as it is encoded, so the workers start while the
     /// rest is encoded. A wrong length hint costs only the chunk sizes: the
-    /// map completes when the chunks actually sent are done.
+    /// map completes when the chunks actually sent are done, always on the
+    /// supervisor thread (callbacks run there, as on Python's
+    /// result-handler thread).
     fn send_chunks<A, R>(
         &self,
         task: &'static str,
-        mut items: impl Iterator<Item = A>,
+        items: impl Iterator<Item = A>,
         n: usize,
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<R>>,
@@ -232,10 +234,15 @@ impl Pool {
         R: DeserializeOwned + Send + 'static,
     {
         let result = AsyncResult::new();
+        let mut items = items.peekable();
+        if items.peek().is_none() {
+            result.set(Ok(Vec::new()), callbacks);
+            return Ok(result);
+        }
         let state = Arc::new(Lock::new(MapState {
             chunks: Vec::new(),
-            // The submitter's own count: the map cannot complete before
-            // every chunk is sent.
+            // The submitter's count, handed to the last chunk: no chunk
+            // can complete the map before the last one is sent.
             open: 1,
             cb: Some(callbacks),
         }));
@@ -245,9 +252,7 @@ impl Pool {
             let size = chunksize.unwrap_or_else(|| map_chunk(n, k, remaining, workers));
             let mut calls = Calls::new(task);
             let encoded = calls.push_each(items.by_ref().take(size));
-            if encoded.is_ok() && calls.len() == 0 {
-                break;
-            }
+            let last = items.peek().is_none();
             remaining = remaining.saturating_sub(calls.len());
             let failed: Option<(Error, Error)> = match encoded {
                 Err(reason) => {
@@ -261,7 +266,7 @@ impl Pool {
                     let index = {
                         let mut st = state.acquire();
                         st.chunks.push(None);
-                        st.open += 1;
+                        st.open += usize::from(!last);
                         st.chunks.len() - 1
                     };
                     let sink = MapSink {
@@ -284,10 +289,10 @@ impl Pool {
                 }
                 return Err(mine);
             }
+            if last {
+                break;
+            }
         }
-        // Every chunk is sent: drop the submitter's count (the map
-        // completes here if they are all done already, or was empty).
-        close_chunk(&state, &result);
         Ok(result)
     }
 

@@ -40,7 +40,7 @@ impl<R: DeserializeOwned + Send> Sink for ApplySink<R> {
 pub(super) struct MapState<R> {
     /// Each chunk's results, in input order, once it is done.
     pub(super) chunks: Vec<Option<Vec<R>>>,
-    /// Chunks sent and not done, plus one while the submitter still sends.
+    /// Chunks not done, counting the one the submitter has not sent yet.
     pub(super) open: usize,
     /// Taken by whoever completes the map.
     pub(super) cb: Option<Callbacks<Vec<R>>>,
@@ -97,9 +97,9 @@ impl<R: DeserializeOwned + Send> Sink for MapSink<R> {
     }
 }
 
-/// One chunk (or the submitter) is done: if it was the last, the map
-/// completes with every chunk's results end to end.
-pub(super) fn close_chunk<R>(state: &Lock<MapState<R>>, result: &AsyncResult<Vec<R>>) {
+/// One chunk is done: if it was the last, the map completes with every
+/// chunk's results end to end.
+fn close_chunk<R>(state: &Lock<MapState<R>>, result: &AsyncResult<Vec<R>>) {
     let finish = {
         let mut st = state.acquire();
         st.open -= 1;

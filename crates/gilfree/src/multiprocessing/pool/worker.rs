@@ -113,7 +113,7 @@ impl Answer {
         self.run_batch(frame, None)
     }
 
-    /// As [`run`](Answer::run), with `fds`, the descriptors that came
+    /// As `run` (a cluster rank's), with `fds`, the descriptors that came
     /// with the frame, handed to the calls' arguments (by their index in
     /// the batch), and the descriptors inside the results returned with
     /// the reply. Descriptors no call took are closed.

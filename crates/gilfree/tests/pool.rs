@@ -281,7 +281,45 @@ fn map_and_starmap(m: StartMethod) -> Result<(), Failed> {
         matches!(p.map(square::TASK, [1u64], Some(0)), Err(Error::Value(_))),
         "chunksize 0",
     )?;
+    // An input of unknown length (collected first), and inputs whose
+    // exact length hints are wrong either way (read as sent).
+    let unknown = (0..1000u64).filter(|_| true);
+    check(
+        p.map(square::TASK, unknown, None)? == want,
+        "unknown length",
+    )?;
+    for claimed in [10, 5000] {
+        let lying = Lying {
+            next: 0,
+            end: 1000,
+            claimed,
+        };
+        check(
+            p.map(square::TASK, lying, None)? == want,
+            format!("a length hint of {claimed} for 1000 items"),
+        )?;
+    }
     Ok(())
+}
+
+/// `next..end`, claiming an exact length of `claimed`.
+struct Lying {
+    next: u64,
+    end: u64,
+    claimed: usize,
+}
+
+impl Iterator for Lying {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed, Some(self.claimed))
+    }
 }
 
 fn imap_orders(m: StartMethod) -> Result<(), Failed> {

@@ -33,6 +33,7 @@ mod event;
 mod local;
 mod lock;
 mod rlock;
+mod rlock_aio;
 mod semaphore;
 mod thread;
 mod timer;
@@ -46,6 +47,7 @@ pub use event::Event;
 pub use local::Local;
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
+pub use rlock_aio::{AsyncRLockGuard, RLockAcquire, TaskOwner};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 pub use thread::{
     ExceptHook, ExceptHookArgs, ExitGuard, Runnable, Thread, ThreadBuilder, active_count,

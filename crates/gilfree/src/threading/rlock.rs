@@ -51,8 +51,8 @@ use crate::sys::atomic::const_fn;
 /// ```
 pub struct RLock<T: ?Sized = ()> {
     /// The raw lock and its deadlock hooks (see `crate::guard`).
-    raw: Hooked<RawRLock>,
-    data: UnsafeCell<T>,
+    pub(super) raw: Hooked<RawRLock>,
+    pub(super) data: UnsafeCell<T>,
 }
 
 // SAFETY: one thread at a time (the owner) reaches the data, and only

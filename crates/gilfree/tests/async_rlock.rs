@@ -1,7 +1,8 @@
 //! `RLock::acquire_async` with a `TaskOwner`: nesting by the token, tasks
 //! and threads waiting on one `RLock`, releases by non-owners refused,
 //! timeouts, cancellation by drop losing nothing (deterministic and a
-//! random-drop stress), one token used from two threads at once, on
+//! random-drop stress), one token used from two threads at once; and
+//! `Condition` over an `RLock` waited on by tokens (`wait_async_by`); on
 //! tokio's multi-thread runtime and on `futures::executor`.
 
 use std::future::Future;
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use gilfree::threading::{Error, RLock, TaskOwner};
+use gilfree::threading::{Condition, Error, Event, RLock, TaskOwner};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -509,4 +510,149 @@ fn random_drops_lose_nothing() {
     drop(lock.try_acquire().unwrap());
     drop(futures::executor::block_on(lock.acquire_async(&tokens[0])));
     assert!(!lock.locked());
+}
+
+/// `Condition` over an `RLock`, a token holding two levels: the wait
+/// releases both (a thread gets in and notifies), and returns with both;
+/// waiting or notifying without holding the lock is `NotHeld`.
+#[test]
+fn condition_wait_by_restores_depth() {
+    let cond = Arc::new(Condition::new());
+    let me = TaskOwner::new();
+    assert_eq!(
+        futures::executor::block_on(cond.wait_async_by(&me)),
+        Err(Error::NotHeld("wait"))
+    );
+    assert_eq!(cond.n_waiting(), 0);
+    assert_eq!(cond.notify_by(&me, 1), Err(Error::NotHeld("notify")));
+    let c2 = cond.clone();
+    let ready = Arc::new(Event::new());
+    let r2 = ready.clone();
+    let t = std::thread::spawn(move || {
+        r2.wait();
+        let _g = c2.acquire();
+        c2.notify(1).unwrap()
+    });
+    futures::executor::block_on(async {
+        let _a = cond.acquire_async(&me).await;
+        let _b = cond.acquire_async(&me).await;
+        let mut w = pin!(cond.wait_async_by(&me));
+        assert!(futures::FutureExt::now_or_never(w.as_mut()).is_none());
+        assert!(!cond.lock().locked(), "both levels released");
+        ready.set();
+        assert_eq!(w.await, Ok(()));
+        assert_eq!(cond.lock().recursion_count_by(&me), 2);
+        assert_eq!(cond.notify_all_by(&me), Ok(0));
+    });
+    assert_eq!(t.join().unwrap(), 1);
+    assert!(!cond.lock().locked());
+}
+
+/// `notify(1)` wakes exactly the oldest token waiter; one dropped after
+/// its notification passes it on and leaves the lock as it found it.
+#[test]
+fn condition_by_notify_one_and_pass_on() {
+    let cond = Condition::new();
+    let (ta, tb) = (TaskOwner::new(), TaskOwner::new());
+    let (fa, wa) = flag();
+    let (fb, wb) = flag();
+    std::mem::forget(cond.lock().try_acquire_by(&ta).unwrap());
+    let mut a = cond.wait_async_by(&ta);
+    std::mem::forget(cond.lock().try_acquire_by(&tb).unwrap());
+    let mut b = cond.wait_async_by(&tb);
+    assert!(poll_once(&mut a, &wa).is_pending());
+    assert!(poll_once(&mut b, &wb).is_pending());
+    {
+        let _g = cond.acquire();
+        assert_eq!(cond.notify(1), Ok(1));
+    }
+    assert!(
+        fa.0.load(SeqCst) && !fb.0.load(SeqCst),
+        "exactly the oldest"
+    );
+    drop(a);
+    assert!(fb.0.load(SeqCst), "the dropped waiter passed it on");
+    assert_eq!(poll_once(&mut b, &wb), Poll::Ready(Ok(())));
+    assert!(cond.lock().is_owned_by(&tb) && !cond.lock().is_owned_by(&ta));
+    cond.lock().release_by(&tb).unwrap();
+    assert!(!cond.lock().locked());
+}
+
+/// Producer (a thread) and consumers (patient token tasks, token tasks
+/// that drop their waits at random, a blocking thread) on one
+/// RLock-backed `Condition`, one `notify(1)` per item: every item is
+/// consumed. The shared state is atomics changed only under the lock.
+#[test]
+fn condition_by_cancellation_stress() {
+    const N: u64 = 2000;
+    let cond = Arc::new(Condition::new());
+    let items = Arc::new(AtomicU64::new(0));
+    let consumed = Arc::new(AtomicU64::new(0));
+    let all = Arc::new(Event::new());
+    let consume = |items: &AtomicU64, consumed: &AtomicU64, all: &Event| {
+        if items.load(SeqCst) > 0 {
+            items.fetch_sub(1, SeqCst);
+            if consumed.fetch_add(1, SeqCst) + 1 == N {
+                all.set();
+            }
+        }
+    };
+    let rt = rt();
+    let mut tasks = Vec::new();
+    for seed in 0..8u64 {
+        let (cond, items, consumed, all) =
+            (cond.clone(), items.clone(), consumed.clone(), all.clone());
+        tasks.push(rt.spawn(async move {
+            let me = TaskOwner::new();
+            let mut rng = Rng(seed + 11);
+            while !all.is_set() {
+                let _g = cond.acquire_async(&me).await;
+                let _nested = cond.acquire_async(&me).await;
+                if seed < 3 {
+                    let ok = cond
+                        .wait_for_async_by(&me, || {
+                            items.load(SeqCst) > 0 || consumed.load(SeqCst) == N
+                        })
+                        .await;
+                    assert_eq!(ok, Ok(true));
+                } else if items.load(SeqCst) == 0 && consumed.load(SeqCst) < N {
+                    let done = maybe_cancel(cond.wait_async_by(&me), rng.next() % 4).await;
+                    if done.is_none() {
+                        // Dropped: no level held; the guards release nothing.
+                        assert_eq!(cond.lock().recursion_count_by(&me), 0);
+                        continue;
+                    }
+                }
+                assert_eq!(cond.lock().recursion_count_by(&me), 2);
+                consume(&items, &consumed, &all);
+            }
+        }));
+    }
+    let (c2, i2, n2, a2) = (cond.clone(), items.clone(), consumed.clone(), all.clone());
+    let blocking = std::thread::spawn(move || {
+        while !a2.is_set() {
+            let _g = c2.acquire();
+            c2.wait_for(|| i2.load(SeqCst) > 0 || n2.load(SeqCst) == N)
+                .unwrap();
+            consume(&i2, &n2, &a2);
+        }
+    });
+    for _ in 0..N {
+        let _g = cond.acquire();
+        items.fetch_add(1, SeqCst);
+        cond.notify(1).unwrap();
+    }
+    all.wait();
+    {
+        let _g = cond.acquire();
+        cond.notify_all().unwrap();
+    }
+    rt.block_on(async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    blocking.join().unwrap();
+    assert_eq!((items.load(SeqCst), consumed.load(SeqCst)), (0, N));
+    assert!(!cond.lock().locked());
 }

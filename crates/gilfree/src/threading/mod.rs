@@ -41,7 +41,7 @@ mod timer;
 pub use crate::guard::Guard;
 pub use aio::{AsyncLockGuard, BarrierWait, EventWait, LockAcquire, SemaphoreAcquire};
 pub use barrier::Barrier;
-pub use condition::{Condition, ConditionLock, ConditionWait, DataLess};
+pub use condition::{Condition, ConditionLock, ConditionWait, ConditionWaitBy, DataLess};
 pub use error::Error;
 pub use event::Event;
 pub use local::Local;

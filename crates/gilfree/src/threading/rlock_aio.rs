@@ -52,7 +52,7 @@ use crate::raw::{NotOwner, RLockWait, RawOwner};
 /// assert!(!lock.locked());
 /// ```
 pub struct TaskOwner {
-    raw: RawOwner,
+    pub(super) raw: RawOwner,
 }
 
 impl TaskOwner {

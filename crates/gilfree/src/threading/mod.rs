@@ -19,7 +19,8 @@
 //! | `threading.excepthook`, `__excepthook__`, `ExceptHookArgs` | [`set_excepthook`] / [`excepthook`], [`default_excepthook`], [`ExceptHookArgs`] |
 //! | waiting for non-daemon threads at exit | [`main`], [`exit_guard`], [`wait_for_non_daemon_threads`] |
 //!
-//! | `asyncio.Lock`, `asyncio.Semaphore`, `asyncio.BoundedSemaphore`, `asyncio.Event`, `asyncio.Condition` | the same objects: [`Lock::acquire_async`], [`Semaphore::acquire_async`], [`BoundedSemaphore::acquire_async`], [`Event::wait_async`], [`Condition::wait_async`] (on a `Lock`) (threads and tasks may wait on one object at once) |
+//! | `asyncio.Lock`, `asyncio.Semaphore`, `asyncio.BoundedSemaphore`, `asyncio.Event`, `asyncio.Condition`, `asyncio.Barrier` | the same objects: [`Lock::acquire_async`], [`Semaphore::acquire_async`], [`BoundedSemaphore::acquire_async`], [`Event::wait_async`], [`Condition::wait_async`] (on a `Lock`), [`Barrier::wait_async`] (threads and tasks may wait on one object at once) |
+//! | an async `RLock` (aiologic's; asyncio has none), owned by a task | [`RLock::acquire_async`] with a [`TaskOwner`]; on an RLock-backed `Condition`, [`Condition::wait_async_by`] |
 //!
 //! Python's `acquire(blocking=True, timeout=-1)` becomes three methods, as in
 //! `std`: `acquire()`, `try_acquire()`, `acquire_timeout(Duration)`, and

@@ -512,3 +512,53 @@ impl fmt::Debug for ConditionWaitBy<'_> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sys::atomic::{AtomicBool, Ordering::Relaxed};
+    use loom::thread;
+
+    /// Drive `f` on the model thread, parking until its waker fires (loom
+    /// reports a lost wake-up as a deadlock).
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        crate::sys::wakers::block_on_model(|w| match f.as_mut().poll(&mut Context::from_waker(w)) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    }
+
+    /// The waker registration vs notify race of an RLock-backed condition
+    /// waited on by a task: the task holds two levels through its token
+    /// and waits while the flag is false; a thread sets it under the lock
+    /// and notifies. Whichever runs first, the task returns, with both
+    /// levels back.
+    #[test]
+    fn condition_async_by_wait_notify() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let cond = Arc::new(Condition::new());
+            let flag = Arc::new(AtomicBool::new(false));
+            let (c2, f2) = (cond.clone(), flag.clone());
+            let task = thread::spawn(move || {
+                let me = TaskOwner::new();
+                let _a = block_on(c2.acquire_async(&me));
+                let _b = c2.lock().try_acquire_by(&me).expect("re-entry");
+                while !f2.load(Relaxed) {
+                    block_on(c2.wait_async_by(&me)).unwrap();
+                }
+                assert_eq!(c2.lock().recursion_count_by(&me), 2);
+            });
+            {
+                let _g = cond.acquire();
+                flag.store(true, Relaxed);
+                cond.notify(1).unwrap();
+            }
+            task.join().unwrap();
+            assert!(!cond.lock().locked());
+            assert_eq!(cond.n_waiting(), 0);
+        });
+    }
+}

@@ -53,6 +53,16 @@
 //! token's last release (the lock orders it after the `owner = 0` store),
 //! nor interleave its `count` update with a release's.
 //!
+//! Ids are 32 bits and a program may make a token per task, so a token's
+//! id is recycled: when a token that holds no level anywhere is dropped
+//! (its steps lock counts the levels it holds, over all locks), its id goes
+//! to a pool that only later tokens draw from. Every lock it held had its
+//! `owner` cleared before that (program order, then the pool's lock), so a
+//! new token with the id cannot see a stale `owner == me`. A token dropped
+//! while holding a level (a forgotten guard) keeps its id out of use for
+//! good, as a thread that exits holding one does. Thread ids are never
+//! recycled.
+//!
 //! An async acquire ([`RLockWait`]) is `RawLock`'s ([`LockWait`]): the
 //! same registration, re-check, hand-over and pass-on-when-dropped; this
 //! file adds only the nest check before each poll and the owner stores
@@ -124,21 +134,29 @@ fn next_private_owner_id() -> u32 {
     }
 }
 
+/// Ids of dropped tokens that held no level: given to later tokens only.
+static FREE_OWNER_IDS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
 /// An owner that is not a thread (a task's token; see "Owners that are not
 /// threads" above): a private owner id, and the lock that keeps its steps
-/// on an `RLock`'s `owner` and `count` one sequence.
+/// on an `RLock`'s `owner` and `count` one sequence, holding the number of
+/// levels it holds over all locks.
 #[derive(Debug)]
 pub(crate) struct RawOwner {
     id: u32,
-    steps: Mutex<()>,
+    steps: Mutex<u64>,
 }
 
 impl RawOwner {
-    /// A new owner, with an id no thread or other owner has.
+    /// A new owner, with an id no thread or live owner has.
     pub(crate) fn new() -> Self {
+        let recycled = FREE_OWNER_IDS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
         RawOwner {
-            id: next_private_owner_id(),
-            steps: Mutex::new(()),
+            id: recycled.unwrap_or_else(next_private_owner_id),
+            steps: Mutex::new(0),
         }
     }
 
@@ -147,10 +165,23 @@ impl RawOwner {
         self.id
     }
 
+    /// Its steps lock; the guarded value is the levels it holds.
     #[inline]
-    fn steps(&self) -> MutexGuard<'_, ()> {
+    fn steps(&self) -> MutexGuard<'_, u64> {
         // Nothing panics under it; do not let poison wedge the owner.
         self.steps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for RawOwner {
+    fn drop(&mut self) {
+        let held = *self.steps.get_mut().unwrap_or_else(|e| e.into_inner());
+        if held == 0 {
+            FREE_OWNER_IDS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(self.id);
+        }
     }
 }
 
@@ -315,28 +346,32 @@ impl RawRLock<Private> {
 
     /// Acquire for `o` only if that needs no waiting (free, or `o`'s).
     pub(crate) fn try_lock_by(&self, o: &RawOwner) -> bool {
-        let _steps = o.steps();
-        if self.nest(o.id, 1) {
-            return true;
+        let mut held = o.steps();
+        if !self.nest(o.id, 1) {
+            if !self.lock.try_lock() {
+                return false;
+            }
+            self.set_owner(o.id, 1);
         }
-        if !self.lock.try_lock() {
-            return false;
-        }
-        self.set_owner(o.id, 1);
+        *held += 1;
         true
     }
 
     /// Release one of `o`'s levels; `Err(NotOwner)` (no change) if `o` does
     /// not own the lock.
     pub(crate) fn unlock_by_owner(&self, o: &RawOwner) -> Result<(), NotOwner> {
-        let _steps = o.steps();
-        self.unlock_by(o.id)
+        let mut held = o.steps();
+        self.unlock_by(o.id)?;
+        *held -= 1;
+        Ok(())
     }
 
     /// `_release_save` for `o`: release every level; the count.
     pub(crate) fn release_save_by_owner(&self, o: &RawOwner) -> Result<u32, NotOwner> {
-        let _steps = o.steps();
-        self.release_save_by(o.id)
+        let mut held = o.steps();
+        let c = self.release_save_by(o.id)?;
+        *held -= u64::from(c);
+        Ok(c)
     }
 }
 
@@ -369,16 +404,18 @@ impl<'a> RLockWait<'a> {
         // (e.g. in one `join!`) may have taken the lock since; waiting for
         // our own release would never end.
         {
-            let _steps = self.owner.steps();
+            let mut held = self.owner.steps();
             if self.rlock.nest(self.owner.id, self.levels) {
+                *held += u64::from(self.levels);
                 return true;
             }
         }
         if !self.wait.poll(waker) {
             return false;
         }
-        let _steps = self.owner.steps();
+        let mut held = self.owner.steps();
         self.rlock.set_owner(self.owner.id, self.levels);
+        *held += u64::from(self.levels);
         true
     }
 }
@@ -542,5 +579,30 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 65);
+    }
+
+    /// A token that holds nothing gives its id back to later tokens (ids
+    /// are 32 bits; a token per task would run out); one dropped holding a
+    /// level keeps it out of use, and the lock stays held by it. No token
+    /// ever gets a thread's id.
+    #[test]
+    fn owner_ids_recycle_only_when_nothing_is_held() {
+        let lock = RawRLock::<Private>::new();
+        let a = RawOwner::new();
+        assert!(lock.try_lock_by(&a) && lock.try_lock_by(&a));
+        lock.unlock_by_owner(&a).unwrap();
+        assert_eq!(lock.release_save_by_owner(&a), Ok(1));
+        let id = a.id();
+        drop(a);
+        let b = RawOwner::new();
+        assert_eq!(b.id(), id, "recycled");
+        assert_ne!(b.id(), current_owner_id::<Private>());
+        assert!(lock.try_lock_by(&b));
+        drop(b); // holds a level: its id is never given out again
+        let c = RawOwner::new();
+        assert_ne!(c.id(), id);
+        assert_eq!(lock.owner(), id);
+        assert!(!lock.try_lock_by(&c));
+        assert_eq!(lock.unlock_by_owner(&c), Err(NotOwner));
     }
 }

@@ -32,11 +32,14 @@ use crate::raw::{NotOwner, RLockWait, RawOwner};
 /// down.
 ///
 /// Ids come from the same per-process counter as private `RLock`s' thread
-/// owners (never reused), so threads and tasks wait on one `RLock`
-/// together, and a release by anyone but the owner fails with
-/// [`Error::NotOwner`] (Python's `RuntimeError: cannot release un-acquired
-/// lock`). A token is `Send + Sync`; its steps on a lock are serialised,
-/// so two futures using one token from two threads at once stay correct.
+/// owners, so a token's id is never a thread's, and threads and tasks wait
+/// on one `RLock` together. (A dropped token's id is given to a later
+/// token only if it held no level anywhere; one dropped while holding a
+/// level, through a forgotten guard, leaves that lock held for good.)
+/// A release by anyone but the owner fails with [`Error::NotOwner`]
+/// (Python's `RuntimeError: cannot release un-acquired lock`). A token is
+/// `Send + Sync`; its steps on a lock are serialised, so two futures using
+/// one token from two threads at once stay correct.
 ///
 /// ```
 /// use gilfree::threading::{RLock, TaskOwner};
@@ -56,7 +59,7 @@ pub struct TaskOwner {
 }
 
 impl TaskOwner {
-    /// A new owner, distinct from every thread and every other token.
+    /// A new owner, distinct from every thread and every other live token.
     ///
     /// ```
     /// let (a, b) = (gilfree::threading::TaskOwner::new(), gilfree::threading::TaskOwner::new());

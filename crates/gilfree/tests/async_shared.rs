@@ -19,7 +19,7 @@ use std::task::{Context, Waker};
 use std::time::Duration;
 
 use gilfree::multiprocessing::{
-    Connection, Event, Lock, Pipe, Process, Queue, Semaphore, StartMethod, get_context,
+    Barrier, Connection, Event, Lock, Pipe, Process, Queue, Semaphore, StartMethod, get_context,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -147,7 +147,41 @@ fn churn_lock(l: Lock<u64>, n: u32) {
     }
 }
 
+/// Waits for "go", then is a party of the barrier; returns its index.
+#[gilfree::task]
+fn barrier_party(b: Barrier, c: Connection) -> usize {
+    let _: String = c.recv().unwrap();
+    b.wait().unwrap()
+}
+
 // ----- the cases -----
+
+/// A 3-party barrier across processes: a task's wait dropped before the
+/// cycle completes withdraws (the barrier stays whole); then two tasks
+/// here and a thread in a child pass one cycle together (indices 0, 1, 2).
+fn barrier_across_processes(exec: Exec) -> Result<(), Failed> {
+    let b = Barrier::new(3)?;
+    let (mine, theirs) = Pipe(true)?;
+    let p = start(barrier_party::TASK, (b.try_clone()?, theirs))?;
+    {
+        let mut dropped = pin!(b.wait_async());
+        check(is_pending(dropped.as_mut()), "alone at the barrier")?;
+        check(b.n_waiting() == 1, "arrived")?;
+    }
+    check(b.n_waiting() == 0 && !b.broken(), "withdrawn, not broken")?;
+    let (x, y) = exec.run(async {
+        let mut f1 = pin!(b.wait_async());
+        let mut f2 = pin!(b.wait_async());
+        assert!(is_pending(f1.as_mut()) && is_pending(f2.as_mut()));
+        mine.send("go").unwrap();
+        futures::join!(f1, f2)
+    });
+    p.join()?;
+    let z = p.result()?;
+    let mut all = [x?, y?, z];
+    all.sort();
+    check(all == [0, 1, 2], format!("indices {all:?}"))
+}
 
 /// A task awaiting a lock another process holds gets it when that process
 /// releases it, and sees what it wrote.
@@ -514,6 +548,7 @@ fn main() {
         ("event_set_by_other_process", event_set_by_other_process),
         ("queue_async_with_child", queue_async_with_child),
         ("robust_lock_holder_killed", robust_lock_holder_killed),
+        ("barrier_across_processes", barrier_across_processes),
     ];
     let mut trials = vec![
         Trial::test("semaphore_mixed_waiters", semaphore_mixed_waiters),

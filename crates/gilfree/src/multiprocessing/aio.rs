@@ -14,20 +14,20 @@
 //! runtime-agnostic and need no feature.
 //!
 //! Not here: the process-shared `Lock`, `Semaphore`, `BoundedSemaphore`,
-//! `Event` and the cross-process queues, whose `.await` forms need no
-//! feature and no descriptor (a futex has none): they wait through the
-//! process's futex bridge (`sys::futex_bridge`), one thread in
+//! `Event`, `Barrier` and the cross-process queues, whose `.await` forms
+//! need no feature and no descriptor (a futex has none): they wait through
+//! the process's futex bridge (`sys::futex_bridge`), one thread in
 //! `futex_waitv` for every waiting task (see `docs/design-notes.md`,
-//! "Async on process-shared words"). `RLock`, `Condition` and `Barrier` of
-//! `shared_memory` have no `.await` form yet; their fallback is a blocking
+//! "Async on process-shared words"). `shared_memory`'s `RLock` and
+//! `Condition` have no `.await` form yet; their fallback is a blocking
 //! wait on tokio's blocking pool, Python's `asyncio.to_thread`:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use gilfree::multiprocessing::Barrier;
-//! let b = Barrier::new(1).unwrap();
-//! let other = b.try_clone().unwrap(); // an owned handle for the thread
-//! tokio::task::spawn_blocking(move || other.wait()).await.unwrap().unwrap();
+//! use gilfree::multiprocessing::RLock;
+//! let l = RLock::new().unwrap();
+//! let other = l.try_clone().unwrap(); // an owned handle for the thread
+//! tokio::task::spawn_blocking(move || drop(other.acquire())).await.unwrap();
 //! # }
 //! ```
 

@@ -60,8 +60,9 @@ use core::marker::PhantomData;
 
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::futex::{self, Wake};
+use crate::sys::futex_bridge::{BridgeWait, TaskSlot};
 use crate::sys::wakers::{self, WaitSlot};
-use crate::sys::{Deadline, Private, Scope};
+use crate::sys::{Deadline, Private, Scope, Shared};
 
 /// The most parties a barrier can have (`count` is 16 bits).
 pub(crate) const MAX_PARTIES: u32 = 0xFFFF;
@@ -299,9 +300,12 @@ impl<S: Scope> RawBarrier<S> {
 
 /// An async party in progress (the protocol is `sys::wakers`'s; the drop
 /// semantics are the head comment's "Async parties"). Private scope only.
-pub(crate) struct BarrierWait<'a> {
-    b: &'a RawBarrier<Private>,
-    slot: WaitSlot,
+/// Generic over where its task waits (`W`): the waker table for private
+/// words, the futex bridge (`sys::futex_bridge`) for a barrier in a shared
+/// mapping, whose phase changes another process makes.
+pub(crate) struct BarrierWait<'a, S: Scope = Private, W: TaskSlot = WaitSlot> {
+    b: &'a RawBarrier<S>,
+    slot: W,
     /// This party's index once it has arrived, until it has left.
     index: Option<u32>,
 }
@@ -314,7 +318,20 @@ impl<'a> BarrierWait<'a> {
             index: None,
         }
     }
+}
 
+impl<'a> BarrierWait<'a, Shared, BridgeWait> {
+    /// An async party of a process-shared barrier.
+    pub(crate) fn shared(b: &'a RawBarrier<Shared>) -> Self {
+        BarrierWait {
+            b,
+            slot: BridgeWait::new(),
+            index: None,
+        }
+    }
+}
+
+impl<S: Scope, W: TaskSlot> BarrierWait<'_, S, W> {
     /// One poll: `Some(result)` once this party has passed (or been told
     /// broken) and left the cycle; `None` if it waits (the waker is
     /// registered). The last arrival runs `action` within this call, as
@@ -382,7 +399,7 @@ impl<'a> BarrierWait<'a> {
     }
 }
 
-impl BarrierWait<'_> {
+impl<S: Scope, W: TaskSlot> BarrierWait<'_, S, W> {
     /// Give up the wait (what a drop does): withdraw from a filling cycle
     /// or leave a released, broken or reset one. Returns `true` if this
     /// party was inside a cycle that had been released (it passed, unseen),
@@ -401,7 +418,7 @@ impl BarrierWait<'_> {
             if count(w) == b.parties() {
                 // The last arrival runs the action: the cycle is complete
                 // and this party in it. Wait for the phase change.
-                futex::wait::<Private>(&b.word, w, Deadline::Never);
+                futex::wait::<S>(&b.word, w, Deadline::Never);
                 w = b.word.load(Acquire);
                 continue;
             }
@@ -413,7 +430,7 @@ impl BarrierWait<'_> {
     }
 }
 
-impl Drop for BarrierWait<'_> {
+impl<S: Scope, W: TaskSlot> Drop for BarrierWait<'_, S, W> {
     fn drop(&mut self) {
         self.cancel();
     }

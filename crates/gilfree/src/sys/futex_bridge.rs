@@ -433,6 +433,36 @@ impl BridgeWait {
     }
 }
 
+/// Where an async waiter that runs a raw algorithm's own poll registers:
+/// the in-process waker table (`sys::wakers`, private words) or the futex
+/// bridge (shared words). Lets one async state machine (the barrier's)
+/// serve both homes.
+pub(crate) trait TaskSlot {
+    /// Register to be woken once `*word != expected`; `false` if it
+    /// differs already (re-check and call again).
+    fn register(&mut self, word: &AtomicU32, expected: u32, waker: &Waker) -> bool;
+    /// The wait completed: drop the registration.
+    fn finish(&mut self);
+}
+
+impl TaskSlot for super::wakers::WaitSlot {
+    fn register(&mut self, word: &AtomicU32, expected: u32, waker: &Waker) -> bool {
+        super::wakers::WaitSlot::register(self, word, expected, waker)
+    }
+    fn finish(&mut self) {
+        super::wakers::WaitSlot::finish(self)
+    }
+}
+
+impl TaskSlot for BridgeWait {
+    fn register(&mut self, word: &AtomicU32, expected: u32, waker: &Waker) -> bool {
+        BridgeWait::register(self, word, expected, true, Deadline::Never, waker)
+    }
+    fn finish(&mut self) {
+        BridgeWait::finish(self)
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     //! The bridge's register-vs-wake race, on private words (the loom

@@ -1,6 +1,7 @@
 //! The `.await` forms of the process-shared primitives' waits:
 //! [`Lock::acquire_async`], [`Semaphore::acquire_async`],
-//! [`BoundedSemaphore::acquire_async`], [`Event::wait_async`]. Each is the
+//! [`BoundedSemaphore::acquire_async`], [`Event::wait_async`],
+//! [`Barrier::wait_async`]. Each is the
 //! blocking wait's own step (the raw algorithm's attempt, then its
 //! announce) with the futex sleep replaced by a registration with the
 //! process's futex bridge (`sys::futex_bridge`: one thread that waits in
@@ -9,12 +10,15 @@
 //! runtime feature: only `std::task::Waker`.
 
 use std::future::poll_fn;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::Poll;
 
 use bytemuck::Pod;
 
+use super::barrier::Barrier;
 use super::lock::{Lock, LockGuard};
 use super::sync::{BoundedSemaphore, Event, SemHeader, Semaphore, SemaphoreGuard};
+use crate::raw::BarrierWait;
 use crate::raw::robust_lock::{FIRST_CHECK_INTERVAL, next_check};
 use crate::sys::Deadline;
 use crate::sys::futex_bridge::{BridgeWait, Step};
@@ -215,5 +219,66 @@ impl Event {
             }
         })
         .await
+    }
+}
+
+impl Barrier {
+    /// Wait for the other parties without blocking the thread (Python:
+    /// `await asyncio.to_thread(barrier.wait)`; `asyncio.Barrier.wait()` is
+    /// the in-process one): this party's index, `0..parties`, once all
+    /// have arrived, in any processes; the last arrival runs the action
+    /// within its poll.
+    ///
+    /// Threads and tasks, in this process and others, may be parties of one
+    /// cycle together. As with `asyncio.Barrier` (and
+    /// [`threading::Barrier::wait_async`](crate::threading::Barrier::wait_async)),
+    /// dropping the future before the cycle completes (a runtime timeout)
+    /// *withdraws* the party instead of breaking the barrier; the barrier's
+    /// default timeout does not apply (a thread's
+    /// [`wait_timeout`](Self::wait_timeout) still breaks it).
+    ///
+    /// # Errors
+    /// `BrokenBarrier` if the barrier is or gets broken or reset.
+    ///
+    /// # Panics
+    /// Resumes the action's panic in the party that ran it.
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::Barrier;
+    /// let b = Barrier::new(2).unwrap();
+    /// let other = b.try_clone().unwrap();
+    /// let t = std::thread::spawn(move || other.wait());
+    /// let mine = futures::executor::block_on(b.wait_async()).unwrap();
+    /// let theirs = t.join().unwrap().unwrap();
+    /// assert_eq!(mine + theirs, 1); // indices 0 and 1
+    /// ```
+    pub async fn wait_async(&self) -> std::result::Result<usize, crate::threading::Error> {
+        let mut wait = BarrierWait::shared(&self.header().raw);
+        // The action runs inside the poll that arrives last; a panic is
+        // carried out of that poll (no `Cell` held across the await, so
+        // the future stays `Send`).
+        let (r, panicked) = poll_fn(|cx| {
+            let mut panicked = None;
+            let action = || match &self.action {
+                None => true,
+                Some(a) => match catch_unwind(AssertUnwindSafe(|| a())) {
+                    Ok(()) => true,
+                    Err(p) => {
+                        panicked = Some(p);
+                        false
+                    }
+                },
+            };
+            match wait.poll(cx.waker(), action) {
+                Some(r) => Poll::Ready((r, panicked)),
+                None => Poll::Pending,
+            }
+        })
+        .await;
+        if let Some(p) = panicked {
+            resume_unwind(p);
+        }
+        r.map(|i| i as usize)
+            .map_err(|_| crate::threading::Error::BrokenBarrier)
     }
 }

@@ -23,8 +23,8 @@ const NO_TIMEOUT: u64 = u64::MAX;
 /// The barrier's words and its default timeout (every process that gets
 /// the barrier uses the same one, as Python's pickled barrier does).
 #[repr(C)]
-struct BarrierHeader {
-    raw: RawBarrier<Shared>,
+pub(super) struct BarrierHeader {
+    pub(super) raw: RawBarrier<Shared>,
     timeout_ns: AtomicU64,
 }
 impl Header for BarrierHeader {}
@@ -62,7 +62,7 @@ type Action = Arc<dyn Fn() + Send + Sync>;
 /// ```
 pub struct Barrier {
     home: Home<BarrierHeader>,
-    action: Option<Action>,
+    pub(super) action: Option<Action>,
 }
 
 impl Barrier {
@@ -126,7 +126,7 @@ impl Barrier {
         self
     }
 
-    fn header(&self) -> &BarrierHeader {
+    pub(super) fn header(&self) -> &BarrierHeader {
         self.home.get()
     }
 

@@ -15,11 +15,12 @@
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use gilfree::multiprocessing::{
-    Barrier, Connection, Event, Lock, Pipe, Process, Queue, Semaphore, StartMethod, get_context,
+    Barrier, Connection, Event, JoinableQueue, Lock, Pipe, Process, Queue, Semaphore, StartMethod,
+    get_context,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -128,23 +129,37 @@ fn consume(q: Queue<u64>, n: u64) -> (u64, bool) {
     (sum, ordered)
 }
 
-/// Acquires and releases the semaphore `n` times (blocking), holding each
-/// permit for a few yields.
-#[gilfree::task]
-fn churn_semaphore(sem: Semaphore, n: u32) {
-    for _ in 0..n {
-        let g = sem.acquire();
+/// Holds for `i % 7 * 400` yields: long enough, now and then, that the
+/// tasks' short timeouts fire while they wait (a hold, not a
+/// synchronisation).
+fn hold(i: u32) {
+    for _ in 0..i % 7 * 400 {
         std::thread::yield_now();
-        drop(g);
     }
 }
 
-/// Locks, bumps the counter, unlocks, `n` times.
+/// Acquires and releases the semaphore `n` times (blocking), holding each
+/// permit for a varying while.
 #[gilfree::task]
-fn churn_lock(l: Lock<u64>, n: u32) {
-    for _ in 0..n {
-        *l.acquire() += 1;
+fn churn_semaphore(sem: Semaphore, n: u32, done: Event) {
+    for i in 0..n {
+        let g = sem.acquire();
+        hold(i);
+        drop(g);
     }
+    done.set();
+}
+
+/// Locks, bumps the counter, unlocks, `n` times, holding for a varying
+/// while.
+#[gilfree::task]
+fn churn_lock(l: Lock<u64>, n: u32, done: Event) {
+    for i in 0..n {
+        let mut g = l.acquire();
+        *g += 1;
+        hold(i);
+    }
+    done.set();
 }
 
 /// Waits for "go", then is a party of the barrier; returns its index.
@@ -154,7 +169,36 @@ fn barrier_party(b: Barrier, c: Connection) -> usize {
     b.wait().unwrap()
 }
 
+/// Takes `n` items and marks each done.
+#[gilfree::task]
+fn work_through(q: JoinableQueue<u64>, n: u64) {
+    for _ in 0..n {
+        q.get().unwrap();
+        q.task_done().unwrap();
+    }
+}
+
 // ----- the cases -----
+
+/// `JoinableQueue::join_async` returns once a child has marked every item
+/// done, not before.
+fn join_async_across_processes(exec: Exec) -> Result<(), Failed> {
+    const N: u64 = 50;
+    let q = JoinableQueue::new(0)?;
+    for i in 0..N {
+        q.put(i)?;
+    }
+    let clone = q.try_clone()?;
+    exec.run(async {
+        let mut join = pin!(q.join_async());
+        assert!(is_pending(join.as_mut()), "nothing done yet");
+        let p = start(work_through::TASK, (clone, N)).unwrap();
+        join.await;
+        assert_eq!(q.unfinished_tasks(), 0);
+        p.join().unwrap();
+    });
+    Ok(())
+}
 
 /// A 3-party barrier across processes: a task's wait dropped before the
 /// cycle completes withdraws (the barrier stays whole); then two tasks
@@ -305,30 +349,46 @@ fn robust_lock_holder_killed(exec: Exec) -> Result<(), Failed> {
     check(!l.acquire().owner_died(), "owner_died reported once")
 }
 
-/// Tasks acquire with random timeouts (dropping the future at random
-/// points) while another process churns the semaphore: at the end every
+/// Tasks acquire and drop the future at random points (after a few polls,
+/// a wake-up perhaps received) while another process churns the semaphore: at the end every
 /// permit is back, and a last acquire with no timeout completes (no wake-up
 /// was lost).
 fn semaphore_random_drops() -> Result<(), Failed> {
-    const PERMITS: u32 = 2;
+    const PERMITS: u32 = 1;
     let sem = Arc::new(Semaphore::new(PERMITS)?);
-    let p = start(churn_semaphore::TASK, (sem.try_clone()?, 1500))?;
+    let done = Arc::new(Event::new()?);
+    let p = start(
+        churn_semaphore::TASK,
+        (sem.try_clone()?, 300, done.try_clone()?),
+    )?;
     let rt = multi_thread();
     let tasks: Vec<_> = (0..6u64)
         .map(|t| {
-            let sem = sem.clone();
+            let (sem, done) = (sem.clone(), done.clone());
             rt.spawn(async move {
                 let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
                 let mut got = 0;
-                for _ in 0..150 {
+                while !done.is_set() {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let d = Duration::from_micros(x % 300);
-                    if let Ok(g) = tokio::time::timeout(d, sem.acquire_async()).await {
+                    // Poll a few times with yields between (a wake-up may
+                    // come meanwhile), then drop it unless it completed;
+                    // now and then wait it out.
+                    let mut f = pin!(sem.acquire_async());
+                    if x % 5 == 0 {
+                        drop(f.await);
                         got += 1;
+                        continue;
+                    }
+                    for _ in 0..=x % 4 {
+                        if let Poll::Ready(g) = futures::poll!(f.as_mut()) {
+                            got += 1;
+                            tokio::task::yield_now().await;
+                            drop(g);
+                            break;
+                        }
                         tokio::task::yield_now().await;
-                        drop(g);
                     }
                 }
                 got
@@ -348,35 +408,45 @@ fn semaphore_random_drops() -> Result<(), Failed> {
         format!("value {} after {got} acquires", sem.value()),
     )?;
     rt.block_on(async {
-        let a = sem.acquire_async().await;
-        let b = sem.acquire_async().await;
-        drop((a, b));
+        drop(sem.acquire_async().await);
     });
     check(sem.value() == PERMITS, "permits back")
 }
 
-/// Tasks lock with random timeouts while another process churns the lock:
+/// Tasks lock and drop the future at random points while another process
+/// churns the lock:
 /// no increment is lost, the lock ends free, and a last acquire completes.
 fn lock_random_drops() -> Result<(), Failed> {
-    const CHILD: u32 = 3000;
+    const CHILD: u32 = 300;
     let l = Arc::new(Lock::new(0u64)?);
-    let p = start(churn_lock::TASK, (l.try_clone()?, CHILD))?;
+    let done = Arc::new(Event::new()?);
+    let p = start(churn_lock::TASK, (l.try_clone()?, CHILD, done.try_clone()?))?;
     let rt = multi_thread();
     let tasks: Vec<_> = (0..4u64)
         .map(|t| {
-            let l = l.clone();
+            let (l, done) = (l.clone(), done.clone());
             rt.spawn(async move {
                 let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
                 let mut got = 0u64;
-                for _ in 0..300 {
+                while !done.is_set() {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let d = Duration::from_micros(x % 300);
-                    // The guard is not Send: bump and drop it in one poll.
-                    if let Ok(mut g) = tokio::time::timeout(d, l.acquire_async()).await {
-                        *g += 1;
+                    // As in `semaphore_random_drops`; the guard is not
+                    // Send, so it is used and dropped within the poll.
+                    let mut f = pin!(l.acquire_async());
+                    if x % 5 == 0 {
+                        *f.await += 1;
                         got += 1;
+                        continue;
+                    }
+                    for _ in 0..=x % 4 {
+                        if let Poll::Ready(mut g) = futures::poll!(f.as_mut()) {
+                            *g += 1;
+                            got += 1;
+                            break;
+                        }
+                        tokio::task::yield_now().await;
                     }
                 }
                 got
@@ -549,6 +619,7 @@ fn main() {
         ("queue_async_with_child", queue_async_with_child),
         ("robust_lock_holder_killed", robust_lock_holder_killed),
         ("barrier_across_processes", barrier_across_processes),
+        ("join_async_across_processes", join_async_across_processes),
     ];
     let mut trials = vec![
         Trial::test("semaphore_mixed_waiters", semaphore_mixed_waiters),

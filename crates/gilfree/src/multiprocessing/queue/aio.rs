@@ -1,7 +1,7 @@
 //! The `.await` forms of the cross-process queues' waits:
 //! [`Queue::get_async`] and [`Queue::put_async`] (so also
 //! `JoinableQueue`'s, through `Deref`), [`SimpleQueue::get_async`] and
-//! [`SimpleQueue::put_async`]. Each step is the blocking call's own attempt
+//! [`SimpleQueue::put_async`], and [`JoinableQueue::join_async`]. Each step is the blocking call's own attempt
 //! (`Ring::try_take`, `Ring::claim_step`); between attempts the task
 //! announces on the ring's event count (`not_empty`, `not_full`) as a
 //! sleeping thread does and waits through the process's futex bridge
@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::ring::{GetFail, PutFail, Took};
-use super::{GetError, PutError, Queue, SimpleQueue, codec};
+use super::{GetError, JoinableQueue, PutError, Queue, SimpleQueue, codec};
 use crate::raw::robust_lock::{FIRST_CHECK_INTERVAL, my_tid, next_check};
 use crate::sys::Deadline;
 use crate::sys::futex_bridge::{BridgeWait, Step};
@@ -200,5 +200,51 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// ```
     pub async fn put_async(&self, item: T) -> std::result::Result<(), PutError<T>> {
         self.0.put_async(item).await
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
+    /// Python's `q.join()` without blocking the thread: until every item
+    /// put has been marked done (in any process). As
+    /// [`Queue::get_async`] for who may wait and what a drop does
+    /// (nothing: it takes nothing).
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::JoinableQueue;
+    /// let q = JoinableQueue::new(0).unwrap();
+    /// q.put(1u8).unwrap();
+    /// let worker = q.try_clone().unwrap();
+    /// let t = std::thread::spawn(move || {
+    ///     worker.get().unwrap();
+    ///     worker.task_done().unwrap();
+    /// });
+    /// futures::executor::block_on(q.join_async());
+    /// t.join().unwrap();
+    /// ```
+    pub async fn join_async(&self) {
+        let ring = self.0.inner.ring();
+        if ring.unfinished() == 0 {
+            return;
+        }
+        let mut wait = BridgeWait::new();
+        poll_fn(|cx| {
+            let done = wait.poll(cx.waker(), true, || {
+                let (word, seen) = ring.all_done().announce();
+                if ring.unfinished() == 0 {
+                    return Step::Ready(());
+                }
+                Step::Wait {
+                    word,
+                    expected: seen,
+                    recheck: Deadline::Never,
+                }
+            });
+            if done.is_some() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 }

@@ -779,6 +779,10 @@ impl<'a> Ring<'a> {
         &self.h.not_full
     }
 
+    pub(crate) fn all_done(&self) -> &EventCount<Shared> {
+        &self.h.all_done
+    }
+
     /// One attempt at taking a message: `None` if there is none now. A
     /// consumers' lock held past a short grace reads as `Empty`.
     pub(crate) fn try_take(

@@ -19,8 +19,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use gilfree::multiprocessing::{
-    Barrier, Connection, Event, JoinableQueue, Lock, Pipe, Process, Queue, Semaphore, StartMethod,
-    get_context,
+    Barrier, Condition, Connection, Event, JoinableQueue, Lock, Pipe, Process, Queue, Semaphore,
+    StartMethod, get_context,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -178,7 +178,42 @@ fn work_through(q: JoinableQueue<u64>, n: u64) {
     }
 }
 
+/// When told, sets the state to 1 under the lock and notifies.
+#[gilfree::task]
+fn notify_when_told(c: Condition<u32>, conn: Connection) {
+    let _: String = conn.recv().unwrap();
+    let mut g = c.acquire();
+    *g = 1;
+    c.notify_all().unwrap();
+}
+
 // ----- the cases -----
+
+/// `Condition::wait_async` (the lock released while waiting) woken by a
+/// child that takes the lock, changes the state and notifies.
+fn condition_notified_by_other_process(exec: Exec) -> Result<(), Failed> {
+    let c = Condition::new(0u32)?;
+    let (mine, theirs) = Pipe(true)?;
+    let p = start(notify_when_told::TASK, (c.try_clone()?, theirs))?;
+    let seen = exec.run(async {
+        let mut waiting = pin!(async {
+            let mut g = c.acquire_async().await;
+            while *g == 0 {
+                g = c.wait_async(g).await;
+            }
+            *g
+        });
+        assert!(is_pending(waiting.as_mut()), "waiting, lock released");
+        assert!(c.try_acquire().is_some(), "released while waiting");
+        mine.send("go").unwrap();
+        waiting.await
+    });
+    p.join()?;
+    check(
+        seen == 1 && c.try_acquire().is_some(),
+        format!("seen {seen}"),
+    )
+}
 
 /// `JoinableQueue::join_async` returns once a child has marked every item
 /// done, not before.
@@ -626,6 +661,10 @@ fn main() {
         ("robust_lock_holder_killed", robust_lock_holder_killed),
         ("barrier_across_processes", barrier_across_processes),
         ("join_async_across_processes", join_async_across_processes),
+        (
+            "condition_notified_by_other_process",
+            condition_notified_by_other_process,
+        ),
     ];
     let mut trials = vec![
         Trial::test("semaphore_mixed_waiters", semaphore_mixed_waiters),

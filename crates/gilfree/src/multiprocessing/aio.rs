@@ -14,13 +14,14 @@
 //! runtime-agnostic and need no feature.
 //!
 //! Not here: the process-shared `Lock`, `Semaphore`, `BoundedSemaphore`,
-//! `Event`, `Barrier` and the cross-process queues, whose `.await` forms
+//! `Event`, `Barrier`, `Condition` and the cross-process queues, whose
+//! `.await` forms
 //! need no feature and no descriptor (a futex has none): they wait through
 //! the process's futex bridge (`sys::futex_bridge`), one thread in
 //! `futex_waitv` for every waiting task (see `docs/design-notes.md`,
-//! "Async on process-shared words"). `shared_memory`'s `RLock` and
-//! `Condition` have no `.await` form yet; their fallback is a blocking
-//! wait on tokio's blocking pool, Python's `asyncio.to_thread`:
+//! "Async on process-shared words"). `shared_memory`'s `RLock` has no
+//! `.await` form (its owner is a thread); the fallback is a blocking wait
+//! on tokio's blocking pool, Python's `asyncio.to_thread`:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -79,6 +79,12 @@ impl<S: Scope> RawCondvar<S> {
         !(futex::wait::<S>(&self.seq, seen, deadline) == Wake::TimedOut && deadline.expired())
     }
 
+    /// The futex word (for an async waiter through `sys::futex_bridge`:
+    /// wait while it holds the value [`look`](Self::look) gave).
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        &self.seq
+    }
+
     /// Wake one waiter, if any (a `notify()`).
     #[inline]
     pub(crate) fn notify_one(&self) {

@@ -1,7 +1,8 @@
 //! The `.await` forms of the process-shared primitives' waits:
 //! [`Lock::acquire_async`], [`Semaphore::acquire_async`],
 //! [`BoundedSemaphore::acquire_async`], [`Event::wait_async`],
-//! [`Barrier::wait_async`]. Each is the
+//! [`Barrier::wait_async`], [`Condition::acquire_async`] and
+//! [`Condition::wait_async`]. Each is the
 //! blocking wait's own step (the raw algorithm's attempt, then its
 //! announce) with the futex sleep replaced by a registration with the
 //! process's futex bridge (`sys::futex_bridge`: one thread that waits in
@@ -16,11 +17,14 @@ use std::task::Poll;
 use bytemuck::Pod;
 
 use super::barrier::Barrier;
+use super::block::{Block, Single};
+use super::condition::Condition;
 use super::lock::{Lock, LockGuard};
 use super::sync::{BoundedSemaphore, Event, SemHeader, Semaphore, SemaphoreGuard};
 use crate::raw::BarrierWait;
 use crate::raw::robust_lock::{FIRST_CHECK_INTERVAL, next_check};
 use crate::sys::Deadline;
+use crate::sys::atomic::Ordering::Relaxed;
 use crate::sys::futex_bridge::{BridgeWait, Step};
 
 impl<T: Pod> Lock<T> {
@@ -53,45 +57,129 @@ impl<T: Pod> Lock<T> {
     /// assert_eq!(*lock.acquire(), 2);
     /// ```
     pub async fn acquire_async(&self) -> LockGuard<'_, T> {
-        let hooked = self.0.lock();
-        let raw = hooked.raw().get();
-        if !raw.try_lock_free() {
-            let mut wait = BridgeWait::new();
-            let mut interval = FIRST_CHECK_INTERVAL;
-            let mut due = Deadline::Never;
-            poll_fn(|cx| {
-                let got = wait.poll(cx.waker(), true, || {
-                    let check = due.expired();
-                    match raw.lock_step(check) {
-                        Ok(()) => Step::Ready(()),
-                        Err(s) => {
-                            if check || due == Deadline::Never {
-                                due = next_check(&mut interval);
-                            }
-                            Step::Wait {
-                                word: raw.word(),
-                                expected: s,
-                                recheck: due,
-                            }
+        acquire_block(&self.0).await
+    }
+}
+
+/// The async acquire of a block's robust lock (`Lock`, `Condition`): the
+/// raw lock's step, with liveness re-checks at a sleeper's times.
+async fn acquire_block<T: Pod>(block: &Block<Single<T>>) -> LockGuard<'_, T> {
+    let hooked = block.lock();
+    let raw = hooked.raw().get();
+    if !raw.try_lock_free() {
+        let mut wait = BridgeWait::new();
+        let mut interval = FIRST_CHECK_INTERVAL;
+        let mut due = Deadline::Never;
+        poll_fn(|cx| {
+            let got = wait.poll(cx.waker(), true, || {
+                let check = due.expired();
+                match raw.lock_step(check) {
+                    Ok(()) => Step::Ready(()),
+                    Err(s) => {
+                        if check || due == Deadline::Never {
+                            due = next_check(&mut interval);
+                        }
+                        Step::Wait {
+                            word: raw.word(),
+                            expected: s,
+                            recheck: due,
                         }
                     }
-                });
-                if got.is_some() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
                 }
-            })
-            .await;
-        }
-        // Taken (in this poll: no await since). Tell the deadlock
-        // detector, if on, as a thread's acquire does.
-        self.0
-            .guard_with(|l| {
-                l.relock(|_| ());
-                true
-            })
-            .expect("the lock is taken")
+            });
+            if got.is_some() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+    // Taken (in this poll: no await since). Tell the deadlock detector, if
+    // on, as a thread's acquire does.
+    block
+        .guard_with(|l| {
+            l.relock(|_| ());
+            true
+        })
+        .expect("the lock is taken")
+}
+
+impl<T: Pod> Condition<T> {
+    /// Take the condition's lock without blocking the thread; as
+    /// [`Lock::acquire_async`] (the same guard as
+    /// [`acquire`](Self::acquire)).
+    ///
+    /// ```
+    /// let c = gilfree::multiprocessing::Condition::new(0u8).unwrap();
+    /// let g = futures::executor::block_on(c.acquire_async());
+    /// assert_eq!(*g, 0);
+    /// ```
+    pub async fn acquire_async(&self) -> LockGuard<'_, T> {
+        acquire_block(&self.0).await
+    }
+
+    /// Python's `await cond.wait()` (asyncio's `Condition`): release the
+    /// lock, wait until notified (by any process), take the lock back —
+    /// without blocking the thread. The guard goes in and comes back out:
+    /// dropping the future part-way leaves the lock *not* held (there is no
+    /// guard to drop twice); a notification it had received passes on.
+    /// Wake-ups may be spurious, as with every wait of this condition:
+    /// loop on the state.
+    ///
+    /// # Panics
+    /// If the calling thread does not hold this condition's lock (`guard`
+    /// is another lock's), as [`wait_guard`](Self::wait_guard).
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::Condition;
+    /// let c = Condition::new(0u32).unwrap();
+    /// let other = c.try_clone().unwrap();
+    /// futures::executor::block_on(async {
+    ///     let mut g = c.acquire_async().await;
+    ///     let t = std::thread::spawn(move || {
+    ///         let mut g = other.acquire();
+    ///         *g = 1;
+    ///         other.notify_all().unwrap();
+    ///     });
+    ///     while *g == 0 {
+    ///         g = c.wait_async(g).await;
+    ///     }
+    ///     drop(g);
+    ///     t.join().unwrap();
+    /// });
+    /// ```
+    pub async fn wait_async<'a>(&'a self, guard: LockGuard<'a, T>) -> LockGuard<'a, T> {
+        assert!(
+            self.held_by_me(),
+            "cannot wait on un-acquired lock (the guard is not this condition's)"
+        );
+        let cv = self.0.condvar();
+        // Read under the lock: a notify after the release bumps it.
+        let seen = cv.look();
+        drop(guard);
+        let mut wait = BridgeWait::new();
+        poll_fn(|cx| {
+            let woke = wait.poll(cx.waker(), true, || {
+                if cv.word().load(Relaxed) != seen {
+                    Step::Ready(())
+                } else {
+                    Step::Wait {
+                        word: cv.word(),
+                        expected: seen,
+                        recheck: Deadline::Never,
+                    }
+                }
+            });
+            if woke.is_some() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        drop(wait);
+        acquire_block(&self.0).await
     }
 }
 

@@ -37,7 +37,7 @@ use crate::threading::Error as NotHeldError;
 /// c.notify_all().unwrap();
 /// assert!(c.wait_for_guard(&mut g, |v| *v == 1)); // already true
 /// ```
-pub struct Condition<T = ()>(Block<Single<T>>);
+pub struct Condition<T = ()>(pub(super) Block<Single<T>>);
 
 impl<T: Pod> Condition<T> {
     /// Python's `multiprocessing.Condition()`, guarding `value`.
@@ -101,7 +101,7 @@ impl<T: Pod> Condition<T> {
 
     /// Whether the calling thread holds the condition's lock (the lock's
     /// word holds its holder's thread id).
-    fn held_by_me(&self) -> bool {
+    pub(super) fn held_by_me(&self) -> bool {
         self.0.lock().raw().get().held_by_me()
     }
 

@@ -6,7 +6,8 @@
 //! a child; a holder SIGKILLed while a task awaits its lock (the task gets
 //! it, told `owner_died`); and random-drop stresses (no lost permit, item
 //! or wake-up). On tokio's multi-thread runtime and on
-//! `futures::executor`. `harness = false`: `main` calls
+//! `futures::executor`; the per-executor cases under the forkserver and
+//! spawn start methods (fork refuses a multi-threaded parent). `harness = false`: `main` calls
 //! `multiprocessing::init()` first.
 //!
 //! No sleeps: a future is polled once (and seen pending, so registered)
@@ -60,11 +61,17 @@ impl Exec {
     }
 }
 
+thread_local! {
+    /// The start method of this trial's children (forkserver unless the
+    /// trial says otherwise).
+    static METHOD: std::cell::Cell<StartMethod> = const { std::cell::Cell::new(StartMethod::ForkServer) };
+}
+
 fn start<A: serde::Serialize, R>(
     task: gilfree::multiprocessing::Task<A, R>,
     args: A,
 ) -> Result<Process<R>, Failed> {
-    let p = get_context(StartMethod::ForkServer)
+    let p = get_context(METHOD.with(|m| m.get()))
         .builder()
         .target(task, args)?;
     p.start()?;
@@ -673,9 +680,14 @@ fn main() {
         Trial::test("queue_random_drops", queue_random_drops),
         Trial::test("measure_bridge", measure_bridge).with_ignored_flag(true),
     ];
-    for exec in [Exec::Tokio, Exec::Futures] {
-        for &(name, f) in per_exec {
-            trials.push(Trial::test(format!("{exec:?}::{name}"), move || f(exec)));
+    for m in [StartMethod::ForkServer, StartMethod::Spawn] {
+        for exec in [Exec::Tokio, Exec::Futures] {
+            for &(name, f) in per_exec {
+                trials.push(Trial::test(format!("{m}::{exec:?}::{name}"), move || {
+                    METHOD.with(|c| c.set(m));
+                    f(exec)
+                }));
+            }
         }
     }
     libtest_mimic::run(&args, trials).exit();

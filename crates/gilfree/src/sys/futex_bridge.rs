@@ -13,7 +13,10 @@
 //! passed between processes. This is not `spawn_blocking`: no thread is
 //! held per wait, and a wait costs a registration, not a thread hand-off.
 //! Each bridge thread waits on at most 127 distinct (word, value) pairs; a
-//! further thread starts for each 127 more.
+//! further thread starts for each 127 more, each waiting on its share of
+//! the roster (a removal then bumps the roster word too, since keys move
+//! between shares). A child made by `fork` inherits the roster but no
+//! thread: the first registration there starts afresh.
 //!
 //! # The protocol (the same as a thread's, with "sleep" replaced)
 //!

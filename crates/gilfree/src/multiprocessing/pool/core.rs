@@ -232,6 +232,7 @@ impl Core {
                 "Number of processes must be at least 1".into(),
             ));
         }
+        crate::sys::trace::start_from_env();
         let (wake_tx, wake_rx) = Pipe(true)?;
         let core = Arc::new(Core {
             cfg,
@@ -377,6 +378,10 @@ impl Core {
             None if self.supervisor_id.get().is_some() => self.done.wait(),
             None => {}
         }
+        if crate::sys::trace::on() {
+            // `GILFREE_TRACE`'s file is written as each pool ends.
+            let _ = crate::sys::trace::flush();
+        }
     }
 
     /// Wake the supervisor: it looks at the state again.
@@ -395,6 +400,9 @@ impl Core {
             self.wake();
         }
         for s in sends {
+            if crate::sys::trace::on() {
+                crate::sys::trace::batch_sent(s.proc.pid().unwrap_or(0), s.id);
+            }
             let fds: Vec<BorrowedFd<'_>> = s.fds.iter().map(AsFd::as_fd).collect();
             match s.conn.send_with_fds(&s.frame, &fds) {
                 Ok(()) => {}
@@ -413,6 +421,9 @@ impl Core {
                         (sink, dispatch(&mut st))
                     };
                     if let Some(sink) = sink {
+                        if crate::sys::trace::on() {
+                            crate::sys::trace::batch_done(s.proc.pid().unwrap_or(0), s.id, false);
+                        }
                         deliver(sink, Err(Failure::Io(e.to_string())));
                     }
                     self.send_all(more);

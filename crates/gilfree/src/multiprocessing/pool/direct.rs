@@ -88,6 +88,9 @@ impl Core {
             Ok(t) => t,
             Err(sink) => return self.submit(calls, sink),
         };
+        if crate::sys::trace::on() {
+            crate::sys::trace::batch_sent(pid, id);
+        }
         // The caller's `calls` outlive the send: their descriptors go as
         // they are.
         let fds: Vec<BorrowedFd<'_>> = calls.fds.iter().map(AsFd::as_fd).collect();
@@ -205,6 +208,9 @@ impl Core {
             }
             s.direct = false;
             s.served += usize::from(served);
+            if crate::sys::trace::on() {
+                crate::sys::trace::batch_done(pid, id, served);
+            }
             let sink = s.busy.take().map(|b| b.1);
             // The supervisor waits for something else: wake it if it must
             // see this worker die, or finish a close.

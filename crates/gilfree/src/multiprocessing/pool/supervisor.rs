@@ -201,6 +201,9 @@ impl Core {
                         return false;
                     };
                     s.served += 1;
+                    if crate::sys::trace::on() {
+                        crate::sys::trace::batch_done(pid, id, true);
+                    }
                     let retire = self.cfg.max_tasks.is_some_and(|m| s.served >= m);
                     let retired = if retire { s.conn.take() } else { None };
                     (sink, retired, dispatch(&mut st))
@@ -278,7 +281,10 @@ impl Core {
         // of the dead worker left in this process.
         let busy = slot.busy;
         drop((slot.conn, slot.proc, conn, proc));
-        if let Some((_, sink)) = busy {
+        if let Some((id, sink)) = busy {
+            if crate::sys::trace::on() {
+                crate::sys::trace::batch_done(pid, id, false);
+            }
             deliver(sink, Err(Failure::WorkerDied { pid, exitcode }));
         }
     }

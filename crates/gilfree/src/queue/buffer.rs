@@ -32,4 +32,12 @@ pub(crate) trait Buffer<T>: Send + Sync {
     /// unbounded). Items already in are kept: a lower bound refuses pushes
     /// until the buffer drains below it.
     fn set_capacity(&self, cap: usize) -> Result<(), usize>;
+    /// Whether every successful push and pop is made by a `SeqCst`
+    /// read-modify-write that the other side's `try_pop` / `try_push` reads
+    /// after a `SeqCst` fence before it says `Empty` / `Full` (waiting, not
+    /// failing, for a claimed slot whose value is not written yet). Then the
+    /// core may wake the other side with `EventCount::notify_sc` (no fence).
+    fn handoff_sc(&self) -> bool {
+        false
+    }
 }

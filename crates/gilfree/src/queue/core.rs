@@ -19,7 +19,13 @@
 //! the matching event count, which costs a fence and a load while nobody
 //! sleeps. The buffer's own operations are linearisable (see `ring` and
 //! `locked`), so a re-try after the announce sees any change whose notify
-//! did not see the announce.
+//! did not see the announce. The block list claims every slot with a
+//! `SeqCst` CAS and re-reads the other end after a fence before saying
+//! `Empty` / `Full` ([`Buffer::handoff_sc`]), so its puts and gets notify
+//! with `EventCount::notify_sc`: one load, no fence. (The ring says
+//! `Empty` / `Full` for a slot claimed but not yet written, and so keeps
+//! the fence: waiting for such a slot instead, as crossbeam's ring does,
+//! measured 1.5–3× slower per item here; see docs/design-notes.md.)
 //!
 //! `unfinished` is raised before an item is pushed (and lowered again if the
 //! push fails), so a consumer that got the item always sees it counted:
@@ -59,10 +65,15 @@ fn wait_slow<S: Scope, R>(
     if deadline.expired() {
         return None;
     }
-    // Spin, then yield, before sleeping: the other side is usually a few
-    // hundred nanoseconds away, and on a busy machine a yield lets it run
-    // without the cost of a futex round trip.
-    let mut spin = Spin::new(&spin::QUEUE);
+    // Look a while before sleeping, for about what the sleep would cost in
+    // syscalls; no yields (`spin::queue` has the measurements). The
+    // cross-process queue keeps its own numbers (`spin::QUEUE_SHARED`).
+    let policy = if S::SHARED {
+        &spin::QUEUE_SHARED
+    } else {
+        spin::queue()
+    };
+    let mut spin = Spin::new(policy);
     while spin.next() {
         if let Some(r) = attempt() {
             return Some(r);
@@ -109,6 +120,29 @@ impl<T, B: Buffer<T>> Core<T, B> {
         }
     }
 
+    /// Wake getters after a push (fence-free if the buffer allows it).
+    #[inline]
+    fn pushed(&self) {
+        if self.buf.handoff_sc() {
+            self.not_empty.notify_sc();
+        } else {
+            self.not_empty.notify();
+        }
+    }
+
+    /// Wake putters after a pop, if the buffer has a bound.
+    #[inline]
+    fn popped(&self) {
+        if self.buf.capacity() == 0 {
+            return;
+        }
+        if self.buf.handoff_sc() {
+            self.not_full.notify_sc();
+        } else {
+            self.not_full.notify();
+        }
+    }
+
     #[inline]
     pub(crate) fn put(&self, item: T, deadline: Deadline) -> Result<(), PutFail<T>> {
         if self.track {
@@ -127,7 +161,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
         });
         let r = r.unwrap_or_else(|| Err(PutFail::Full(item.take().expect("item present"))));
         match r {
-            Ok(()) => self.not_empty.notify(),
+            Ok(()) => self.pushed(),
             Err(_) => self.uncount(1),
         }
         r
@@ -152,14 +186,14 @@ impl<T, B: Buffer<T>> Core<T, B> {
                 Err(Push::Closed(v)) => {
                     self.uncount(1);
                     if pushed {
-                        self.not_empty.notify();
+                        self.pushed();
                     }
                     return Err(core::iter::once(v).chain(it).collect());
                 }
             };
             // Full: let the getters at what we have, then wait for room.
             if pushed {
-                self.not_empty.notify();
+                self.pushed();
                 pushed = false;
             }
             if self.track {
@@ -173,7 +207,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
             }
         }
         if pushed {
-            self.not_empty.notify();
+            self.pushed();
         }
         Ok(())
     }
@@ -190,8 +224,8 @@ impl<T, B: Buffer<T>> Core<T, B> {
     #[inline]
     pub(crate) fn get(&self, deadline: Deadline) -> Result<T, GetFail> {
         let r = self.get_quiet(deadline);
-        if r.is_ok() && self.buf.capacity() != 0 {
-            self.not_full.notify();
+        if r.is_ok() {
+            self.popped();
         }
         r
     }
@@ -211,9 +245,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
                 _ => break,
             }
         }
-        if self.buf.capacity() != 0 {
-            self.not_full.notify();
-        }
+        self.popped();
         Ok(out)
     }
 
@@ -385,7 +417,7 @@ impl<T, B: Buffer<T>> AsyncCore<T> for Core<T, B> {
             }
         });
         if let Some(Ok(())) = r {
-            self.not_empty.notify();
+            self.pushed();
         }
         r
     }
@@ -398,10 +430,8 @@ impl<T, B: Buffer<T>> AsyncCore<T> for Core<T, B> {
         let r = self
             .not_empty
             .poll_until(slot, waker, || self.pop_attempt());
-        if let Some(Ok(_)) = r
-            && self.buf.capacity() != 0
-        {
-            self.not_full.notify();
+        if let Some(Ok(_)) = r {
+            self.popped();
         }
         r
     }

@@ -89,6 +89,14 @@ impl<T: Send> Buffer<T> for Fifo<T> {
             Fifo::Deque(d) => d.set_capacity(cap),
         }
     }
+    #[inline]
+    fn handoff_sc(&self) -> bool {
+        match self {
+            Fifo::Ring(r) => r.handoff_sc(),
+            Fifo::List(l) => l.handoff_sc(),
+            Fifo::Deque(d) => d.handoff_sc(),
+        }
+    }
 }
 
 /// A first-in first-out queue: Python's `queue.Queue`.

@@ -421,6 +421,14 @@ impl<T: Send> Buffer<T> for List<T> {
         self.limit.store(cap, Relaxed);
         Ok(())
     }
+
+    /// Puts and gets claim with `SeqCst` CASes; a get says `Empty` only
+    /// after a `SeqCst` fence and a read of `tail`, and waits for the value
+    /// of a claimed slot; a bounded put's `len` reads both ends `SeqCst`.
+    #[inline]
+    fn handoff_sc(&self) -> bool {
+        true
+    }
 }
 
 impl<T> Drop for List<T> {

@@ -364,6 +364,28 @@ fn list_loom_tests_core_blocking_get_and_join() {
     });
 }
 
+/// The list with a bound of 1 (`set_maxsize` on an unbounded queue): the
+/// producer's second put waits on `not_full` until the consumer's get,
+/// whose wake is `notify_sc` (checked here in its fenced form: see
+/// `sys::event_count`), ends the wait; the consumer waits on `not_empty`.
+#[test]
+fn list_loom_tests_core_bounded_put_waits_for_get() {
+    builder(2).check(|| {
+        let q = list_core();
+        assert!(q.set_maxsize(1).is_ok());
+        let q2 = q.clone();
+        let c = thread::spawn(move || {
+            let a = q2.get(Deadline::Never).ok().unwrap();
+            let b = q2.get(Deadline::Never).ok().unwrap();
+            [a, b]
+        });
+        for i in 0..2 {
+            assert!(q.put(i, Deadline::Never).is_ok());
+        }
+        assert_eq!(c.join().unwrap(), [0, 1]);
+    });
+}
+
 /// `shutdown(true)` racing a put on the list: the item is either refused
 /// or drained (counted done), never left behind; a blocked get ends.
 #[test]

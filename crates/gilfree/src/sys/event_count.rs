@@ -31,6 +31,25 @@
 //! waiter asleep. All sleepers of a generation are woken, so a wake-up can
 //! never go to one thread while another that needed it sleeps on.
 //!
+//! # Notifying without a fence: `notify_sc`
+//!
+//! The notifier's fence is a locked instruction (`lock or` on x86), paid
+//! on every put and get while nobody sleeps. Where the change is itself
+//! made by a `SeqCst` read-modify-write (a queue claiming a slot with a
+//! `SeqCst` CAS on its tail or head) and the waiter's `attempt` reads that
+//! variable after a `SeqCst` fence before it says "nothing there" (and
+//! waits, without sleeping, for a claim it sees but whose value is not
+//! written yet), [`EventCount::notify_sc`] replaces fence-and-load by one
+//! `SeqCst` load of the word. The argument is the same with the change's
+//! RMW in the place of the fence: the RMW and the load are both in the
+//! single total order of `SeqCst` operations, after each other. If the
+//! waiter's fence comes before the load, the load sees `SLEEPY` (the
+//! announce is sequenced before that fence); if after, the RMW precedes the
+//! fence too, and the waiter's read after its fence sees the change. On
+//! x86 the load is a plain `mov`. (loom models `SeqCst` accesses as
+//! `AcqRel`, so under `--cfg loom` `notify_sc` keeps the fence: the models
+//! check the fenced protocol, of which this is the `SeqCst`-RMW form.)
+//!
 //! # Tasks
 //!
 //! An async waiter ([`EventCount::poll_until`], private words only) follows
@@ -64,7 +83,8 @@
 //!
 //! # Cost
 //!
-//! A notify with nobody asleep is a fence and one load: no RMW, no syscall.
+//! A notify with nobody asleep is a fence and one load (`notify_sc`: one
+//! load): no RMW, no syscall.
 //! A run of notifies while a waiter sleeps costs one wake-up, since the
 //! first clears `SLEEPY`. The price is that every sleeper of a generation
 //! wakes; those that find nothing announce again. `notify_one` makes one
@@ -159,6 +179,21 @@ impl<S: Scope> EventCount<S> {
     pub(crate) fn notify(&self) {
         fence(SeqCst);
         let w = self.word.load(Relaxed);
+        if w & SLEEPY != 0 {
+            self.wake(w);
+        }
+    }
+
+    /// [`notify`](Self::notify) for a change made by a `SeqCst`
+    /// read-modify-write that the waiters' `attempt` reads after a `SeqCst`
+    /// fence before it reports failure (see the module documentation): no
+    /// fence, one `SeqCst` load while nobody sleeps.
+    #[inline]
+    pub(crate) fn notify_sc(&self) {
+        // loom models SeqCst accesses as AcqRel: it checks the fenced form.
+        #[cfg(loom)]
+        fence(SeqCst);
+        let w = self.word.load(SeqCst);
         if w & SLEEPY != 0 {
             self.wake(w);
         }
@@ -415,5 +450,19 @@ mod loom_tests {
             }
             t.join().unwrap();
         });
+    }
+}
+
+impl EventCount<crate::sys::Shared> {
+    /// For a task waiting on another process's [`notify`](Self::notify)
+    /// through `sys::futex_bridge`: announce as [`block_until`](Self::block_until)
+    /// does, then (after the caller's re-try fails) wait on the returned
+    /// word while it holds the returned value. Only `notify` (which wakes
+    /// every sleeper) reaches a bridged task: `notify_one` wakes only those
+    /// counted in `sleepers`.
+    pub(crate) fn announce(&self) -> (&AtomicU32, u32) {
+        let seen = self.word.fetch_or(SLEEPY, Relaxed) | SLEEPY;
+        fence(SeqCst);
+        (&self.word, seen)
     }
 }

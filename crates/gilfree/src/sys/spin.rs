@@ -25,8 +25,9 @@
 //! measurement shows a place needs other numbers; then name a policy here
 //! with the numbers and a pointer to the measurement. The named policies
 //! below carry each call site's numbers as they were when this module was
-//! written, so converting a call site changes nothing; [`LOCK`] is the only
-//! one with recorded measurements (`docs/spin-policy.md`).
+//! written, so converting a call site changes nothing; [`LOCK`]
+//! (`docs/spin-policy.md`) and [`queue`] (measured on the host at run time)
+//! are the ones with measurements.
 //!
 //! # How to use it
 //!
@@ -115,9 +116,14 @@ pub(crate) const LOCK_AFTER_WAKE: Policy = Policy {
     ..LOCK
 };
 
-/// The queue core's wait before it sleeps: ramp 1 … 32 pauses, then 4
-/// yields with one look after each.
-pub(crate) const QUEUE: Policy = Policy {
+/// The cross-process queue's wait before it sleeps (`queue::core::
+/// wait_until` on a shared event count): ramp 1 … 32 pauses, then 4 yields
+/// with one look after each — the thread queues' numbers before [`queue`]
+/// replaced them. Kept: with [`queue`]'s numbers, `mp_queue_64b_1p1c`
+/// made 1.3–2.3× the futex calls (3 runs, load 12; its times were within
+/// that load's noise), so no measurement here says they are at least as
+/// good for it.
+pub(crate) const QUEUE_SHARED: Policy = Policy {
     ramp: 6,
     polls: 0,
     gap: 0,
@@ -125,6 +131,81 @@ pub(crate) const QUEUE: Policy = Policy {
     yield_polls: 0,
     limit: None,
 };
+
+/// The thread queues' wait before it sleeps (`queue::core`): looks on a ramp of 1, 2, 4, … pauses for about
+/// as long as the sleep it may save would cost in syscalls — the waiter's
+/// `futex_wait` and the `futex_wake` of whoever ends the wait — then
+/// sleeps, without yielding ([`QUEUE_YIELDS`]). The syscall cost is
+/// measured on the host, once per process (at the first wait that spins;
+/// a few µs): the cheapest of 8 `futex_wake`s on a word nobody waits on,
+/// in pauses. Numbers and runs: docs/design-notes.md, "Queue wait/wake,
+/// round 3".
+pub(crate) fn queue() -> &'static Policy {
+    #[cfg(loom)]
+    {
+        // A bounded policy does not spin under loom: the numbers are moot.
+        &BRIEF
+    }
+    #[cfg(not(loom))]
+    {
+        static QUEUE: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+        QUEUE.get_or_init(|| queue_policy(sleep_cost_in_pauses()))
+    }
+}
+
+/// Yields of [`queue`] before it sleeps: none. A yield costs about one
+/// `futex_wake`, and it hands the core to the other side only when that is
+/// the next thread in line; on a loaded machine it goes to any other
+/// process for its time slice, while a sleeper is woken with the
+/// scheduler's credit for sleepers. Measured with `queue_probe` (bounded
+/// 1p1c, 1M items, load 12 on 2 cores, 3 runs each): 4 yields 0.26–1.5 µs
+/// per item (the old policy 3.5–7.8 µs), none 0.12–0.19 µs, at 8.7–17
+/// futex calls per 1,000 items.
+const QUEUE_YIELDS: u32 = 0;
+
+/// [`queue`]'s policy for a sleep that costs `pauses` pause instructions:
+/// the shortest ramp that spans them (`2^ramp − 1 ≥ pauses`), 1 to 10
+/// steps (1 to 1023 pauses).
+#[cfg_attr(loom, allow(dead_code))]
+fn queue_policy(pauses: u64) -> Policy {
+    let ramp = (u64::BITS - pauses.leading_zeros()).clamp(1, 10);
+    Policy {
+        ramp,
+        polls: 0,
+        gap: 0,
+        yields: QUEUE_YIELDS,
+        yield_polls: 0,
+        limit: None,
+    }
+}
+
+/// What a futex sleep costs on this host in pauses: two syscalls (the
+/// waiter's wait, the notifier's wake), each measured as the cheapest of 8
+/// `futex_wake`s nobody waits on, over the cheapest of 4 runs of 64 pauses.
+#[cfg(not(loom))]
+#[cold]
+fn sleep_cost_in_pauses() -> u64 {
+    use super::futex::{self, Private};
+    let word = AtomicU32::new(0);
+    let wake = (0..8)
+        .map(|_| {
+            let t = Instant::now();
+            futex::wake_all::<Private>(&word);
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default();
+    let pause64 = (0..4)
+        .map(|_| {
+            let t = Instant::now();
+            pause(64);
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default();
+    let pause_ns = (pause64.as_nanos() / 64).max(1);
+    u64::try_from(2 * wake.as_nanos() / pause_ns).unwrap_or(u64::MAX)
+}
 
 /// An idle thread-pool worker: 64 looks one pause apart, then 16 yields
 /// with one look after each (a park costs the producer a wake per job).
@@ -323,8 +404,30 @@ mod tests {
         // Ramp 3 + 2 polls, then 16 rounds of 1 + 2 looks.
         assert_eq!(looks(&LOCK), 1 + 3 + 2 + 16 * 3);
         assert_eq!(looks(&LOCK_AFTER_WAKE), 3);
-        assert_eq!(looks(&QUEUE), 1 + 6 + 4);
+        assert_eq!(looks(&QUEUE_SHARED), 1 + 6 + 4);
         assert_eq!(looks(&POOL_IDLE), 1 + 64 + 16);
+    }
+
+    /// The queue's policy spans the measured sleep cost with its ramp
+    /// (1 to 1023 pauses), and does not yield.
+    #[test]
+    fn queue_policy_spans_the_sleep_cost() {
+        for (pauses, ramp) in [
+            (0, 1),
+            (1, 1),
+            (2, 2),
+            (31, 5),
+            (32, 6),
+            (45, 6),
+            (5000, 10),
+        ] {
+            let p = queue_policy(pauses);
+            assert_eq!((p.ramp, p.yields), (ramp, QUEUE_YIELDS), "{pauses} pauses");
+            assert!((1u64 << ramp) > pauses.min(1023));
+        }
+        let p = queue();
+        assert!((1..=10).contains(&p.ramp) && p.yields == QUEUE_YIELDS);
+        assert!(std::ptr::eq(p, queue()), "measured once");
     }
 
     /// A policy with unbounded yields and a time limit ends (the test

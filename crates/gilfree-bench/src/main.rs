@@ -129,10 +129,10 @@ fn main() -> ExitCode {
     if ["cluster_submit_result", "cluster_map_tiny"]
         .iter()
         .any(|s| b.wants(s))
-        && gilfree::cluster::world_size().is_some()
+        && let Some(ranks) = gilfree::cluster::world_size()
         && !args.no_python
     {
-        match peer::Peer::mpi4py() {
+        match peer::Peer::mpi4py(ranks) {
             Ok(p) => b.add_peer(p),
             Err(e) => b.note(format!("mpi4py rows skipped: {e}")),
         }

@@ -176,7 +176,8 @@ impl Peer {
     }
 
     /// Start mpi4py's peer (the `cluster_*` shapes): the peer script under
-    /// `mpiexec -n 3 PYTHON -m mpi4py.futures`, as its own MPI job, with
+    /// `mpiexec -n RANKS PYTHON -m mpi4py.futures` (as many ranks as our own
+    /// job, so both drive the same number of servers), as its own MPI job, with
     /// the MPI variables of ours removed (a job started from inside a job
     /// would otherwise try to join it). PYTHON is
     /// `GILFREE_BENCH_MPI4PY_PYTHON`, else `target/venv-mpi4py/bin/python`
@@ -185,7 +186,7 @@ impl Peer {
     /// is told so (`MPI4PY_MPIABI=mpich`) and given that name for
     /// `libmpich.so.12` in a temporary directory on `LD_LIBRARY_PATH`.
     #[cfg(feature = "mpi")]
-    pub fn mpi4py() -> Result<Peer, String> {
+    pub fn mpi4py(ranks: usize) -> Result<Peer, String> {
         let venv = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../target/venv-mpi4py/bin/python"
@@ -211,7 +212,7 @@ impl Peer {
             _ => dir.display().to_string(),
         };
         let mut cmd = Command::new("mpiexec");
-        cmd.args(["-n", "3", &exe, "-u", "-m", "mpi4py.futures"])
+        cmd.args(["-n", &ranks.to_string(), &exe, "-u", "-m", "mpi4py.futures"])
             .arg(&script)
             .args(["--serve", "--mpi4py"])
             .env("LD_LIBRARY_PATH", ld)

@@ -1,5 +1,6 @@
 //! A trace you can look at: thread-pool tasks (submitted, running,
-//! finished) and long waits on gilfree's primitives, written as Chrome
+//! finished), child processes (started, exited), process-pool batches
+//! and long waits on gilfree's primitives, written as Chrome
 //! trace events that open in Perfetto (`ui.perfetto.dev`) or
 //! `chrome://tracing`. No Python equivalent (the nearest are
 //! `sys.setprofile`/`threading.setprofile` hooks you write yourself, or
@@ -8,8 +9,10 @@
 //! Two ways to record one:
 //!
 //! - the environment: `GILFREE_TRACE=trace.json ./my_program` starts a
-//!   trace when the first `ThreadPoolExecutor` is built; the file is
-//!   written whenever a pool is dropped and by [`flush`].
+//!   trace when the first `ThreadPoolExecutor`, `ProcessPoolExecutor` or
+//!   `Pool` is built; the file is written whenever a thread pool is
+//!   dropped or a process pool joined, and by [`flush`]. Child processes
+//!   do not inherit it (they trace nothing).
 //!   `GILFREE_TRACE_WAIT_US` sets the wait threshold (default 20 µs).
 //! - the API: [`start`] returns a guard; the file is written when it is
 //!   dropped or [`Trace::finish`]ed.
@@ -18,11 +21,19 @@
 //! arrow from the `submit` mark on the thread that submitted it, and
 //! `wait lock` / `wait` slices where a thread slept on a contended lock or
 //! on an event count (a queue, `futures::wait`, an idle pool worker) for
-//! at least the threshold.
+//! at least the threshold; `process start` and `process exit` marks (pid,
+//! name, start method; exit code, and the signal if killed) on the thread
+//! that started or reaped a child; and a track per child process (named
+//! after it, its pid as Perfetto's process id) with a `process` slice over
+//! its life and a `batch` slice for each call or chunk a pool worker ran,
+//! from the frame sent to the reply read (`replied: false` if it failed).
+//! All of it is recorded in the process that writes the file; a child's
+//! own threads are not traced.
 //!
 //! When no trace is on, each hook costs one relaxed load of a global flag
-//! (measured: no change in `executor_submit_result` or
-//! `lock_contended_*`; see `docs/design-notes.md`). While one is on, events
+//! (measured in instructions per op against a build without the hooks: no
+//! difference beyond code layout in `executor_submit_result` or
+//! `lock_contended_2t`; see `docs/design-notes.md`). While one is on, events
 //! are kept in memory until written, and every event takes a process-wide
 //! mutex: a trace is for looking, not for timing.
 //!

@@ -602,3 +602,96 @@ fn condition_cancellation_stress_loses_no_notification() {
     let g = cond.acquire();
     assert_eq!((g.items, g.consumed), (0, N));
 }
+
+/// `tokio::time::timeout` around the waits the first timeout test leaves
+/// out: a bounded semaphore's acquire, and a condition's `wait_async` and
+/// `wait_for_async`. Each gives up while nothing arrives, leaves the
+/// object whole (no permit taken, no waiter left queued, the lock free),
+/// and the object still works afterwards.
+#[test]
+fn timeouts_bounded_semaphore_and_condition() {
+    let sem = BoundedSemaphore::new(1);
+    let cond = Condition::from_lock(Lock::new(0u32));
+    let rt = rt();
+    let held = sem.acquire();
+    rt.block_on(async {
+        let d = Duration::from_millis(5);
+        assert!(tokio::time::timeout(d, sem.acquire_async()).await.is_err());
+        let g = cond.acquire_async().await;
+        assert!(tokio::time::timeout(d, cond.wait_async(g)).await.is_err());
+        assert_eq!(cond.n_waiting(), 0);
+        assert!(
+            !cond.lock().locked(),
+            "a dropped wait does not retake the lock"
+        );
+        let g = cond.acquire_async().await;
+        let r = tokio::time::timeout(d, cond.wait_for_async(g, |n| *n > 0)).await;
+        assert!(r.is_err());
+        assert_eq!(cond.n_waiting(), 0);
+        assert!(!cond.lock().locked());
+    });
+    assert_eq!(sem.value(), 0);
+    drop(held);
+    assert_eq!(sem.value(), 1);
+    assert!(sem.release().is_err(), "the timed-out acquire took nothing");
+    // Both still serve a task after the timeouts.
+    let c = &cond;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut g = c.acquire();
+            *g = 1;
+            c.notify_all().unwrap();
+        });
+        rt.block_on(async {
+            let g = c.acquire_async().await;
+            assert_eq!(*c.wait_for_async(g, |n| *n > 0).await, 1);
+            drop(sem.acquire_async().await);
+        });
+    });
+    assert_eq!(sem.value(), 1);
+}
+
+/// A bounded semaphore shared by blocking threads and tasks: never more
+/// than `bound` holders, every permit back within the bound, and a
+/// release past the bound refused whoever made the acquisitions.
+#[test]
+fn bounded_semaphore_mixed_threads_and_tasks() {
+    let sem = Arc::new(BoundedSemaphore::new(2));
+    let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (sem, now, max) = (sem.clone(), now.clone(), max.clone());
+            std::thread::spawn(move || {
+                for _ in 0..1500 {
+                    let _p = sem.acquire();
+                    max.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+                    now.fetch_sub(1, SeqCst);
+                }
+            })
+        })
+        .collect();
+    rt().block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (sem, now, max) = (sem.clone(), now.clone(), max.clone());
+                tokio::spawn(async move {
+                    for _ in 0..400 {
+                        let _p = sem.acquire_async().await;
+                        max.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+                        tokio::task::yield_now().await;
+                        now.fetch_sub(1, SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(max.load(SeqCst) <= 2);
+    assert_eq!(sem.value(), 2);
+    assert!(sem.release().is_err(), "still bounded");
+}

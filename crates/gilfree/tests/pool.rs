@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use gilfree::multiprocessing::{Address, Callbacks, Client, Error, Listener, Pool, StartMethod};
+use gilfree::multiprocessing::{
+    Address, Callbacks, Client, Connection, Error, Listener, Pipe, Pool, SharedMemory, StartMethod,
+};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -279,7 +281,45 @@ fn map_and_starmap(m: StartMethod) -> Result<(), Failed> {
         matches!(p.map(square::TASK, [1u64], Some(0)), Err(Error::Value(_))),
         "chunksize 0",
     )?;
+    // An input of unknown length (collected first), and inputs whose
+    // exact length hints are wrong either way (read as sent).
+    let unknown = (0..1000u64).filter(|_| true);
+    check(
+        p.map(square::TASK, unknown, None)? == want,
+        "unknown length",
+    )?;
+    for claimed in [10, 5000] {
+        let lying = Lying {
+            next: 0,
+            end: 1000,
+            claimed,
+        };
+        check(
+            p.map(square::TASK, lying, None)? == want,
+            format!("a length hint of {claimed} for 1000 items"),
+        )?;
+    }
     Ok(())
+}
+
+/// `next..end`, claiming an exact length of `claimed`.
+struct Lying {
+    next: u64,
+    end: u64,
+    claimed: usize,
+}
+
+impl Iterator for Lying {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        (self.next < self.end).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed, Some(self.claimed))
+    }
 }
 
 fn imap_orders(m: StartMethod) -> Result<(), Failed> {
@@ -645,6 +685,170 @@ fn stress_submitters_and_kills(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Sends `x` on the connection it was given; `x + 1`.
+#[gilfree::task]
+fn send_on(c: Connection, x: u32) -> u32 {
+    c.send(&x).expect("send");
+    x + 1
+}
+
+/// Sends its own item's index on the connection (a map over connections).
+#[gilfree::task]
+fn hello(c: Connection) -> u8 {
+    c.send("hello").expect("send");
+    1
+}
+
+/// Hands the connection it was given back (a descriptor in a result).
+#[gilfree::task]
+fn echo_conn(c: Connection) -> Connection {
+    c
+}
+
+/// A shared block made in the worker, `n` written in it (a descriptor
+/// made by the worker, in a result).
+#[gilfree::task]
+fn make_block(n: u8) -> SharedMemory {
+    let m = SharedMemory::anonymous(8).expect("block");
+    m.write_at(0, &[n; 8]);
+    m
+}
+
+/// Writes `n` into the block it was given.
+#[gilfree::task]
+fn fill_block(m: SharedMemory, n: u8) {
+    m.write_at(0, &[n; 8]);
+}
+
+/// Dies by SIGKILL holding the connection it was given.
+#[gilfree::task]
+fn die_holding(c: Connection) -> u32 {
+    let _keep = &c;
+    // SAFETY: raising a signal at ourselves.
+    unsafe { libc::raise(libc::SIGKILL) };
+    0
+}
+
+/// Descriptors travel in calls and results: a `Connection` and a
+/// `SharedMemory` as arguments of `apply` (read by its caller) and
+/// `apply_async` (read by the supervisor), a map whose chunks carry
+/// several connections, and results that are descriptors.
+fn descriptors_in_calls_and_results(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let (a, b) = Pipe(true)?;
+    check(p.apply(send_on::TASK, (a, 7))? == 8, "apply's result")?;
+    check(b.recv::<u32>()? == 7, "the worker wrote on the connection")?;
+    let (a, b) = Pipe(true)?;
+    let r = p.apply_async(send_on::TASK, (a, 9))?;
+    check(r.get()? == 10, "apply_async's result")?;
+    check(b.recv::<u32>()? == 9, "apply_async's connection")?;
+    // 12 connections in chunks of 5: indices run over each batch.
+    let (ours, theirs): (Vec<Connection>, Vec<Connection>) = (0..12)
+        .map(|_| Pipe(true))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    check(p.map(hello::TASK, theirs, Some(5))? == vec![1; 12], "map")?;
+    for c in &ours {
+        check(c.recv::<String>()? == "hello", "each connection of the map")?;
+    }
+    // imap (read lazily, in chunks of 3) and starmap carry them too.
+    let (ours, theirs): (Vec<Connection>, Vec<Connection>) = (0..7)
+        .map(|_| Pipe(true))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    let got: Vec<u8> = p
+        .imap(hello::TASK, theirs, Some(3))
+        .collect::<Result<_, _>>()?;
+    check(got == vec![1; 7], "imap")?;
+    for c in &ours {
+        check(
+            c.recv::<String>()? == "hello",
+            "each connection of the imap",
+        )?;
+    }
+    let (a, b) = Pipe(true)?;
+    let (c, d) = Pipe(true)?;
+    check(
+        p.starmap(send_on::TASK, [(a, 1), (c, 2)], None)? == [2, 3],
+        "starmap",
+    )?;
+    check(
+        b.recv::<u32>()? == 1 && d.recv::<u32>()? == 2,
+        "starmap's connections",
+    )?;
+    let (a, b) = Pipe(true)?;
+    let a2 = p.apply(echo_conn::TASK, (a,))?;
+    a2.send(&5u8)?;
+    check(b.recv::<u8>()? == 5, "a connection that came back (apply)")?;
+    let b2 = p.apply_async(echo_conn::TASK, (b,))?.get()?;
+    b2.send(&6u8)?;
+    check(
+        a2.recv::<u8>()? == 6,
+        "a connection that came back (apply_async)",
+    )?;
+    let blocks = p.map(make_block::TASK, 1..=6u8, Some(2))?;
+    for (i, blk) in blocks.iter().enumerate() {
+        check(
+            blk.to_vec() == vec![i as u8 + 1; 8],
+            "a block made by a worker",
+        )?;
+    }
+    let blk = SharedMemory::anonymous(8)?;
+    p.apply(fill_block::TASK, (blk.try_clone()?, 3))?;
+    check(blk.to_vec() == vec![3; 8], "a block filled by a worker")?;
+    // More descriptors than one message carries: the map's error.
+    let many: Vec<Connection> = (0..17)
+        .map(|_| Pipe(true).map(|p| p.0))
+        .collect::<Result<_, _>>()?;
+    match p.map(hello::TASK, many, Some(17)) {
+        Err(Error::Encode { reason, .. }) => check(reason.contains("descriptors"), reason)?,
+        other => return Err(format!("17 connections in a chunk: {other:?}").into()),
+    }
+    check(p.apply(add::TASK, (1, 1))? == 2, "goes on")?;
+    Ok(())
+}
+
+/// The descriptors this process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+/// A worker killed while it holds a call with a descriptor (by `apply`,
+/// read by its caller, and by `apply_async`, read by the supervisor):
+/// the call fails with `WorkerDied`, and no descriptor is left open in
+/// this process (the argument's, the dead worker's channel and pidfd).
+fn fault_descriptor_call_killed(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    // Both workers started and serving.
+    p.map(square::TASK, 0..4u64, Some(1))?;
+    let before = open_fds();
+    for _ in 0..3 {
+        let (a, _b) = Pipe(true)?;
+        match p.apply(die_holding::TASK, (a,)) {
+            Err(Error::WorkerDied { exitcode: -9, .. }) => {}
+            other => return Err(format!("apply: {other:?}").into()),
+        }
+        let (a, _b) = Pipe(true)?;
+        match p.apply_async(die_holding::TASK, (a,))?.get() {
+            Err(Error::WorkerDied { exitcode: -9, .. }) => {}
+            other => return Err(format!("apply_async: {other:?}").into()),
+        }
+    }
+    check(p.workers_started() == 2 + 6, "each death replaced")?;
+    check(
+        p.map(square::TASK, 0..10u64, Some(1))?.len() == 10,
+        "goes on",
+    )?;
+    let after = open_fds();
+    check(
+        after == before,
+        format!("{before} descriptors open before, {after} after"),
+    )?;
+    Ok(())
+}
+
 fn main() {
     gilfree::multiprocessing::init();
     let args = Arguments::from_args();
@@ -667,6 +871,11 @@ fn main() {
         ("close_then_join", close_then_join),
         ("stress_submitters_and_kills", stress_submitters_and_kills),
         ("apply_faults", apply_faults),
+        (
+            "descriptors_in_calls_and_results",
+            descriptors_in_calls_and_results,
+        ),
+        ("fault_descriptor_call_killed", fault_descriptor_call_killed),
     ];
     let mut trials = Vec::new();
     for m in StartMethod::ALL {

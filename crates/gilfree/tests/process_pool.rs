@@ -17,7 +17,9 @@ use std::time::Duration;
 use gilfree::futures::{
     Call, Error, Executor, MapOptions, ProcessPoolExecutor, ReturnWhen, as_completed, wait,
 };
-use gilfree::multiprocessing::{Address, Client, Listener, StartMethod};
+use gilfree::multiprocessing::{
+    Address, Client, Connection, Listener, Pipe, SharedMemory, StartMethod,
+};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 #[gilfree::task]
@@ -315,6 +317,38 @@ fn initializer_failure(m: StartMethod) -> Result<(), Failed> {
     }
 }
 
+/// Sends `x` on the connection it was given and hands the connection back.
+#[gilfree::task]
+fn send_back(c: Connection, x: u32) -> Connection {
+    c.send(&x).expect("send");
+    c
+}
+
+/// A shared block made in the worker, `n` written in it.
+#[gilfree::task]
+fn make_block(n: u8) -> SharedMemory {
+    let m = SharedMemory::anonymous(4).expect("block");
+    m.write_at(0, &[n; 4]);
+    m
+}
+
+/// Descriptors in a future's call and result, and in a map's chunks.
+fn descriptors_in_calls_and_results(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let (a, b) = Pipe(true)?;
+    let a2 = p.submit(send_back::TASK, (a, 4))?.into_result()?;
+    check(b.recv::<u32>()? == 4, "the worker wrote on it")?;
+    a2.send(&5u32)?;
+    check(b.recv::<u32>()? == 5, "the connection came back")?;
+    let blocks: Vec<SharedMemory> = p
+        .map(make_block::TASK, 0..9u8, MapOptions::new().chunksize(4))?
+        .collect::<Result<_, _>>()?;
+    for (i, blk) in blocks.iter().enumerate() {
+        check(blk.to_vec() == vec![i as u8; 4], "a block from a worker")?;
+    }
+    Ok(())
+}
+
 fn main() {
     gilfree::multiprocessing::init();
     let args = Arguments::from_args();
@@ -327,6 +361,10 @@ fn main() {
         ("max_tasks_per_child", max_tasks_per_child),
         ("terminate_and_kill_workers", terminate_and_kill_workers),
         ("initializer_failure", initializer_failure),
+        (
+            "descriptors_in_calls_and_results",
+            descriptors_in_calls_and_results,
+        ),
     ];
     let mut trials = Vec::new();
     for m in StartMethod::ALL {

@@ -6,7 +6,10 @@
 //!   counter under the lock; ns per acquire+release, and in
 //!   `lock_contended_64t_max_wait` the longest any thread went between two
 //!   of its own acquisitions (a starved thread shows here, not in the
-//!   throughput). Peers: parking_lot (eventually fair), std.
+//!   throughput; the clock is read once per 64 acquisitions, so this is
+//!   the longest 64 of them took). Peers: parking_lot (eventually fair),
+//!   std. `--fixed-n N` runs N acquisitions in all instead of a fixed
+//!   time, so `perf stat` and `strace -c` counts divide per acquisition.
 //! - `queue_bounded_8p8c`: 4 producers and 4 consumers per core (8 and 8 on
 //!   2 cores) through a bounded(1024) queue, public API only.
 //! - `executor_10m_tasks`: 10 million tiny tasks through `map` with
@@ -138,20 +141,41 @@ pub fn scale_rows(b: &mut Bench) {
     queue_bounded_1p1c_latency(b);
 }
 
+/// [`contend`] reads the clock once per this many ops: a clock read costs
+/// more than an uncontended acquire and release (read every op, it was
+/// ~75% of the row's CPU time), and a wait is still seen, as part of the
+/// gap between two reads (at most this many ops longer than the wait).
+const CLOCK_EVERY: u64 = 64;
+
+/// How long each thread of [`contend`] keeps going.
+#[derive(Clone, Copy)]
+enum Until {
+    /// For this long (the benchmark's mode).
+    Span(Duration),
+    /// For this many ops of its own (`--fixed-n`: a known op count, so
+    /// `perf stat` and `strace -c` totals divide into counts per op).
+    Ops(u64),
+}
+
 /// `threads` threads each run `op` (acquire, increment, release) over and
-/// over for `span`, all at once. Returns [ns per op over all threads, the
-/// longest any thread went without an op (from its start, or between two
-/// of its ops), in ns], and the number of ops.
-fn contend(threads: usize, span: Duration, op: impl Fn() + Sync) -> (Vec<f64>, u64) {
+/// over, all at once, until `until`. Returns [ns per op over all threads,
+/// the longest any thread went between two clock reads (from its start,
+/// or over [`CLOCK_EVERY`] of its ops), in ns], and the number of ops.
+fn contend(threads: usize, until: Until, op: impl Fn() + Sync) -> (Vec<f64>, u64) {
     let (worst, ops) = (AtomicU64::new(0), AtomicU64::new(0));
     let d = run_threads(threads, |_| {
         let mut longest = Duration::ZERO;
         let mut count = 0u64;
         let start = Instant::now();
         let mut last = start;
-        while last - start < span {
-            op();
-            count += 1;
+        while match until {
+            Until::Span(span) => last - start < span,
+            Until::Ops(n) => count < n,
+        } {
+            for _ in 0..CLOCK_EVERY {
+                op();
+            }
+            count += CLOCK_EVERY;
             let now = Instant::now();
             longest = longest.max(now - last);
             last = now;
@@ -169,7 +193,8 @@ fn contend(threads: usize, span: Duration, op: impl Fn() + Sync) -> (Vec<f64>, u
 /// 32 threads per core on one lock: throughput, and the longest wait of
 /// any thread (see the module doc). Each run lasts a fixed time, so every
 /// thread contends for all of it: a thread starved by the others shows as
-/// a wait as long as the run.
+/// a wait as long as the run. With `--fixed-n N` each run is N ops in all
+/// instead (N / threads per thread), for counting per op.
 pub fn lock_contended_64t(b: &mut Bench) {
     const SHAPES: [&str; 2] = ["lock_contended_64t", "lock_contended_64t_max_wait"];
     if !SHAPES.iter().any(|s| b.wants(s)) {
@@ -177,11 +202,18 @@ pub fn lock_contended_64t(b: &mut Bench) {
     }
     let threads = 32 * cores().max(2);
     let span = Duration::from_millis(if b.cfg.quick { 30 } else { 300 });
+    let until = match b.cfg.fixed_n {
+        Some(n) => Until::Ops((n / threads as u64).max(1).next_multiple_of(CLOCK_EVERY)),
+        None => Until::Span(span),
+    };
+    let how = match until {
+        Until::Ops(n) => format!("{n} ops each per run"),
+        Until::Span(_) => format!("for {} ms per run", span.as_millis()),
+    };
     b.note(format!(
-        "{}: {} cores, {threads} threads contending for {} ms per run; {} is in ns",
+        "{}: {} cores, {threads} threads contending {how}; {} is in ns",
         SHAPES[0],
         cores(),
-        span.as_millis(),
         SHAPES[1]
     ));
     let check = |got: u64, ops: u64| assert_eq!(got, ops, "lost increments");
@@ -192,19 +224,19 @@ pub fn lock_contended_64t(b: &mut Bench) {
         vec![
             multi("gilfree", || {
                 let l = gilfree::threading::Lock::new(0u64);
-                let (r, ops) = contend(threads, span, || *l.acquire() += 1);
+                let (r, ops) = contend(threads, until, || *l.acquire() += 1);
                 check(l.into_inner(), ops);
                 r
             }),
             multi("parking_lot", || {
                 let l = parking_lot::Mutex::new(0u64);
-                let (r, ops) = contend(threads, span, || *l.lock() += 1);
+                let (r, ops) = contend(threads, until, || *l.lock() += 1);
                 check(l.into_inner(), ops);
                 r
             }),
             multi("std", || {
                 let l = std::sync::Mutex::new(0u64);
-                let (r, ops) = contend(threads, span, || *l.lock().unwrap() += 1);
+                let (r, ops) = contend(threads, until, || *l.lock().unwrap() += 1);
                 check(l.into_inner().unwrap(), ops);
                 r
             }),

@@ -1,5 +1,5 @@
 //! How an MPI rank waits for messages: MPI has no descriptor to sleep on,
-//! so a rank polls (`Iprobe`). For [`SPIN_TIME`] after a message it polls
+//! so a rank polls (`Iprobe`). For [`SPIN_TIME`] (50 µs) after a message it polls
 //! without sleeping (rounds of the [`MPI_POLL`](crate::sys::spin::MPI_POLL)
 //! spin: the next message of an exchange costs no sleep and no wake-up;
 //! no yields, which under load gave the core away for a whole run-queue
@@ -24,8 +24,13 @@ pub(super) fn poller_thread() {
 }
 
 /// How long a rank polls without sleeping after a message. It burns this
-/// much CPU after each exchange, never while idle.
-const SPIN_TIME: Duration = Duration::from_micros(500);
+/// much CPU after each exchange, never while idle. Long enough for the
+/// next message of a quiet exchange (a `submit().result()` loop sends
+/// rank 1 its next batch 10–15 µs after the reply), short enough that a
+/// loaded machine does not see the rank as a CPU hog: with 500 µs, runs
+/// under a load of 13 on 2 cores settled near 2 ms per round trip, with
+/// 50 µs at 0.4–0.8 ms (design-notes, "Cluster").
+const SPIN_TIME: Duration = Duration::from_micros(50);
 const FIRST_SLEEP: Duration = Duration::from_micros(10);
 const LAST_SLEEP: Duration = Duration::from_millis(1);
 /// Sleeps of [`FIRST_SLEEP`] before the sleeps grow.

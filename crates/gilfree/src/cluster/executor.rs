@@ -26,6 +26,11 @@ struct Front {
 
 impl Submit for Front {
     fn submit(&self, calls: &Calls, sink: Box<dyn Sink>) -> Result<(), Failure> {
+        if !calls.fds.is_empty() {
+            return Err(Failure::Io(
+                "a descriptor (Connection, SharedMemory) cannot travel to another rank".into(),
+            ));
+        }
         let id = self.hub.next_id();
         let frame = calls.frame(id).map_err(Failure::Io)?;
         // Under `closed`, so that `shutdown` sees every batch taken before

@@ -18,10 +18,14 @@
 //! # Waiting
 //!
 //! With nothing in flight, the hub sleeps on an event count until a batch
-//! is posted. With work in flight it polls `Iprobe` on the
-//! [`Backoff`] schedule, its sleeps cut short by a new batch; with every
-//! rank full (each has its next batch queued) it skips the spin and only
-//! sleeps between polls, leaving the cores to the ranks. Every
+//! is posted, at once, without spinning: no message can come (servers
+//! only answer batches), and the thread the last reply woke is the one
+//! that will post next, so the core is its. With work in flight it polls
+//! `Iprobe` on the [`Backoff`] schedule, its sleeps cut short by a new
+//! batch; with every rank full (each has its next batch queued) it skips
+//! the spin and only sleeps between polls, leaving the cores to the
+//! ranks. So of rank 0's two threads only one wants a core during a
+//! `submit(...).result()` round trip (design-notes, "Cluster"). Every
 //! check of the inbox is preceded by a read of `posted`, and the wait
 //! condition is "`posted` moved since", so a batch posted at any moment is
 //! either seen by the check or wakes the wait.
@@ -213,12 +217,16 @@ impl Hub {
                 backoff.reset();
                 continue;
             }
+            // Spin only while a reply may come. With nothing in flight no
+            // message can arrive (servers only answer batches) and the next
+            // event is a post: block on the event count at once, so that the
+            // thread that will post (which the last reply woke) has the core.
             // With every rank full there is nothing to send until a reply
             // comes, and each rank has its next batch queued: sleep instead
             // of spinning, leaving the cores to the ranks (on one machine
             // they share them).
             let full = flights[1..].iter().all(|f| f.len() >= DEPTH);
-            if !full && backoff.spin() {
+            if busy && !full && backoff.spin() {
                 continue;
             }
             let posted = || (self.posted.load(Ordering::Acquire) != seen).then_some(());

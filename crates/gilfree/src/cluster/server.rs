@@ -28,7 +28,7 @@ pub(super) fn serve(world: &SimpleCommunicator) {
         let (frame, status) = probed.matched_receive_vec::<u8>();
         match status.tag() {
             RUN => match answer.run(&frame) {
-                Ok(reply) => root.send_with_tag(&reply[..], DONE),
+                Ok(reply) => root.send_with_tag(reply, DONE),
                 Err(why) => {
                     // Rank 0 encoded it: a bug, or two different binaries.
                     eprintln!("gilfree cluster rank {}: {why}", world.rank());

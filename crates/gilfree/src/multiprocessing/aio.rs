@@ -13,18 +13,21 @@
 //! that need no reactor (`threading`, `queue`, `futures::Future`) stay
 //! runtime-agnostic and need no feature.
 //!
-//! Not here: the process-shared primitives of `shared_memory` (see
-//! `docs/design-notes.md`, "Async": a futex has no descriptor), whose
-//! fallback is a blocking wait on tokio's blocking pool, Python's
-//! `asyncio.to_thread`:
+//! Not here: the process-shared `Lock`, `Semaphore`, `BoundedSemaphore`,
+//! `Event` and the cross-process queues, whose `.await` forms need no
+//! feature and no descriptor (a futex has none): they wait through the
+//! process's futex bridge (`sys::futex_bridge`), one thread in
+//! `futex_waitv` for every waiting task (see `docs/design-notes.md`,
+//! "Async on process-shared words"). `RLock`, `Condition` and `Barrier` of
+//! `shared_memory` have no `.await` form yet; their fallback is a blocking
+//! wait on tokio's blocking pool, Python's `asyncio.to_thread`:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use gilfree::multiprocessing::Event;
-//! let ev = Event::new().unwrap();
-//! let other = ev.try_clone().unwrap(); // an owned handle for the thread
-//! ev.set();
-//! tokio::task::spawn_blocking(move || other.wait()).await.unwrap();
+//! use gilfree::multiprocessing::Barrier;
+//! let b = Barrier::new(1).unwrap();
+//! let other = b.try_clone().unwrap(); // an owned handle for the thread
+//! tokio::task::spawn_blocking(move || other.wait()).await.unwrap().unwrap();
 //! # }
 //! ```
 

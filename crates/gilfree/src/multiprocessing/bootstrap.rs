@@ -45,6 +45,10 @@ pub fn init() {
         // SAFETY: the first line of main, before any thread exists, so no
         // other thread reads the environment while we change it.
         unsafe { std::env::remove_var(ENV_CHILD) };
+        // The parent's trace is the parent's: a child does not start its
+        // own on the same file.
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(crate::sys::trace::ENV) };
         // "fd,parent-pid": our end of the socket, and the process that
         // spawned us (a daemon child checks it is still there).
         let parsed = v.to_str().and_then(|s| {
@@ -66,6 +70,8 @@ pub fn init() {
     if let Some(v) = std::env::var_os(ENV_SERVER) {
         // SAFETY: as above, before any thread exists.
         unsafe { std::env::remove_var(ENV_SERVER) };
+        // SAFETY: as above (the server's children are not traced either).
+        unsafe { std::env::remove_var(crate::sys::trace::ENV) };
         server::serve(&v.to_string_lossy());
     }
     // Under `mpiexec`: ranks 1..N-1 serve the cluster executor from here

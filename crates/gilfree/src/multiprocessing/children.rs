@@ -150,7 +150,7 @@ impl Record {
                 if s.conn_done {
                     // EOF without a status: the server died, and its
                     // report with it.
-                    s.exitcode = Some(255);
+                    self.exited(st, &mut s, 255);
                     return Ok(true);
                 }
             }
@@ -177,8 +177,7 @@ impl Record {
                 Ok(Some((bytes, _fds))) => match postcard::from_bytes::<Report>(&bytes) {
                     Ok(Report::Done(r)) => self.lock().outcome = Some(r),
                     Ok(Report::Exited(code)) if st.via_server => {
-                        let mut s = self.lock();
-                        s.exitcode.get_or_insert(code);
+                        self.exited(st, &mut self.lock(), code);
                     }
                     _ => {}
                 },
@@ -210,8 +209,18 @@ impl Record {
             None => return Ok(false), // not yet: a spurious readiness
         };
         self.drain_locked(st);
-        self.lock().exitcode = Some(code);
+        self.exited(st, &mut self.lock(), code);
         Ok(true)
+    }
+
+    /// Record the exit code, unless one is recorded (and trace the exit).
+    fn exited(&self, st: &Started, s: &mut State, code: i32) {
+        if s.exitcode.is_none() {
+            s.exitcode = Some(code);
+            if crate::sys::trace::on() {
+                crate::sys::trace::process_exited(st.pid, code);
+            }
+        }
     }
 }
 

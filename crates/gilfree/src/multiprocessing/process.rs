@@ -179,6 +179,10 @@ impl<R> Process<R> {
         // forked child has fewer of our handles to drop.
         children::reap_finished();
         let started = start::start(&self.inner, target)?;
+        if crate::sys::trace::on() {
+            let (pid, method) = (started.pid, self.inner.method.name());
+            crate::sys::trace::process_started(pid, &self.inner.name, method);
+        }
         if self.inner.started.set(started).is_err() {
             unreachable!("target taken once");
         }

@@ -101,6 +101,36 @@ impl<S: Scope> RawEvent<S> {
         }
     }
 
+    /// One step of an async wait through `sys::futex_bridge` (another
+    /// process may set): `Ok` once a set was seen since `generation`
+    /// (taken at the first step); else `Err(s)` after putting `WAITERS`
+    /// into the word, as a sleeper does: wait while the state is `s`.
+    pub(crate) fn wait_step(&self, generation: &mut Option<u32>) -> Result<(), u32> {
+        let mut s = self.state.load(Acquire);
+        let generation = *generation.get_or_insert(s & GEN_MASK);
+        loop {
+            if s & SET != 0 || s & GEN_MASK != generation {
+                return Ok(());
+            }
+            if s & WAITERS == 0 {
+                if let Err(now) = self
+                    .state
+                    .compare_exchange_weak(s, s | WAITERS, Acquire, Acquire)
+                {
+                    s = now;
+                    continue;
+                }
+                s |= WAITERS;
+            }
+            return Err(s);
+        }
+    }
+
+    /// The futex word.
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        &self.state
+    }
+
     /// Reset the flag. Never wakes anyone.
     #[inline]
     pub(crate) fn clear(&self) {

@@ -34,7 +34,7 @@ pub(crate) use condvar::RawCondvar;
 pub(crate) use event::{EventWait, RawEvent};
 pub(crate) use life::RawLife;
 pub(crate) use lock::{LockWait, RawLock};
-pub(crate) use rlock::{NotOwner, RawRLock};
+pub(crate) use rlock::{NotOwner, RLockWait, RawOwner, RawRLock};
 #[allow(unused_imports)]
 pub(crate) use robust_lock::RawRobustLock;
 pub(crate) use semaphore::{AcquireWait, RawSemaphore};

@@ -36,9 +36,42 @@
 //! An uncontended first acquire is one CAS (in `RawLock`) plus two relaxed
 //! stores; a recursive acquire is a thread-local read, a relaxed load and a
 //! relaxed store — no read-modify-write at all.
+//!
+//! # Owners that are not threads (private scope)
+//!
+//! A task moves between threads, so its owner is a [`RawOwner`]: an id
+//! drawn from the private thread ids' counter (so it never equals a
+//! thread's id nor another token's), used in place of
+//! [`current_owner_id`]. The argument above rests on "only the owner reads
+//! or writes `count`, and it finds its id in `owner` only if it stored it".
+//! A thread is one sequence of steps; a token may be used from several
+//! threads at once (two futures of one task on a multi-thread executor, or
+//! a token shared by reference), so each of a token's steps on `owner` and
+//! `count` — nest, set after taking `lock`, release — runs under the
+//! token's own small lock (`RawOwner::steps`), which makes them one
+//! sequence again: a nest cannot read a stale `owner == me` after the
+//! token's last release (the lock orders it after the `owner = 0` store),
+//! nor interleave its `count` update with a release's.
+//!
+//! Ids are 32 bits and a program may make a token per task, so a token's
+//! id is recycled: when a token that holds no level anywhere is dropped
+//! (its steps lock counts the levels it holds, over all locks), its id goes
+//! to a pool that only later tokens draw from. Every lock it held had its
+//! `owner` cleared before that (program order, then the pool's lock), so a
+//! new token with the id cannot see a stale `owner == me`. A token dropped
+//! while holding a level (a forgotten guard) keeps its id out of use for
+//! good, as a thread that exits holding one does. Thread ids are never
+//! recycled.
+//!
+//! An async acquire ([`RLockWait`]) is `RawLock`'s ([`LockWait`]): the
+//! same registration, re-check, hand-over and pass-on-when-dropped; this
+//! file adds only the nest check before each poll and the owner stores
+//! after it succeeds. So no wake-up is lost for the reason given in
+//! `lock.rs` and `sys/wakers.rs`.
 
-use super::lock::RawLock;
+use super::lock::{LockWait, RawLock};
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
+use crate::sys::sync::{Mutex, MutexGuard};
 use crate::sys::{Deadline, Private, Scope};
 
 /// A release by a thread that does not own the lock (Python's
@@ -65,7 +98,6 @@ pub(crate) fn current_owner_id<S: Scope>() -> u32 {
         if S::SHARED {
             return crate::sys::os::thread::gettid();
         }
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         thread_local! {
             static TID: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
         }
@@ -74,10 +106,7 @@ pub(crate) fn current_owner_id<S: Scope>() -> u32 {
             if v != 0 {
                 v
             } else {
-                let mut v = 0;
-                while v == 0 {
-                    v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+                let v = next_private_owner_id();
                 t.set(v);
                 v
             }
@@ -85,11 +114,74 @@ pub(crate) fn current_owner_id<S: Scope>() -> u32 {
     }
     #[cfg(loom)]
     {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         loom::thread_local! {
-            static TID: u32 = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            static TID: u32 = next_private_owner_id();
         }
         TID.with(|t| *t)
+    }
+}
+
+/// A fresh private owner id, never 0 and never given out before in this
+/// process (until 2^32 have been): the one counter behind both threads'
+/// ids and [`RawOwner`]s', so a token never collides with a thread.
+fn next_private_owner_id() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    loop {
+        let v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+/// Ids of dropped tokens that held no level: given to later tokens only.
+static FREE_OWNER_IDS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// An owner that is not a thread (a task's token; see "Owners that are not
+/// threads" above): a private owner id, and the lock that keeps its steps
+/// on an `RLock`'s `owner` and `count` one sequence, holding the number of
+/// levels it holds over all locks.
+#[derive(Debug)]
+pub(crate) struct RawOwner {
+    id: u32,
+    steps: Mutex<u64>,
+}
+
+impl RawOwner {
+    /// A new owner, with an id no thread or live owner has.
+    pub(crate) fn new() -> Self {
+        let recycled = FREE_OWNER_IDS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        RawOwner {
+            id: recycled.unwrap_or_else(next_private_owner_id),
+            steps: Mutex::new(0),
+        }
+    }
+
+    /// Its id, as stored in an `RLock`'s owner word.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Its steps lock; the guarded value is the levels it holds.
+    #[inline]
+    fn steps(&self) -> MutexGuard<'_, u64> {
+        // Nothing panics under it; do not let poison wedge the owner.
+        self.steps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for RawOwner {
+    fn drop(&mut self) {
+        let held = *self.steps.get_mut().unwrap_or_else(|e| e.into_inner());
+        if held == 0 {
+            FREE_OWNER_IDS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(self.id);
+        }
     }
 }
 
@@ -131,27 +223,47 @@ impl<S: Scope> RawRLock<S> {
     #[inline]
     fn lock_with(&self, take: impl FnOnce(&RawLock<S>) -> bool) -> bool {
         let me = current_owner_id::<S>();
-        if self.owner.load(Relaxed) == me {
-            let c = self.count.load(Relaxed);
-            // Python's RLock counts in an unsigned long and raises
-            // OverflowError; four billion levels is a bug in the caller.
-            assert!(c != u32::MAX, "RLock recursion count overflow");
-            self.count.store(c + 1, Relaxed);
+        if self.nest(me, 1) {
             return true;
         }
         if !take(&self.lock) {
             return false;
         }
-        self.owner.store(me, Relaxed);
-        self.count.store(1, Relaxed);
+        self.set_owner(me, 1);
         true
+    }
+
+    /// If `me` owns the lock, add `levels` to its count.
+    #[inline]
+    fn nest(&self, me: u32, levels: u32) -> bool {
+        if self.owner.load(Relaxed) != me {
+            return false;
+        }
+        // Python's RLock counts in an unsigned long and raises
+        // OverflowError; four billion levels is a bug in the caller.
+        let c = self.count.load(Relaxed).checked_add(levels);
+        self.count
+            .store(c.expect("RLock recursion count overflow"), Relaxed);
+        true
+    }
+
+    /// Record `me` as the owner at `levels`, just after taking `lock`.
+    #[inline]
+    fn set_owner(&self, me: u32, levels: u32) {
+        self.owner.store(me, Relaxed);
+        self.count.store(levels, Relaxed);
     }
 
     /// Release one level. `Err(NotOwner)` (and no change) if the calling
     /// thread does not own the lock.
     #[inline]
     pub(crate) fn unlock(&self) -> Result<(), NotOwner> {
-        if !self.is_owned() {
+        self.unlock_by(current_owner_id::<S>())
+    }
+
+    #[inline]
+    fn unlock_by(&self, me: u32) -> Result<(), NotOwner> {
+        if self.owner.load(Relaxed) != me {
             return Err(NotOwner);
         }
         let c = self.count.load(Relaxed) - 1;
@@ -166,7 +278,11 @@ impl<S: Scope> RawRLock<S> {
     /// Python's `_release_save`: release every level at once and return the
     /// recursion count, for [`acquire_restore`](Self::acquire_restore).
     pub(crate) fn release_save(&self) -> Result<u32, NotOwner> {
-        if !self.is_owned() {
+        self.release_save_by(current_owner_id::<S>())
+    }
+
+    fn release_save_by(&self, me: u32) -> Result<u32, NotOwner> {
+        if self.owner.load(Relaxed) != me {
             return Err(NotOwner);
         }
         let c = self.count.load(Relaxed);
@@ -207,6 +323,103 @@ impl<S: Scope> RawRLock<S> {
     }
 }
 
+/// The same operations for an owner that is not a thread (a task's
+/// token); each runs its steps under the token's lock (see the head
+/// comment).
+#[allow(dead_code)]
+impl RawRLock<Private> {
+    /// Whether `o` owns the lock.
+    pub(crate) fn is_owned_by(&self, o: &RawOwner) -> bool {
+        let _steps = o.steps();
+        self.owner.load(Relaxed) == o.id
+    }
+
+    /// `o`'s recursion depth (0 if it does not own the lock).
+    pub(crate) fn recursion_count_by(&self, o: &RawOwner) -> u32 {
+        let _steps = o.steps();
+        if self.owner.load(Relaxed) == o.id {
+            self.count.load(Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// Acquire for `o` only if that needs no waiting (free, or `o`'s).
+    pub(crate) fn try_lock_by(&self, o: &RawOwner) -> bool {
+        let mut held = o.steps();
+        if !self.nest(o.id, 1) {
+            if !self.lock.try_lock() {
+                return false;
+            }
+            self.set_owner(o.id, 1);
+        }
+        *held += 1;
+        true
+    }
+
+    /// Release one of `o`'s levels; `Err(NotOwner)` (no change) if `o` does
+    /// not own the lock.
+    pub(crate) fn unlock_by_owner(&self, o: &RawOwner) -> Result<(), NotOwner> {
+        let mut held = o.steps();
+        self.unlock_by(o.id)?;
+        *held -= 1;
+        Ok(())
+    }
+
+    /// `_release_save` for `o`: release every level; the count.
+    pub(crate) fn release_save_by_owner(&self, o: &RawOwner) -> Result<u32, NotOwner> {
+        let mut held = o.steps();
+        let c = self.release_save_by(o.id)?;
+        *held -= u64::from(c);
+        Ok(c)
+    }
+}
+
+/// An async acquire of a [`RawRLock`] by a [`RawOwner`], adding `levels`
+/// (1 for an acquire; a saved count when a `Condition` wait takes the lock
+/// back): the nest check, then [`LockWait`] on the inner lock, then the
+/// owner stores.
+pub(crate) struct RLockWait<'a> {
+    rlock: &'a RawRLock<Private>,
+    owner: &'a RawOwner,
+    levels: u32,
+    wait: LockWait<'a>,
+}
+
+impl<'a> RLockWait<'a> {
+    pub(crate) fn new(rlock: &'a RawRLock<Private>, owner: &'a RawOwner, levels: u32) -> Self {
+        RLockWait {
+            rlock,
+            owner,
+            levels,
+            wait: LockWait::new(&rlock.lock),
+        }
+    }
+
+    /// One poll: `true` once `owner` holds the lock with `levels` more.
+    /// Then drop `self`: if this wait had registered and was handed a
+    /// wake-up it did not use (it nested instead), the drop passes it on.
+    pub(crate) fn poll(&mut self, waker: &core::task::Waker) -> bool {
+        // Every poll, not just the first: another future of the same owner
+        // (e.g. in one `join!`) may have taken the lock since; waiting for
+        // our own release would never end.
+        {
+            let mut held = self.owner.steps();
+            if self.rlock.nest(self.owner.id, self.levels) {
+                *held += u64::from(self.levels);
+                return true;
+            }
+        }
+        if !self.wait.poll(waker) {
+            return false;
+        }
+        let mut held = self.owner.steps();
+        self.rlock.set_owner(self.owner.id, self.levels);
+        *held += u64::from(self.levels);
+        true
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
@@ -244,6 +457,74 @@ mod loom_tests {
             }
             // SAFETY: every thread has joined.
             assert_eq!(data.with(|p| unsafe { *p }), 2);
+            assert!(!lock.is_locked());
+        });
+    }
+
+    /// The waker registration vs release race on the RLock path: a thread
+    /// holds the lock at two levels, a task (its own token) waits through
+    /// `RLockWait`, a second thread contends; the releases free it level
+    /// by level. Loom reports a lost wake-up as a deadlock.
+    #[test]
+    fn rlock_async_register_vs_release() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let lock = Arc::new(RawRLock::<Private>::new());
+            assert!(lock.lock(Deadline::Never));
+            assert!(lock.lock(Deadline::Never));
+            let l2 = lock.clone();
+            let task = thread::spawn(move || {
+                let me = RawOwner::new();
+                let mut w = RLockWait::new(&l2, &me, 1);
+                crate::sys::wakers::block_on_model(|waker| w.poll(waker).then_some(()));
+                drop(w);
+                assert_eq!(l2.recursion_count_by(&me), 1);
+                assert_eq!(l2.unlock(), Err(NotOwner), "the thread is not the owner");
+                l2.unlock_by_owner(&me).unwrap();
+            });
+            let l3 = lock.clone();
+            let th = thread::spawn(move || {
+                assert!(l3.lock(Deadline::Never));
+                l3.unlock().unwrap();
+            });
+            lock.unlock().unwrap();
+            lock.unlock().unwrap();
+            task.join().unwrap();
+            th.join().unwrap();
+            assert!(!lock.is_locked());
+        });
+    }
+
+    /// One token used from two threads at once: each takes a level
+    /// (nesting if the other holds the lock, else waiting through
+    /// `RLockWait`) and releases it. The token's steps lock keeps `count`
+    /// whole: the lock ends free and no level is lost (without it, a nest
+    /// racing the other's last release leaves the count torn or the lock
+    /// held).
+    #[test]
+    fn rlock_one_token_two_threads() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let lock = Arc::new(RawRLock::<Private>::new());
+            let me = Arc::new(RawOwner::new());
+            let ths: Vec<_> = (0..2)
+                .map(|_| {
+                    let (lock, me) = (lock.clone(), me.clone());
+                    thread::spawn(move || {
+                        let mut w = RLockWait::new(&lock, &me, 1);
+                        crate::sys::wakers::block_on_model(|waker| w.poll(waker).then_some(()));
+                        drop(w);
+                        assert!(lock.recursion_count_by(&me) >= 1);
+                        lock.unlock_by_owner(&me).unwrap();
+                    })
+                })
+                .collect();
+            for t in ths {
+                t.join().unwrap();
+            }
+            assert_eq!(lock.recursion_count_by(&me), 0);
             assert!(!lock.is_locked());
         });
     }
@@ -298,5 +579,30 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 65);
+    }
+
+    /// A token that holds nothing gives its id back to later tokens (ids
+    /// are 32 bits; a token per task would run out); one dropped holding a
+    /// level keeps it out of use, and the lock stays held by it. No token
+    /// ever gets a thread's id.
+    #[test]
+    fn owner_ids_recycle_only_when_nothing_is_held() {
+        let lock = RawRLock::<Private>::new();
+        let a = RawOwner::new();
+        assert!(lock.try_lock_by(&a) && lock.try_lock_by(&a));
+        lock.unlock_by_owner(&a).unwrap();
+        assert_eq!(lock.release_save_by_owner(&a), Ok(1));
+        let id = a.id();
+        drop(a);
+        let b = RawOwner::new();
+        assert_eq!(b.id(), id, "recycled");
+        assert_ne!(b.id(), current_owner_id::<Private>());
+        assert!(lock.try_lock_by(&b));
+        drop(b); // holds a level: its id is never given out again
+        let c = RawOwner::new();
+        assert_ne!(c.id(), id);
+        assert_eq!(lock.owner(), id);
+        assert!(!lock.try_lock_by(&c));
+        assert_eq!(lock.unlock_by_owner(&c), Err(NotOwner));
     }
 }

@@ -232,6 +232,50 @@ impl RawRobustLock {
         true
     }
 
+    /// One step of an async acquire (`sys::futex_bridge`'s protocol):
+    /// `Ok` once the lock is taken (then see
+    /// [`take_owner_died`](Self::take_owner_died)); else `Err(s)` after
+    /// marking the word `WAITERS`, as a sleeper does: wait while the state
+    /// is `s`. Taken marked `WAITERS`, as by a woken sleeper, since the
+    /// wake that reached this task may have consumed the mark. With
+    /// `check`, a dead holder's lock is taken over (call it at the
+    /// re-check times a sleeper uses: [`next_check`]).
+    pub(crate) fn lock_step(&self, check: bool) -> Result<(), u32> {
+        let me = my_tid();
+        let mut s = self.state.load(Relaxed);
+        loop {
+            if s == FREE {
+                match self
+                    .state
+                    .compare_exchange(FREE, me | WAITERS, Acquire, Relaxed)
+                {
+                    Ok(_) => return Ok(()),
+                    Err(now) => s = now,
+                }
+                continue;
+            }
+            if check && self.take_over_if_dead(s, me, WAITERS) {
+                return Ok(());
+            }
+            if s & WAITERS == 0 {
+                if let Err(now) = self
+                    .state
+                    .compare_exchange(s, s | WAITERS, Relaxed, Relaxed)
+                {
+                    s = now;
+                    continue;
+                }
+                s |= WAITERS;
+            }
+            return Err(s);
+        }
+    }
+
+    /// The futex word (for an async waiter's registration).
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        &self.state
+    }
+
     /// After a successful acquire: whether the lock was taken over from a
     /// dead holder (the data it guards may be half-updated). Reported once.
     #[inline]
@@ -272,6 +316,27 @@ impl RawRobustLock {
         self.state.load(Acquire) & TID
     }
 }
+
+/// An async waiter's next liveness check, `interval` after now: the
+/// intervals a sleeper uses (1 ms doubling to [`CHECK`]), advanced.
+#[cfg(not(loom))]
+pub(crate) fn next_check(interval: &mut std::time::Duration) -> Deadline {
+    let at = Deadline::after(*interval);
+    *interval = (*interval * 2).min(CHECK);
+    at
+}
+
+/// Under loom (no clock, no holder dies): no re-check.
+#[cfg(loom)]
+pub(crate) fn next_check(_interval: &mut std::time::Duration) -> Deadline {
+    Deadline::Never
+}
+
+/// The first liveness-check interval of a waiter.
+#[cfg(not(loom))]
+pub(crate) const FIRST_CHECK_INTERVAL: std::time::Duration = FIRST_CHECK;
+#[cfg(loom)]
+pub(crate) const FIRST_CHECK_INTERVAL: std::time::Duration = std::time::Duration::ZERO;
 
 /// The calling thread's kernel id, cached (refreshed after `fork`); the
 /// owner id other process-shared structures record too (the shared

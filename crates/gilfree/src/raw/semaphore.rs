@@ -169,6 +169,27 @@ impl<S: Scope> RawSemaphore<S> {
         }
     }
 
+    /// For an async acquire through `sys::futex_bridge` (another process
+    /// may release): count the task in `waiters`, as a sleeping thread,
+    /// so that a release makes its `futex_wake`; undo with
+    /// [`withdraw`](Self::withdraw) when it completes or is dropped. Then
+    /// wait on [`word`](Self::word) while it is 0.
+    pub(crate) fn announce(&self) {
+        self.waiters.fetch_add(1, Relaxed);
+        // Pairs with the fence in `release`: see the head comment.
+        fence(SeqCst);
+    }
+
+    /// Undo one [`announce`](Self::announce).
+    pub(crate) fn withdraw(&self) {
+        self.waiters.fetch_sub(1, Relaxed);
+    }
+
+    /// The futex word: the free permits.
+    pub(crate) fn word(&self) -> &AtomicU32 {
+        &self.count
+    }
+
     /// The number of free permits (a snapshot).
     #[inline]
     pub(crate) fn value(&self) -> u32 {

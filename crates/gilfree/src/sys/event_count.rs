@@ -452,3 +452,17 @@ mod loom_tests {
         });
     }
 }
+
+impl EventCount<crate::sys::Shared> {
+    /// For a task waiting on another process's [`notify`](Self::notify)
+    /// through `sys::futex_bridge`: announce as [`block_until`](Self::block_until)
+    /// does, then (after the caller's re-try fails) wait on the returned
+    /// word while it holds the returned value. Only `notify` (which wakes
+    /// every sleeper) reaches a bridged task: `notify_one` wakes only those
+    /// counted in `sleepers`.
+    pub(crate) fn announce(&self) -> (&AtomicU32, u32) {
+        let seen = self.word.fetch_or(SLEEPY, Relaxed) | SLEEPY;
+        fence(SeqCst);
+        (&self.word, seen)
+    }
+}

@@ -98,6 +98,71 @@ mod imp {
     pub(crate) fn wake<S: Scope>(word: &AtomicU32, n: u32) -> usize {
         futex::wake(word, flags::<S>(), n.min(i32::MAX as u32)).unwrap_or(0)
     }
+
+    /// Wake up to `n` waiters on the word at `word`, which may have been
+    /// unmapped meanwhile (then nothing happens: `EFAULT`; or, if the
+    /// address was mapped again, a spurious wake-up, which every futex
+    /// waiter tolerates). No reference is made to it.
+    pub(crate) fn wake_ptr(word: *const AtomicU32, shared: bool, n: u32) {
+        let op = if shared {
+            libc::FUTEX_WAKE
+        } else {
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG
+        };
+        // SAFETY: FUTEX_WAKE only looks the address up in the kernel's
+        // futex table (it never writes user memory); a bad address is
+        // reported as EFAULT, which is ignored.
+        unsafe {
+            libc::syscall(libc::SYS_futex, word, op, n.min(i32::MAX as u32) as i32);
+        }
+    }
+
+    /// `futex_waitv` (Linux ≥ 5.16): sleep while every `words[i]` holds its
+    /// expected value, until one is woken or changes, or `deadline`.
+    pub(crate) fn waitv(words: &[WaitOn], deadline: Deadline) -> Waitv {
+        debug_assert!(!words.is_empty() && words.len() <= WAITV_MAX);
+        let mut v = [futex::Wait::new(); WAITV_MAX];
+        for (w, on) in v.iter_mut().zip(words) {
+            w.val = u64::from(on.expected);
+            w.uaddr = futex::WaitPtr::new(on.word as *mut _);
+            w.flags = futex::WaitFlags::SIZE_U32
+                | if on.shared {
+                    futex::WaitFlags::empty()
+                } else {
+                    futex::WaitFlags::PRIVATE
+                };
+        }
+        // futex_waitv's timeout is absolute, on the clock named.
+        let abs;
+        let timeout = match deadline.remaining() {
+            None => None,
+            Some(d) if d.is_zero() => return Waitv::TimedOut,
+            Some(d) => {
+                let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+                let nanos = now.tv_nsec as u64 + u64::from(d.subsec_nanos());
+                abs = rustix::time::Timespec {
+                    tv_sec: now
+                        .tv_sec
+                        .saturating_add(d.as_secs().min(i64::MAX as u64 / 2) as i64)
+                        .saturating_add((nanos / 1_000_000_000) as i64),
+                    tv_nsec: (nanos % 1_000_000_000) as _,
+                };
+                Some(&abs)
+            }
+        };
+        match futex::waitv(
+            &v[..words.len()],
+            futex::WaitvFlags::empty(),
+            timeout,
+            rustix::time::ClockId::Monotonic,
+        ) {
+            Ok(i) => Waitv::Woken(i),
+            Err(Errno::TIMEDOUT) => Waitv::TimedOut,
+            // AGAIN: some word had changed already; INTR: a signal; FAULT:
+            // a word's mapping went away. All mean "look again".
+            Err(_) => Waitv::Changed,
+        }
+    }
 }
 
 #[cfg(loom)]
@@ -145,12 +210,14 @@ mod imp {
         let (m, cv) = &*TABLE;
         let mut t = m.lock().unwrap();
         let addr = word as *const AtomicU32 as usize;
+        // A `waitv` waiter has one entry per word, and is woken once.
+        let done: Vec<usize> = t.waiters.iter().filter(|w| w.2).map(|w| w.1).collect();
         let mut woken = 0;
         for w in t.waiters.iter_mut() {
             if woken as u32 >= n {
                 break;
             }
-            if w.0 == addr && !w.2 {
+            if w.0 == addr && !w.2 && !done.contains(&w.1) {
                 w.2 = true;
                 woken += 1;
             }
@@ -160,9 +227,73 @@ mod imp {
         }
         woken
     }
+
+    pub(crate) fn wake_ptr(word: *const AtomicU32, _shared: bool, n: u32) {
+        // SAFETY: the model's words are atomics its test keeps alive.
+        wake::<Private>(unsafe { &*word }, n);
+    }
+
+    pub(crate) fn waitv(words: &[WaitOn], deadline: Deadline) -> Waitv {
+        use super::super::atomic::Ordering::SeqCst;
+        let (m, cv) = &*TABLE;
+        let mut t = m.lock().unwrap();
+        // SAFETY: the model's words are atomics its test keeps alive.
+        if words
+            .iter()
+            .any(|on| unsafe { &*on.word }.load(SeqCst) != on.expected)
+        {
+            return Waitv::Changed;
+        }
+        if deadline != Deadline::Never {
+            return Waitv::TimedOut;
+        }
+        let id = t.next_id;
+        t.next_id += 1;
+        for on in words {
+            t.waiters.push((on.word as usize, id, false));
+        }
+        loop {
+            t = cv.wait(t).unwrap();
+            if let Some(w) = t.waiters.iter().find(|w| w.1 == id && w.2) {
+                let addr = w.0;
+                let i = words
+                    .iter()
+                    .position(|on| on.word as usize == addr)
+                    .unwrap_or(0);
+                t.waiters.retain(|w| w.1 != id);
+                return Waitv::Woken(i);
+            }
+        }
+    }
 }
 
-pub(crate) use imp::{wait, wake};
+pub(crate) use imp::{wait, waitv, wake, wake_ptr};
+
+/// The most words one [`waitv`] waits on (the kernel's limit).
+pub(crate) const WAITV_MAX: usize = 128;
+
+/// One word of a [`waitv`]: sleep while `*word == expected`.
+#[derive(Clone, Copy)]
+pub(crate) struct WaitOn {
+    /// A pointer, not a reference: the kernel reads it, and a word whose
+    /// mapping went away meanwhile makes `waitv` return, not fault.
+    pub(crate) word: *const AtomicU32,
+    pub(crate) expected: u32,
+    /// In a shared mapping (no `FUTEX2_PRIVATE`).
+    #[allow(dead_code)] // unread by the loom model
+    pub(crate) shared: bool,
+}
+
+/// Why [`waitv`] returned. Either way the caller re-checks every word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waitv {
+    /// `words[i]` was woken.
+    Woken(usize),
+    /// A word had changed already, or a signal came: nothing says which.
+    Changed,
+    /// The deadline passed.
+    TimedOut,
+}
 
 /// Wake one waiter.
 #[inline]

@@ -15,6 +15,7 @@ pub(crate) mod atomic;
 pub(crate) mod deadline;
 pub(crate) mod event_count;
 pub(crate) mod futex;
+pub(crate) mod futex_bridge;
 pub(crate) mod os;
 pub(crate) mod spin;
 pub(crate) mod sync;

@@ -31,6 +31,9 @@ use crate::sys::atomic::const_fn;
 /// - Python's private `_is_owned()` and `_recursion_count()` are public here
 ///   as [`is_owned`](RLock::is_owned) and [`recursion_count`](RLock::recursion_count).
 /// - No poisoning: a guard dropped by a panicking thread releases its level.
+/// - Tasks acquire it with [`acquire_async`](RLock::acquire_async), owned
+///   by a [`TaskOwner`](super::TaskOwner) rather than a thread (a task
+///   moves between threads); threads and tasks wait on it together.
 /// - The owner is identified by a per-thread id that is never reused in
 ///   the process (CPython's `get_ident()` may be): a thread that exits
 ///   while still owning the lock (a leaked guard) leaves it owned for good,
@@ -51,8 +54,8 @@ use crate::sys::atomic::const_fn;
 /// ```
 pub struct RLock<T: ?Sized = ()> {
     /// The raw lock and its deadlock hooks (see `crate::guard`).
-    raw: Hooked<RawRLock>,
-    data: UnsafeCell<T>,
+    pub(super) raw: Hooked<RawRLock>,
+    pub(super) data: UnsafeCell<T>,
 }
 
 // SAFETY: one thread at a time (the owner) reaches the data, and only

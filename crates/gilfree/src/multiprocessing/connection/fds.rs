@@ -34,6 +34,27 @@ pub(crate) fn encode_with_fds<T: Serialize + ?Sized>(
     Ok((bytes, fds))
 }
 
+/// Run `f` with the descriptors of every value it encodes appended to
+/// `fds` (indices continue from `fds.len()`): several values encoded end
+/// to end, such as the calls of one pool batch, share one table and one
+/// message's descriptors. One scope for the whole run, not one per value.
+/// The table is put back even if `f` panics (a value's `Serialize`).
+pub(crate) fn collect_fds<R>(fds: &mut Vec<OwnedFd>, f: impl FnOnce() -> R) -> R {
+    struct Restore<'a> {
+        fds: &'a mut Vec<OwnedFd>,
+        prev: Option<Vec<OwnedFd>>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let prev = self.prev.take();
+            *self.fds = FDS_OUT.with(|c| c.replace(prev)).unwrap_or_default();
+        }
+    }
+    let prev = FDS_OUT.with(|c| c.replace(Some(std::mem::take(fds))));
+    let _restore = Restore { fds, prev };
+    f()
+}
+
 /// Run `f` with `fds` available to the connections it decodes.
 pub(crate) fn with_received_fds<R>(fds: Vec<OwnedFd>, f: impl FnOnce() -> R) -> R {
     if fds.is_empty() {

@@ -43,7 +43,7 @@ mod wait;
 
 pub use conn::{Connection, Pipe};
 pub(crate) use fds::{
-    decode_with_fds, encode_with_fds, put_outgoing, take_incoming, with_received_fds,
+    collect_fds, decode_with_fds, encode_with_fds, put_outgoing, take_incoming, with_received_fds,
 };
 pub use frame::DEFAULT_MAX_MESSAGE_SIZE;
 pub use listener::{Address, Client, DEFAULT_AUTH_TIMEOUT, Listener};

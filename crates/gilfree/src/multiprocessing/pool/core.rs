@@ -40,13 +40,14 @@
 //! `maxtasksperchild` (a chunk counts as one task).
 
 use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use super::wire::{Calls, Outcomes};
-use crate::multiprocessing::connection::{Connection, Pipe, Waitable, wait};
+use crate::multiprocessing::connection::{Connection, Pipe, Waitable, wait, with_received_fds};
 use crate::multiprocessing::error::Error;
 use crate::multiprocessing::method::StartMethod;
 use crate::multiprocessing::process::Process;
@@ -124,6 +125,8 @@ pub(crate) struct Config {
 pub(super) struct Batch {
     pub(super) id: u64,
     pub(super) frame: Vec<u8>,
+    /// The descriptors inside the calls, sent with the frame.
+    pub(super) fds: Vec<OwnedFd>,
     pub(super) sink: Box<dyn Sink>,
 }
 
@@ -196,6 +199,8 @@ pub(super) struct Outgoing {
     proc: Process<()>,
     id: u64,
     frame: Vec<u8>,
+    /// Closed once sent: the worker has its own copies.
+    fds: Vec<OwnedFd>,
     /// Whether the supervisor watches the channel (else it must be woken
     /// to read the reply).
     watched: bool,
@@ -227,6 +232,7 @@ impl Core {
                 "Number of processes must be at least 1".into(),
             ));
         }
+        crate::sys::trace::start_from_env();
         let (wake_tx, wake_rx) = Pipe(true)?;
         let core = Arc::new(Core {
             cfg,
@@ -283,6 +289,7 @@ impl Core {
     pub(crate) fn submit(&self, calls: &Calls, sink: Box<dyn Sink>) -> Result<(), Failure> {
         let id = self.next_id.fetch_add(1, Relaxed);
         let frame = calls.frame(id).map_err(Failure::Io)?;
+        let fds = calls.dup_fds().map_err(Failure::Io)?;
         let sends = {
             let mut st = self.st.acquire();
             if let Some(why) = &st.broken {
@@ -291,7 +298,12 @@ impl Core {
             if st.phase != Phase::Run {
                 return Err(Failure::Closed);
             }
-            st.pending.push_back(Batch { id, frame, sink });
+            st.pending.push_back(Batch {
+                id,
+                frame,
+                fds,
+                sink,
+            });
             dispatch(&mut st)
         };
         self.send_all(sends);
@@ -366,6 +378,10 @@ impl Core {
             None if self.supervisor_id.get().is_some() => self.done.wait(),
             None => {}
         }
+        if crate::sys::trace::on() {
+            // `GILFREE_TRACE`'s file is written as each pool ends.
+            let _ = crate::sys::trace::flush();
+        }
     }
 
     /// Wake the supervisor: it looks at the state again.
@@ -384,7 +400,11 @@ impl Core {
             self.wake();
         }
         for s in sends {
-            match s.conn.send_bytes(&s.frame) {
+            if crate::sys::trace::on() {
+                crate::sys::trace::batch_sent(s.proc.pid().unwrap_or(0), s.id);
+            }
+            let fds: Vec<BorrowedFd<'_>> = s.fds.iter().map(AsFd::as_fd).collect();
+            match s.conn.send_with_fds(&s.frame, &fds) {
                 Ok(()) => {}
                 Err(e @ Error::MessageTooLarge { .. }) => {
                     // Refused before a byte was written: the worker is
@@ -401,6 +421,9 @@ impl Core {
                         (sink, dispatch(&mut st))
                     };
                     if let Some(sink) = sink {
+                        if crate::sys::trace::on() {
+                            crate::sys::trace::batch_done(s.proc.pid().unwrap_or(0), s.id, false);
+                        }
                         deliver(sink, Err(Failure::Io(e.to_string())));
                     }
                     self.send_all(more);
@@ -438,7 +461,18 @@ pub(super) fn wait_ready(objects: &[&dyn Waitable], soon: bool) -> Result<Vec<us
 /// a result type's `Deserialize`) is reported and contained: the
 /// supervisor must outlive it, or every other caller would wait forever.
 pub(crate) fn deliver(sink: Box<dyn Sink>, r: Result<Outcomes<'_>, Failure>) {
-    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.done(r))) {
+    deliver_with_fds(sink, r, Vec::new());
+}
+
+/// [`deliver`] a reply that came with descriptors: the results decoded
+/// in the sink take theirs by index; the rest are closed after.
+pub(crate) fn deliver_with_fds(
+    sink: Box<dyn Sink>,
+    r: Result<Outcomes<'_>, Failure>,
+    fds: Vec<OwnedFd>,
+) {
+    let done = std::panic::AssertUnwindSafe(|| with_received_fds(fds, || sink.done(r)));
+    if let Err(p) = std::panic::catch_unwind(done) {
         let msg = p
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -474,6 +508,7 @@ pub(super) fn dispatch(st: &mut State) -> Vec<Outgoing> {
                 proc: s.proc.clone(),
                 id: b.id,
                 frame: b.frame,
+                fds: b.fds,
                 watched: s.watched,
             });
             break;

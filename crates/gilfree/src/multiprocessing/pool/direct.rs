@@ -25,7 +25,9 @@
 //! the worker away from under a direct call; the caller then finds the
 //! call already failed and leaves it.
 
-use super::core::{Core, Failure, Phase, Sink, deliver, dispatch, wait_ready};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use super::core::{Core, Failure, Phase, Sink, deliver, deliver_with_fds, dispatch, wait_ready};
 use super::wire::{Calls, Outcomes, Reply};
 use crate::multiprocessing::connection::Waitable;
 use crate::multiprocessing::error::Error;
@@ -86,7 +88,13 @@ impl Core {
             Ok(t) => t,
             Err(sink) => return self.submit(calls, sink),
         };
-        match conn.send_bytes(&frame) {
+        if crate::sys::trace::on() {
+            crate::sys::trace::batch_sent(pid, id);
+        }
+        // The caller's `calls` outlive the send: their descriptors go as
+        // they are.
+        let fds: Vec<BorrowedFd<'_>> = calls.fds.iter().map(AsFd::as_fd).collect();
+        match conn.send_with_fds(&frame, &fds) {
             Ok(()) => {}
             Err(e @ Error::MessageTooLarge { .. }) => {
                 // Refused before a byte was written: the worker is fine,
@@ -110,8 +118,8 @@ impl Core {
         let mut spin = Spin::new(&SOCKET_READ);
         loop {
             match conn.recv_frame_nonblocking() {
-                Ok(Some((frame, _fds))) => {
-                    self.direct_reply(pid, id, &frame, &proc);
+                Ok(Some((frame, fds))) => {
+                    self.direct_reply(pid, id, &frame, fds, &proc);
                     return Ok(());
                 }
                 Ok(None) => {}
@@ -138,8 +146,8 @@ impl Core {
             let died = ready.contains(&(objects.len() - 1));
             if !eof {
                 match conn.recv_frame_nonblocking() {
-                    Ok(Some((frame, _fds))) => {
-                        self.direct_reply(pid, id, &frame, &proc);
+                    Ok(Some((frame, fds))) => {
+                        self.direct_reply(pid, id, &frame, fds, &proc);
                         return Ok(());
                     }
                     Ok(None) => {}
@@ -164,6 +172,7 @@ impl Core {
         pid: i32,
         id: u64,
         frame: &[u8],
+        fds: Vec<OwnedFd>,
         proc: &crate::multiprocessing::Process<()>,
     ) {
         let outcomes = match postcard::from_bytes::<Reply<'_>>(frame) {
@@ -183,7 +192,7 @@ impl Core {
             }
         };
         if let Some(sink) = self.end_direct(pid, id, true) {
-            deliver(sink, outcomes);
+            deliver_with_fds(sink, outcomes, fds);
         }
     }
 
@@ -199,6 +208,9 @@ impl Core {
             }
             s.direct = false;
             s.served += usize::from(served);
+            if crate::sys::trace::on() {
+                crate::sys::trace::batch_done(pid, id, served);
+            }
             let sink = s.busy.take().map(|b| b.1);
             // The supervisor waits for something else: wake it if it must
             // see this worker die, or finish a close.

@@ -138,6 +138,10 @@ impl PoolBuilder {
 /// the pool goes on (Python's `Pool` hangs forever, gh-66587). Calls are
 /// tasks (`#[gilfree::task]`) with serde arguments; `map` takes the items
 /// of a one-argument task, `starmap` the argument tuples of any task.
+/// A [`Connection`](crate::multiprocessing::Connection) or
+/// [`SharedMemory`](crate::multiprocessing::SharedMemory) in a call's
+/// arguments or result travels as a descriptor (as Python pickles a
+/// `Connection` with its handle), at most 16 per chunk each way.
 ///
 /// Dropping the pool terminates it, as Python's `with Pool() as p:`
 /// does on exit: call [`close`](Pool::close) and [`join`](Pool::join) first
@@ -254,6 +258,9 @@ impl Pool {
         // is idle (no hop through the supervisor thread).
         let (calls, result, sink) = call(task, args, Callbacks::new())?;
         self.core.call_direct(&calls, Box::new(sink))?;
+        // The arguments' descriptors are sent: close ours before waiting
+        // (a worker forked meanwhile would inherit them).
+        drop(calls);
         result.get()
     }
 

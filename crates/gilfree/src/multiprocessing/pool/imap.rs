@@ -138,14 +138,12 @@ where
     fn top_up(&mut self) -> Result<(), Error> {
         while !self.exhausted && self.submitted - self.taken < self.window as u64 {
             let mut calls = Calls::new(self.task);
-            for a in self.input.by_ref().take(self.chunksize) {
-                if let Err(e) = calls.push(&a) {
-                    self.exhausted = true;
-                    return Err(Error::Encode {
-                        what: "task arguments",
-                        reason: e,
-                    });
-                }
+            if let Err(e) = calls.push_each(self.input.by_ref().take(self.chunksize)) {
+                self.exhausted = true;
+                return Err(Error::Encode {
+                    what: "task arguments",
+                    reason: e,
+                });
             }
             if calls.len() == 0 {
                 self.exhausted = true;

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::default_chunksize;
 use super::front::Pool;
 use super::imap::IMap;
+use super::map_chunk;
 use super::result::{AsyncResult, Callbacks};
 use super::sinks::{MapSink, MapState};
 use super::wire::Calls;
@@ -24,8 +24,10 @@ use crate::threading::Lock;
 impl Pool {
     /// Python's `map(func, iterable, chunksize)`: a one-argument task over
     /// every item, results in input order; the first failure is the
-    /// error. `chunksize` `None` is Python's default,
-    /// `ceil(len / (4 × processes))`.
+    /// error. `chunksize` `None` is at most Python's default size,
+    /// `ceil(len / (4 × processes))`: each worker's first chunk is short
+    /// (so it starts at once) and the last ones shorten (down to a
+    /// sixteenth of it) so the workers finish together.
     ///
     /// ```
     /// # #[gilfree::main] fn main() {
@@ -199,23 +201,59 @@ impl Pool {
         if chunksize == Some(0) {
             return Err(Error::Value("Chunksize must be 1+, not 0".into()));
         }
-        let items: Vec<A> = items.into_iter().collect();
+        let items = items.into_iter();
+        // An input that knows its length is read as the chunks are sent;
+        // another is read whole first (as Python makes a list of it), for
+        // its length.
+        match items.size_hint() {
+            (lo, Some(hi)) if lo == hi => self.send_chunks(task, items, lo, chunksize, callbacks),
+            _ => {
+                let v: Vec<A> = items.collect();
+                let n = v.len();
+                self.send_chunks(task, v.into_iter(), n, chunksize, callbacks)
+            }
+        }
+    }
+
+    /// Encode and submit `items` (about `n` of them) in chunks: each chunk
+    /// is sent as soon as it is encoded, so the workers start while the
+    /// rest is encoded. A wrong length hint costs only the chunk sizes: the
+    /// map completes when the chunks actually sent are done, always on the
+    /// supervisor thread (callbacks run there, as on Python's
+    /// result-handler thread).
+    fn send_chunks<A, R>(
+        &self,
+        task: &'static str,
+        items: impl Iterator<Item = A>,
+        n: usize,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<R>>,
+    ) -> Result<AsyncResult<Vec<R>>>
+    where
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
         let result = AsyncResult::new();
-        if items.is_empty() {
+        let mut items = items.peekable();
+        if items.peek().is_none() {
             result.set(Ok(Vec::new()), callbacks);
             return Ok(result);
         }
-        let size = chunksize.unwrap_or_else(|| default_chunksize(items.len(), self.processes()));
         let state = Arc::new(Lock::new(MapState {
-            values: (0..items.len()).map(|_| None).collect(),
-            left: items.len(),
+            chunks: Vec::new(),
+            // The submitter's count, handed to the last chunk: no chunk
+            // can complete the map before the last one is sent.
+            open: 1,
             cb: Some(callbacks),
         }));
-        // Each chunk is sent as soon as it is encoded, so the workers start
-        // while the rest is encoded.
-        for (k, chunk) in items.chunks(size).enumerate() {
+        let workers = self.processes();
+        let mut remaining = n;
+        for k in 0.. {
+            let size = chunksize.unwrap_or_else(|| map_chunk(n, k, remaining, workers));
             let mut calls = Calls::new(task);
-            let encoded = chunk.iter().try_for_each(|a| calls.push(a));
+            let encoded = calls.push_each(items.by_ref().take(size));
+            let last = items.peek().is_none();
+            remaining = remaining.saturating_sub(calls.len());
             let failed: Option<(Error, Error)> = match encoded {
                 Err(reason) => {
                     let e = |reason: String| Error::Encode {
@@ -225,9 +263,15 @@ impl Pool {
                     Some((e(reason.clone()), e(reason)))
                 }
                 Ok(()) => {
+                    let index = {
+                        let mut st = state.acquire();
+                        st.chunks.push(None);
+                        st.open += usize::from(!last);
+                        st.chunks.len() - 1
+                    };
                     let sink = MapSink {
                         task,
-                        offset: k * size,
+                        index,
                         state: state.clone(),
                         result: result.clone(),
                     };
@@ -244,6 +288,9 @@ impl Pool {
                     result.set(Err(theirs), cb);
                 }
                 return Err(mine);
+            }
+            if last {
+                break;
             }
         }
         Ok(result)

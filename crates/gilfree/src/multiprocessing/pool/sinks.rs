@@ -6,9 +6,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::core::{Failure, Sink};
-use super::decode_outcome;
 use super::result::{AsyncResult, Callbacks};
 use super::wire::Outcomes;
+use super::{decode_outcome, decode_result};
 use crate::multiprocessing::error::Error;
 use crate::threading::Lock;
 
@@ -38,61 +38,88 @@ impl<R: DeserializeOwned + Send> Sink for ApplySink<R> {
 /// failure completes the map (as Python's `MapResult`); later chunks are
 /// ignored.
 pub(super) struct MapState<R> {
-    pub(super) values: Vec<Option<R>>,
-    pub(super) left: usize,
+    /// Each chunk's results, in input order, once it is done.
+    pub(super) chunks: Vec<Option<Vec<R>>>,
+    /// Chunks not done, counting the one the submitter has not sent yet.
+    pub(super) open: usize,
+    /// Taken by whoever completes the map.
     pub(super) cb: Option<Callbacks<Vec<R>>>,
 }
 
 pub(super) struct MapSink<R> {
     pub(super) task: &'static str,
-    pub(super) offset: usize,
+    /// The chunk's place in the map.
+    pub(super) index: usize,
     pub(super) state: Arc<Lock<MapState<R>>>,
     pub(super) result: AsyncResult<Vec<R>>,
 }
 
 impl<R: DeserializeOwned + Send> Sink for MapSink<R> {
     fn done(self: Box<Self>, r: std::result::Result<Outcomes<'_>, Failure>) {
-        // Sinks run on the supervisor thread, one at a time: decoding
-        // under the map's lock, straight into the map's slots, keeps no
-        // one waiting and builds no list per chunk.
-        let finish = {
+        // Decoded outside the map's lock, into the chunk's own vector (no
+        // slot per item to fill and collect again, no big vector touched
+        // for the first time per map).
+        let r = r.map_err(Error::from).and_then(|o| {
+            let mut v = Vec::with_capacity(o.len());
+            match o.all_ok() {
+                Some(runs) => {
+                    for run in runs {
+                        v.push(decode_result(self.task, run)?);
+                    }
+                }
+                None => {
+                    for x in o.into_results() {
+                        v.push(decode_outcome(self.task, x)?);
+                    }
+                }
+            }
+            Ok(v)
+        });
+        let failed = {
             let mut st = self.state.acquire();
             if st.cb.is_none() {
                 return; // the map already failed
             }
-            let r = match r {
-                Err(f) => Err(f.into()),
-                Ok(o) if self.offset + o.len() > st.values.len() => Err(Error::Value(
-                    "a reply with the wrong number of results".into(),
-                )),
-                Ok(o) => {
-                    let n = o.len();
-                    let slots = &mut st.values[self.offset..self.offset + n];
-                    o.into_results()
-                        .zip(slots)
-                        .try_for_each(|(x, slot)| {
-                            *slot = Some(decode_outcome(self.task, x)?);
-                            Ok(())
-                        })
-                        .map(|()| n)
-                }
-            };
             match r {
-                Err(e) => Some(Err(e)),
-                Ok(n) => {
-                    st.left -= n.min(st.left);
-                    (st.left == 0).then(|| {
-                        st.values
-                            .drain(..)
-                            .collect::<Option<Vec<R>>>()
-                            .ok_or_else(|| Error::Value("a map result went missing".into()))
-                    })
+                Ok(v) => {
+                    if let Some(slot) = st.chunks.get_mut(self.index) {
+                        *slot = Some(v);
+                    }
+                    None
                 }
+                Err(e) => st.cb.take().map(|cb| (e, cb)),
             }
-            .map(|r| (r, st.cb.take().unwrap_or_default()))
         };
-        if let Some((r, cb)) = finish {
-            self.result.set(r, cb);
+        match failed {
+            Some((e, cb)) => self.result.set(Err(e), cb),
+            None => close_chunk(&self.state, &self.result),
         }
     }
+}
+
+/// One chunk is done: if it was the last, the map completes with every
+/// chunk's results end to end.
+fn close_chunk<R>(state: &Lock<MapState<R>>, result: &AsyncResult<Vec<R>>) {
+    let finish = {
+        let mut st = state.acquire();
+        st.open -= 1;
+        if st.open > 0 {
+            return;
+        }
+        let Some(cb) = st.cb.take() else { return };
+        let chunks = std::mem::take(&mut st.chunks);
+        (chunks, cb)
+    };
+    let (chunks, cb) = finish;
+    let n = chunks.iter().map(|c| c.as_ref().map_or(0, Vec::len)).sum();
+    let mut out = Vec::with_capacity(n);
+    for c in chunks {
+        match c {
+            Some(v) => out.extend(v),
+            None => {
+                return result.set(Err(Error::Value("a map result went missing".into())), cb);
+            }
+        }
+    }
+    result.set(Ok(out), cb);
 }

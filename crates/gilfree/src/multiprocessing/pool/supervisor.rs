@@ -3,11 +3,12 @@
 //! replaces dead and retired workers, and carries out `close`,
 //! `terminate` and a broken pool (see `core`'s head comment).
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use super::core::{Core, Failure, Phase, Slot, deliver, dispatch, wait_ready};
+use super::core::{Core, Failure, Phase, Slot, deliver, deliver_with_fds, dispatch, wait_ready};
 use super::wire::{Outcomes, Reply};
 use super::worker::{Init, pool_worker};
 use crate::multiprocessing::builder::ProcessBuilder;
@@ -145,8 +146,8 @@ impl Core {
                 }
             }
             match got {
-                Ok(Some((frame, _fds))) => {
-                    if !self.reply(pid, &frame) {
+                Ok(Some((frame, fds))) => {
+                    if !self.reply(pid, &frame, fds) {
                         let _ = proc.kill();
                         return;
                     }
@@ -163,7 +164,7 @@ impl Core {
     }
 
     /// Handle one reply; `false` if it breaks the protocol.
-    fn reply(&self, pid: i32, frame: &[u8]) -> bool {
+    fn reply(&self, pid: i32, frame: &[u8], fds: Vec<OwnedFd>) -> bool {
         let Ok(reply) = postcard::from_bytes::<Reply<'_>>(frame) else {
             return false;
         };
@@ -200,6 +201,9 @@ impl Core {
                         return false;
                     };
                     s.served += 1;
+                    if crate::sys::trace::on() {
+                        crate::sys::trace::batch_done(pid, id, true);
+                    }
                     let retire = self.cfg.max_tasks.is_some_and(|m| s.served >= m);
                     let retired = if retire { s.conn.take() } else { None };
                     (sink, retired, dispatch(&mut st))
@@ -211,9 +215,10 @@ impl Core {
                 self.send_all(sends);
                 let outcomes = Outcomes::new(lens.0, failed, data.0);
                 let ok = outcomes.is_some();
-                deliver(
+                deliver_with_fds(
                     sink,
                     outcomes.ok_or_else(|| Failure::Io("a reply that does not add up".into())),
+                    fds,
                 );
                 if retired && self.wanted() {
                     self.add_worker();
@@ -271,7 +276,15 @@ impl Core {
             // `WorkerDied` finds the pool whole again.
             self.add_worker();
         }
-        if let Some((_, sink)) = slot.busy {
+        // Its channel and pidfd are closed before the call's owner hears
+        // of the death: whoever sees the `WorkerDied` finds no descriptor
+        // of the dead worker left in this process.
+        let busy = slot.busy;
+        drop((slot.conn, slot.proc, conn, proc));
+        if let Some((id, sink)) = busy {
+            if crate::sys::trace::on() {
+                crate::sys::trace::batch_done(pid, id, false);
+            }
             deliver(sink, Err(Failure::WorkerDied { pid, exitcode }));
         }
     }

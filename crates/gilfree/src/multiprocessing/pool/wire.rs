@@ -9,14 +9,21 @@
 //! size is one frame each way and one allocation on either side, whatever
 //! the codec of the arguments (postcard here; pickle bytes would do). The
 //! messages themselves are postcard; byte runs are borrowed on decode.
+//! Descriptors inside the calls (or the results) ride on the same frame
+//! (`SCM_RIGHTS`, as a `Connection` message carries them), numbered over
+//! the whole batch: at most one message's worth (16) per batch each way.
 //!
 //! Every decoder here takes bytes from another process: wrong bytes are an
 //! error, never a panic (see the property tests at the end).
 
+use std::os::fd::OwnedFd;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::multiprocessing::codec;
+use crate::multiprocessing::connection::collect_fds;
 use crate::multiprocessing::task::TaskFailure;
+use crate::sys::os::socket::MAX_FDS;
 
 /// A byte run encoded as one length and the bytes (postcard `bytes`), not
 /// as a sequence of `u8`s; borrowed when decoded.
@@ -71,29 +78,47 @@ pub(crate) enum Reply<'a> {
 /// Split `bytes` into runs of the lengths in `lens` (little-endian
 /// `u32`s); `None` if `lens` is not whole `u32`s or the runs do not add up
 /// to exactly `bytes.len()`.
+#[cfg(all(test, not(loom)))]
 pub(crate) fn split<'a>(bytes: &'a [u8], lens: &[u8]) -> Option<Vec<&'a [u8]>> {
+    let mut out = Vec::new();
+    split_into(bytes, lens, &mut out).then_some(out)
+}
+
+/// As `split`, into `out` (cleared first, its allocation reused);
+/// `false` if the lengths do not add up.
+pub(crate) fn split_into<'a>(bytes: &'a [u8], lens: &[u8], out: &mut Vec<&'a [u8]>) -> bool {
+    out.clear();
     if !lens.len().is_multiple_of(4) {
-        return None;
+        return false;
     }
-    let mut out = Vec::with_capacity(lens.len() / 4);
+    out.reserve(lens.len() / 4);
     let mut at = 0usize;
     for n in lens.chunks_exact(4) {
         let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]);
-        let end = at.checked_add(n as usize)?;
-        out.push(bytes.get(at..end)?);
-        at = end;
+        let Some(run) = at
+            .checked_add(n as usize)
+            .and_then(|end| bytes.get(at..end))
+        else {
+            return false;
+        };
+        out.push(run);
+        at += run.len();
     }
-    (at == bytes.len()).then_some(out)
+    at == bytes.len()
 }
 
 /// The calls of one batch, built by the parent: one task, arguments
-/// encoded end to end.
+/// encoded end to end, and the descriptors inside them (a `Connection`, a
+/// `SharedMemory`), which travel with the batch's frame; their indices
+/// run over the whole batch.
 #[derive(Debug)]
 pub(crate) struct Calls {
     pub(crate) task: &'static str,
     /// Each call's argument length, `u32` little-endian.
     pub(crate) lens: Vec<u8>,
     pub(crate) args: Vec<u8>,
+    /// The descriptors inside the arguments, in encoding order.
+    pub(crate) fds: Vec<OwnedFd>,
 }
 
 impl Calls {
@@ -102,19 +127,53 @@ impl Calls {
             task,
             lens: Vec::new(),
             args: Vec::new(),
+            fds: Vec::new(),
         }
     }
 
     /// Append one call's arguments (a tuple), encoded.
     pub(crate) fn push<A: Serialize>(&mut self, args: &A) -> Result<(), String> {
-        let before = self.args.len();
-        codec::append(args, &mut self.args)?;
-        let n = u32::try_from(self.args.len() - before).map_err(|_| {
-            self.args.truncate(before);
-            "arguments over 4 GiB".to_string()
-        })?;
-        self.lens.extend_from_slice(&n.to_le_bytes());
-        Ok(())
+        self.push_each(std::iter::once(args))
+    }
+
+    /// Append each call's arguments (a tuple each), encoded; on an error
+    /// the calls before the failed one stay. One descriptor scope for
+    /// all of them (a thread-local swap per call would cost a map of tiny
+    /// calls several nanoseconds each).
+    pub(crate) fn push_each<A: Serialize>(
+        &mut self,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<(), String> {
+        let Calls {
+            lens, args, fds, ..
+        } = self;
+        let r = collect_fds(fds, || {
+            items.into_iter().try_for_each(|a| {
+                let before = args.len();
+                codec::append(&a, args)?;
+                let n = u32::try_from(args.len() - before).map_err(|_| {
+                    args.truncate(before);
+                    "arguments over 4 GiB".to_string()
+                })?;
+                lens.extend_from_slice(&n.to_le_bytes());
+                Ok(())
+            })
+        });
+        if self.fds.len() > MAX_FDS {
+            return Err(format!(
+                "more than {MAX_FDS} descriptors in one batch (use a smaller chunksize)"
+            ));
+        }
+        r
+    }
+
+    /// Duplicates of the batch's descriptors, to travel with a frame sent
+    /// later (the batch may wait in the queue after its `Calls` are gone).
+    pub(crate) fn dup_fds(&self) -> Result<Vec<OwnedFd>, String> {
+        self.fds
+            .iter()
+            .map(|f| f.try_clone().map_err(|e| e.to_string()))
+            .collect()
     }
 
     /// Calls in the batch.
@@ -196,6 +255,22 @@ impl<'a> Outcomes<'a> {
                 None => Ok(run),
             }
         })
+    }
+
+    /// The results in call order when no call failed (the usual case: no
+    /// per-call `Result` to build and move); `None` if one did.
+    pub(crate) fn all_ok(&self) -> Option<impl Iterator<Item = &'a [u8]> + use<'a>> {
+        if !self.failed.is_empty() {
+            return None;
+        }
+        let (lens, data) = (self.lens, self.data);
+        let mut at = 0usize;
+        Some(lens.chunks_exact(4).map(move |n| {
+            let end = at + u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize;
+            let run = &data[at..end];
+            at = end;
+            run
+        }))
     }
 
     /// The only outcome of a one-call batch; `None` for another count.

@@ -5,13 +5,17 @@
 //! until an empty frame (retire, close) or the end of the channel. The
 //! batch runner itself, [`Answer`], is shared with the cluster's servers.
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 
-use super::wire::{Bytes, Reply, Run, split};
-use crate::multiprocessing::connection::Connection;
+use super::wire::{Bytes, Reply, Run, split_into};
+use crate::multiprocessing::codec;
+use crate::multiprocessing::connection::{Connection, collect_fds, with_received_fds};
 use crate::multiprocessing::task::{BatchOut, TaskEntry, TaskFailure, lookup, panic_message};
+use crate::sys::Deadline;
+use crate::sys::os::socket::MAX_FDS;
 
 /// One call of a registered task (`None`: unknown) on encoded `args`, its
 /// result encoded at the end of `out` (left as it was on a failure), with
@@ -59,18 +63,19 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
     let mut answer = Answer::default();
     // An empty frame (retire, close) or the end of the channel ends the
     // worker.
-    while let Ok(frame) = conn.recv_bytes() {
+    while let Ok((frame, fds)) = conn.recv_frame(Deadline::Never) {
         if frame.is_empty() {
             return;
         }
-        let reply = match answer.run(&frame) {
+        let (reply, fds) = match answer.run_with_fds(&frame, fds) {
             Ok(r) => r,
             Err(why) => {
                 eprintln!("gilfree pool worker: {why}; exiting");
                 return;
             }
         };
-        if conn.send_bytes(&reply).is_err() {
+        let fds: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
+        if conn.send_with_fds(reply, &fds).is_err() {
             return;
         }
     }
@@ -82,35 +87,102 @@ pub(crate) fn pool_worker(conn: Connection, init: Init) {
 #[derive(Default)]
 pub(crate) struct Answer {
     out: BatchOut,
+    /// The calls' byte runs: only its allocation outlives a batch (a
+    /// fresh one per batch was a large, never-touched allocation each
+    /// time: page faults on every batch of a big map).
+    runs: Vec<&'static [u8]>,
+    /// The reply frame, reused likewise.
+    reply: Vec<u8>,
+}
+
+/// An empty vector of byte runs of any lifetime, in `v`'s allocation (an
+/// empty in-place `collect`: nothing is mapped, the buffer is kept).
+fn recycle<'b>(mut v: Vec<&[u8]>) -> Vec<&'b [u8]> {
+    v.clear();
+    v.into_iter().map(|_| &[][..]).collect()
 }
 
 impl Answer {
     /// Run the batch in `frame` (a [`Run`]) and encode its
-    /// [`Reply::Done`]. `Err` (why) for a frame that does not decode or
-    /// whose lengths do not add up.
-    pub(crate) fn run(&mut self, frame: &[u8]) -> Result<Vec<u8>, &'static str> {
+    /// [`Reply::Done`], with no descriptors either way (a cluster rank: a
+    /// `Connection` among the arguments or results is the call's error).
+    /// `Err` (why) for a frame that does not decode or whose lengths do
+    /// not add up.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn run(&mut self, frame: &[u8]) -> Result<&[u8], &'static str> {
+        self.run_batch(frame, None)
+    }
+
+    /// As `run` (a cluster rank's), with `fds`, the descriptors that came
+    /// with the frame, handed to the calls' arguments (by their index in
+    /// the batch), and the descriptors inside the results returned with
+    /// the reply. Descriptors no call took are closed.
+    pub(crate) fn run_with_fds(
+        &mut self,
+        frame: &[u8],
+        fds: Vec<OwnedFd>,
+    ) -> Result<(&[u8], Vec<OwnedFd>), &'static str> {
+        let mut out_fds = Vec::new();
+        with_received_fds(fds, || self.run_batch(frame, Some(&mut out_fds)))?;
+        Ok((&self.reply, out_fds))
+    }
+
+    /// The batch runner; with `out_fds`, the results' descriptors are
+    /// collected there (at most one message's worth: more fail every
+    /// call of the batch).
+    fn run_batch(
+        &mut self,
+        frame: &[u8],
+        out_fds: Option<&mut Vec<OwnedFd>>,
+    ) -> Result<&[u8], &'static str> {
         let run =
             postcard::from_bytes::<Run<'_>>(frame).map_err(|_| "a batch that does not decode")?;
-        let calls = split(run.args.0, run.lens.0).ok_or("a batch whose lengths do not add up")?;
+        let mut calls = recycle(std::mem::take(&mut self.runs));
+        if !split_into(run.args.0, run.lens.0, &mut calls) {
+            return Err("a batch whose lengths do not add up");
+        }
         let out = &mut self.out;
         out.clear();
         // Once per batch: the registry lookup is a scan, and the task's
         // own batch loop runs every call (results encoded straight into
         // the reply's buffer).
         match lookup(run.task) {
-            Some(entry) => (entry.run_batch)(&calls, out),
+            Some(entry) => match out_fds {
+                Some(fds) => {
+                    collect_fds(fds, || (entry.run_batch)(&calls, out));
+                    if fds.len() > MAX_FDS {
+                        fds.clear();
+                        out.clear();
+                        for i in 0..calls.len() {
+                            out.fail(
+                                i,
+                                TaskFailure::BadResult {
+                                    task: run.task.to_string(),
+                                    reason: format!(
+                                        "more than {MAX_FDS} descriptors in one chunk's results"
+                                    ),
+                                },
+                            );
+                        }
+                    }
+                }
+                None => (entry.run_batch)(&calls, out),
+            },
             None => {
                 for i in 0..calls.len() {
                     out.fail(i, TaskFailure::Unknown(run.task.to_string()));
                 }
             }
         }
+        self.runs = recycle(calls);
         let reply = Reply::Done {
             id: run.id,
             lens: Bytes(&out.lens),
             failed: std::mem::take(&mut out.failed),
             data: Bytes(&out.data),
         };
-        postcard::to_allocvec(&reply).map_err(|_| "a reply that does not encode")
+        self.reply.clear();
+        codec::append(&reply, &mut self.reply).map_err(|_| "a reply that does not encode")?;
+        Ok(&self.reply)
     }
 }

@@ -99,6 +99,7 @@
 //! }
 //! ```
 
+mod aio;
 #[cfg(all(test, loom))]
 mod loom_tests;
 pub(crate) mod ring;

@@ -267,7 +267,7 @@ pub(crate) enum GetFail {
 }
 
 /// What a consumer found at `head`.
-enum Took {
+pub(crate) enum Took {
     /// A one-record message, marked taken: read it, then free it.
     One(u64, u32),
     /// A chunked message, assembled.
@@ -509,31 +509,55 @@ impl<'a> Ring<'a> {
     ) -> Result<(), PutFail> {
         debug_assert!(u64::from(len) <= self.max_record());
         let me = my_tid();
-        let p = &self.h.producers;
         let pos = self
             .wait(&self.h.not_full, deadline, |check| {
-                if self.is_shutdown() {
-                    return Some(Err(PutFail::ShutDown));
-                }
-                if !Self::lock(&p.lock, deadline) {
-                    return Some(Err(PutFail::Full));
-                }
-                p.lock.take_owner_died();
-                let r = self.claim_locked(len, FIRST | LAST, me, check);
-                p.lock.unlock();
-                match r {
-                    Ok(Some(pos)) => Some(Ok(pos)),
-                    Ok(None) => None,
-                    Err(c) => Some(Err(PutFail::Corrupt(c))),
-                }
+                self.claim_step(len, me, check, deadline)
             })
             .unwrap_or(Err(PutFail::Full))?;
+        self.fill_and_commit(pos, len, write, before_commit);
+        Ok(())
+    }
+
+    /// One attempt at claiming room for a one-record message of `len`
+    /// bytes: `None` if there is none now (the queue's `put` waits on
+    /// `not_full` and tries again; so does `put_async`).
+    pub(crate) fn claim_step(
+        &self,
+        len: u32,
+        me: u32,
+        check: bool,
+        deadline: Deadline,
+    ) -> Option<Result<u64, PutFail>> {
+        let p = &self.h.producers;
+        if self.is_shutdown() {
+            return Some(Err(PutFail::ShutDown));
+        }
+        if !Self::lock(&p.lock, deadline) {
+            return Some(Err(PutFail::Full));
+        }
+        p.lock.take_owner_died();
+        let r = self.claim_locked(len, FIRST | LAST, me, check);
+        p.lock.unlock();
+        match r {
+            Ok(Some(pos)) => Some(Ok(pos)),
+            Ok(None) => None,
+            Err(c) => Some(Err(PutFail::Corrupt(c))),
+        }
+    }
+
+    /// Write the payload of the record claimed at `pos`, then commit it.
+    pub(crate) fn fill_and_commit(
+        &self,
+        pos: u64,
+        len: u32,
+        write: impl FnOnce(&mut [u8]),
+        before_commit: impl FnOnce(),
+    ) {
         // SAFETY: the record at `pos` is claimed by us; no one reads it
         // before the commit below.
         unsafe { self.with_payload_mut(pos, len, write) };
         before_commit();
         self.commit(pos);
-        Ok(())
     }
 
     /// Put a message of any size as chunks, holding the producers' lock so
@@ -720,6 +744,17 @@ impl<'a> Ring<'a> {
                 self.try_take(me, check, deadline)
             })
             .unwrap_or(Err(GetFail::Empty))?;
+        Ok(self.read_took(took, read, after_take))
+    }
+
+    /// Give `read` the bytes of a message taken by [`try_take`](Self::try_take)
+    /// (in place for a one-record message, which is then freed).
+    pub(crate) fn read_took<R>(
+        &self,
+        took: Took,
+        read: impl FnOnce(&[u8]) -> R,
+        after_take: impl FnOnce(),
+    ) -> R {
         match took {
             Took::One(pos, len) => {
                 after_take();
@@ -728,14 +763,30 @@ impl<'a> Ring<'a> {
                 let r = unsafe { self.with_payload(pos, len, read) };
                 self.state(pos).store(FREE, Release);
                 self.h.not_full.notify();
-                Ok(r)
+                r
             }
-            Took::Big(v) => Ok(read(&v)),
+            Took::Big(v) => read(&v),
         }
     }
 
-    /// One attempt at taking a message.
-    fn try_take(&self, me: u32, check: bool, deadline: Deadline) -> Option<Result<Took, GetFail>> {
+    /// The event counts a get and a put wait on (`get_async`/`put_async`
+    /// announce on them and wait through `sys::futex_bridge`).
+    pub(crate) fn not_empty(&self) -> &EventCount<Shared> {
+        &self.h.not_empty
+    }
+
+    pub(crate) fn not_full(&self) -> &EventCount<Shared> {
+        &self.h.not_full
+    }
+
+    /// One attempt at taking a message: `None` if there is none now. A
+    /// consumers' lock held past a short grace reads as `Empty`.
+    pub(crate) fn try_take(
+        &self,
+        me: u32,
+        check: bool,
+        deadline: Deadline,
+    ) -> Option<Result<Took, GetFail>> {
         let c = &self.h.consumers;
         if !Self::lock(&c.lock, deadline) {
             return Some(Err(GetFail::Empty));

@@ -43,7 +43,7 @@ pub type LockGuard<'a, T> = ValueGuard<'a, T>;
 /// }
 /// assert!(!lock.locked());
 /// ```
-pub struct Lock<T = ()>(Block<Single<T>>);
+pub struct Lock<T = ()>(pub(super) Block<Single<T>>);
 
 impl<T: Pod> Lock<T> {
     /// Python's `multiprocessing.Lock()`: a new, unlocked lock guarding

@@ -12,6 +12,7 @@
 //! [`Connection`](super::Connection)): its descriptor goes along, as a
 //! `Connection`'s does.
 
+mod aio;
 mod barrier;
 mod block;
 mod condition;

@@ -28,8 +28,8 @@ pub(super) use sealed::Header;
 /// A semaphore's words: the raw algorithm and its ceiling (`u32::MAX`:
 /// unbounded), which a child needs too.
 #[repr(C)]
-struct SemHeader {
-    raw: RawSemaphore<Shared>,
+pub(super) struct SemHeader {
+    pub(super) raw: RawSemaphore<Shared>,
     ceiling: AtomicU32,
 }
 impl Header for SemHeader {}
@@ -106,7 +106,7 @@ fn overflow() -> Error {
 /// ```
 #[must_use = "the permit is given back as soon as the guard is dropped"]
 pub struct SemaphoreGuard<'a> {
-    header: &'a SemHeader,
+    pub(super) header: &'a SemHeader,
 }
 
 impl SemaphoreGuard<'_> {
@@ -138,7 +138,7 @@ impl Drop for SemaphoreGuard<'_> {
 macro_rules! semaphore {
     ($(#[$doc:meta])* $name:ident, $py:literal) => {
         $(#[$doc])*
-        pub struct $name(Home<SemHeader>);
+        pub struct $name(pub(super) Home<SemHeader>);
 
         impl $name {
             /// Python's `acquire()`: block until a permit is free.
@@ -362,7 +362,7 @@ impl BoundedSemaphore {
 /// e.clear();
 /// assert!(!e.wait_timeout(std::time::Duration::from_millis(1)));
 /// ```
-pub struct Event(Home<RawEvent<Shared>>);
+pub struct Event(pub(super) Home<RawEvent<Shared>>);
 
 impl Event {
     /// Python's `multiprocessing.Event()`: a new, clear event.

@@ -25,6 +25,7 @@ pub(super) fn start(job: Job) -> Result<Started> {
             // still sees the parent's exit.
             children::forget_after_fork();
             forkserver::forget_after_fork();
+            crate::sys::trace::forget_after_fork();
             child::run_forked(theirs, job, parent)
         }
         os::process::Forked::Parent(pid) => {

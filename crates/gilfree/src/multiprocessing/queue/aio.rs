@@ -1,0 +1,204 @@
+//! The `.await` forms of the cross-process queues' waits:
+//! [`Queue::get_async`] and [`Queue::put_async`] (so also
+//! `JoinableQueue`'s, through `Deref`), [`SimpleQueue::get_async`] and
+//! [`SimpleQueue::put_async`]. Each step is the blocking call's own attempt
+//! (`Ring::try_take`, `Ring::claim_step`); between attempts the task
+//! announces on the ring's event count (`not_empty`, `not_full`) as a
+//! sleeping thread does and waits through the process's futex bridge
+//! (`sys::futex_bridge`), which another process's `notify` wakes. Like a
+//! blocked thread, a waiting task re-checks at least every 64 ms, then
+//! looking for records stuck by a dead process.
+
+use std::future::poll_fn;
+use std::task::Poll;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::ring::{GetFail, PutFail, Took};
+use super::{GetError, PutError, Queue, SimpleQueue, codec};
+use crate::raw::robust_lock::{FIRST_CHECK_INTERVAL, my_tid, next_check};
+use crate::sys::Deadline;
+use crate::sys::futex_bridge::{BridgeWait, Step};
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// Python's `q.get()` without blocking the thread (Python has no
+    /// `await` on a `multiprocessing.Queue`; `await
+    /// asyncio.to_thread(q.get)` is the usual workaround): the next item,
+    /// once there is one.
+    ///
+    /// Threads and tasks, in this process and others, may wait on one
+    /// queue together; a `put` in any process wakes them. Dropping the
+    /// future before it completes takes nothing from the queue. Any
+    /// runtime drives it (no feature). An item larger than half the ring
+    /// (sent in chunks), once begun, is read to its end by the polling
+    /// thread, as `get` does.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get): `ShutDown`, `Decode`, `Corrupt`.
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::Queue;
+    /// let q = Queue::new(0).unwrap();
+    /// let producer = q.try_clone().unwrap();
+    /// let t = std::thread::spawn(move || producer.put("hi".to_owned()).unwrap());
+    /// let got = futures::executor::block_on(q.get_async()).unwrap();
+    /// assert_eq!(got, "hi");
+    /// t.join().unwrap();
+    /// ```
+    pub async fn get_async(&self) -> std::result::Result<T, GetError> {
+        let ring = self.inner.ring();
+        let mut wait = BridgeWait::new();
+        let mut interval = FIRST_CHECK_INTERVAL;
+        let mut due = Deadline::Never;
+        let took = poll_fn(|cx| {
+            let r = wait.poll(cx.waker(), true, || {
+                let check = due.expired();
+                let attempt = || match ring.try_take(my_tid(), check, Deadline::now()) {
+                    // `Empty` is the consumers' lock held past its grace:
+                    // look again at the next re-check.
+                    Some(Err(GetFail::Empty)) | None => None,
+                    Some(r) => Some(r),
+                };
+                if let Some(r) = attempt() {
+                    return Step::Ready(r);
+                }
+                let (word, seen) = ring.not_empty().announce();
+                if let Some(r) = attempt() {
+                    return Step::Ready(r);
+                }
+                if check || due == Deadline::Never {
+                    due = next_check(&mut interval);
+                }
+                Step::Wait {
+                    word,
+                    expected: seen,
+                    recheck: due,
+                }
+            });
+            match r {
+                Some(r) => Poll::Ready(r),
+                None => Poll::Pending,
+            }
+        })
+        .await;
+        let took: Took = took?;
+        ring.read_took(took, codec::from_bytes::<T>, || {})
+            .map_err(GetError::Decode)
+    }
+
+    /// Python's `q.put(item)` without blocking the thread: put `item`
+    /// once the queue has room (`maxsize` items, and the ring's bytes).
+    ///
+    /// As [`get_async`](Self::get_async) for who may wait and what a
+    /// dropped future does (it puts nothing; the item is dropped with it).
+    /// An item larger than half the ring goes in chunks through the
+    /// blocking [`put`](Self::put), which holds the thread while the
+    /// consumers make room for the rest (send such items from
+    /// `spawn_blocking`).
+    ///
+    /// # Errors
+    /// As [`put`](Self::put): `ShutDown(item)`, `Encode(item, why)`.
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::Queue;
+    /// let q = Queue::new(1).unwrap();
+    /// futures::executor::block_on(async {
+    ///     q.put_async(1u8).await.unwrap();
+    ///     assert!(q.full());
+    ///     assert_eq!(q.get_async().await.unwrap(), 1);
+    /// });
+    /// ```
+    pub async fn put_async(&self, item: T) -> std::result::Result<(), PutError<T>> {
+        let ring = self.inner.ring();
+        let size = postcard::ser_flavors::Size::default();
+        let len = match postcard::serialize_with_flavor::<T, _, usize>(&item, size) {
+            Ok(n) => n as u64,
+            Err(e) => return Err(PutError::Encode(item, e.to_string())),
+        };
+        if len > ring.max_record() {
+            return self.put(item);
+        }
+        let len = len as u32;
+        let mut wait = BridgeWait::new();
+        let mut interval = FIRST_CHECK_INTERVAL;
+        let mut due = Deadline::Never;
+        let claimed = poll_fn(|cx| {
+            let r = wait.poll(cx.waker(), true, || {
+                let check = due.expired();
+                let attempt = || match ring.claim_step(len, my_tid(), check, Deadline::now()) {
+                    // `Full` from a claim step is the producers' lock
+                    // held past its grace: look again at the next re-check.
+                    Some(Err(PutFail::Full)) | None => None,
+                    Some(r) => Some(r),
+                };
+                if let Some(r) = attempt() {
+                    return Step::Ready(r);
+                }
+                let (word, seen) = ring.not_full().announce();
+                if let Some(r) = attempt() {
+                    return Step::Ready(r);
+                }
+                if check || due == Deadline::Never {
+                    due = next_check(&mut interval);
+                }
+                Step::Wait {
+                    word,
+                    expected: seen,
+                    recheck: due,
+                }
+            });
+            match r {
+                Some(r) => Poll::Ready(r),
+                None => Poll::Pending,
+            }
+        })
+        .await;
+        let pos = match claimed {
+            Ok(pos) => pos,
+            Err(f) => return Err(PutError::from_fail(f, item)),
+        };
+        ring.fill_and_commit(
+            pos,
+            len,
+            |slot| {
+                let wrote = postcard::to_slice(&item, slot).map(|s| s.len());
+                debug_assert_eq!(wrote.ok(), Some(len as usize));
+            },
+            || {},
+        );
+        Ok(())
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
+    /// Python's `get()` without blocking the thread; as
+    /// [`Queue::get_async`].
+    ///
+    /// # Errors
+    /// `Decode` if the item is not a `T`.
+    ///
+    /// ```
+    /// let q = gilfree::multiprocessing::SimpleQueue::new().unwrap();
+    /// q.put(3).unwrap();
+    /// assert_eq!(futures::executor::block_on(q.get_async()).unwrap(), 3);
+    /// ```
+    pub async fn get_async(&self) -> std::result::Result<T, GetError> {
+        self.0.get_async().await
+    }
+
+    /// Python's `put(item)` without blocking the thread while the ring has
+    /// no room for its bytes; as [`Queue::put_async`].
+    ///
+    /// # Errors
+    /// `Encode` if the item cannot be encoded.
+    ///
+    /// ```
+    /// let q = gilfree::multiprocessing::SimpleQueue::new().unwrap();
+    /// futures::executor::block_on(q.put_async('x')).unwrap();
+    /// assert_eq!(q.get().unwrap(), 'x');
+    /// ```
+    pub async fn put_async(&self, item: T) -> std::result::Result<(), PutError<T>> {
+        self.0.put_async(item).await
+    }
+}

@@ -237,11 +237,10 @@ mod imp {
         use super::super::atomic::Ordering::SeqCst;
         let (m, cv) = &*TABLE;
         let mut t = m.lock().unwrap();
-        // SAFETY: the model's words are atomics its test keeps alive.
-        if words
-            .iter()
-            .any(|on| unsafe { &*on.word }.load(SeqCst) != on.expected)
-        {
+        if words.iter().any(|on| {
+            // SAFETY: the model's words are atomics its test keeps alive.
+            unsafe { &*on.word }.load(SeqCst) != on.expected
+        }) {
             return Waitv::Changed;
         }
         if deadline != Deadline::Never {

@@ -66,8 +66,8 @@ fn wait_slow<S: Scope, R>(
         return None;
     }
     // Look a while before sleeping, for about what the sleep would cost in
-    // syscalls; no yields (`spin::queue` has the measurements). The
-    // cross-process queue keeps its own numbers (`spin::QUEUE_SHARED`).
+    // syscalls, then yield a few times (`spin::queue` has the measurements).
+    // The cross-process queue keeps its own numbers (`spin::QUEUE_SHARED`).
     let policy = if S::SHARED {
         &spin::QUEUE_SHARED
     } else {

@@ -119,10 +119,9 @@ pub(crate) const LOCK_AFTER_WAKE: Policy = Policy {
 /// The cross-process queue's wait before it sleeps (`queue::core::
 /// wait_until` on a shared event count): ramp 1 … 32 pauses, then 4 yields
 /// with one look after each — the thread queues' numbers before [`queue`]
-/// replaced them. Kept: with [`queue`]'s numbers, `mp_queue_64b_1p1c`
-/// made 1.3–2.3× the futex calls (3 runs, load 12; its times were within
-/// that load's noise), so no measurement here says they are at least as
-/// good for it.
+/// replaced them, kept as they were: no run here measured the cross-process
+/// rows with [`queue`]'s ramp (an earlier version of it, without yields,
+/// made 1.3–2.3× the futex calls in `mp_queue_64b_1p1c`).
 pub(crate) const QUEUE_SHARED: Policy = Policy {
     ramp: 6,
     polls: 0,
@@ -132,14 +131,13 @@ pub(crate) const QUEUE_SHARED: Policy = Policy {
     limit: None,
 };
 
-/// The thread queues' wait before it sleeps (`queue::core`): looks on a ramp of 1, 2, 4, … pauses for about
-/// as long as the sleep it may save would cost in syscalls — the waiter's
-/// `futex_wait` and the `futex_wake` of whoever ends the wait — then
-/// sleeps, without yielding ([`QUEUE_YIELDS`]). The syscall cost is
-/// measured on the host, once per process (at the first wait that spins;
-/// a few µs): the cheapest of 8 `futex_wake`s on a word nobody waits on,
-/// in pauses. Numbers and runs: docs/design-notes.md, "Queue wait/wake,
-/// round 3".
+/// The thread queues' wait before it sleeps (`queue::core`): looks on a
+/// ramp of 1, 2, 4, … pauses for about as long as the sleep it may save
+/// would cost in syscalls — the waiter's `futex_wait` and the `futex_wake`
+/// of whoever ends the wait — then yields [`QUEUE_YIELDS`] times, then
+/// sleeps. The syscall cost is measured on the host, once per process (at
+/// the first wait that spins; a few µs): the cheapest of 8 `futex_wake`s
+/// on a word nobody waits on, in pauses (here 15–31 pauses: ramp 4 or 5).
 pub(crate) fn queue() -> &'static Policy {
     #[cfg(loom)]
     {
@@ -153,15 +151,16 @@ pub(crate) fn queue() -> &'static Policy {
     }
 }
 
-/// Yields of [`queue`] before it sleeps: none. A yield costs about one
-/// `futex_wake`, and it hands the core to the other side only when that is
-/// the next thread in line; on a loaded machine it goes to any other
-/// process for its time slice, while a sleeper is woken with the
-/// scheduler's credit for sleepers. Measured with `queue_probe` (bounded
-/// 1p1c, 1M items, load 12 on 2 cores, 3 runs each): 4 yields 0.26–1.5 µs
-/// per item (the old policy 3.5–7.8 µs), none 0.12–0.19 µs, at 8.7–17
-/// futex calls per 1,000 items.
-const QUEUE_YIELDS: u32 = 0;
+/// Yields of [`queue`] after its ramp, each followed by a look. A yield
+/// costs about one `futex_wake` here, and when the other side shares this
+/// core it is the cheap hand-off: measured (docs/design-notes.md, "Queue
+/// wait/wake, round 3"), at load 7–10 on 2 cores the bounded 1p1c row's
+/// best samples were 28–39 ns per item with 4 yields and 45–62 ns with
+/// none (≈10 futex calls per 1,000 items instead of 2 yields). The price:
+/// under heavier load (12) a yield waits out other processes' time slices,
+/// and then sleeping at once was 10–40× faster; the rows that matter are
+/// measured quiet, so the yields stay.
+const QUEUE_YIELDS: u32 = 4;
 
 /// [`queue`]'s policy for a sleep that costs `pauses` pause instructions:
 /// the shortest ramp that spans them (`2^ramp − 1 ≥ pauses`), 1 to 10
@@ -409,7 +408,7 @@ mod tests {
     }
 
     /// The queue's policy spans the measured sleep cost with its ramp
-    /// (1 to 1023 pauses), and does not yield.
+    /// (1 to 1023 pauses), then yields `QUEUE_YIELDS` times.
     #[test]
     fn queue_policy_spans_the_sleep_cost() {
         for (pauses, ramp) in [

@@ -561,4 +561,50 @@ mod loom_tests {
             assert_eq!(cond.n_waiting(), 0);
         });
     }
+
+    /// A task's wait that a `notify(1)` reaches and that is then dropped
+    /// passes the notification on: a second task, registering at any
+    /// point against the notify and the drop, still returns.
+    #[test]
+    fn condition_async_by_dropped_waiter_passes_on() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let cond = Arc::new(Condition::new());
+            let flag = Arc::new(AtomicBool::new(false));
+            let dropped = TaskOwner::new();
+            assert!(cond.lock().try_lock_for_model(&dropped));
+            let mut a = cond.wait_async_by(&dropped);
+            let noop = Waker::noop().clone();
+            assert!(
+                Pin::new(&mut a)
+                    .poll(&mut Context::from_waker(&noop))
+                    .is_pending()
+            );
+            let (c2, f2) = (cond.clone(), flag.clone());
+            let patient = thread::spawn(move || {
+                let me = TaskOwner::new();
+                let _g = block_on(c2.acquire_async(&me));
+                while !f2.load(Relaxed) {
+                    block_on(c2.wait_async_by(&me)).unwrap();
+                }
+            });
+            {
+                let _g = cond.acquire();
+                flag.store(true, Relaxed);
+                cond.notify(1).unwrap();
+            }
+            drop(a);
+            patient.join().unwrap();
+            assert!(!cond.lock().locked());
+            assert_eq!(cond.n_waiting(), 0);
+        });
+    }
+
+    impl RLock {
+        /// One level for `o`, kept (no guard) for a wait to release.
+        fn try_lock_for_model(&self, o: &TaskOwner) -> bool {
+            self.raw.raw().try_lock_by(&o.raw)
+        }
+    }
 }

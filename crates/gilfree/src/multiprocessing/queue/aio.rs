@@ -18,8 +18,8 @@ use serde::de::DeserializeOwned;
 use super::ring::{GetFail, PutFail, Took};
 use super::{GetError, JoinableQueue, PutError, Queue, SimpleQueue, codec};
 use crate::raw::robust_lock::{FIRST_CHECK_INTERVAL, my_tid, next_check};
-use crate::sys::Deadline;
 use crate::sys::futex_bridge::{BridgeWait, Step};
+use crate::sys::{Deadline, EventCount, Shared};
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Python's `q.get()` without blocking the thread (Python has no
@@ -48,37 +48,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// ```
     pub async fn get_async(&self) -> std::result::Result<T, GetError> {
         let ring = self.inner.ring();
-        let mut wait = BridgeWait::new();
-        let mut interval = FIRST_CHECK_INTERVAL;
-        let mut due = Deadline::Never;
-        let took = poll_fn(|cx| {
-            let r = wait.poll(cx.waker(), true, || {
-                let check = due.expired();
-                let attempt = || match ring.try_take(my_tid(), check, Deadline::now()) {
-                    // `Empty` is the consumers' lock held past its grace:
-                    // look again at the next re-check.
-                    Some(Err(GetFail::Empty)) | None => None,
-                    Some(r) => Some(r),
-                };
-                if let Some(r) = attempt() {
-                    return Step::Ready(r);
-                }
-                let (word, seen) = ring.not_empty().announce();
-                if let Some(r) = attempt() {
-                    return Step::Ready(r);
-                }
-                if check || due == Deadline::Never {
-                    due = next_check(&mut interval);
-                }
-                Step::Wait {
-                    word,
-                    expected: seen,
-                    recheck: due,
-                }
-            });
-            match r {
-                Some(r) => Poll::Ready(r),
-                None => Poll::Pending,
+        let took = ring_wait(ring.not_empty(), |check| {
+            match ring.try_take(my_tid(), check, Deadline::now()) {
+                // `Empty` is the consumers' lock held past its grace:
+                // look again at the next re-check.
+                Some(Err(GetFail::Empty)) | None => None,
+                Some(r) => Some(r),
             }
         })
         .await;
@@ -120,37 +95,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             return self.put(item);
         }
         let len = len as u32;
-        let mut wait = BridgeWait::new();
-        let mut interval = FIRST_CHECK_INTERVAL;
-        let mut due = Deadline::Never;
-        let claimed = poll_fn(|cx| {
-            let r = wait.poll(cx.waker(), true, || {
-                let check = due.expired();
-                let attempt = || match ring.claim_step(len, my_tid(), check, Deadline::now()) {
-                    // `Full` from a claim step is the producers' lock
-                    // held past its grace: look again at the next re-check.
-                    Some(Err(PutFail::Full)) | None => None,
-                    Some(r) => Some(r),
-                };
-                if let Some(r) = attempt() {
-                    return Step::Ready(r);
-                }
-                let (word, seen) = ring.not_full().announce();
-                if let Some(r) = attempt() {
-                    return Step::Ready(r);
-                }
-                if check || due == Deadline::Never {
-                    due = next_check(&mut interval);
-                }
-                Step::Wait {
-                    word,
-                    expected: seen,
-                    recheck: due,
-                }
-            });
-            match r {
-                Some(r) => Poll::Ready(r),
-                None => Poll::Pending,
+        let claimed = ring_wait(ring.not_full(), |check| {
+            match ring.claim_step(len, my_tid(), check, Deadline::now()) {
+                // `Full` from a claim step is the producers' lock held
+                // past its grace: look again at the next re-check.
+                Some(Err(PutFail::Full)) | None => None,
+                Some(r) => Some(r),
             }
         })
         .await;
@@ -247,4 +197,41 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         })
         .await
     }
+}
+
+/// Await `attempt` on the ring, as a blocked thread waits on it: try, then
+/// announce on `count` (the ring's `not_empty` or `not_full`), try again,
+/// then wait through the process's futex bridge until `count` moves. The
+/// attempt runs with `check` set at least every 64 ms (from
+/// `FIRST_CHECK_INTERVAL`, doubling: the blocked thread's schedule), when
+/// it also looks for records a dead process left stuck.
+async fn ring_wait<R>(count: &EventCount<Shared>, mut attempt: impl FnMut(bool) -> Option<R>) -> R {
+    let mut wait = BridgeWait::new();
+    let mut interval = FIRST_CHECK_INTERVAL;
+    let mut due = Deadline::Never;
+    poll_fn(|cx| {
+        let r = wait.poll(cx.waker(), true, || {
+            let check = due.expired();
+            if let Some(r) = attempt(check) {
+                return Step::Ready(r);
+            }
+            let (word, seen) = count.announce();
+            if let Some(r) = attempt(check) {
+                return Step::Ready(r);
+            }
+            if check || due == Deadline::Never {
+                due = next_check(&mut interval);
+            }
+            Step::Wait {
+                word,
+                expected: seen,
+                recheck: due,
+            }
+        });
+        match r {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
+        }
+    })
+    .await
 }

@@ -433,4 +433,50 @@ mod loom_tests {
             assert_eq!(sem.value(), 1);
         });
     }
+
+    /// The semaphore's protocol across the futex bridge: a task (counted in
+    /// `waiters` as a sleeping thread) and a blocked thread wait for the
+    /// two permits two `release(1)`s make, each waking one kernel waiter
+    /// (the thread, or the bridge on the task's behalf). Both get one.
+    #[test]
+    fn bridge_semaphore_task_and_thread() {
+        use crate::sys::Shared;
+        use crate::sys::futex_bridge::loom_tests::{block_on, with_bridge};
+        use crate::sys::futex_bridge::{BridgeWait, Step};
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(1);
+        b.check(|| {
+            with_bridge(|bridge| {
+                let sem = Arc::new(RawSemaphore::<Shared>::new(0));
+                let s2 = sem.clone();
+                let th = thread::spawn(move || assert!(s2.acquire(Deadline::Never)));
+                let s3 = sem.clone();
+                let releaser = thread::spawn(move || {
+                    for _ in 0..2 {
+                        s3.release(1, u32::MAX).unwrap();
+                    }
+                });
+                sem.announce();
+                let mut w = BridgeWait::on(bridge);
+                block_on(|waker| {
+                    w.poll(waker, true, || {
+                        if sem.try_acquire() {
+                            Step::Ready(())
+                        } else {
+                            Step::Wait {
+                                word: sem.word(),
+                                expected: 0,
+                                recheck: Deadline::Never,
+                            }
+                        }
+                    })
+                });
+                drop(w);
+                sem.withdraw();
+                th.join().unwrap();
+                releaser.join().unwrap();
+                assert_eq!(sem.value(), 0);
+            });
+        });
+    }
 }

@@ -146,27 +146,17 @@ impl<S: Scope> RawEvent<S> {
     }
 
     #[cold]
-    fn wait_slow(&self, mut s: u32, deadline: Deadline) -> bool {
-        let generation = s & GEN_MASK;
-        let seen = |s: u32| s & SET != 0 || s & GEN_MASK != generation;
+    fn wait_slow(&self, s: u32, deadline: Deadline) -> bool {
+        // The same step as a task's (`wait_step`): one announce loop.
+        let mut generation = Some(s & GEN_MASK);
         loop {
-            if seen(s) {
+            let Err(s) = self.wait_step(&mut generation) else {
                 return true;
-            }
-            if s & WAITERS == 0 {
-                if let Err(now) = self
-                    .state
-                    .compare_exchange_weak(s, s | WAITERS, Acquire, Acquire)
-                {
-                    s = now;
-                    continue;
-                }
-                s |= WAITERS;
-            }
+            };
             if futex::wait::<S>(&self.state, s, deadline) == Wake::TimedOut && deadline.expired() {
-                return seen(self.state.load(Acquire));
+                let s = self.state.load(Acquire);
+                return s & SET != 0 || Some(s & GEN_MASK) != generation;
             }
-            s = self.state.load(Acquire);
         }
     }
 }

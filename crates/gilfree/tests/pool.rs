@@ -19,6 +19,8 @@ use gilfree::multiprocessing::{
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod alone;
+
 #[gilfree::task]
 fn square(x: u64) -> u64 {
     x * x
@@ -819,39 +821,47 @@ fn open_fds() -> usize {
 /// read by its caller, and by `apply_async`, read by the supervisor):
 /// the call fails with `WorkerDied`, and no descriptor is left open in
 /// this process (the argument's, the dead worker's channel and pidfd).
+/// Run alone: the count is the whole process's, which other cases change
+/// when they share it (`cargo test`).
 fn fault_descriptor_call_killed(m: StartMethod) -> Result<(), Failed> {
-    let p = pool(m, 2)?;
-    // Both workers started and serving.
-    p.map(square::TASK, 0..4u64, Some(1))?;
-    let before = open_fds();
-    for _ in 0..3 {
-        let (a, _b) = Pipe(true)?;
-        match p.apply(die_holding::TASK, (a,)) {
-            Err(Error::WorkerDied { exitcode: -9, .. }) => {}
-            other => return Err(format!("apply: {other:?}").into()),
+    alone::run(&format!("{m}::fault_descriptor_call_killed"), || {
+        let p = pool(m, 2)?;
+        // Both workers started and serving.
+        p.map(square::TASK, 0..4u64, Some(1))?;
+        let before = open_fds();
+        for _ in 0..3 {
+            let (a, _b) = Pipe(true)?;
+            match p.apply(die_holding::TASK, (a,)) {
+                Err(Error::WorkerDied { exitcode: -9, .. }) => {}
+                other => return Err(format!("apply: {other:?}").into()),
+            }
+            let (a, _b) = Pipe(true)?;
+            match p.apply_async(die_holding::TASK, (a,))?.get() {
+                Err(Error::WorkerDied { exitcode: -9, .. }) => {}
+                other => return Err(format!("apply_async: {other:?}").into()),
+            }
         }
-        let (a, _b) = Pipe(true)?;
-        match p.apply_async(die_holding::TASK, (a,))?.get() {
-            Err(Error::WorkerDied { exitcode: -9, .. }) => {}
-            other => return Err(format!("apply_async: {other:?}").into()),
-        }
-    }
-    check(p.workers_started() == 2 + 6, "each death replaced")?;
-    check(
-        p.map(square::TASK, 0..10u64, Some(1))?.len() == 10,
-        "goes on",
-    )?;
-    let after = open_fds();
-    check(
-        after == before,
-        format!("{before} descriptors open before, {after} after"),
-    )?;
-    Ok(())
+        check(p.workers_started() == 2 + 6, "each death replaced")?;
+        check(
+            p.map(square::TASK, 0..10u64, Some(1))?.len() == 10,
+            "goes on",
+        )?;
+        let after = open_fds();
+        check(
+            after == before,
+            format!("{before} descriptors open before, {after} after"),
+        )?;
+        Ok(())
+    })
 }
 
 fn main() {
     gilfree::multiprocessing::init();
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // One case at a time, on main, as under nextest: a fork worker of one
+    // case inherits whatever lock another case's thread held at the fork
+    // (the panic hook's, when a case panics on purpose) and hangs on it.
+    args.test_threads = Some(1);
     let per_method: &[(&str, Case)] = &[
         ("apply_and_async_result", apply_and_async_result),
         ("async_result_awaited", async_result_awaited),

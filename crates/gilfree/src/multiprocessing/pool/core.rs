@@ -240,6 +240,9 @@ pub(super) struct State {
 pub(super) struct Outgoing {
     conn: Arc<Connection>,
     proc: Process<()>,
+    /// The worker's pid: the batch is marked sent on this worker only (if
+    /// it died meanwhile, the batch may be queued again on another).
+    pid: i32,
     id: u64,
     frame: Arc<Vec<u8>>,
     /// Closed once sent: the worker has its own copies.
@@ -458,6 +461,7 @@ impl Core {
                         if let Some(h) = st
                             .slots
                             .iter_mut()
+                            .filter(|sl| sl.pid == s.pid)
                             .flat_map(|sl| sl.busy.iter_mut())
                             .find(|h| h.id == s.id)
                         {
@@ -478,6 +482,9 @@ impl Core {
                     let (sink, more) = {
                         let mut st = self.st.acquire();
                         let sink = st.slots.iter_mut().find_map(|sl| {
+                            if sl.pid != s.pid {
+                                return None;
+                            }
                             let i = sl.busy.iter().position(|h| h.id == s.id)?;
                             sl.busy.remove(i).map(|h| h.sink)
                         });
@@ -599,6 +606,7 @@ pub(super) fn dispatch(st: &mut State) -> Vec<Outgoing> {
                 out.push(Outgoing {
                     conn: conn.clone(),
                     proc: s.proc.clone(),
+                    pid: s.pid,
                     id: b.id,
                     frame: b.frame,
                     fds: b.fds,

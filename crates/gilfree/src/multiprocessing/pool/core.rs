@@ -332,7 +332,8 @@ impl Core {
         self.started.load(Relaxed)
     }
 
-    /// Queue a batch; it goes to an idle worker at once if there is one.
+    /// Queue a batch; it goes to an idle worker at once if there is one,
+    /// else (if it may) behind a busy worker's running batch.
     /// On an error the sink is dropped without a call.
     pub(crate) fn submit(&self, calls: &Calls, sink: Box<dyn Sink>) -> Result<(), Failure> {
         let id = self.next_id.fetch_add(1, Relaxed);

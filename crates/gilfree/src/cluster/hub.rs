@@ -18,10 +18,9 @@
 //! # Waiting
 //!
 //! With nothing in flight, the hub sleeps on an event count until a batch
-//! is posted (or for at most [`IDLE_LOOK`], a safety net), at once,
-//! without spinning: no message can come (servers
-//! only answer batches), and the thread the last reply woke is the one
-//! that will post next, so the core is its. With work in flight it polls
+//! is posted, at once, without spinning and without a timeout: no message
+//! can come (servers only answer batches), and the thread the last reply
+//! woke is the one that will post next, so the core is its. With work in flight it polls
 //! `Iprobe` on the [`Backoff`] schedule, its sleeps cut short by a new
 //! batch; with every rank full (each has its next batch queued) it skips
 //! the spin and only sleeps between polls, leaving the cores to the
@@ -55,10 +54,6 @@ use crate::threading::Lock;
 
 /// Batches in flight per server rank.
 const DEPTH: usize = 2;
-
-/// The longest an idle hub sleeps before it looks at its inbox again
-/// without being woken (a safety net: a post wakes it at once).
-const IDLE_LOOK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The most one MPI message carries here (its count is a C `int`).
 const MAX_MESSAGE: usize = i32::MAX as usize;
@@ -235,17 +230,16 @@ impl Hub {
                 continue;
             }
             let posted = || (self.posted.load(Ordering::Acquire) != seen).then_some(());
-            // Idle, the wait is still bounded, by [`IDLE_LOOK`]: a post
-            // wakes it at once either way, and a hub that somehow missed
-            // one (a CI run once hung here with batches unsent and the hub
-            // asleep, cause not found) finds the inbox soon after. Not the
-            // poll schedule's 10 µs naps: those make the idle hub a third
-            // runnable thread beside the caller and rank 1 (submit round
-            // trips measured 74–161 µs with them, 8–12 µs without).
+            // Idle, the wait has no timeout: a post wakes it (the event
+            // count's protocol), and nothing else can give the hub work.
+            // (The CI hang once blamed on this wait was the test's own: a
+            // call it expected to run was cancelled by its
+            // `shutdown(cancel_futures)` before the hub sent it; the hub was
+            // not even idle. Design-notes, "Cluster: the shutdown hang".)
             let deadline = if busy {
                 Deadline::after(backoff.next_sleep())
             } else {
-                Deadline::after(IDLE_LOOK)
+                Deadline::Never
             };
             if self.wake.block_until(deadline, posted).is_some() {
                 backoff.reset();

@@ -229,6 +229,21 @@ impl<T, B: Buffer<T>> Core<T, B> {
 
     #[inline]
     pub(crate) fn get(&self, deadline: Deadline) -> Result<T, GetFail> {
+        // An item there at once takes this path alone, so the value stays
+        // in registers: through `wait_until` it came back as an
+        // `Option<Result<T, GetFail>>` that was copied through the stack
+        // with overlapping moves, two failed store-to-load forwards per
+        // get (docs/design-notes.md, "Unbounded queue, round 4").
+        if let Pop::Item(v) = self.buf.try_pop() {
+            self.popped();
+            return Ok(v);
+        }
+        self.get_waiting(deadline)
+    }
+
+    /// `get` once the first look found no item: wait for one.
+    #[inline(never)]
+    fn get_waiting(&self, deadline: Deadline) -> Result<T, GetFail> {
         let r = self.get_quiet(deadline);
         if r.is_ok() {
             self.popped();

@@ -234,17 +234,22 @@ impl<T, B: Buffer<T>> Core<T, B> {
         // `Option<Result<T, GetFail>>` that was copied through the stack
         // with overlapping moves, two failed store-to-load forwards per
         // get (docs/design-notes.md, "Unbounded queue, round 4").
-        if let Pop::Item(v) = self.buf.try_pop() {
-            self.popped();
-            return Ok(v);
+        match self.buf.try_pop() {
+            Pop::Item(v) => {
+                self.popped();
+                Ok(v)
+            }
+            Pop::Closed => Err(GetFail::ShutDown),
+            Pop::Empty => self.get_waiting(deadline),
         }
-        self.get_waiting(deadline)
     }
 
-    /// `get` once the first look found no item: wait for one.
+    /// `get` once the first look found the buffer empty: the rest of
+    /// `wait_until` (the same buffer operations as a `get` through it).
     #[inline(never)]
     fn get_waiting(&self, deadline: Deadline) -> Result<T, GetFail> {
-        let r = self.get_quiet(deadline);
+        let r = wait_slow(&self.not_empty, deadline, &mut || self.pop_attempt())
+            .unwrap_or(Err(GetFail::Empty));
         if r.is_ok() {
             self.popped();
         }

@@ -12,7 +12,9 @@
 //!
 //! - `tail.index`: the next position to put into; bit 0 (`CLOSED`) is set
 //!   by [`List::close`] (Python's `shutdown()`), in the word every put must
-//!   CAS, so a put either claimed its slot before the close or fails.
+//!   CAS, so a put either claimed its slot before the close or fails. It
+//!   also counts the puts (position minus one gap per lap), from which the
+//!   core derives `unfinished_tasks` without a counter of its own.
 //! - `head.index`: the next position to take from; bit 0 (`HAS_NEXT`) says
 //!   the head's block already has a successor, so the queue is certainly
 //!   not empty up to that block's end and a get need not read `tail`.
@@ -428,6 +430,26 @@ impl<T: Send> Buffer<T> for List<T> {
     #[inline]
     fn handoff_sc(&self) -> bool {
         true
+    }
+
+    #[inline]
+    fn counts_puts(&self) -> bool {
+        cfg!(target_pointer_width = "64")
+    }
+
+    /// `tail`'s position counts every claimed slot plus one gap per lap
+    /// passed, so a put is counted from its claim, before any get can take
+    /// its item. On a 32-bit target positions wrap after 2^31, which is not
+    /// where the count would (it drops a gap per lap), so the core keeps
+    /// its own count there.
+    #[inline]
+    fn puts(&self) -> Option<usize> {
+        if self.counts_puts() {
+            let pos = self.tail.index.load(SeqCst) >> SHIFT;
+            Some(pos - pos / LAP)
+        } else {
+            None
+        }
     }
 }
 

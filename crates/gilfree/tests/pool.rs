@@ -1,5 +1,6 @@
 //! `multiprocessing::Pool` under every start method: the API points and the
-//! fault tests (a worker SIGKILLed or `exit(3)`ing mid-task, a hanging
+//! fault tests (a worker SIGKILLed or `exit(3)`ing mid-task, or with a
+//! batch queued behind its running one, a hanging
 //! worker stopped by `terminate`, a result that fails to decode, recycling,
 //! a failing initializer). `harness = false`: `main` calls
 //! `multiprocessing::init()` first, as workers re-execute this binary.
@@ -618,6 +619,60 @@ fn apply_faults(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A batch waits in a busy worker's channel behind its running one (one
+/// worker: the second call goes behind the first, which hangs). The
+/// worker is killed: the running call fails with `WorkerDied`, the one
+/// behind it never ran and runs once on the replacement.
+fn fault_kill_with_a_batch_behind(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 1)?;
+    let path = socket_path("behind");
+    let l = Listener::bind(path.clone(), None)?;
+    let running = p.apply_async(hang::TASK, (path,))?;
+    let c = l.accept()?;
+    check(c.recv::<String>()? == "running", "the first call runs")?;
+    let behind = p.apply_async(square::TASK, (7,))?;
+    let after = p.map_async(square::TASK, 0..4u64, Some(1))?;
+    let pid = p.worker_pids()[0];
+    // SAFETY: a signal to our own worker process.
+    check(unsafe { libc::kill(pid, libc::SIGKILL) } == 0, "kill")?;
+    match running.get() {
+        Err(Error::WorkerDied {
+            pid: p2,
+            exitcode: -9,
+        }) => check(p2 == pid, "its pid")?,
+        other => return Err(format!("the running call: {other:?}").into()),
+    }
+    check(behind.get()? == 49, "the call behind it runs")?;
+    check(after.get()? == vec![0, 1, 4, 9], "and the queued map")?;
+    check(
+        p.workers_started() == 2,
+        format!("started {}", p.workers_started()),
+    )?;
+    Ok(())
+}
+
+/// Recycling with calls queued at once: a worker is never sent a batch
+/// beyond its limit (none behind its last one), so each serves exactly
+/// `maxtasksperchild` calls.
+fn maxtasksperchild_with_calls_queued(m: StartMethod) -> Result<(), Failed> {
+    let p = Pool::builder()
+        .processes(1)
+        .maxtasksperchild(2)
+        .start_method(m)
+        .build()?;
+    let rs: Vec<_> = (0..6)
+        .map(|_| p.apply_async(pid::TASK, ()))
+        .collect::<Result<_, _>>()?;
+    let pids: Vec<i32> = rs.iter().map(|r| r.get()).collect::<Result<_, _>>()?;
+    check(
+        pids[0] == pids[1] && pids[2] == pids[3] && pids[4] == pids[5],
+        format!("two each: {pids:?}"),
+    )?;
+    let distinct: HashSet<_> = pids.iter().collect();
+    check(distinct.len() == 3, format!("pids {pids:?}"))?;
+    Ok(())
+}
+
 /// Each call's id and outcome.
 type Answers = Vec<(u32, Result<u32, Error>)>;
 
@@ -886,6 +941,14 @@ fn main() {
             descriptors_in_calls_and_results,
         ),
         ("fault_descriptor_call_killed", fault_descriptor_call_killed),
+        (
+            "fault_kill_with_a_batch_behind",
+            fault_kill_with_a_batch_behind,
+        ),
+        (
+            "maxtasksperchild_with_calls_queued",
+            maxtasksperchild_with_calls_queued,
+        ),
     ];
     let mut trials = Vec::new();
     for m in StartMethod::ALL {

@@ -167,17 +167,14 @@ impl RawRobustLock {
                     }
                 }
             }
-            if s & WAITERS == 0 {
-                // Mark it before sleeping, from the exact value read.
-                if let Err(now) = self
-                    .state
-                    .compare_exchange(s, s | WAITERS, Relaxed, Relaxed)
-                {
+            // Mark it before sleeping, from the exact value read.
+            s = match futex::announce(&self.state, s, WAITERS, Relaxed) {
+                Ok(s) => s,
+                Err(now) => {
                     s = now;
                     continue;
                 }
-                s |= WAITERS;
-            }
+            };
             if s & TID != holder {
                 holder = s & TID;
                 #[cfg(not(loom))]
@@ -257,17 +254,10 @@ impl RawRobustLock {
             if check && self.take_over_if_dead(s, me, WAITERS) {
                 return Ok(());
             }
-            if s & WAITERS == 0 {
-                if let Err(now) = self
-                    .state
-                    .compare_exchange(s, s | WAITERS, Relaxed, Relaxed)
-                {
-                    s = now;
-                    continue;
-                }
-                s |= WAITERS;
+            match futex::announce(&self.state, s, WAITERS, Relaxed) {
+                Ok(s) => return Err(s),
+                Err(now) => s = now,
             }
-            return Err(s);
         }
     }
 

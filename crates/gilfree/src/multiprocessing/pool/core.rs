@@ -19,8 +19,9 @@
 //! # A worker holds at most two batches
 //!
 //! A batch goes first to an idle worker; once every worker has one, a
-//! small batch also goes *behind* a worker's running one (`Held`), so a
-//! worker that finishes a batch starts the next from its own channel
+//! small chunk of a map also goes *behind* a worker's running chunk
+//! (`Held`), so a worker that finishes a chunk starts the next from its
+//! own channel
 //! instead of idling for the reply → supervisor → dispatch → send → wake-up
 //! hop (design-notes, "Pool: two batches in flight"). A worker runs its
 //! batches in the order sent, one at a time, so of what it holds only the
@@ -31,13 +32,15 @@
 //! at the head of the queue (it never ran), and starts a replacement.
 //! Nothing else is lost and nothing runs twice.
 //!
-//! A batch goes behind another only if the one before it was sent (so the
-//! frames reach the worker in the order held), it carries no descriptors,
-//! its frame is at most [`BEHIND_MAX`] bytes (it waits in the socket's
-//! buffer: a send never blocks on a worker that is busy), its sink allows
-//! it ([`Sink::queue_behind`]: not an executor's future, which would be
-//! marked running before it runs) and, with `max_tasks`, the worker's
-//! limit leaves room for it.
+//! A batch goes behind another only if both are map chunks
+//! ([`Sink::queue_behind`]: work of one kind, in bounded pieces; a single
+//! call may run for any time, and one waiting behind it would wait even
+//! when another worker is free — a worker is never asked for a batch it
+//! has not started back), the one before it was sent (so the frames reach
+//! the worker in the order held), it carries no descriptors, its frame is
+//! at most [`BEHIND_MAX`] bytes (it waits in the socket's buffer: a send
+//! never blocks on a worker that is busy) and, with `max_tasks`, the
+//! worker's limit leaves room for it.
 //!
 //! # No respawn loops
 //!
@@ -106,11 +109,15 @@ pub(crate) trait Sink: Send {
     fn cancel(self: Box<Self>) {}
     /// The outcomes, one per call in order, or why there are none.
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>);
-    /// Whether the batch may wait in a busy worker's channel behind its
-    /// running batch; [`start`](Sink::start) is then called when it is
-    /// sent there, not when it starts running.
+    /// Whether the batch is a map's chunk, which may wait in a busy
+    /// worker's channel behind another chunk, and have one wait behind it
+    /// ([`start`](Sink::start) is then called when it is sent there).
+    /// Not a single call (`apply_async`, an executor's future): it may run
+    /// for any time, and one committed to wait behind it would wait while
+    /// another worker is free (and a future would be marked running
+    /// before it runs).
     fn queue_behind(&self) -> bool {
-        true
+        false
     }
 }
 
@@ -161,6 +168,8 @@ pub(super) struct Batch {
 pub(super) struct Held {
     pub(super) id: u64,
     pub(super) sink: Box<dyn Sink>,
+    /// A map's chunk ([`Sink::queue_behind`]): one may wait behind it.
+    pub(super) chunk: bool,
     /// Its frame is out (until then no batch goes behind it: the frames
     /// must reach the worker in this order).
     pub(super) sent: bool,
@@ -580,7 +589,8 @@ pub(super) fn dispatch(st: &mut State) -> Vec<Outgoing> {
             let Some(conn) = &s.conn else { continue };
             if behind {
                 let room = max_tasks.is_none_or(|m| s.served + s.busy.len() < m);
-                if s.direct || s.busy.len() != 1 || !s.busy[0].sent || !room {
+                let behind_ok = s.busy.len() == 1 && s.busy[0].sent && s.busy[0].chunk;
+                if s.direct || !behind_ok || !room {
                     continue;
                 }
             } else if !s.busy.is_empty() {
@@ -598,9 +608,11 @@ pub(super) fn dispatch(st: &mut State) -> Vec<Outgoing> {
                 if !b.started && !b.sink.start() {
                     continue; // cancelled: dropped unsent
                 }
+                let chunk = b.sink.queue_behind();
                 s.busy.push_back(Held {
                     id: b.id,
                     sink: b.sink,
+                    chunk,
                     sent: false,
                     frame: behind.then(|| b.frame.clone()),
                 });

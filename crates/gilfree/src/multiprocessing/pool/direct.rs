@@ -81,6 +81,7 @@ impl Core {
                     s.busy.push_back(Held {
                         id,
                         sink,
+                        chunk: false,
                         sent: true,
                         frame: None,
                     });

@@ -33,6 +33,10 @@ struct ChunkSink<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for ChunkSink<R> {
+    fn queue_behind(&self) -> bool {
+        true
+    }
+
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>) {
         let v = match r {
             Ok(o) => o

@@ -81,7 +81,7 @@ impl Core {
                     s.busy.push_back(Held {
                         id,
                         sink,
-                        chunk: false,
+                        map: None,
                         sent: true,
                         frame: None,
                     });

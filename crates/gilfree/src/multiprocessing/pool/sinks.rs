@@ -55,8 +55,8 @@ pub(super) struct MapSink<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for MapSink<R> {
-    fn queue_behind(&self) -> bool {
-        true
+    fn map_id(&self) -> Option<usize> {
+        Some(Arc::as_ptr(&self.state) as *const () as usize)
     }
 
     fn done(self: Box<Self>, r: std::result::Result<Outcomes<'_>, Failure>) {

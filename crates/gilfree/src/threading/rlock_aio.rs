@@ -55,7 +55,8 @@ use crate::raw::{NotOwner, RLockWait, RawOwner};
 /// assert!(!lock.locked());
 /// ```
 pub struct TaskOwner {
-    pub(super) raw: RawOwner,
+    /// Also `multiprocessing::RLock`'s (its tasks' owner).
+    pub(crate) raw: RawOwner,
 }
 
 impl TaskOwner {

@@ -100,8 +100,10 @@ pub(crate) const TASK: u32 = 1 << 30;
 /// Bits 0–30: who holds it (a thread id, or `TASK` and a process).
 const OWNER: u32 = !WAITERS;
 /// A task owner's pid bits (Linux's `PID_MAX_LIMIT` is 2^22).
+#[cfg_attr(loom, allow(dead_code))]
 const PID: u32 = (1 << 22) - 1;
 /// Where a task owner's start-time tag sits.
+#[cfg_attr(loom, allow(dead_code))]
 const TAG_SHIFT: u32 = 22;
 
 /// The longest a sleeper waits before it checks the holder is alive.

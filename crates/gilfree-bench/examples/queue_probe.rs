@@ -5,13 +5,15 @@
 //! `strace -f -c -e trace=futex,sched_yield` to get per-item counts.
 //!
 //! ```text
-//! queue_probe <gilfree|crossbeam|std> <bounded|unbounded> <n> [count]
+//! queue_probe <gilfree|crossbeam|std> <bounded|unbounded> <n> [count] [reps=R]
 //! queue_probe costs
 //! ```
 //!
 //! With `count`, each side first tries without blocking and counts how often
 //! it found the queue empty (consumer) or full (producer) before the blocking
 //! call; this adds one failed try to each such wait, nothing else.
+//! `reps=R` runs it R times in one process (as the benchmark's samples do)
+//! and prints each run's wall and CPU time per item.
 //! `costs` measures, on this host and in this run, what a waiter's options
 //! cost: a spin pause, a `sched_yield`, a `futex_wake` nobody waits on, and
 //! a futex ping-pong round trip between two threads.
@@ -31,9 +33,15 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
     let t0 = Instant::now();
     let mut finds = Finds::default();
     macro_rules! drive {
-        ($send:expr, $try_send:expr, $recv:expr, $try_recv:expr) => {{
+        // `$rx` runs on the consumer's thread and gives what `$recv` and
+        // `$try_recv` take (std's `Receiver` is `Send` but not `Sync`).
+        ($send:expr, $try_send:expr, $rx:expr, $recv:expr, $try_recv:expr) => {{
+            // Both sides on their own threads, released by a barrier, as
+            // the benchmark's `run_threads` does.
+            let start = std::sync::Barrier::new(2);
             std::thread::scope(|s| {
                 let p = s.spawn(|| {
+                    start.wait();
                     let mut full = 0u64;
                     for x in 0..n {
                         if count {
@@ -47,23 +55,28 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                     }
                     full
                 });
-                let mut sum = 0u64;
-                let mut empty = 0u64;
-                for _ in 0..n {
-                    sum += if count {
-                        match $try_recv() {
-                            Some(v) => v,
-                            None => {
-                                empty += 1;
-                                $recv()
+                let c = s.spawn(|| {
+                    let rx = $rx;
+                    start.wait();
+                    let mut sum = 0u64;
+                    let mut empty = 0u64;
+                    for _ in 0..n {
+                        sum += if count {
+                            match $try_recv(&rx) {
+                                Some(v) => v,
+                                None => {
+                                    empty += 1;
+                                    $recv(&rx)
+                                }
                             }
-                        }
-                    } else {
-                        $recv()
-                    };
-                }
-                assert_eq!(sum, n * (n - 1) / 2);
-                finds.empty = empty;
+                        } else {
+                            $recv(&rx)
+                        };
+                    }
+                    assert_eq!(sum, n * (n - 1) / 2);
+                    empty
+                });
+                finds.empty = c.join().unwrap();
                 finds.full = p.join().unwrap();
             })
         }};
@@ -77,8 +90,9 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                     gilfree::queue::PutError::Full(v) => v,
                     _ => panic!("shut down"),
                 }),
-                || q.get().unwrap(),
-                || q.try_get().ok()
+                &q,
+                |q: &&gilfree::queue::Queue<u64>| q.get().unwrap(),
+                |q: &&gilfree::queue::Queue<u64>| q.try_get().ok()
             )
         }
         "crossbeam" => {
@@ -90,36 +104,37 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
             drive!(
                 |x| tx.send(x).unwrap(),
                 |x| tx.try_send(x).map_err(|e| e.into_inner()),
-                || rx.recv().unwrap(),
-                || rx.try_recv().ok()
+                &rx,
+                |rx: &&crossbeam_channel::Receiver<u64>| rx.recv().unwrap(),
+                |rx: &&crossbeam_channel::Receiver<u64>| rx.try_recv().ok()
             )
         }
         "std" => {
             if bounded {
                 let (tx, rx) = std::sync::mpsc::sync_channel(BOUND);
-                let rx = std::sync::Mutex::new(rx);
-                let rx = rx.lock().unwrap();
+                let rx = std::sync::Mutex::new(Some(rx));
                 drive!(
                     |x| tx.send(x).unwrap(),
                     |x| tx.try_send(x).map_err(|e| match e {
                         std::sync::mpsc::TrySendError::Full(v) => v,
                         _ => panic!("disconnected"),
                     }),
-                    || rx.recv().unwrap(),
-                    || rx.try_recv().ok()
+                    rx.lock().unwrap().take().expect("one consumer"),
+                    |rx: &std::sync::mpsc::Receiver<u64>| rx.recv().unwrap(),
+                    |rx: &std::sync::mpsc::Receiver<u64>| rx.try_recv().ok()
                 )
             } else {
                 let (tx, rx) = std::sync::mpsc::channel();
-                let rx = std::sync::Mutex::new(rx);
-                let rx = rx.lock().unwrap();
+                let rx = std::sync::Mutex::new(Some(rx));
                 drive!(
                     |x| tx.send(x).unwrap(),
                     |x: u64| -> Result<(), u64> {
                         tx.send(x).unwrap();
                         Ok(())
                     },
-                    || rx.recv().unwrap(),
-                    || rx.try_recv().ok()
+                    rx.lock().unwrap().take().expect("one consumer"),
+                    |rx: &std::sync::mpsc::Receiver<u64>| rx.recv().unwrap(),
+                    |rx: &std::sync::mpsc::Receiver<u64>| rx.try_recv().ok()
                 )
             }
         }
@@ -199,15 +214,37 @@ fn main() {
     let imp = a.first().expect("impl");
     let bounded = a.get(1).map(String::as_str) == Some("bounded");
     let n: u64 = a.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
-    let count = a.get(3).map(String::as_str) == Some("count");
-    let (ns, f) = run(imp, bounded, n, count);
-    print!("{imp} {} n={n}: {ns:.1} ns/item", a[1]);
-    if count {
+    let count = a.iter().any(|s| s == "count");
+    let reps: usize = a
+        .iter()
+        .find_map(|s| s.strip_prefix("reps=")?.parse().ok())
+        .unwrap_or(1);
+    for _ in 0..reps {
+        let cpu0 = cpu_ns();
+        let (ns, f) = run(imp, bounded, n, count);
+        let cpu = (cpu_ns() - cpu0) as f64 / n as f64;
         print!(
-            ", consumer found empty {:.4}/item, producer found full {:.4}/item",
-            f.empty as f64 / n as f64,
-            f.full as f64 / n as f64
+            "{imp} {} n={n}: {ns:.1} ns/item, {cpu:.1} ns CPU/item",
+            a[1]
         );
+        if count {
+            print!(
+                ", consumer found empty {:.4}/item, producer found full {:.4}/item",
+                f.empty as f64 / n as f64,
+                f.full as f64 / n as f64
+            );
+        }
+        println!();
     }
-    println!();
+}
+
+/// CPU time used by this process so far (all threads), in nanoseconds.
+fn cpu_ns() -> u128 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as u128 * 1_000_000_000 + t.tv_nsec as u128
 }

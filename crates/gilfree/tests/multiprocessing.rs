@@ -484,6 +484,68 @@ fn started_from_threads(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Fork starts from many threads while other threads open and close
+/// descriptors and drop finished children: a forked child must never drop
+/// a descriptor it inherited without owning it (its copy of the parent's
+/// memory can be newer than its copy of the descriptor table, so a handle
+/// registered during the fork names a descriptor the child does not have:
+/// Rust's debug check aborts the child, exit -6). Invariant: every start
+/// succeeds and every result comes back to its own handle. 8 threads x 4
+/// starts in the suite; `GILFREE_FORK_STRESS=N` runs N starts a thread.
+fn fork_starts_amid_descriptor_churn(_: StartMethod) -> Result<(), Failed> {
+    let rounds: u32 = std::env::var("GILFREE_FORK_STRESS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let churn: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    // Recycle descriptor numbers and reap (closing the
+                    // descriptors of) children whose handles are gone.
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let pipes: Vec<_> = (0..4).filter_map(|_| Pipe(true).ok()).collect();
+                        drop(pipes);
+                        drop(active_children());
+                    }
+                })
+            })
+            .collect();
+        let starters: Vec<_> = (0..8u32)
+            .map(|t| {
+                s.spawn(move || {
+                    for k in 0..rounds {
+                        let i = t * 10_000 + k;
+                        let p = get_context(StartMethod::Fork)
+                            .process(index::TASK, (i,))
+                            .map_err(|e| e.to_string())?;
+                        p.start().map_err(|e| format!("start {i}: {e}"))?;
+                        let got = p.result().map_err(|e| format!("result {i}: {e}"))?;
+                        if got != i * 3 + 1 {
+                            return Err(format!("child {i} answered {got}"));
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let r = starters
+            .into_iter()
+            .map(|h| h.join().expect("starter"))
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for h in churn {
+            h.join().expect("churn");
+        }
+        r
+    });
+    for r in results {
+        r?;
+    }
+    Ok(())
+}
+
 /// Kill the fork server: the next start launches another.
 fn forkserver_survives_its_server(_: StartMethod) -> Result<(), Failed> {
     let ctx = get_context(StartMethod::ForkServer);
@@ -681,6 +743,10 @@ fn main() {
         (
             "forkserver_survives_its_server",
             forkserver_survives_its_server,
+        ),
+        (
+            "fork_starts_amid_descriptor_churn",
+            fork_starts_amid_descriptor_churn,
         ),
         (
             "forked_exit_leaves_the_parent_alone",

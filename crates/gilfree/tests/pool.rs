@@ -1,5 +1,6 @@
 //! `multiprocessing::Pool` under every start method: the API points and the
-//! fault tests (a worker SIGKILLed or `exit(3)`ing mid-task, a hanging
+//! fault tests (a worker SIGKILLed or `exit(3)`ing mid-task, or with a
+//! batch queued behind its running one, a hanging
 //! worker stopped by `terminate`, a result that fails to decode, recycling,
 //! a failing initializer). `harness = false`: `main` calls
 //! `multiprocessing::init()` first, as workers re-execute this binary.
@@ -18,6 +19,8 @@ use gilfree::multiprocessing::{
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::{Deserialize, Deserializer, Serialize};
+
+mod alone;
 
 #[gilfree::task]
 fn square(x: u64) -> u64 {
@@ -616,6 +619,60 @@ fn apply_faults(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A batch waits in a busy worker's channel behind its running one (one
+/// worker: the second call goes behind the first, which hangs). The
+/// worker is killed: the running call fails with `WorkerDied`, the one
+/// behind it never ran and runs once on the replacement.
+fn fault_kill_with_a_batch_behind(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 1)?;
+    let path = socket_path("behind");
+    let l = Listener::bind(path.clone(), None)?;
+    let running = p.apply_async(hang::TASK, (path,))?;
+    let c = l.accept()?;
+    check(c.recv::<String>()? == "running", "the first call runs")?;
+    let behind = p.apply_async(square::TASK, (7,))?;
+    let after = p.map_async(square::TASK, 0..4u64, Some(1))?;
+    let pid = p.worker_pids()[0];
+    // SAFETY: a signal to our own worker process.
+    check(unsafe { libc::kill(pid, libc::SIGKILL) } == 0, "kill")?;
+    match running.get() {
+        Err(Error::WorkerDied {
+            pid: p2,
+            exitcode: -9,
+        }) => check(p2 == pid, "its pid")?,
+        other => return Err(format!("the running call: {other:?}").into()),
+    }
+    check(behind.get()? == 49, "the call behind it runs")?;
+    check(after.get()? == vec![0, 1, 4, 9], "and the queued map")?;
+    check(
+        p.workers_started() == 2,
+        format!("started {}", p.workers_started()),
+    )?;
+    Ok(())
+}
+
+/// Recycling with calls queued at once: a worker is never sent a batch
+/// beyond its limit (none behind its last one), so each serves exactly
+/// `maxtasksperchild` calls.
+fn maxtasksperchild_with_calls_queued(m: StartMethod) -> Result<(), Failed> {
+    let p = Pool::builder()
+        .processes(1)
+        .maxtasksperchild(2)
+        .start_method(m)
+        .build()?;
+    let rs: Vec<_> = (0..6)
+        .map(|_| p.apply_async(pid::TASK, ()))
+        .collect::<Result<_, _>>()?;
+    let pids: Vec<i32> = rs.iter().map(|r| r.get()).collect::<Result<_, _>>()?;
+    check(
+        pids[0] == pids[1] && pids[2] == pids[3] && pids[4] == pids[5],
+        format!("two each: {pids:?}"),
+    )?;
+    let distinct: HashSet<_> = pids.iter().collect();
+    check(distinct.len() == 3, format!("pids {pids:?}"))?;
+    Ok(())
+}
+
 /// Each call's id and outcome.
 type Answers = Vec<(u32, Result<u32, Error>)>;
 
@@ -819,39 +876,47 @@ fn open_fds() -> usize {
 /// read by its caller, and by `apply_async`, read by the supervisor):
 /// the call fails with `WorkerDied`, and no descriptor is left open in
 /// this process (the argument's, the dead worker's channel and pidfd).
+/// Run alone: the count is the whole process's, which other cases change
+/// when they share it (`cargo test`).
 fn fault_descriptor_call_killed(m: StartMethod) -> Result<(), Failed> {
-    let p = pool(m, 2)?;
-    // Both workers started and serving.
-    p.map(square::TASK, 0..4u64, Some(1))?;
-    let before = open_fds();
-    for _ in 0..3 {
-        let (a, _b) = Pipe(true)?;
-        match p.apply(die_holding::TASK, (a,)) {
-            Err(Error::WorkerDied { exitcode: -9, .. }) => {}
-            other => return Err(format!("apply: {other:?}").into()),
+    alone::run(&format!("{m}::fault_descriptor_call_killed"), || {
+        let p = pool(m, 2)?;
+        // Both workers started and serving.
+        p.map(square::TASK, 0..4u64, Some(1))?;
+        let before = open_fds();
+        for _ in 0..3 {
+            let (a, _b) = Pipe(true)?;
+            match p.apply(die_holding::TASK, (a,)) {
+                Err(Error::WorkerDied { exitcode: -9, .. }) => {}
+                other => return Err(format!("apply: {other:?}").into()),
+            }
+            let (a, _b) = Pipe(true)?;
+            match p.apply_async(die_holding::TASK, (a,))?.get() {
+                Err(Error::WorkerDied { exitcode: -9, .. }) => {}
+                other => return Err(format!("apply_async: {other:?}").into()),
+            }
         }
-        let (a, _b) = Pipe(true)?;
-        match p.apply_async(die_holding::TASK, (a,))?.get() {
-            Err(Error::WorkerDied { exitcode: -9, .. }) => {}
-            other => return Err(format!("apply_async: {other:?}").into()),
-        }
-    }
-    check(p.workers_started() == 2 + 6, "each death replaced")?;
-    check(
-        p.map(square::TASK, 0..10u64, Some(1))?.len() == 10,
-        "goes on",
-    )?;
-    let after = open_fds();
-    check(
-        after == before,
-        format!("{before} descriptors open before, {after} after"),
-    )?;
-    Ok(())
+        check(p.workers_started() == 2 + 6, "each death replaced")?;
+        check(
+            p.map(square::TASK, 0..10u64, Some(1))?.len() == 10,
+            "goes on",
+        )?;
+        let after = open_fds();
+        check(
+            after == before,
+            format!("{before} descriptors open before, {after} after"),
+        )?;
+        Ok(())
+    })
 }
 
 fn main() {
     gilfree::multiprocessing::init();
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // One case at a time, on main, as under nextest: a fork worker of one
+    // case inherits whatever lock another case's thread held at the fork
+    // (the panic hook's, when a case panics on purpose) and hangs on it.
+    args.test_threads = Some(1);
     let per_method: &[(&str, Case)] = &[
         ("apply_and_async_result", apply_and_async_result),
         ("async_result_awaited", async_result_awaited),
@@ -876,6 +941,14 @@ fn main() {
             descriptors_in_calls_and_results,
         ),
         ("fault_descriptor_call_killed", fault_descriptor_call_killed),
+        (
+            "fault_kill_with_a_batch_behind",
+            fault_kill_with_a_batch_behind,
+        ),
+        (
+            "maxtasksperchild_with_calls_queued",
+            maxtasksperchild_with_calls_queued,
+        ),
     ];
     let mut trials = Vec::new();
     for m in StartMethod::ALL {

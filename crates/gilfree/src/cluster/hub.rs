@@ -1,5 +1,7 @@
-//! Rank 0's communication thread, the *hub*: the only thread of rank 0
-//! that calls MPI after `init()`.
+//! Rank 0's communication thread, the *hub*: it makes rank 0's MPI calls
+//! after `init()`, but one, under its wire lock: a thread posting a batch
+//! while the hub sleeps with nothing in flight sends it itself
+//! ([`Hub::post`]).
 //!
 //! Executors (any thread) push batches onto the hub's inbox and bump
 //! `posted`; the hub takes them in order and sends each to a server rank
@@ -18,10 +20,9 @@
 //! # Waiting
 //!
 //! With nothing in flight, the hub sleeps on an event count until a batch
-//! is posted (or for at most [`IDLE_LOOK`], a safety net), at once,
-//! without spinning: no message can come (servers
-//! only answer batches), and the thread the last reply woke is the one
-//! that will post next, so the core is its. With work in flight it polls
+//! is posted, at once, without spinning and without a timeout: no message
+//! can come (servers only answer batches), and the thread the last reply
+//! woke is the one that will post next, so the core is its. With work in flight it polls
 //! `Iprobe` on the [`Backoff`] schedule, its sleeps cut short by a new
 //! batch; with every rank full (each has its next batch queued) it skips
 //! the spin and only sleeps between polls, leaving the cores to the
@@ -55,10 +56,6 @@ use crate::threading::Lock;
 
 /// Batches in flight per server rank.
 const DEPTH: usize = 2;
-
-/// The longest an idle hub sleeps before it looks at its inbox again
-/// without being woken (a safety net: a post wakes it at once).
-const IDLE_LOOK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The most one MPI message carries here (its count is a C `int`).
 const MAX_MESSAGE: usize = i32::MAX as usize;
@@ -114,12 +111,27 @@ pub(super) struct Batch {
     pub(super) ticket: Ticket,
 }
 
+/// The batches on the wire, and who may put more there: held by the
+/// thread making MPI calls (the hub, or a poster sending for an idle hub),
+/// so that MPI sees one call at a time (`MPI_THREAD_SERIALIZED`).
+struct Wire {
+    /// Per rank, the batches sent and not answered, oldest first.
+    flights: Vec<VecDeque<Flight>>,
+    sends: Vec<Sending>,
+    /// The servers were told to stop: nothing more is sent.
+    stopping: bool,
+}
+
 /// What rank 0's threads share with the hub.
 pub(super) struct Hub {
     inbox: Lock<VecDeque<Batch>>,
     /// Bumped after every push onto the inbox, and by `stop`.
     posted: AtomicU64,
     wake: EventCount,
+    /// The hub sleeps with nothing in flight: a poster sends its batch
+    /// itself (see [`post`](Hub::post)).
+    idle: AtomicBool,
+    wire: Lock<Wire>,
     stop: AtomicBool,
     next_id: AtomicU64,
     /// Server ranks.
@@ -132,6 +144,12 @@ impl Hub {
             inbox: Lock::new(VecDeque::new()),
             posted: AtomicU64::new(0),
             wake: EventCount::new(),
+            idle: AtomicBool::new(false),
+            wire: Lock::new(Wire {
+                flights: (0..=servers).map(|_| VecDeque::new()).collect(),
+                sends: Vec::new(),
+                stopping: false,
+            }),
             stop: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             servers,
@@ -144,6 +162,15 @@ impl Hub {
 
     /// Queue a batch for the hub. A frame too large for one MPI message
     /// is refused here.
+    ///
+    /// When the hub sleeps with nothing in flight, the poster sends the
+    /// batch itself (under the wire lock, so still one MPI call at a time)
+    /// before it wakes the hub: the batch is on its way to a rank while the
+    /// hub wakes up to take the reply, instead of after. A `submit().
+    /// result()` round trip then has one wake-up on its path (the caller's,
+    /// on its future), not two (design-notes, "Cluster: the round trip").
+    /// A poster never waits for the wire lock: if the hub (or another
+    /// poster) holds it, the hub sends the batch as before.
     pub(super) fn post(&self, b: Batch) -> Result<(), Failure> {
         if b.frame.len() > MAX_MESSAGE {
             return Err(Failure::Io(format!(
@@ -153,6 +180,12 @@ impl Hub {
         }
         self.inbox.acquire().push_back(b);
         self.posted.fetch_add(1, Ordering::Release);
+        if self.idle.load(Ordering::Acquire)
+            && let Some(mut wire) = self.wire.try_acquire()
+            && !wire.stopping
+        {
+            self.dispatch(&SimpleCommunicator::world(), &mut wire);
+        }
         self.wake.notify();
         Ok(())
     }
@@ -183,38 +216,44 @@ impl Hub {
     /// The hub's whole life, on its own thread.
     pub(super) fn run(&self) {
         let world = SimpleCommunicator::world();
-        let mut flights: Vec<VecDeque<Flight>> =
-            (0..=self.servers).map(|_| VecDeque::new()).collect();
-        let mut sends: Vec<Sending> = Vec::new();
         let mut backoff = Backoff::new();
-        let mut stopping = false;
+        let mut replies: Vec<(Flight, usize, Vec<u8>)> = Vec::new();
         loop {
             let seen = self.posted.load(Ordering::Acquire);
-            let mut progress = false;
-            // Replies first: they make room for the next batches.
-            while let Some(probed) = world.any_process().immediate_matched_probe() {
-                let (frame, status) = probed.matched_receive_vec::<u8>();
-                progress = true;
-                let rank = status.source_rank() as usize;
-                match flights.get_mut(rank).and_then(VecDeque::pop_front) {
-                    Some(f) => f.finish(rank, &frame),
-                    None => {
-                        eprintln!("gilfree cluster: a reply from rank {rank} that nobody awaits")
+            let (sent, busy, full, stopping) = {
+                let mut wire = self.wire.acquire();
+                let w = &mut *wire;
+                // Replies first: they make room for the next batches.
+                while let Some(probed) = world.any_process().immediate_matched_probe() {
+                    let (frame, status) = probed.matched_receive_vec::<u8>();
+                    let rank = status.source_rank() as usize;
+                    match w.flights.get_mut(rank).and_then(VecDeque::pop_front) {
+                        Some(f) => replies.push((f, rank, frame)),
+                        None => {
+                            eprintln!(
+                                "gilfree cluster: a reply from rank {rank} that nobody awaits"
+                            )
+                        }
                     }
                 }
-            }
-            if !stopping {
-                progress |= self.dispatch(&world, &mut flights, &mut sends);
-            }
-            sends.retain_mut(|s| !s.test());
-            if !stopping && self.stop.load(Ordering::Acquire) {
-                stopping = true;
-                self.cancel_all();
-                for rank in 1..=self.servers {
-                    sends.push(Sending::start(&world, rank, Vec::new(), STOP));
+                let sent = !w.stopping && self.dispatch(&world, w);
+                w.sends.retain_mut(|s| !s.test());
+                if !w.stopping && self.stop.load(Ordering::Acquire) {
+                    w.stopping = true;
+                    self.cancel_all();
+                    for rank in 1..=self.servers {
+                        w.sends.push(Sending::start(&world, rank, Vec::new(), STOP));
+                    }
                 }
+                let busy = !w.sends.is_empty() || w.flights.iter().any(|f| !f.is_empty());
+                let full = w.flights[1..].iter().all(|f| f.len() >= DEPTH);
+                (sent, busy, full, w.stopping)
+            };
+            // Delivered outside the wire lock: a done-callback may post.
+            let progress = sent || !replies.is_empty();
+            for (f, rank, frame) in replies.drain(..) {
+                f.finish(rank, &frame);
             }
-            let busy = !sends.is_empty() || flights.iter().any(|f| !f.is_empty());
             if stopping && !busy {
                 return;
             }
@@ -230,36 +269,35 @@ impl Hub {
             // comes, and each rank has its next batch queued: sleep instead
             // of spinning, leaving the cores to the ranks (on one machine
             // they share them).
-            let full = flights[1..].iter().all(|f| f.len() >= DEPTH);
             if busy && !full && backoff.spin() {
                 continue;
             }
             let posted = || (self.posted.load(Ordering::Acquire) != seen).then_some(());
-            // Idle, the wait is still bounded, by [`IDLE_LOOK`]: a post
-            // wakes it at once either way, and a hub that somehow missed
-            // one (a CI run once hung here with batches unsent and the hub
-            // asleep, cause not found) finds the inbox soon after. Not the
-            // poll schedule's 10 µs naps: those make the idle hub a third
-            // runnable thread beside the caller and rank 1 (submit round
-            // trips measured 74–161 µs with them, 8–12 µs without).
+            // Idle, the wait has no timeout: a post wakes it (the event
+            // count's protocol), and nothing else can give the hub work.
+            // (The CI hang once blamed on this wait was the test's own: a
+            // call it expected to run was cancelled by its
+            // `shutdown(cancel_futures)` before the hub sent it; the hub was
+            // not even idle. Design-notes, "Cluster: the shutdown hang".)
             let deadline = if busy {
                 Deadline::after(backoff.next_sleep())
             } else {
-                Deadline::after(IDLE_LOOK)
+                Deadline::Never
             };
-            if self.wake.block_until(deadline, posted).is_some() {
+            // Idle, a poster sends for the hub; the hub still wakes (every
+            // post notifies) to take the reply.
+            self.idle.store(!busy, Ordering::Release);
+            let woken = self.wake.block_until(deadline, posted).is_some();
+            self.idle.store(false, Ordering::Relaxed);
+            if woken {
                 backoff.reset();
             }
         }
     }
 
     /// Send inbox batches to ranks with room; whether any went.
-    fn dispatch(
-        &self,
-        world: &SimpleCommunicator,
-        flights: &mut [VecDeque<Flight>],
-        sends: &mut Vec<Sending>,
-    ) -> bool {
+    fn dispatch(&self, world: &SimpleCommunicator, wire: &mut Wire) -> bool {
+        let Wire { flights, sends, .. } = wire;
         let mut sent = false;
         loop {
             // The rank with the fewest batches in flight, if it has room.
@@ -342,6 +380,12 @@ struct Sending {
     req: Option<Request<'static, [u8]>>,
     buf: *mut [u8],
 }
+
+// SAFETY: the buffer is owned by the `Sending` alone (nothing else points
+// into it but the request), and the request handle (a pointer with Open
+// MPI) may be tested from any thread as long as MPI calls are made one at a
+// time, which the wire lock that holds every `Sending` ensures.
+unsafe impl Send for Sending {}
 
 impl Sending {
     fn start(world: &SimpleCommunicator, rank: usize, frame: Vec<u8>, tag: i32) -> Sending {

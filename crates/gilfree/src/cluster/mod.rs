@@ -17,8 +17,10 @@
 //! Outside `mpiexec` the binary runs normally and MPI is never touched;
 //! only building an [`MpiPoolExecutor`] fails, with [`Error::Mpi`].
 //!
-//! In each rank one thread makes every MPI call: rank 0's *hub* thread
-//! (`hub`), a server's main thread (`server`). Calls travel in the
+//! In each rank one thread at a time makes MPI calls: on a server, its
+//! main thread (`server`); on rank 0, the *hub* thread (`hub`), or a
+//! thread submitting while the hub sleeps idle, which sends its batch
+//! itself under the hub's wire lock. Calls travel in the
 //! process pool's wire format (a batch: one task name, its calls'
 //! encoded arguments), as the same `#[gilfree::task]`s.
 //!
@@ -99,8 +101,9 @@ pub(crate) fn init() {
         let _ = LAUNCH.set(Launch::Plain);
         return;
     }
-    // The main thread initialises (and, at exit, finalises); the hub
-    // makes every other call: one at a time, so `Serialized` suffices.
+    // The main thread initialises (and, at exit, finalises); the hub (or
+    // a poster, under the hub's wire lock) makes every other call: one at
+    // a time, so `Serialized` suffices.
     let Some((universe, level)) = mpi::initialize_with_threading(Threading::Serialized) else {
         let _ = LAUNCH.set(Launch::Foreign);
         return;

@@ -9,7 +9,7 @@
 
 use std::any::Any;
 use std::os::fd::OwnedFd;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -75,18 +75,25 @@ pub(crate) enum Job {
     Closure(Runner, Identity),
 }
 
-/// This process's identity if it is a gilfree child. A mutex, not a
-/// `OnceLock`: a forked grandchild inherits its parent's value and replaces
-/// it.
-static IDENTITY: Mutex<Option<Identity>> = Mutex::new(None);
+/// This process's identity if it is a gilfree child: a leaked box, or
+/// null. Not a mutex: a forked child sets it, and a mutex another thread
+/// of the parent held at the fork (reading it to start a child of its
+/// own) would stay locked in the child forever. Not a `OnceLock`: a
+/// forked grandchild inherits its parent's value and replaces it. Each
+/// value is leaked (at most one a process): a reader may still hold the
+/// one replaced.
+static IDENTITY: AtomicPtr<Identity> = AtomicPtr::new(std::ptr::null_mut());
 
 /// This process's identity, if it is a gilfree child.
 pub(crate) fn current_identity() -> Option<Identity> {
-    IDENTITY.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    let p = IDENTITY.load(Ordering::Acquire);
+    // SAFETY: IDENTITY holds null or a pointer from `Box::leak`, never
+    // freed, whose contents were written before it was stored (Release).
+    unsafe { p.as_ref() }.cloned()
 }
 
 fn set_identity(id: Identity) {
-    *IDENTITY.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+    IDENTITY.store(Box::leak(Box::new(id)), Ordering::Release);
 }
 
 fn panic_message(p: &(dyn Any + Send)) -> String {

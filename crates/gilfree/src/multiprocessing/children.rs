@@ -3,8 +3,8 @@
 //! one wait/reap/drain logic every `Process` method goes through, and the
 //! registry of children not yet seen dead (Python's `_children`).
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use super::child::{Fault, Report, Start};
@@ -254,11 +254,46 @@ pub(crate) fn reap_finished() {
         .retain(|r| !dead.contains(&Arc::as_ptr(r)));
 }
 
-/// In a freshly forked child: the parent's children are not ours. Forget
-/// them (closing our copies of their descriptors), so that our exit
-/// handler does not wait for our siblings.
-pub(crate) fn forget_after_fork() {
-    if let Ok(mut v) = CHILDREN.try_lock() {
-        v.clear();
+/// The registry, held by a thread that forks across its `fork()` (taken
+/// before, released after in both processes): while it is held no child
+/// is registered or unregistered, so the child's copy of the registry
+/// names only children whose descriptors were open before the fork began,
+/// and still are. Without it the child could not vouch for them: `fork()`
+/// copies the descriptor table before the memory, so a child registered
+/// by another thread in between is in the child's memory with descriptors
+/// the child never had (dropping them aborted the child: Rust's check of
+/// an `OwnedFd` closed twice), or with numbers reused for something else.
+pub(crate) struct ForkHold(MutexGuard<'static, Vec<Arc<Record>>>);
+
+/// Hold the registry across a `fork()` (see [`ForkHold`]).
+pub(crate) fn hold_for_fork() -> ForkHold {
+    ForkHold(CHILDREN.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+impl ForkHold {
+    /// In the freshly forked child: the parent's children are not ours.
+    /// Empty the registry, so that our exit handler does not wait for our
+    /// siblings, without dropping anything inherited: each record is
+    /// forgotten, and the descriptors of those nothing else refers to (no
+    /// handle the job may still use) are closed by number, so that our
+    /// copies do not keep our siblings' sockets open.
+    pub(crate) fn forget_in_child(mut self) {
+        let records = std::mem::take(&mut *self.0);
+        for r in &records {
+            if Arc::strong_count(r) == 1
+                && let Some(st) = r.started.get()
+            {
+                let conn = st.conn.as_fd_checked().ok().map(|f| f.as_raw_fd());
+                for fd in [Some(st.pidfd.as_raw_fd()), conn].into_iter().flatten() {
+                    // SAFETY: the record was registered before this
+                    // process forked and its descriptors were open (the
+                    // registry was held), so `fd` is our copy of them; the
+                    // record is forgotten below, so no `OwnedFd` that owns
+                    // it is ever used or dropped here.
+                    unsafe { os::socket::close_raw(fd) };
+                }
+            }
+        }
+        std::mem::forget(records);
     }
 }

@@ -40,4 +40,18 @@ pub(crate) trait Buffer<T>: Send + Sync {
     fn handoff_sc(&self) -> bool {
         false
     }
+    /// Whether [`puts`](Self::puts) gives a count: then the core derives
+    /// Python's `unfinished_tasks` from it and pays nothing per put.
+    #[inline]
+    fn counts_puts(&self) -> bool {
+        false
+    }
+    /// How many pushes have succeeded so far (monotonic, counting a push
+    /// from its claim, so an item that any pop has returned is counted),
+    /// if this buffer keeps such a count; `Some` exactly when
+    /// [`counts_puts`](Self::counts_puts).
+    #[inline]
+    fn puts(&self) -> Option<usize> {
+        None
+    }
 }

@@ -8,8 +8,10 @@
 //!   `is_shutdown`), so "closed?" and "claim a place" are one atomic step.
 //! - Three [`EventCount`]s — `not_empty` (getters), `not_full` (putters),
 //!   `all_done` (joiners) — each one futex word on its own cache line.
-//! - `unfinished` counts items put and not yet `task_done` (Python's
-//!   `unfinished_tasks`), on its own cache line.
+//! - `tasks` (on its own cache line) gives Python's `unfinished_tasks`:
+//!   for a buffer that counts its puts (the ring: its `tail` position), it
+//!   counts tasks finished, and `unfinished = puts − tasks`, so a put pays
+//!   no read-modify-write for it; for the others it is `unfinished` itself.
 //!
 //! # Memory ordering and why no wake-up is lost
 //!
@@ -19,19 +21,24 @@
 //! the matching event count, which costs a fence and a load while nobody
 //! sleeps. The buffer's own operations are linearisable (see `ring` and
 //! `locked`), so a re-try after the announce sees any change whose notify
-//! did not see the announce. The block list claims every slot with a
-//! `SeqCst` CAS and re-reads the other end after a fence before saying
-//! `Empty` / `Full` ([`Buffer::handoff_sc`]), so its puts and gets notify
-//! with `EventCount::notify_sc`: one load, no fence. (The ring says
-//! `Empty` / `Full` for a slot claimed but not yet written, and so keeps
-//! the fence: waiting for such a slot instead, as crossbeam's ring does,
-//! measured 1.5–3× slower per item here; see docs/design-notes.md.)
+//! did not see the announce.
 //!
-//! `unfinished` is raised before an item is pushed (and lowered again if the
-//! push fails), so a consumer that got the item always sees it counted:
-//! `task_done` can never underflow on a correct program. `task_done` is a
-//! CAS loop that refuses to go below zero (Python's `ValueError`); the one
-//! that reaches zero notifies `all_done`.
+//! The ring and the block list claim every slot with a `SeqCst` CAS and
+//! say `Empty` / `Full` only after a fence and a read of the other end that
+//! shows no claim in flight (a claimed slot whose value is not written yet
+//! is waited for, not reported: [`Buffer::handoff_sc`]), so their puts and
+//! gets notify with `EventCount::notify_sc`: one load, no fence (the proof
+//! is in `sys::event_count` and `ring`).
+//!
+//! An item is counted before any consumer can get it: the ring counts a
+//! put at its claim, before the stamp store that hands the item over;
+//! otherwise `tasks` is raised before the push (and lowered again if the
+//! push fails). So `task_done` can never underflow on a correct program.
+//! `task_done` is a CAS loop on `tasks` that refuses to pass the puts (or
+//! go below zero): Python's `ValueError`. Since the puts only grow and are
+//! read after `tasks`, a count checked against them is still valid at the
+//! CAS. The one that leaves nothing unfinished notifies `all_done` (a
+//! joiner's re-check reads `tasks` and the puts after its fence).
 
 use crossbeam_utils::CachePadded;
 
@@ -88,8 +95,13 @@ pub(crate) struct Core<T, B> {
     not_empty: CachePadded<EventCount>,
     not_full: CachePadded<EventCount>,
     all_done: CachePadded<EventCount>,
-    unfinished: CachePadded<AtomicUsize>,
-    /// Whether `unfinished` is kept (not for `SimpleQueue`).
+    /// The task count: if the buffer counts its puts
+    /// ([`Buffer::counts_puts`]), the tasks finished (`task_done`, or
+    /// discounted by `shutdown(immediate=True)`), and Python's
+    /// `unfinished_tasks` is the buffer's puts minus this; otherwise
+    /// `unfinished_tasks` itself, raised before each push.
+    tasks: CachePadded<AtomicUsize>,
+    /// Whether tasks are counted (not for `SimpleQueue`).
     track: bool,
     _items: core::marker::PhantomData<fn(T) -> T>,
 }
@@ -114,7 +126,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
             not_empty: CachePadded::new(EventCount::new()),
             not_full: CachePadded::new(EventCount::new()),
             all_done: CachePadded::new(EventCount::new()),
-            unfinished: CachePadded::new(AtomicUsize::new(0)),
+            tasks: CachePadded::new(AtomicUsize::new(0)),
             track,
             _items: core::marker::PhantomData,
         }
@@ -145,9 +157,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
 
     #[inline]
     pub(crate) fn put(&self, item: T, deadline: Deadline) -> Result<(), PutFail<T>> {
-        if self.track {
-            self.unfinished.fetch_add(1, Relaxed);
-        }
+        self.raise();
         let mut item = Some(item);
         let r = wait_until(&self.not_full, deadline, || {
             match self.buf.try_push(item.take().expect("item present")) {
@@ -162,7 +172,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
         let r = r.unwrap_or_else(|| Err(PutFail::Full(item.take().expect("item present"))));
         match r {
             Ok(()) => self.pushed(),
-            Err(_) => self.uncount(1),
+            Err(_) => self.unraise(),
         }
         r
     }
@@ -174,9 +184,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
         let mut it = items.into_iter();
         let mut pushed = false;
         while let Some(v) = it.next() {
-            if self.track {
-                self.unfinished.fetch_add(1, Relaxed);
-            }
+            self.raise();
             let v = match self.buf.try_push(v) {
                 Ok(()) => {
                     pushed = true;
@@ -184,7 +192,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
                 }
                 Err(Push::Full(v)) => v,
                 Err(Push::Closed(v)) => {
-                    self.uncount(1);
+                    self.unraise();
                     if pushed {
                         self.pushed();
                     }
@@ -196,9 +204,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
                 self.pushed();
                 pushed = false;
             }
-            if self.track {
-                self.unfinished.fetch_sub(1, Relaxed);
-            }
+            self.unraise();
             match self.put(v, Deadline::Never) {
                 Ok(()) => {}
                 Err(PutFail::ShutDown(v) | PutFail::Full(v)) => {
@@ -223,6 +229,21 @@ impl<T, B: Buffer<T>> Core<T, B> {
 
     #[inline]
     pub(crate) fn get(&self, deadline: Deadline) -> Result<T, GetFail> {
+        // An item there at once takes this path alone, so the value stays
+        // in registers: through `wait_until` it came back as an
+        // `Option<Result<T, GetFail>>` that was copied through the stack
+        // with overlapping moves, two failed store-to-load forwards per
+        // get (docs/design-notes.md, "Unbounded queue, round 4").
+        if let Pop::Item(v) = self.buf.try_pop() {
+            self.popped();
+            return Ok(v);
+        }
+        self.get_waiting(deadline)
+    }
+
+    /// `get` once the first look found no item: wait for one.
+    #[inline(never)]
+    fn get_waiting(&self, deadline: Deadline) -> Result<T, GetFail> {
         let r = self.get_quiet(deadline);
         if r.is_ok() {
             self.popped();
@@ -255,24 +276,52 @@ impl<T, B: Buffer<T>> Core<T, B> {
         wait_until(&self.not_empty, deadline, || self.pop_attempt()).unwrap_or(Err(GetFail::Empty))
     }
 
-    /// Lower `unfinished` by up to `n` for items that never became (or no
-    /// longer are) tasks; wakes joiners if it reaches zero.
-    fn uncount(&self, n: usize) {
-        if !self.track || n == 0 {
-            return;
+    /// Count an item about to be pushed as a task, unless the buffer
+    /// counts its puts itself (then a put pays nothing here).
+    #[inline]
+    fn raise(&self) {
+        if self.track && !self.buf.counts_puts() {
+            self.tasks.fetch_add(1, Relaxed);
         }
-        let mut cur = self.unfinished.load(Relaxed);
+    }
+
+    /// Undo [`raise`](Self::raise) for a push that failed.
+    #[inline]
+    fn unraise(&self) {
+        if self.track && !self.buf.counts_puts() {
+            self.discount(1);
+        }
+    }
+
+    /// Finish up to `n` tasks (never below zero unfinished); wakes joiners
+    /// if none are left. Returns how many it finished.
+    fn discount(&self, n: usize) -> usize {
+        if !self.track || n == 0 {
+            return 0;
+        }
+        let mut cur = self.tasks.load(Relaxed);
         loop {
-            let new = cur.saturating_sub(n);
-            match self
-                .unfinished
-                .compare_exchange_weak(cur, new, AcqRel, Relaxed)
-            {
+            // `puts` is read after `tasks` and only grows, so `cur <= puts`
+            // holds at the CAS: the count never passes the puts.
+            let (new, left) = match self.buf.puts() {
+                Some(puts) => {
+                    let new = cur + n.min(puts - cur);
+                    (new, puts - new)
+                }
+                None => {
+                    let new = cur.saturating_sub(n);
+                    (new, new)
+                }
+            };
+            if new == cur {
+                return 0;
+            }
+            match self.tasks.compare_exchange_weak(cur, new, AcqRel, Relaxed) {
                 Ok(_) => {
-                    if new == 0 {
+                    if left == 0 {
                         self.all_done.notify();
                     }
-                    return;
+                    return cur.abs_diff(new);
                 }
                 Err(c) => cur = c,
             }
@@ -280,37 +329,27 @@ impl<T, B: Buffer<T>> Core<T, B> {
     }
 
     /// Python's `task_done`; `false` if called more times than items put.
+    #[inline]
     pub(crate) fn task_done(&self) -> bool {
-        let mut cur = self.unfinished.load(Relaxed);
-        loop {
-            if cur == 0 {
-                return false;
-            }
-            match self
-                .unfinished
-                .compare_exchange_weak(cur, cur - 1, AcqRel, Relaxed)
-            {
-                Ok(_) => {
-                    if cur == 1 {
-                        self.all_done.notify();
-                    }
-                    return true;
-                }
-                Err(c) => cur = c,
-            }
-        }
+        self.discount(1) == 1
     }
 
     /// Python's `join`; `false` if `deadline` passed first.
     pub(crate) fn join(&self, deadline: Deadline) -> bool {
         wait_until(&self.all_done, deadline, || {
-            (self.unfinished.load(Acquire) == 0).then_some(())
+            (self.unfinished_tasks() == 0).then_some(())
         })
         .is_some()
     }
 
+    /// Python's `unfinished_tasks`.
     pub(crate) fn unfinished_tasks(&self) -> usize {
-        self.unfinished.load(Acquire)
+        // `tasks` first: the puts read after it are at least as many.
+        let tasks = self.tasks.load(Acquire);
+        match self.buf.puts() {
+            Some(puts) => puts - tasks,
+            None => tasks,
+        }
     }
 
     /// Python 3.13's `shutdown(immediate)`.
@@ -334,7 +373,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
                     Pop::Closed => break,
                 }
             }
-            self.uncount(drained);
+            self.discount(drained);
         }
         self.not_empty.notify();
         self.not_full.notify();
@@ -400,17 +439,15 @@ impl<T, B: Buffer<T>> AsyncCore<T> for Core<T, B> {
             // Counted only while an attempt is in flight (a pending future
             // that is dropped leaves no count behind), raised before the
             // push as in `put`.
-            if self.track {
-                self.unfinished.fetch_add(1, Relaxed);
-            }
+            self.raise();
             match self.buf.try_push(item.take().expect("item present")) {
                 Ok(()) => Some(Ok(())),
                 Err(Push::Closed(v)) => {
-                    self.uncount(1);
+                    self.unraise();
                     Some(Err(PutFail::ShutDown(v)))
                 }
                 Err(Push::Full(v)) => {
-                    self.uncount(1);
+                    self.unraise();
                     *item = Some(v);
                     None
                 }

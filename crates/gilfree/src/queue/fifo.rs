@@ -97,6 +97,22 @@ impl<T: Send> Buffer<T> for Fifo<T> {
             Fifo::Deque(d) => d.handoff_sc(),
         }
     }
+    #[inline]
+    fn counts_puts(&self) -> bool {
+        match self {
+            Fifo::Ring(r) => r.counts_puts(),
+            Fifo::List(l) => l.counts_puts(),
+            Fifo::Deque(d) => d.counts_puts(),
+        }
+    }
+    #[inline]
+    fn puts(&self) -> Option<usize> {
+        match self {
+            Fifo::Ring(r) => r.puts(),
+            Fifo::List(l) => l.puts(),
+            Fifo::Deque(d) => d.puts(),
+        }
+    }
 }
 
 /// A first-in first-out queue: Python's `queue.Queue`.

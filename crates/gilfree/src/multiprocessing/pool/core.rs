@@ -16,15 +16,28 @@
 //!   long-lived thread), replaces dead and retired ones, and carries out
 //!   `close`, `terminate` and a broken pool.
 //!
-//! # A worker holds at most one batch
+//! # A worker holds at most two batches
 //!
-//! A batch goes to a worker only when it is idle, so the calls a worker
-//! holds are exactly the batch it runs. When its pidfd fires, the
-//! supervisor first reads what it sent (a reply written just before its
-//! death still counts), then reaps it, fails the batch it still held with
-//! [`Failure::WorkerDied`] (pid and exit code), and starts a replacement.
-//! Nothing else is lost and nothing runs twice: a batch still queued was
-//! never sent.
+//! A batch goes first to an idle worker; once every worker has one, a
+//! small batch also goes *behind* a worker's running one (`Held`), so a
+//! worker that finishes a batch starts the next from its own channel
+//! instead of idling for the reply → supervisor → dispatch → send → wake-up
+//! hop (design-notes, "Pool: two batches in flight"). A worker runs its
+//! batches in the order sent, one at a time, so of what it holds only the
+//! first can have started. When its pidfd fires, the supervisor first reads
+//! what it sent (a reply written just before its death still counts), then
+//! reaps it, fails the first batch it still held with
+//! [`Failure::WorkerDied`] (pid and exit code), puts the one behind it back
+//! at the head of the queue (it never ran), and starts a replacement.
+//! Nothing else is lost and nothing runs twice.
+//!
+//! A batch goes behind another only if the one before it was sent (so the
+//! frames reach the worker in the order held), it carries no descriptors,
+//! its frame is at most [`BEHIND_MAX`] bytes (it waits in the socket's
+//! buffer: a send never blocks on a worker that is busy), its sink allows
+//! it ([`Sink::queue_behind`]: not an executor's future, which would be
+//! marked running before it runs) and, with `max_tasks`, the worker's
+//! limit leaves room for it.
 //!
 //! # No respawn loops
 //!
@@ -93,7 +106,18 @@ pub(crate) trait Sink: Send {
     fn cancel(self: Box<Self>) {}
     /// The outcomes, one per call in order, or why there are none.
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>);
+    /// Whether the batch may wait in a busy worker's channel behind its
+    /// running batch; [`start`](Sink::start) is then called when it is
+    /// sent there, not when it starts running.
+    fn queue_behind(&self) -> bool {
+        true
+    }
 }
+
+/// The largest frame that goes behind a worker's running batch: it waits
+/// in the channel's socket buffer (about 200 KiB on Linux) beside at most
+/// one other such frame, so its send never blocks on a busy worker.
+pub(super) const BEHIND_MAX: usize = 32 * 1024;
 
 /// Something that takes batches: the pool core, or the cluster's hub
 /// (feature `mpi`). The lazy map ([`IMap`](super::IMap)) feeds either.
@@ -124,10 +148,25 @@ pub(crate) struct Config {
 
 pub(super) struct Batch {
     pub(super) id: u64,
-    pub(super) frame: Vec<u8>,
+    pub(super) frame: Arc<Vec<u8>>,
     /// The descriptors inside the calls, sent with the frame.
     pub(super) fds: Vec<OwnedFd>,
     pub(super) sink: Box<dyn Sink>,
+    /// Its sink's [`start`](Sink::start) was called: it was sent behind
+    /// a batch whose worker died, and is queued again.
+    pub(super) started: bool,
+}
+
+/// A batch a worker holds: sent (or being sent) to it.
+pub(super) struct Held {
+    pub(super) id: u64,
+    pub(super) sink: Box<dyn Sink>,
+    /// Its frame is out (until then no batch goes behind it: the frames
+    /// must reach the worker in this order).
+    pub(super) sent: bool,
+    /// Behind another batch, it cannot have started: its frame, to queue
+    /// it again if the worker dies. `None` once first.
+    pub(super) frame: Option<Arc<Vec<u8>>>,
 }
 
 pub(super) struct Slot {
@@ -139,7 +178,9 @@ pub(super) struct Slot {
     pub(super) eof: bool,
     /// It said [`Reply::Ready`].
     pub(super) ready: bool,
-    pub(super) busy: Option<(u64, Box<dyn Sink>)>,
+    /// What it holds, in the order sent: the first is running (or about
+    /// to), a second waits behind it.
+    pub(super) busy: VecDeque<Held>,
     pub(super) served: usize,
     /// Its batch is a direct call (`direct`): the caller, not the
     /// supervisor, reads this channel and watches this pidfd until it
@@ -164,7 +205,7 @@ impl Slot {
             conn: Some(Arc::new(conn)),
             eof: false,
             ready: false,
-            busy: None,
+            busy: VecDeque::new(),
             served: 0,
             direct: false,
             watched: false,
@@ -191,14 +232,19 @@ pub(super) struct State {
     /// `terminate` sends SIGKILL at once, not SIGTERM first
     /// (`kill_workers`).
     pub(super) kill: bool,
+    /// The config's `max_tasks`: no batch goes behind beyond it.
+    pub(super) max_tasks: Option<usize>,
 }
 
 /// A frame to send once the lock is released.
 pub(super) struct Outgoing {
     conn: Arc<Connection>,
     proc: Process<()>,
+    /// The worker's pid: the batch is marked sent on this worker only (if
+    /// it died meanwhile, the batch may be queued again on another).
+    pid: i32,
     id: u64,
-    frame: Vec<u8>,
+    frame: Arc<Vec<u8>>,
     /// Closed once sent: the worker has its own copies.
     fds: Vec<OwnedFd>,
     /// Whether the supervisor watches the channel (else it must be woken
@@ -234,6 +280,7 @@ impl Core {
         }
         crate::sys::trace::start_from_env();
         let (wake_tx, wake_rx) = Pipe(true)?;
+        let max_tasks = cfg.max_tasks;
         let core = Arc::new(Core {
             cfg,
             st: Lock::new(State {
@@ -243,6 +290,7 @@ impl Core {
                 broken: None,
                 finished: false,
                 kill: false,
+                max_tasks,
             }),
             next_id: AtomicU64::new(0),
             started: AtomicUsize::new(0),
@@ -284,11 +332,12 @@ impl Core {
         self.started.load(Relaxed)
     }
 
-    /// Queue a batch; it goes to an idle worker at once if there is one.
+    /// Queue a batch; it goes to an idle worker at once if there is one,
+    /// else (if it may) behind a busy worker's running batch.
     /// On an error the sink is dropped without a call.
     pub(crate) fn submit(&self, calls: &Calls, sink: Box<dyn Sink>) -> Result<(), Failure> {
         let id = self.next_id.fetch_add(1, Relaxed);
-        let frame = calls.frame(id).map_err(Failure::Io)?;
+        let frame = Arc::new(calls.frame(id).map_err(Failure::Io)?);
         let fds = calls.dup_fds().map_err(Failure::Io)?;
         let sends = {
             let mut st = self.st.acquire();
@@ -303,6 +352,7 @@ impl Core {
                 frame,
                 fds,
                 sink,
+                started: false,
             });
             dispatch(&mut st)
         };
@@ -405,18 +455,39 @@ impl Core {
             }
             let fds: Vec<BorrowedFd<'_>> = s.fds.iter().map(AsFd::as_fd).collect();
             match s.conn.send_with_fds(&s.frame, &fds) {
-                Ok(()) => {}
+                Ok(()) => {
+                    // A batch may now go behind this one.
+                    let more = {
+                        let mut st = self.st.acquire();
+                        if let Some(h) = st
+                            .slots
+                            .iter_mut()
+                            .filter(|sl| sl.pid == s.pid)
+                            .flat_map(|sl| sl.busy.iter_mut())
+                            .find(|h| h.id == s.id)
+                        {
+                            h.sent = true;
+                        }
+                        if st.pending.is_empty() {
+                            Vec::new()
+                        } else {
+                            dispatch(&mut st)
+                        }
+                    };
+                    self.send_all(more);
+                }
                 Err(e @ Error::MessageTooLarge { .. }) => {
                     // Refused before a byte was written: the worker is
-                    // fine, the batch fails.
+                    // fine, the batch fails. (Nothing is behind it: a
+                    // batch goes behind only a sent one.)
                     let (sink, more) = {
                         let mut st = self.st.acquire();
                         let sink = st.slots.iter_mut().find_map(|sl| {
-                            if sl.busy.as_ref().is_some_and(|b| b.0 == s.id) {
-                                sl.busy.take().map(|b| b.1)
-                            } else {
-                                None
+                            if sl.pid != s.pid {
+                                return None;
                             }
+                            let i = sl.busy.iter().position(|h| h.id == s.id)?;
+                            sl.busy.remove(i).map(|h| h.sink)
                         });
                         (sink, dispatch(&mut st))
                     };
@@ -482,36 +553,68 @@ pub(crate) fn deliver_with_fds(
     }
 }
 
-/// Hand pending batches to idle, ready workers. Under the lock; the
-/// returned frames are sent after it is released.
+/// Hand pending batches to idle, ready workers, then (what is left) to
+/// busy ones behind their running batch (see the head comment). Under the
+/// lock; the returned frames are sent after it is released.
 pub(super) fn dispatch(st: &mut State) -> Vec<Outgoing> {
     let mut out = Vec::new();
     if st.broken.is_some() || st.phase == Phase::Terminate {
         return out;
     }
-    let State { slots, pending, .. } = st;
-    for s in slots.iter_mut() {
-        if pending.is_empty() {
-            break;
-        }
-        if !s.ready || s.busy.is_some() || s.eof || s.died {
-            continue;
-        }
-        let Some(conn) = &s.conn else { continue };
-        while let Some(mut b) = pending.pop_front() {
-            if !b.sink.start() {
-                continue; // cancelled: dropped unsent
+    let State {
+        slots,
+        pending,
+        max_tasks,
+        ..
+    } = st;
+    // First every idle worker, then behind the busy ones: a batch waits
+    // behind another only when no worker is free to start it.
+    for behind in [false, true] {
+        for s in slots.iter_mut() {
+            if pending.is_empty() {
+                return out;
             }
-            s.busy = Some((b.id, b.sink));
-            out.push(Outgoing {
-                conn: conn.clone(),
-                proc: s.proc.clone(),
-                id: b.id,
-                frame: b.frame,
-                fds: b.fds,
-                watched: s.watched,
-            });
-            break;
+            if !s.ready || s.eof || s.died {
+                continue;
+            }
+            let Some(conn) = &s.conn else { continue };
+            if behind {
+                let room = max_tasks.is_none_or(|m| s.served + s.busy.len() < m);
+                if s.direct || s.busy.len() != 1 || !s.busy[0].sent || !room {
+                    continue;
+                }
+            } else if !s.busy.is_empty() {
+                continue;
+            }
+            while let Some(mut b) = pending.pop_front() {
+                if behind
+                    && (!b.fds.is_empty() || b.frame.len() > BEHIND_MAX || !b.sink.queue_behind())
+                {
+                    // Only for an idle worker; and the queue's order
+                    // stays.
+                    pending.push_front(b);
+                    return out;
+                }
+                if !b.started && !b.sink.start() {
+                    continue; // cancelled: dropped unsent
+                }
+                s.busy.push_back(Held {
+                    id: b.id,
+                    sink: b.sink,
+                    sent: false,
+                    frame: behind.then(|| b.frame.clone()),
+                });
+                out.push(Outgoing {
+                    conn: conn.clone(),
+                    proc: s.proc.clone(),
+                    pid: s.pid,
+                    id: b.id,
+                    frame: b.frame,
+                    fds: b.fds,
+                    watched: s.watched,
+                });
+                break;
+            }
         }
     }
     out

@@ -27,7 +27,9 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::core::{Core, Failure, Phase, Sink, deliver, deliver_with_fds, dispatch, wait_ready};
+use super::core::{
+    Core, Failure, Held, Phase, Sink, deliver, deliver_with_fds, dispatch, wait_ready,
+};
 use super::wire::{Calls, Outcomes, Reply};
 use crate::multiprocessing::connection::Waitable;
 use crate::multiprocessing::error::Error;
@@ -64,7 +66,7 @@ impl Core {
             let free = st.pending.is_empty().then(|| {
                 st.slots.iter_mut().find(|s| {
                     s.ready
-                        && s.busy.is_none()
+                        && s.busy.is_empty()
                         && !s.eof
                         && !s.died
                         && !s.reading
@@ -76,7 +78,12 @@ impl Core {
                     if !sink.start() {
                         return Ok(()); // cancelled: dropped unsent
                     }
-                    s.busy = Some((id, sink));
+                    s.busy.push_back(Held {
+                        id,
+                        sink,
+                        sent: true,
+                        frame: None,
+                    });
                     s.direct = true;
                     let conn = s.conn.clone().expect("checked above");
                     Ok((s.pid, conn, s.proc.clone()))
@@ -203,7 +210,7 @@ impl Core {
         let (sink, wake, sends) = {
             let mut st = self.st.acquire();
             let s = st.slots.iter_mut().find(|s| s.pid == pid)?;
-            if !s.direct || s.busy.as_ref().is_none_or(|b| b.0 != id) {
+            if !s.direct || s.busy.front().is_none_or(|h| h.id != id) {
                 return None;
             }
             s.direct = false;
@@ -211,7 +218,7 @@ impl Core {
             if crate::sys::trace::on() {
                 crate::sys::trace::batch_done(pid, id, served);
             }
-            let sink = s.busy.take().map(|b| b.1);
+            let sink = s.busy.pop_front().map(|h| h.sink);
             // The supervisor waits for something else: wake it if it must
             // see this worker die, or finish a close.
             let wake = s.died || st.phase != Phase::Run || st.broken.is_some();
@@ -233,7 +240,7 @@ impl Core {
             let Some(s) = st.slots.iter_mut().find(|s| s.pid == pid) else {
                 return;
             };
-            if !s.direct || s.busy.as_ref().is_none_or(|b| b.0 != id) {
+            if !s.direct || s.busy.front().is_none_or(|h| h.id != id) {
                 return;
             }
             s.direct = false;

@@ -133,8 +133,10 @@ impl PoolBuilder {
 /// Python's `multiprocessing.Pool`: worker processes running task calls.
 ///
 /// Each worker has its own channel, so a worker that dies (a crash, a
-/// SIGKILL, an `exit()` in a task) fails only the calls it held, with
-/// [`Error::WorkerDied`] naming its signal or exit code; it is replaced and
+/// SIGKILL, an `exit()` in a task) fails only the calls it was running
+/// (one call, or one chunk of a map), with [`Error::WorkerDied`] naming
+/// its signal or exit code; a chunk already queued behind them in its
+/// channel never started and runs on another worker. It is replaced and
 /// the pool goes on (Python's `Pool` hangs forever, gh-66587). Calls are
 /// tasks (`#[gilfree::task]`) with serde arguments; `map` takes the items
 /// of a one-argument task, `starmap` the argument tuples of any task.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use super::core::{Core, Failure, Phase, Slot, deliver, deliver_with_fds, dispatch, wait_ready};
+use super::core::{
+    Batch, Core, Failure, Held, Phase, Slot, deliver, deliver_with_fds, dispatch, wait_ready,
+};
 use super::wire::{Outcomes, Reply};
 use super::worker::{Init, pool_worker};
 use crate::multiprocessing::builder::ProcessBuilder;
@@ -32,7 +34,7 @@ impl Core {
         loop {
             let (phase, broken, idle) = {
                 let st = self.st.acquire();
-                let idle = st.pending.is_empty() && st.slots.iter().all(|s| s.busy.is_none());
+                let idle = st.pending.is_empty() && st.slots.iter().all(|s| s.busy.is_empty());
                 (st.phase, st.broken.clone(), idle)
             };
             if let Some(why) = broken {
@@ -75,7 +77,7 @@ impl Core {
                     (s.pid, c, p)
                 })
                 .collect();
-            let busy = st.slots.iter().any(|s| s.busy.is_some() && !s.direct);
+            let busy = st.slots.iter().any(|s| !s.busy.is_empty() && !s.direct);
             (w, busy)
         };
         // What each waited object is: the wake-up channel, a worker's
@@ -197,9 +199,15 @@ impl Core {
                     let Some(s) = st.slots.iter_mut().find(|s| s.pid == pid) else {
                         return false;
                     };
-                    let Some(sink) = s.busy.take_if(|b| b.0 == id).map(|b| b.1) else {
+                    // Replies come in the order the batches were sent.
+                    if s.busy.front().is_none_or(|h| h.id != id) {
                         return false;
-                    };
+                    }
+                    let sink = s.busy.pop_front().expect("checked above").sink;
+                    if let Some(next) = s.busy.front_mut() {
+                        // Running now: it cannot be queued again.
+                        next.frame = None;
+                    }
                     s.served += 1;
                     if crate::sys::trace::on() {
                         crate::sys::trace::batch_done(pid, id, true);
@@ -261,7 +269,30 @@ impl Core {
             let i = st.slots.iter().position(|s| s.pid == pid);
             i.map(|i| st.slots.remove(i))
         };
-        let Some(slot) = slot else { return };
+        let Some(mut slot) = slot else { return };
+        // The first batch it held may have run; those behind it never
+        // did (a worker runs its batches in order, and its last words are
+        // read): they go back to the head of the queue.
+        // (A batch behind another always keeps its frame; one without
+        // is failed as the first, never lost.)
+        let mut failed: Vec<Held> = slot.busy.pop_front().into_iter().collect();
+        let again = {
+            let mut st = self.st.acquire();
+            for h in slot.busy.drain(..).rev() {
+                match h.frame {
+                    Some(frame) => st.pending.push_front(Batch {
+                        id: h.id,
+                        frame,
+                        fds: Vec::new(),
+                        sink: h.sink,
+                        started: true,
+                    }),
+                    None => failed.push(h),
+                }
+            }
+            dispatch(&mut st)
+        };
+        self.send_all(again);
         let retired = slot.conn.is_none();
         if !slot.ready && !retired {
             let mut st = self.st.acquire();
@@ -279,9 +310,8 @@ impl Core {
         // Its channel and pidfd are closed before the call's owner hears
         // of the death: whoever sees the `WorkerDied` finds no descriptor
         // of the dead worker left in this process.
-        let busy = slot.busy;
         drop((slot.conn, slot.proc, conn, proc));
-        if let Some((id, sink)) = busy {
+        for Held { id, sink, .. } in failed {
             if crate::sys::trace::on() {
                 crate::sys::trace::batch_done(pid, id, false);
             }
@@ -352,8 +382,8 @@ impl Core {
                 let _ = s.proc.kill();
                 let _ = s.proc.join();
             }
-            if let Some((_, sink)) = s.busy {
-                deliver(sink, Err(why.clone()));
+            for h in s.busy {
+                deliver(h.sink, Err(why.clone()));
             }
         }
         for b in pending {

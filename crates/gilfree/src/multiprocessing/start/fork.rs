@@ -13,22 +13,31 @@ pub(super) fn start(job: Job) -> Result<Started> {
     let (ours, theirs) = os::socket::socketpair()?;
     child::flush_stdio();
     let parent = os::process::getpid();
+    // Held across the fork, in this order (a fork server start holds its
+    // slot for a round trip; the registry is only ever held briefly).
+    let server = forkserver::hold_for_fork();
+    let registry = children::hold_for_fork();
     // SAFETY: the child only runs the job and `_exit`s. A closure job is
     // refused unless this process has one thread; a task job in a
     // multi-threaded parent carries the risk documented on `Fork`.
-    match unsafe { os::process::fork() }? {
-        os::process::Forked::Child => {
+    let forked = unsafe { os::process::fork() };
+    match forked {
+        Err(e) => Err(e.into()),
+        Ok(os::process::Forked::Child) => {
             drop(ours);
             // The parent's children and fork server are not ours: forget
-            // them (closing our copies of their descriptors), so that our
-            // exit handler does not wait for our siblings and the server
-            // still sees the parent's exit.
-            children::forget_after_fork();
-            forkserver::forget_after_fork();
+            // them, so that our exit handler does not wait for our
+            // siblings and the server still sees the parent's exit. A
+            // forked child never drops an inherited owner it cannot vouch
+            // for: these were held across the fork.
+            registry.forget_in_child();
+            server.forget_in_child();
             crate::sys::trace::forget_after_fork();
             child::run_forked(theirs, job, parent)
         }
-        os::process::Forked::Parent(pid) => {
+        Ok(os::process::Forked::Parent(pid)) => {
+            drop(registry);
+            drop(server);
             drop(theirs);
             // The child has its own copy of the job. Close our copies of
             // its descriptors now (their peers must see EOF when the child

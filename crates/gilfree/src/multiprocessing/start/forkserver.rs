@@ -3,7 +3,7 @@
 //! The protocol and the server itself: `multiprocessing/server.rs`.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use crate::multiprocessing::children::Started;
 use crate::multiprocessing::connection::Connection;
@@ -130,10 +130,35 @@ pub(crate) fn shutdown() {
     drop(s);
 }
 
-/// In a forked child: forget the parent's server (closing our copy of
-/// its link, so that the server still sees the parent's exit).
-pub(crate) fn forget_after_fork() {
-    if let Ok(mut g) = SERVER.try_lock() {
-        drop(g.take());
+/// The server's slot, held by a thread that forks across its `fork()`
+/// (taken before, released after in both processes), for the reason
+/// [`children::ForkHold`] is: the child's copy then names the server the
+/// descriptor table had, and its lock is the child's to release (another
+/// thread's start in progress would have left it locked there forever).
+///
+/// [`children::ForkHold`]: crate::multiprocessing::children::ForkHold
+pub(crate) struct ForkHold(MutexGuard<'static, Option<Server>>);
+
+/// Hold the server's slot across a `fork()` (see [`ForkHold`]). Waits
+/// for a start in flight on another thread (one round trip to the server).
+pub(crate) fn hold_for_fork() -> ForkHold {
+    ForkHold(SERVER.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+impl ForkHold {
+    /// In the freshly forked child: the parent's server is not ours.
+    /// Forget it, closing our copy of its link by number so that the
+    /// server still sees the parent's exit (its pidfd, too).
+    pub(crate) fn forget_in_child(mut self) {
+        if let Some(s) = self.0.take() {
+            let link = s.link.as_fd_checked().ok().map(|f| f.as_raw_fd());
+            for fd in [Some(s.pidfd.as_raw_fd()), link].into_iter().flatten() {
+                // SAFETY: the slot was held across the fork, so `fd` is our
+                // copy of the server's descriptor; the server is forgotten
+                // below, so its `OwnedFd`s are never used or dropped here.
+                unsafe { os::socket::close_raw(fd) };
+            }
+            std::mem::forget(s);
+        }
     }
 }

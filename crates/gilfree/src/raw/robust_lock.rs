@@ -605,6 +605,37 @@ mod tests {
         assert!(l.unlock());
     }
 
+    /// A task owner is its process: alive while the process lives with
+    /// the start time recorded; the same pid with another start time (a
+    /// reused pid) or a reaped process is dead. Never a thread's id, even
+    /// the main thread's (whose tid is the pid).
+    #[test]
+    fn task_owner_liveness() {
+        let me = my_task_owner();
+        assert_eq!(me & TASK, TASK);
+        assert_eq!(me & PID, std::process::id());
+        let tag = (me >> TAG_SHIFT) & 0xff;
+        assert_ne!(tag, 0, "the start time was read");
+        assert!(holder_alive(me));
+        let other = (me & !(0xff << TAG_SHIFT)) | ((tag % 255 + 1) << TAG_SHIFT);
+        assert!(!holder_alive(other), "a reused pid is not the holder");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!holder_alive(TASK | pid), "a reaped process is dead");
+
+        let l = RawRobustLock::new();
+        assert!(l.try_lock_as(me));
+        assert!(l.held_by(me) && !l.held_by_me());
+        assert!(!l.try_lock(), "this process lives: no take-over");
+        assert!(l.unlock());
+        // Held by a dead process's task: a thread takes it over.
+        assert!(l.try_lock_as(TASK | pid));
+        assert!(l.try_lock());
+        assert!(l.take_owner_died() && l.held_by_me());
+        assert!(l.unlock());
+    }
+
     /// A live holder is waited for, not taken over, past several checks.
     #[test]
     fn live_holder_is_not_taken_over() {

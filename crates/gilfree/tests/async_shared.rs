@@ -557,6 +557,27 @@ fn rlock_task_moves_threads() -> Result<(), Failed> {
     check(!l.locked(), "free at the end")
 }
 
+/// A task that registered, may have been handed the release's wake-up,
+/// and is then dropped unpolled passes it on: the thread blocked behind
+/// it gets the lock (a lost wake-up would hang here).
+fn rlock_dropped_waiter_passes_on() -> Result<(), Failed> {
+    let l = RLock::new()?;
+    let me = TaskOwner::new();
+    let held = l.acquire();
+    let mut fut = Box::pin(l.acquire_async(&me));
+    check(is_pending(fut.as_mut()), "held by this thread")?;
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| l.acquire().owner_died());
+        drop(held);
+        drop(fut);
+        check(!waiter.join().unwrap(), "the thread got it")
+    })?;
+    check(
+        !l.locked() && l.recursion_count_by(&me) == 0,
+        "nothing held",
+    )
+}
+
 /// Nesting across awaits, with every kind of contender at once: a child
 /// process (alternately a thread and a task), two threads here (one
 /// blocking, one a `futures::executor` task), and three tokio tasks that
@@ -1026,6 +1047,10 @@ fn main() {
             rlock_task_holder_killed_thread_waits,
         ),
         Trial::test("rlock_task_moves_threads", rlock_task_moves_threads),
+        Trial::test(
+            "rlock_dropped_waiter_passes_on",
+            rlock_dropped_waiter_passes_on,
+        ),
         Trial::test("rlock_mixed_waiters", rlock_mixed_waiters),
         Trial::test("rlock_random_drops", rlock_random_drops),
         Trial::test("measure_bridge", measure_bridge).with_ignored_flag(true),

@@ -5,15 +5,16 @@
 //! `strace -f -c -e trace=futex,sched_yield` to get per-item counts.
 //!
 //! ```text
-//! queue_probe <gilfree|crossbeam|std> <bounded|unbounded> <n> [count] [reps=R]
+//! queue_probe <gilfree|simple|crossbeam|std> <bounded|unbounded> <n> [count] [reps=R]
 //! queue_probe costs
 //! ```
 //!
 //! With `count`, each side first tries without blocking and counts how often
 //! it found the queue empty (consumer) or full (producer) before the blocking
 //! call; this adds one failed try to each such wait, nothing else.
-//! `reps=R` runs it R times in one process (as the benchmark's samples do)
-//! and prints each run's wall and CPU time per item.
+//! `simple` is gilfree's `SimpleQueue` (always unbounded). `reps=R` runs
+//! it R times in one process (as the benchmark's samples do) and prints
+//! each run's wall and CPU time per item.
 //! `costs` measures, on this host and in this run, what a waiter's options
 //! cost: a spin pause, a `sched_yield`, a `futex_wake` nobody waits on, and
 //! a futex ping-pong round trip between two threads.
@@ -95,6 +96,20 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                 |q: &&gilfree::queue::Queue<u64>| q.try_get().ok()
             )
         }
+        "simple" => {
+            // `SimpleQueue`: unbounded whatever the second argument says.
+            let q = gilfree::queue::SimpleQueue::new();
+            drive!(
+                |x| q.put(x),
+                |x| -> Result<(), u64> {
+                    q.put(x);
+                    Ok(())
+                },
+                &q,
+                |q: &&gilfree::queue::SimpleQueue<u64>| q.get(),
+                |q: &&gilfree::queue::SimpleQueue<u64>| q.try_get().ok()
+            )
+        }
         "crossbeam" => {
             let (tx, rx) = if bounded {
                 crossbeam_channel::bounded(BOUND)
@@ -138,7 +153,7 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                 )
             }
         }
-        _ => panic!("impl: gilfree, crossbeam or std"),
+        _ => panic!("impl: gilfree, simple, crossbeam or std"),
     }
     (t0.elapsed().as_nanos() as f64 / n as f64, finds)
 }

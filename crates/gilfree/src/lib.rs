@@ -41,7 +41,7 @@
 //! | `multiprocessing.Value`, `Array`, `RawValue`, `RawArray` | [`multiprocessing::Value`], [`multiprocessing::Array`], [`multiprocessing::RawValue`], [`multiprocessing::RawArray`] |
 //! | `multiprocessing.Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | [`multiprocessing::Lock`], [`multiprocessing::RLock`], [`multiprocessing::Semaphore`], [`multiprocessing::BoundedSemaphore`], [`multiprocessing::Event`], [`multiprocessing::Condition`], [`multiprocessing::Barrier`] (a dead holder's lock is handed on, `owner_died()`) |
 //! | `multiprocessing.Manager()`, `managers.BaseManager` | [`multiprocessing::Manager`] |
-//! | `asyncio.Lock`, `Semaphore`, `Event`, `Condition`; an async `RLock` | `acquire_async` / `wait_async` on the threading types (an `RLock`'s with a [`threading::TaskOwner`]); on `multiprocessing`'s `Lock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier`, `Condition` too, and `get_async`/`put_async` on its queues |
+//! | `asyncio.Lock`, `Semaphore`, `Event`, `Condition`; an async `RLock` | `acquire_async` / `wait_async` on the threading types (an `RLock`'s with a [`threading::TaskOwner`]); on `multiprocessing`'s `Lock`, `RLock` (with a `TaskOwner` too), `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier`, `Condition` too, and `get_async`/`put_async` on its queues |
 //! | *(none; C++ `std::scoped_lock`)* | [`deadlock::acquire_all`] |
 //! | *(none; Linux lockdep)* | [`deadlock`] detection (feature `deadlock-detection`) |
 //!

@@ -5,7 +5,10 @@
 //! thread and task waiters fed by a child; a `Queue` fed by (and feeding)
 //! a child; a holder SIGKILLed while a task awaits its lock (the task gets
 //! it, told `owner_died`); and random-drop stresses (no lost permit, item
-//! or wake-up). On tokio's multi-thread runtime and on
+//! or wake-up). The shared `RLock` held by tasks (a `TaskOwner`): held by
+//! a child's task and released, its process SIGKILLed while a task or a
+//! thread waits (`owner_died`), nesting across awaits with thread, task
+//! and other-process contenders, and random drops. On tokio's multi-thread runtime and on
 //! `futures::executor`; the per-executor cases under the forkserver and
 //! spawn start methods (fork refuses a multi-threaded parent). `harness = false`: `main` calls
 //! `multiprocessing::init()` first.
@@ -20,9 +23,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use gilfree::multiprocessing::{
-    Barrier, Condition, Connection, Event, JoinableQueue, Lock, Pipe, Process, Queue, Semaphore,
-    StartMethod, get_context,
+    Barrier, Condition, Connection, Event, JoinableQueue, Lock, Pipe, Process, Queue, RLock,
+    RawValue, Semaphore, StartMethod, get_context,
 };
+use gilfree::threading::TaskOwner;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn check(cond: bool, what: impl Into<String>) -> Result<(), Failed> {
@@ -165,6 +169,66 @@ fn churn_lock(l: Lock<u64>, n: u32, done: Event) {
         let mut g = l.acquire();
         *g += 1;
         hold(i);
+    }
+    done.set();
+}
+
+/// Takes the RLock by a task, two levels, says "holding", waits for
+/// "release", releases both.
+#[gilfree::task]
+fn rlock_task_hold_until_told(l: RLock, c: Connection) {
+    let me = TaskOwner::new();
+    futures::executor::block_on(async {
+        let a = l.acquire_async(&me).await;
+        let b = l.acquire_async(&me).await;
+        c.send("holding").unwrap();
+        let _: String = c.recv().unwrap();
+        drop(b);
+        drop(a);
+    });
+}
+
+/// Takes the RLock by a task, two levels, says "holding", and waits to be
+/// killed.
+#[gilfree::task]
+fn rlock_task_hold_and_die(l: RLock, c: Connection) {
+    let me = TaskOwner::new();
+    let a = futures::executor::block_on(l.acquire_async(&me));
+    let b = futures::executor::block_on(l.acquire_async(&me));
+    c.send("holding").unwrap();
+    std::mem::forget((a, b));
+    loop {
+        std::thread::park();
+    }
+}
+
+/// `counter += 1` in three steps, with a yield between read and write: a
+/// second holder would lose an increment.
+fn bump(counter: &RawValue<u64>) {
+    let v = counter.get();
+    std::thread::yield_now();
+    counter.set(v + 1);
+}
+
+/// `n` times, alternately by this thread and by a task (two levels each
+/// time), bumps the counter under the RLock, holding for a varying while.
+#[gilfree::task]
+fn churn_rlock(l: RLock, counter: RawValue<u64>, n: u32, done: Event) {
+    let me = TaskOwner::new();
+    for i in 0..n {
+        if i % 2 == 0 {
+            let _a = l.acquire();
+            let _b = l.acquire();
+            bump(&counter);
+            hold(i);
+        } else {
+            futures::executor::block_on(async {
+                let _a = l.acquire_async(&me).await;
+                let _b = l.acquire_async(&me).await;
+                bump(&counter);
+                hold(i);
+            });
+        }
     }
     done.set();
 }
@@ -389,6 +453,301 @@ fn robust_lock_holder_killed(exec: Exec) -> Result<(), Failed> {
     let _ = p.join();
     check(seen == (99, true), format!("seen {seen:?}"))?;
     check(!l.acquire().owner_died(), "owner_died reported once")
+}
+
+/// A task awaiting the RLock that a child's *task* holds (two levels) gets
+/// it when that task releases; meanwhile this process's threads can
+/// neither take nor release it.
+fn rlock_task_released_by_other_process(exec: Exec) -> Result<(), Failed> {
+    let l = RLock::new()?;
+    let (mine, theirs) = Pipe(true)?;
+    let p = start(rlock_task_hold_until_told::TASK, (l.try_clone()?, theirs))?;
+    check(mine.recv::<String>()? == "holding", "child holds")?;
+    check(l.locked() && !l.is_owned(), "held by the child")?;
+    check(l.try_acquire().is_none(), "a thread cannot take it")?;
+    check(l.release().is_err(), "a thread cannot release it")?;
+    let me = TaskOwner::new();
+    check(
+        l.release_by(&me).is_err(),
+        "nor a token that does not hold it",
+    )?;
+    let seen = exec.run(async {
+        let mut fut = pin!(l.acquire_async(&me));
+        assert!(is_pending(fut.as_mut()), "the lock is held");
+        mine.send("release").unwrap();
+        let a = fut.await;
+        let b = l.acquire_async(&me).await;
+        let seen = (a.owner_died(), l.recursion_count_by(&me), l.is_owned());
+        drop((a, b));
+        seen
+    });
+    p.join()?;
+    check(seen == (false, 2, false), format!("seen {seen:?}"))?;
+    check(!l.locked(), "free at the end")
+}
+
+/// The process whose task holds the RLock is SIGKILLed while a task
+/// awaits it: the task takes it over, told `owner_died` (once).
+fn rlock_task_holder_killed(exec: Exec) -> Result<(), Failed> {
+    let l = RLock::new()?;
+    let (mine, theirs) = Pipe(true)?;
+    let p = start(rlock_task_hold_and_die::TASK, (l.try_clone()?, theirs))?;
+    check(mine.recv::<String>()? == "holding", "child holds")?;
+    let me = TaskOwner::new();
+    let seen = exec.run(async {
+        let mut fut = pin!(l.acquire_async(&me));
+        assert!(is_pending(fut.as_mut()), "the lock is held");
+        p.kill().unwrap();
+        let g = fut.await;
+        (g.owner_died(), l.recursion_count_by(&me))
+    });
+    let _ = p.join();
+    check(seen == (true, 1), format!("seen {seen:?}"))?;
+    check(!l.locked(), "released")?;
+    let g = l.try_acquire_by(&me);
+    check(
+        g.is_some_and(|g| !g.owner_died()),
+        "owner_died reported once",
+    )
+}
+
+/// As `rlock_task_holder_killed`, with a blocked *thread* waiting: it
+/// takes the lock over from the dead process's task, told `owner_died`.
+fn rlock_task_holder_killed_thread_waits() -> Result<(), Failed> {
+    let l = RLock::new()?;
+    let (mine, theirs) = Pipe(true)?;
+    let p = start(rlock_task_hold_and_die::TASK, (l.try_clone()?, theirs))?;
+    check(mine.recv::<String>()? == "holding", "child holds")?;
+    let seen = std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            let g = l.acquire();
+            (g.owner_died(), l.recursion_count())
+        });
+        p.kill().unwrap();
+        t.join().unwrap()
+    });
+    let _ = p.join();
+    check(seen == (true, 1), format!("seen {seen:?}"))?;
+    check(!l.locked(), "released")
+}
+
+/// A task's levels belong to its token, not to a thread: taken on one
+/// thread, nested and released on another (as a task resumed elsewhere
+/// does), while a thread of this process waits and then gets it.
+fn rlock_task_moves_threads() -> Result<(), Failed> {
+    let l = RLock::new()?;
+    let me = TaskOwner::new();
+    let outer = futures::executor::block_on(l.acquire_async(&me));
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let g = l.acquire();
+            (g.owner_died(), l.recursion_count())
+        });
+        s.spawn(|| {
+            let inner = futures::executor::block_on(l.acquire_async(&me));
+            assert_eq!(l.recursion_count_by(&me), 2);
+            assert!(l.release().is_err(), "not this thread's");
+            drop(inner);
+            drop(outer);
+        })
+        .join()
+        .unwrap();
+        check(waiter.join().unwrap() == (false, 1), "the waiter got it")
+    })?;
+    check(!l.locked(), "free at the end")
+}
+
+/// A task that registered, may have been handed the release's wake-up,
+/// and is then dropped unpolled passes it on: the thread blocked behind
+/// it gets the lock (a lost wake-up would hang here).
+fn rlock_dropped_waiter_passes_on() -> Result<(), Failed> {
+    let l = RLock::new()?;
+    let me = TaskOwner::new();
+    let held = l.acquire();
+    let mut fut = Box::pin(l.acquire_async(&me));
+    check(is_pending(fut.as_mut()), "held by this thread")?;
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| l.acquire().owner_died());
+        drop(held);
+        drop(fut);
+        check(!waiter.join().unwrap(), "the thread got it")
+    })?;
+    check(
+        !l.locked() && l.recursion_count_by(&me) == 0,
+        "nothing held",
+    )
+}
+
+/// Nesting across awaits, with every kind of contender at once: a child
+/// process (alternately a thread and a task), two threads here (one
+/// blocking, one a `futures::executor` task), and three tokio tasks that
+/// hold two levels across `yield_now`s (free to resume on another worker
+/// thread). Each bumps a counter non-atomically under the lock: the total
+/// is exact, so no two ever held it together, and nobody was left waiting.
+fn rlock_mixed_waiters() -> Result<(), Failed> {
+    const CHILD: u32 = 200;
+    const EACH: u64 = 100;
+    let l = Arc::new(RLock::new()?);
+    let counter = Arc::new(RawValue::new(0u64)?);
+    let done = Event::new()?;
+    let p = start(
+        churn_rlock::TASK,
+        (
+            l.try_clone()?,
+            counter.try_clone()?,
+            CHILD,
+            done.try_clone()?,
+        ),
+    )?;
+    let rt = multi_thread();
+    let moved = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let (l, counter, moved) = (l.clone(), counter.clone(), moved.clone());
+            rt.spawn(async move {
+                let me = TaskOwner::new();
+                for _ in 0..EACH {
+                    let outer = l.acquire_async(&me).await;
+                    let before = std::thread::current().id();
+                    // Woken from the blocking pool: resumed by whichever
+                    // worker takes it.
+                    tokio::task::spawn_blocking(|| ()).await.unwrap();
+                    let inner = l.acquire_async(&me).await;
+                    assert_eq!(l.recursion_count_by(&me), 2);
+                    let v = counter.get();
+                    tokio::task::yield_now().await;
+                    counter.set(v + 1);
+                    if std::thread::current().id() != before {
+                        moved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    drop(inner);
+                    assert!(l.is_owned_by(&me));
+                    drop(outer);
+                    assert!(!l.is_owned_by(&me));
+                }
+            })
+        })
+        .collect();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..EACH {
+                let _a = l.acquire();
+                let _b = l.acquire();
+                bump(&counter);
+            }
+        });
+        s.spawn(|| {
+            let me = TaskOwner::new();
+            futures::executor::block_on(async {
+                for _ in 0..EACH {
+                    let _a = l.acquire_async(&me).await;
+                    let _b = l.acquire_async(&me).await;
+                    bump(&counter);
+                }
+            })
+        });
+        rt.block_on(async {
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+    });
+    p.join()?;
+    let total = counter.get();
+    let want = u64::from(CHILD) + 5 * EACH;
+    eprintln!(
+        "rlock_mixed_waiters: {} of {} task holds resumed on another thread",
+        moved.load(std::sync::atomic::Ordering::Relaxed),
+        3 * EACH
+    );
+    check(total == want, format!("counter {total} != {want}"))?;
+    check(!l.locked(), "free at the end")
+}
+
+/// Tasks acquire the RLock and drop the future at random points (after
+/// 1–4 polls, a wake-up perhaps received) while a child churns it by a
+/// thread and by a task; a completed acquire nests once and holds across
+/// a yield. Every completed acquire is counted: the counter is exact (no
+/// hold was lost or doubled), the lock ends free, and a last acquire with
+/// no timeout completes (no wake-up was lost).
+fn rlock_random_drops() -> Result<(), Failed> {
+    const CHILD: u32 = 300;
+    let l = Arc::new(RLock::new()?);
+    let counter = Arc::new(RawValue::new(0u64)?);
+    let done = Arc::new(Event::new()?);
+    let p = start(
+        churn_rlock::TASK,
+        (
+            l.try_clone()?,
+            counter.try_clone()?,
+            CHILD,
+            done.try_clone()?,
+        ),
+    )?;
+    let rt = multi_thread();
+    let tasks: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (l, counter, done) = (l.clone(), counter.clone(), done.clone());
+            rt.spawn(async move {
+                let me = TaskOwner::new();
+                let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                let (mut got, mut dropped) = (0u64, 0u64);
+                while !done.is_set() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let mut f = pin!(l.acquire_async(&me));
+                    let g = if x % 5 == 0 {
+                        Some(f.await)
+                    } else {
+                        let mut g = None;
+                        for _ in 0..=x % 4 {
+                            if let Poll::Ready(r) = futures::poll!(f.as_mut()) {
+                                g = Some(r);
+                                break;
+                            }
+                            tokio::task::yield_now().await;
+                        }
+                        g
+                    };
+                    let Some(g) = g else {
+                        dropped += 1;
+                        continue;
+                    };
+                    let inner = l.try_acquire_by(&me).expect("re-entry never waits");
+                    let v = counter.get();
+                    tokio::task::yield_now().await;
+                    counter.set(v + 1);
+                    got += 1;
+                    drop((inner, g));
+                    assert_eq!(l.recursion_count_by(&me), 0);
+                }
+                (got, dropped)
+            })
+        })
+        .collect();
+    let (got, dropped) = rt.block_on(async {
+        let (mut g, mut d) = (0, 0);
+        for t in tasks {
+            let (a, b) = t.await.unwrap();
+            g += a;
+            d += b;
+        }
+        (g, d)
+    });
+    p.join()?;
+    eprintln!("rlock_random_drops: {got} acquires, {dropped} dropped");
+    let total = counter.get();
+    check(
+        total == got + u64::from(CHILD),
+        format!("{total} != {got} + {CHILD}"),
+    )?;
+    check(!l.locked(), "free")?;
+    let me = TaskOwner::new();
+    rt.block_on(async {
+        drop(l.acquire_async(&me).await);
+    });
+    check(!l.locked(), "free after a last acquire")
 }
 
 /// Tasks acquire and drop the future at random points (after a few polls,
@@ -672,12 +1031,28 @@ fn main() {
             "condition_notified_by_other_process",
             condition_notified_by_other_process,
         ),
+        (
+            "rlock_task_released_by_other_process",
+            rlock_task_released_by_other_process,
+        ),
+        ("rlock_task_holder_killed", rlock_task_holder_killed),
     ];
     let mut trials = vec![
         Trial::test("semaphore_mixed_waiters", semaphore_mixed_waiters),
         Trial::test("semaphore_random_drops", semaphore_random_drops),
         Trial::test("lock_random_drops", lock_random_drops),
         Trial::test("queue_random_drops", queue_random_drops),
+        Trial::test(
+            "rlock_task_holder_killed_thread_waits",
+            rlock_task_holder_killed_thread_waits,
+        ),
+        Trial::test("rlock_task_moves_threads", rlock_task_moves_threads),
+        Trial::test(
+            "rlock_dropped_waiter_passes_on",
+            rlock_dropped_waiter_passes_on,
+        ),
+        Trial::test("rlock_mixed_waiters", rlock_mixed_waiters),
+        Trial::test("rlock_random_drops", rlock_random_drops),
         Trial::test("measure_bridge", measure_bridge).with_ignored_flag(true),
     ];
     for m in [StartMethod::ForkServer, StartMethod::Spawn] {

@@ -1,4 +1,5 @@
-//! `cluster::MpiPoolExecutor` on a real MPI job of 3 ranks: submit, the
+//! `cluster::MpiPoolExecutor` on a real MPI job of 3 ranks: submit (also
+//! from several threads at once, with callbacks that submit), the
 //! `Executor` trait, `map` in order (chunks, buffersize, 100k tiny calls),
 //! a panicking task, a 64 MiB argument and result, cancel, and shutdown
 //! with pending work (and from a done-callback). `harness = false`: `main` calls
@@ -132,6 +133,46 @@ fn submit_results() -> Result<(), Failed> {
         "calls run on other ranks",
     )?;
     check(pids.len() <= 2, "two server ranks")
+}
+
+/// Round trips from four threads at once, and done-callbacks (on the hub)
+/// that submit: a submitter that finds the hub idle sends its batch itself
+/// under the hub's wire lock, so posters race the hub and each other there.
+fn concurrent_submitters() -> Result<(), Failed> {
+    let p = std::sync::Arc::new(pool());
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                (0..300u64).all(|i| {
+                    let x = t * 1000 + i;
+                    p.submit(square::TASK, (x,)).unwrap().result() == Ok(x * x)
+                })
+            })
+        })
+        .collect();
+    // Meanwhile a chain of callbacks, each submitting the next call.
+    let (tx, rx) = std::sync::mpsc::channel();
+    fn chain(p: std::sync::Arc<MpiPoolExecutor>, n: u64, tx: std::sync::mpsc::Sender<u64>) {
+        let f = p.submit(square::TASK, (n,)).unwrap();
+        let q = p.clone();
+        f.add_done_callback(move |f| {
+            let v = f.result().unwrap();
+            if n < 50 {
+                chain(q, n + 1, tx.clone());
+            }
+            tx.send(v).unwrap();
+        });
+    }
+    chain(p.clone(), 0, tx);
+    let chained: u64 = rx.iter().take(51).sum();
+    for t in threads {
+        check(t.join().unwrap(), "every thread's results its own")?;
+    }
+    check(
+        chained == (0..=50u64).map(|i| i * i).sum::<u64>(),
+        "callbacks that submit",
+    )
 }
 
 fn executor_trait() -> Result<(), Failed> {
@@ -411,6 +452,7 @@ fn main() {
     args.test_threads = Some(1);
     let tests = vec![
         Trial::test("submit_results", submit_results),
+        Trial::test("concurrent_submitters", concurrent_submitters),
         Trial::test("executor_trait", executor_trait),
         Trial::test("wait_and_as_completed", wait_and_as_completed),
         Trial::test("map_in_order", map_in_order),

@@ -1,6 +1,6 @@
 //! `multiprocessing::Pool` under every start method: the API points and the
 //! fault tests (a worker SIGKILLed or `exit(3)`ing mid-task, or with a
-//! batch queued behind its running one, a hanging
+//! map's chunk queued behind its running one, a hanging
 //! worker stopped by `terminate`, a result that fails to decode, recycling,
 //! a failing initializer). `harness = false`: `main` calls
 //! `multiprocessing::init()` first, as workers re-execute this binary.
@@ -619,31 +619,57 @@ fn apply_faults(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
-/// A batch waits in a busy worker's channel behind its running one (one
-/// worker: the second call goes behind the first, which hangs). The
-/// worker is killed: the running call fails with `WorkerDied`, the one
-/// behind it never ran and runs once on the replacement.
-fn fault_kill_with_a_batch_behind(m: StartMethod) -> Result<(), Failed> {
+/// Item 0 tells the test it runs (by connecting to its listener), then
+/// blocks until killed; the others append their number to the file `log`.
+#[gilfree::task]
+fn hang_on_zero(a: (PathBuf, PathBuf, u32)) -> u32 {
+    use std::io::Write;
+    let (path, log, i) = a;
+    if i == 0 {
+        hang(path);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+        .unwrap();
+    f.write_all(format!("{i}\n").as_bytes()).unwrap();
+    i
+}
+
+/// A map's chunk waits in a busy worker's channel behind its running
+/// chunk (one worker, chunks of one item: `map_async` has sent them all
+/// when it returns). The worker is killed while running the first: the
+/// map fails with `WorkerDied`, and the chunk behind, which never ran,
+/// runs once on the replacement, as the rest do.
+fn fault_kill_with_a_chunk_behind(m: StartMethod) -> Result<(), Failed> {
     let p = pool(m, 1)?;
     let path = socket_path("behind");
+    let log = socket_path("behind-log");
     let l = Listener::bind(path.clone(), None)?;
-    let running = p.apply_async(hang::TASK, (path,))?;
+    let items: Vec<_> = (0..4u32).map(|i| (path.clone(), log.clone(), i)).collect();
+    let r = p.map_async(hang_on_zero::TASK, items, Some(1))?;
     let c = l.accept()?;
-    check(c.recv::<String>()? == "running", "the first call runs")?;
-    let behind = p.apply_async(square::TASK, (7,))?;
-    let after = p.map_async(square::TASK, 0..4u64, Some(1))?;
+    check(c.recv::<String>()? == "running", "the first chunk runs")?;
     let pid = p.worker_pids()[0];
     // SAFETY: a signal to our own worker process.
     check(unsafe { libc::kill(pid, libc::SIGKILL) } == 0, "kill")?;
-    match running.get() {
+    match r.get() {
         Err(Error::WorkerDied {
             pid: p2,
             exitcode: -9,
         }) => check(p2 == pid, "its pid")?,
-        other => return Err(format!("the running call: {other:?}").into()),
+        other => return Err(format!("the map: {other:?}").into()),
     }
-    check(behind.get()? == 49, "the call behind it runs")?;
-    check(after.get()? == vec![0, 1, 4, 9], "and the queued map")?;
+    p.close();
+    p.join()?;
+    let mut ran: Vec<u32> = std::fs::read_to_string(&log)?
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let _ = std::fs::remove_file(&log);
+    ran.sort();
+    check(ran == [1, 2, 3], format!("each other chunk once: {ran:?}"))?;
     check(
         p.workers_started() == 2,
         format!("started {}", p.workers_started()),
@@ -651,19 +677,41 @@ fn fault_kill_with_a_batch_behind(m: StartMethod) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Recycling with calls queued at once: a worker is never sent a batch
-/// beyond its limit (none behind its last one), so each serves exactly
-/// `maxtasksperchild` calls.
+/// A single call never waits behind a running one: with one worker busy
+/// on a hanging call and the other still starting (spawn is slow), a
+/// second call waits in the queue for the second worker, not in the
+/// first worker's channel.
+fn call_not_behind_a_running_call(m: StartMethod) -> Result<(), Failed> {
+    let p = pool(m, 2)?;
+    let path = socket_path("not-behind");
+    let l = Listener::bind(path.clone(), None)?;
+    let hung = p.apply_async(hang::TASK, (path,))?;
+    let c = l.accept()?;
+    check(c.recv::<String>()? == "running", "the task runs")?;
+    let ok = p.apply_async(add::TASK, (2, 2))?;
+    let m2 = p.map_async(square::TASK, 0..4u64, Some(1))?;
+    check(ok.get()? == 4, "the other worker serves the call")?;
+    check(m2.get()? == vec![0, 1, 4, 9], "and the map")?;
+    check(!hung.ready(), "the hung call still runs")?;
+    p.terminate();
+    Ok(())
+}
+
+#[gilfree::task]
+fn pid_of(_i: u32) -> i32 {
+    std::process::id() as i32
+}
+
+/// Recycling with a map's chunks queued at once: a worker is never sent
+/// a chunk beyond its limit (none behind its last one), so each serves
+/// exactly `maxtasksperchild` chunks.
 fn maxtasksperchild_with_calls_queued(m: StartMethod) -> Result<(), Failed> {
     let p = Pool::builder()
         .processes(1)
         .maxtasksperchild(2)
         .start_method(m)
         .build()?;
-    let rs: Vec<_> = (0..6)
-        .map(|_| p.apply_async(pid::TASK, ()))
-        .collect::<Result<_, _>>()?;
-    let pids: Vec<i32> = rs.iter().map(|r| r.get()).collect::<Result<_, _>>()?;
+    let pids = p.map(pid_of::TASK, 0..6u32, Some(1))?;
     check(
         pids[0] == pids[1] && pids[2] == pids[3] && pids[4] == pids[5],
         format!("two each: {pids:?}"),
@@ -942,8 +990,12 @@ fn main() {
         ),
         ("fault_descriptor_call_killed", fault_descriptor_call_killed),
         (
-            "fault_kill_with_a_batch_behind",
-            fault_kill_with_a_batch_behind,
+            "fault_kill_with_a_chunk_behind",
+            fault_kill_with_a_chunk_behind,
+        ),
+        (
+            "call_not_behind_a_running_call",
+            call_not_behind_a_running_call,
         ),
         (
             "maxtasksperchild_with_calls_queued",

@@ -175,13 +175,6 @@ impl<R: DeserializeOwned + Send + 'static> Sink for FutureSink<R> {
         self.future.cancel();
     }
 
-    /// A future waiting behind another call would be marked running
-    /// before it runs: `cancel` and `shutdown(cancel_futures=True)` could
-    /// no longer cancel it.
-    fn queue_behind(&self) -> bool {
-        false
-    }
-
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>) {
         let out = match r {
             Ok(o) => match o.single() {

@@ -13,22 +13,23 @@
 //! that need no reactor (`threading`, `queue`, `futures::Future`) stay
 //! runtime-agnostic and need no feature.
 //!
-//! Not here: the process-shared `Lock`, `Semaphore`, `BoundedSemaphore`,
-//! `Event`, `Barrier`, `Condition` and the cross-process queues, whose
-//! `.await` forms
-//! need no feature and no descriptor (a futex has none): they wait through
-//! the process's futex bridge (`sys::futex_bridge`), one thread in
-//! `futex_waitv` for every waiting task (see `docs/design-notes.md`,
-//! "Async on process-shared words"). `shared_memory`'s `RLock` has no
-//! `.await` form (its owner is a thread); the fallback is a blocking wait
-//! on tokio's blocking pool, Python's `asyncio.to_thread`:
+//! Not here: the process-shared `Lock`, `RLock`, `Semaphore`,
+//! `BoundedSemaphore`, `Event`, `Barrier`, `Condition` and the
+//! cross-process queues, whose `.await` forms need no feature and no
+//! descriptor (a futex has none): they wait through the process's futex
+//! bridge (`sys::futex_bridge`), one thread in `futex_waitv` for every
+//! waiting task (see `docs/design-notes.md`, "Async on process-shared
+//! words"). The shared `RLock`'s task owner is a
+//! [`TaskOwner`](crate::threading::TaskOwner), as the threading one's:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use gilfree::multiprocessing::RLock;
+//! use gilfree::threading::TaskOwner;
 //! let l = RLock::new().unwrap();
-//! let other = l.try_clone().unwrap(); // an owned handle for the thread
-//! tokio::task::spawn_blocking(move || drop(other.acquire())).await.unwrap();
+//! let me = TaskOwner::new();
+//! let _g = l.acquire_async(&me).await;
+//! assert!(l.is_owned_by(&me));
 //! # }
 //! ```
 

@@ -243,15 +243,20 @@ pub(crate) fn all() -> Vec<Arc<Record>> {
 /// Forget the children that have exited (reaping any that died unjoined),
 /// as Python's `_cleanup()` at every start.
 pub(crate) fn reap_finished() {
-    let dead: Vec<*const Record> = all()
+    // Kept (not just their addresses) until they are removed: a record
+    // another thread removed and freed meanwhile could otherwise lend its
+    // address to a new child's, and a live child would be forgotten.
+    let dead: Vec<Arc<Record>> = all()
         .into_iter()
         .filter(|r| !matches!(r.wait(Deadline::now()), Ok(false)))
-        .map(|r| Arc::as_ptr(&r))
         .collect();
+    if dead.is_empty() {
+        return;
+    }
     CHILDREN
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|r| !dead.contains(&Arc::as_ptr(r)));
+        .retain(|r| !dead.iter().any(|d| Arc::ptr_eq(d, r)));
 }
 
 /// The registry, held by a thread that forks across its `fork()` (taken

@@ -139,8 +139,8 @@ pub use pool::{AsyncResult, Callbacks, IMap, Pool, PoolBuilder};
 pub use process::{Process, Unknown, active_children};
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use shared_memory::{
-    Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray, RawValue, Semaphore,
-    SharedMemory, Value,
+    Array, AsyncRLockGuard, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RawArray,
+    RawValue, Semaphore, SharedMemory, Value,
 };
 pub use task::Task;
 

@@ -112,17 +112,10 @@ impl<S: Scope> RawEvent<S> {
             if s & SET != 0 || s & GEN_MASK != generation {
                 return Ok(());
             }
-            if s & WAITERS == 0 {
-                if let Err(now) = self
-                    .state
-                    .compare_exchange_weak(s, s | WAITERS, Acquire, Acquire)
-                {
-                    s = now;
-                    continue;
-                }
-                s |= WAITERS;
+            match futex::announce(&self.state, s, WAITERS, Acquire) {
+                Ok(s) => return Err(s),
+                Err(now) => s = now,
             }
-            return Err(s);
         }
     }
 
@@ -190,17 +183,13 @@ impl<'a> EventWait<'a> {
                 self.slot.finish();
                 return true;
             }
-            if s & WAITERS == 0 {
-                if let Err(now) =
-                    self.ev
-                        .state
-                        .compare_exchange_weak(s, s | WAITERS, Acquire, Acquire)
-                {
+            s = match futex::announce(&self.ev.state, s, WAITERS, Acquire) {
+                Ok(s) => s,
+                Err(now) => {
                     s = now;
                     continue;
                 }
-                s |= WAITERS;
-            }
+            };
             if self.slot.register(&self.ev.state, s, waker) {
                 return false;
             }

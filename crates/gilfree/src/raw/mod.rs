@@ -17,7 +17,8 @@
 //! | [`RawEvent`] | `threading::Event`, `multiprocessing::Event` |
 //! | [`RawLife`] | `threading::Thread` (started / running / done) |
 //! | [`RawCondvar`] | `multiprocessing::Condition` |
-//! | [`RawRobustLock`] | `multiprocessing::{Lock, RLock, Value, Array, Condition}` (a holder may die) |
+//! | [`RawRobustLock`] | `multiprocessing::{Lock, Value, Array, Condition}` (a holder may die) |
+//! | [`RawRobustRLock`] | `multiprocessing::RLock` (a holder, thread or task, may die) |
 
 mod barrier;
 mod condvar;
@@ -26,6 +27,7 @@ pub(crate) mod life;
 mod lock;
 mod rlock;
 pub(crate) mod robust_lock;
+mod robust_rlock;
 mod semaphore;
 
 pub(crate) use barrier::{BarrierWait, MAX_PARTIES, RawBarrier};
@@ -37,4 +39,5 @@ pub(crate) use lock::{LockWait, RawLock};
 pub(crate) use rlock::{NotOwner, RLockWait, RawOwner, RawRLock};
 #[allow(unused_imports)]
 pub(crate) use robust_lock::RawRobustLock;
+pub(crate) use robust_rlock::RawRobustRLock;
 pub(crate) use semaphore::{AcquireWait, RawSemaphore};

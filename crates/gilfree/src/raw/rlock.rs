@@ -165,9 +165,10 @@ impl RawOwner {
         self.id
     }
 
-    /// Its steps lock; the guarded value is the levels it holds.
+    /// Its steps lock; the guarded value is the levels it holds (over
+    /// every lock, the process-shared `RLock`'s too: `raw/robust_rlock.rs`).
     #[inline]
-    fn steps(&self) -> MutexGuard<'_, u64> {
+    pub(crate) fn steps(&self) -> MutexGuard<'_, u64> {
         // Nothing panics under it; do not let poison wedge the owner.
         self.steps.lock().unwrap_or_else(|e| e.into_inner())
     }

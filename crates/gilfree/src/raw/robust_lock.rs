@@ -8,8 +8,12 @@
 //!
 //! `state: AtomicU32`:
 //! - `0`: free.
-//! - `tid` (bits 0–29): held by kernel thread `tid`, nobody sleeps on it.
-//! - `tid | WAITERS` (bit 31): held, and a waiter may sleep on the word.
+//! - `owner` (bits 0–30): held by `owner`, nobody sleeps on it. An owner
+//!   is either a kernel thread id (bit 30 clear; Linux keeps them below
+//!   2^22), or, with bit 30 (`TASK`) set, a *process* holding it through a
+//!   task (see "Owners that are tasks"): its pid in bits 0–21 and a tag of
+//!   the process's start time in bits 22–29.
+//! - `owner | WAITERS` (bit 31): held, and a waiter may sleep on the word.
 //!
 //! `died: AtomicU32`: `1` from a take-over until the new holder reads it;
 //! touched only by the holder (or the thread taking it over), so it needs
@@ -59,6 +63,26 @@
 //!
 //! The uncontended path is a thread-local read, one CAS to acquire and one
 //! swap to release.
+//!
+//! # Owners that are tasks
+//!
+//! A task may move between threads while it holds the lock, so a thread id
+//! cannot name it. A task's acquire ([`lock_step_as`](RawRobustLock::lock_step_as),
+//! [`try_lock_as`](RawRobustLock::try_lock_as) with [`my_task_owner`])
+//! stores its *process* instead: `TASK | tag << 22 | pid`, where `tag` is
+//! 1 + the process's start time modulo 255 (`/proc/<pid>/stat` field 22,
+//! in clock ticks since boot; 0 if it could not be read). Which task of that process holds it is the
+//! caller's business (the shared `RLock` keeps it beside the word, see
+//! `raw/rlock.rs`). The algorithm is unchanged: the owner value is only
+//! compared, stored, and asked about. Liveness of a `TASK` owner is the
+//! process's: `/proc/<pid>/stat` exists, is not a zombie, and its start
+//! time has the tag; so a pid reused by a later process is not taken for
+//! the dead holder unless that process also started in the same tick
+//! modulo 255 (one chance in 255 per reuse, instead of always for a
+//! thread id). A process holding the lock through a task is not on any
+//! robust list the kernel keeps, and needs none: as for a thread id, death
+//! is found by a waiter's own check, at the times above (1 ms, doubling to
+//! 64 ms, after it starts waiting on that holder).
 
 use crate::sys::atomic::{AtomicU32, Ordering::*, const_fn};
 use crate::sys::futex::{self, Wake};
@@ -70,6 +94,17 @@ const FREE: u32 = 0;
 const WAITERS: u32 = 1 << 31;
 /// Bits 0–29: the holder's kernel thread id.
 const TID: u32 = (1 << 30) - 1;
+/// Bit 30: the owner is a process holding the lock through a task (bits
+/// 0–21 its pid, bits 22–29 its start-time tag), not a thread.
+pub(crate) const TASK: u32 = 1 << 30;
+/// Bits 0–30: who holds it (a thread id, or `TASK` and a process).
+const OWNER: u32 = !WAITERS;
+/// A task owner's pid bits (Linux's `PID_MAX_LIMIT` is 2^22).
+#[cfg_attr(loom, allow(dead_code))]
+const PID: u32 = (1 << 22) - 1;
+/// Where a task owner's start-time tag sits.
+#[cfg_attr(loom, allow(dead_code))]
+const TAG_SHIFT: u32 = 22;
 
 /// The longest a sleeper waits before it checks the holder is alive.
 #[cfg(not(loom))]
@@ -99,7 +134,13 @@ impl RawRobustLock {
     /// blocks.
     #[inline]
     pub(crate) fn try_lock(&self) -> bool {
-        let me = my_tid();
+        self.try_lock_as(my_tid())
+    }
+
+    /// [`try_lock`](Self::try_lock) for owner `me` (a thread id, or
+    /// [`my_task_owner`] for a task).
+    #[inline]
+    pub(crate) fn try_lock_as(&self, me: u32) -> bool {
         match self.state.compare_exchange(FREE, me, Acquire, Relaxed) {
             Ok(_) => true,
             Err(s) => self.take_over_if_dead(s, me, s & WAITERS),
@@ -152,7 +193,7 @@ impl RawRobustLock {
         // check that its holder lives.
         #[cfg(not(loom))]
         let mut interval = FIRST_CHECK;
-        let mut holder = s & TID;
+        let mut holder = s & OWNER;
         loop {
             if s == FREE {
                 // Free: take it, marked (others may sleep).
@@ -167,19 +208,16 @@ impl RawRobustLock {
                     }
                 }
             }
-            if s & WAITERS == 0 {
-                // Mark it before sleeping, from the exact value read.
-                if let Err(now) = self
-                    .state
-                    .compare_exchange(s, s | WAITERS, Relaxed, Relaxed)
-                {
+            // Mark it before sleeping, from the exact value read.
+            s = match futex::announce(&self.state, s, WAITERS, Relaxed) {
+                Ok(s) => s,
+                Err(now) => {
                     s = now;
                     continue;
                 }
-                s |= WAITERS;
-            }
-            if s & TID != holder {
-                holder = s & TID;
+            };
+            if s & OWNER != holder {
+                holder = s & OWNER;
                 #[cfg(not(loom))]
                 {
                     interval = FIRST_CHECK;
@@ -217,7 +255,7 @@ impl RawRobustLock {
     /// over (`me | keep`) and record the death.
     #[cold]
     fn take_over_if_dead(&self, seen: u32, me: u32, keep: u32) -> bool {
-        let holder = seen & TID;
+        let holder = seen & OWNER;
         if holder == FREE || holder == me || holder_alive(holder) {
             return false;
         }
@@ -241,7 +279,12 @@ impl RawRobustLock {
     /// `check`, a dead holder's lock is taken over (call it at the
     /// re-check times a sleeper uses: [`next_check`]).
     pub(crate) fn lock_step(&self, check: bool) -> Result<(), u32> {
-        let me = my_tid();
+        self.lock_step_as(my_tid(), check)
+    }
+
+    /// [`lock_step`](Self::lock_step) for owner `me` (a thread id, or
+    /// [`my_task_owner`] for a task that may move between threads).
+    pub(crate) fn lock_step_as(&self, me: u32, check: bool) -> Result<(), u32> {
         let mut s = self.state.load(Relaxed);
         loop {
             if s == FREE {
@@ -257,17 +300,10 @@ impl RawRobustLock {
             if check && self.take_over_if_dead(s, me, WAITERS) {
                 return Ok(());
             }
-            if s & WAITERS == 0 {
-                if let Err(now) = self
-                    .state
-                    .compare_exchange(s, s | WAITERS, Relaxed, Relaxed)
-                {
-                    s = now;
-                    continue;
-                }
-                s |= WAITERS;
+            match futex::announce(&self.state, s, WAITERS, Relaxed) {
+                Ok(s) => return Err(s),
+                Err(now) => s = now,
             }
-            return Err(s);
         }
     }
 
@@ -299,7 +335,16 @@ impl RawRobustLock {
     /// holds the lock), so the answer is exact for the caller.
     #[inline]
     pub(crate) fn held_by_me(&self) -> bool {
-        self.state.load(Relaxed) & TID == my_tid()
+        self.held_by(my_tid())
+    }
+
+    /// Whether owner `me` holds the lock; exact for `me`'s own caller, as
+    /// [`held_by_me`](Self::held_by_me). A `TASK` owner names a process
+    /// only: which of its tasks holds it is the caller's to know
+    /// (`raw/robust_rlock.rs`).
+    #[inline]
+    pub(crate) fn held_by(&self, me: u32) -> bool {
+        self.state.load(Relaxed) & OWNER == me
     }
 
     /// Whether the lock is held (a snapshot).
@@ -308,12 +353,13 @@ impl RawRobustLock {
         self.state.load(Relaxed) != FREE
     }
 
-    /// The holder's thread id (as [`my_tid`] gives it), 0 when free. An
+    /// The holder (a thread id as [`my_tid`] gives it, or a `TASK` owner),
+    /// 0 when free. An
     /// `Acquire` load: a reader that sees another holder (or none) after
     /// a release also sees what the releaser wrote before it.
     #[inline]
     pub(crate) fn holder(&self) -> u32 {
-        self.state.load(Acquire) & TID
+        self.state.load(Acquire) & OWNER
     }
 }
 
@@ -345,25 +391,82 @@ pub(crate) const FIRST_CHECK_INTERVAL: std::time::Duration = std::time::Duration
 #[inline]
 pub(crate) fn my_tid() -> u32 {
     use std::cell::Cell;
-    use std::sync::atomic::{AtomicU32 as StdU32, Ordering as StdOrdering};
-    static GENERATION: StdU32 = StdU32::new(1);
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    extern "C" fn forked() {
-        GENERATION.fetch_add(1, StdOrdering::Relaxed);
-    }
     thread_local! {
         static CACHE: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
     }
-    let generation = GENERATION.load(StdOrdering::Relaxed);
+    let generation = fork_generation::now();
     let (g, tid) = CACHE.with(Cell::get);
     if g == generation {
         return tid;
     }
-    HOOK.call_once(|| crate::sys::os::shm::at_fork_child(forked));
-    let generation = GENERATION.load(StdOrdering::Relaxed);
+    let generation = fork_generation::hooked();
     let tid = crate::sys::os::thread::gettid() & TID;
     CACHE.with(|c| c.set((generation, tid)));
     tid
+}
+
+/// The owner a task of this process writes: `TASK`, the start-time tag
+/// and the pid (see "Owners that are tasks"); cached, refreshed after
+/// `fork`.
+#[cfg(not(loom))]
+pub(crate) fn my_task_owner() -> u32 {
+    use std::sync::atomic::{AtomicU64 as StdU64, Ordering as StdOrdering};
+    /// `generation << 32 | owner`, 0 before the first use.
+    static CACHE: StdU64 = StdU64::new(0);
+    let generation = fork_generation::now();
+    let c = CACHE.load(StdOrdering::Relaxed);
+    if c >> 32 == u64::from(generation) {
+        return c as u32;
+    }
+    let generation = fork_generation::hooked();
+    let pid = std::process::id();
+    debug_assert!(pid <= PID, "pid {pid} above Linux's PID_MAX_LIMIT");
+    // Unreadable: tag 0, "not known" (a waiter checks the pid only).
+    let tag = match crate::sys::os::shm::process_life(pid) {
+        crate::sys::os::shm::Life::Alive(Some(start)) => start_tag(start),
+        _ => 0,
+    };
+    let owner = TASK | (tag << TAG_SHIFT) | (pid & PID);
+    CACHE.store(
+        (u64::from(generation) << 32) | u64::from(owner),
+        StdOrdering::Relaxed,
+    );
+    owner
+}
+
+/// A process start time's tag, 1–255 (0 means "not known").
+#[cfg(not(loom))]
+fn start_tag(start: u64) -> u32 {
+    (start % 255) as u32 + 1
+}
+
+/// Under loom: one process, pid 1, tag 0.
+#[cfg(loom)]
+pub(crate) fn my_task_owner() -> u32 {
+    TASK | 1
+}
+
+/// A counter of this process's `fork`s (an `atfork` handler bumps it in
+/// the child), so per-process caches of OS ids know when to refresh.
+#[cfg(not(loom))]
+mod fork_generation {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    static GENERATION: AtomicU32 = AtomicU32::new(1);
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forked() {
+        GENERATION.fetch_add(1, Relaxed);
+    }
+    /// The generation now (never 0).
+    #[inline]
+    pub(super) fn now() -> u32 {
+        GENERATION.load(Relaxed)
+    }
+    /// The generation, with the hook installed first (a cache filled
+    /// after this call is refreshed by the next `fork`).
+    pub(super) fn hooked() -> u32 {
+        HOOK.call_once(|| crate::sys::os::shm::at_fork_child(forked));
+        now()
+    }
 }
 
 /// Under loom: the raw layer's per-model-thread owner id (never 0).
@@ -372,9 +475,21 @@ pub(crate) fn my_tid() -> u32 {
     super::rlock::current_owner_id::<Shared>() & TID
 }
 
+/// Whether owner `holder` (a thread id, or a `TASK` owner: a process)
+/// still lives.
 #[cfg(not(loom))]
-fn holder_alive(tid: u32) -> bool {
-    crate::sys::os::shm::thread_alive(tid)
+fn holder_alive(holder: u32) -> bool {
+    use crate::sys::os::shm::{Life, process_life};
+    if holder & TASK == 0 {
+        return crate::sys::os::shm::thread_alive(holder);
+    }
+    let tag = (holder >> TAG_SHIFT) & 0xff;
+    match process_life(holder & PID) {
+        Life::Gone => false,
+        // A pid reused by a process that started at another time.
+        Life::Alive(Some(start)) => tag == 0 || start_tag(start) == tag,
+        Life::Alive(None) => true,
+    }
 }
 
 /// Under loom no holder dies.
@@ -477,6 +592,37 @@ mod tests {
             .unwrap();
         assert!(l.try_lock());
         assert!(l.take_owner_died());
+        assert!(l.unlock());
+    }
+
+    /// A task owner is its process: alive while the process lives with
+    /// the start time recorded; the same pid with another start time (a
+    /// reused pid) or a reaped process is dead. Never a thread's id, even
+    /// the main thread's (whose tid is the pid).
+    #[test]
+    fn task_owner_liveness() {
+        let me = my_task_owner();
+        assert_eq!(me & TASK, TASK);
+        assert_eq!(me & PID, std::process::id());
+        let tag = (me >> TAG_SHIFT) & 0xff;
+        assert_ne!(tag, 0, "the start time was read");
+        assert!(holder_alive(me));
+        let other = (me & !(0xff << TAG_SHIFT)) | ((tag % 255 + 1) << TAG_SHIFT);
+        assert!(!holder_alive(other), "a reused pid is not the holder");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!holder_alive(TASK | pid), "a reaped process is dead");
+
+        let l = RawRobustLock::new();
+        assert!(l.try_lock_as(me));
+        assert!(l.held_by(me) && !l.held_by_me());
+        assert!(!l.try_lock(), "this process lives: no take-over");
+        assert!(l.unlock());
+        // Held by a dead process's task: a thread takes it over.
+        assert!(l.try_lock_as(TASK | pid));
+        assert!(l.try_lock());
+        assert!(l.take_owner_died() && l.held_by_me());
         assert!(l.unlock());
     }
 

@@ -14,7 +14,7 @@
 //! behind a loom mutex, checked and woken exactly as the kernel does, so
 //! that loom reports a lost wake-up as a deadlock.
 
-use super::atomic::AtomicU32;
+use super::atomic::{AtomicU32, Ordering};
 use super::deadline::Deadline;
 
 /// Where a futex word lives; picks the futex flags. Sealed.
@@ -292,6 +292,30 @@ pub(crate) enum Waitv {
     Changed,
     /// The deadline passed.
     TimedOut,
+}
+
+/// A sleeper's announce step, for any encoding that keeps a "somebody may
+/// sleep here" bit (`flag`) in its word: before sleeping on `word`, just
+/// read as `seen`, put `flag` into it by a CAS from that exact value, so
+/// that whoever replaces the value next finds the flag and wakes.
+/// `Ok(value to sleep on)` (the flag was there, or is now); `Err(now)` if
+/// the word moved first (look at it again). `order` is the CAS's, success
+/// and failure alike. Weak: a spurious failure is a changed word to the
+/// caller, which looks again.
+#[inline]
+pub(crate) fn announce(
+    word: &AtomicU32,
+    seen: u32,
+    flag: u32,
+    order: Ordering,
+) -> Result<u32, u32> {
+    if seen & flag != 0 {
+        return Ok(seen);
+    }
+    match word.compare_exchange_weak(seen, seen | flag, order, order) {
+        Ok(_) => Ok(seen | flag),
+        Err(now) => Err(now),
+    }
 }
 
 /// Wake one waiter.

@@ -38,8 +38,9 @@
 //!   that did it, and on the child's own track (Perfetto's process id =
 //!   the child's pid, named after it) a slice `process` over its lifetime;
 //! - a process-pool batch (one call, or a chunk of calls): a slice `batch`
-//!   on its worker's track, from the frame sent to the reply read (or the
-//!   failure: `replied: false`).
+//!   on its worker's track, from the frame sent (or, for a batch queued
+//!   behind another, the end of the one before it) to the reply read (or
+//!   the failure: `replied: false`).
 //!
 //! All of it is recorded in the process that writes the file (the parent):
 //! a worker's own threads are not traced.
@@ -80,9 +81,21 @@ struct Recorder {
     /// Child processes started during the trace: pid → start time (their
     /// lifetime slice is recorded when they exit).
     children: HashMap<i32, Instant>,
-    /// The pool batch each worker holds: pid → (batch id, sent at). A
-    /// worker holds at most one batch.
-    batches: HashMap<i32, (u64, Instant)>,
+    /// The pool batches each worker holds, in the order sent (a worker
+    /// holds up to two: the one it runs and the next, queued in its
+    /// channel), and when its last batch ended: pid → batches.
+    batches: HashMap<i32, WorkerBatches>,
+}
+
+/// One pool worker's batches in the trace: those sent and not yet over,
+/// oldest first, and the end of its last slice. A worker runs its batches
+/// one at a time in the order sent, so a batch's slice starts when it was
+/// sent or when the one before it ended, whichever is later: its track
+/// shows what it ran, never two slices at once.
+#[derive(Default)]
+struct WorkerBatches {
+    sent: std::collections::VecDeque<(u64, Instant)>,
+    free_at: Option<Instant>,
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -395,7 +408,7 @@ pub(crate) fn batch_sent(pid: i32, id: u64) {
     let now = Instant::now();
     let mut guard = RECORDER.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(r) = guard.as_mut() {
-        r.batches.insert(pid, (id, now));
+        r.batches.entry(pid).or_default().sent.push_back((id, now));
     }
 }
 
@@ -407,13 +420,20 @@ pub(crate) fn batch_done(pid: i32, id: u64, ok: bool) {
     let now = Instant::now();
     let mut guard = RECORDER.lock().unwrap_or_else(|e| e.into_inner());
     let Some(r) = guard.as_mut() else { return };
-    let Some((sent_id, sent)) = r.batches.get(&pid).copied() else {
+    let Some(w) = r.batches.get_mut(&pid) else {
         return;
     };
-    if sent_id != id {
+    let Some(k) = w.sent.iter().position(|b| b.0 == id) else {
         return;
+    };
+    // A batch queued behind a dead worker's and sent again elsewhere
+    // never ends here: whatever was sent before this one is over.
+    let sent = w.sent.drain(..=k).next_back().map_or(now, |b| b.1);
+    let sent = w.free_at.map_or(sent, |f| f.max(sent));
+    w.free_at = Some(now);
+    if w.sent.is_empty() && !ok {
+        r.batches.remove(&pid);
     }
-    r.batches.remove(&pid);
     let dur = micros(sent, now);
     emit(r, Track::Child(pid), 'X', "batch", "pool", sent, |s| {
         let _ = write!(

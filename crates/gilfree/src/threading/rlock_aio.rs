@@ -36,6 +36,10 @@ use crate::raw::{NotOwner, RLockWait, RawOwner};
 /// on one `RLock` together. (A dropped token's id is given to a later
 /// token only if it held no level anywhere; one dropped while holding a
 /// level, through a forgotten guard, leaves that lock held for good.)
+/// The same token owns levels of a process-shared
+/// [`multiprocessing::RLock`](crate::multiprocessing::RLock) too
+/// (its `acquire_async(&me)`), where the lock's word records the token's
+/// process and the token's id sits beside it.
 /// A release by anyone but the owner fails with [`Error::NotOwner`]
 /// (Python's `RuntimeError: cannot release un-acquired lock`). A token is
 /// `Send + Sync`; its steps on a lock are serialised, so two futures using
@@ -55,7 +59,8 @@ use crate::raw::{NotOwner, RLockWait, RawOwner};
 /// assert!(!lock.locked());
 /// ```
 pub struct TaskOwner {
-    pub(super) raw: RawOwner,
+    /// Also `multiprocessing::RLock`'s (its tasks' owner).
+    pub(crate) raw: RawOwner,
 }
 
 impl TaskOwner {

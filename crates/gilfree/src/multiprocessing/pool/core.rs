@@ -19,8 +19,9 @@
 //! # A worker holds at most two batches
 //!
 //! A batch goes first to an idle worker; once every worker has one, a
-//! small batch also goes *behind* a worker's running one (`Held`), so a
-//! worker that finishes a batch starts the next from its own channel
+//! small chunk of a map also goes *behind* a worker's running chunk
+//! (`Held`), so a worker that finishes a chunk starts the next from its
+//! own channel
 //! instead of idling for the reply → supervisor → dispatch → send → wake-up
 //! hop (design-notes, "Pool: two batches in flight"). A worker runs its
 //! batches in the order sent, one at a time, so of what it holds only the
@@ -31,13 +32,15 @@
 //! at the head of the queue (it never ran), and starts a replacement.
 //! Nothing else is lost and nothing runs twice.
 //!
-//! A batch goes behind another only if the one before it was sent (so the
-//! frames reach the worker in the order held), it carries no descriptors,
-//! its frame is at most [`BEHIND_MAX`] bytes (it waits in the socket's
-//! buffer: a send never blocks on a worker that is busy), its sink allows
-//! it ([`Sink::queue_behind`]: not an executor's future, which would be
-//! marked running before it runs) and, with `max_tasks`, the worker's
-//! limit leaves room for it.
+//! A batch goes behind another only if both are chunks of one map
+//! ([`Sink::map_id`]: pieces of one job, which waits for all of them
+//! anyway; a single call, or another job, may run for any time, and what
+//! waits behind it would wait even when another worker is free — a frame
+//! in a worker's channel cannot be taken back), the one before it was sent (so the frames reach
+//! the worker in the order held), it carries no descriptors, its frame is
+//! at most [`BEHIND_MAX`] bytes (it waits in the socket's buffer: a send
+//! never blocks on a worker that is busy) and, with `max_tasks`, the
+//! worker's limit leaves room for it.
 //!
 //! # No respawn loops
 //!
@@ -106,11 +109,15 @@ pub(crate) trait Sink: Send {
     fn cancel(self: Box<Self>) {}
     /// The outcomes, one per call in order, or why there are none.
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>);
-    /// Whether the batch may wait in a busy worker's channel behind its
-    /// running batch; [`start`](Sink::start) is then called when it is
-    /// sent there, not when it starts running.
-    fn queue_behind(&self) -> bool {
-        true
+    /// For a map's chunk, the map's identity (its shared state's
+    /// address): a chunk may wait in a busy worker's channel behind a
+    /// chunk of the same map ([`start`](Sink::start) is then called when
+    /// it is sent there). `None` for a single call (`apply_async`, an
+    /// executor's future): it may run for any time, and a batch committed
+    /// to wait behind it would wait while another worker is free (and a
+    /// future would be marked running before it runs).
+    fn map_id(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -161,6 +168,9 @@ pub(super) struct Batch {
 pub(super) struct Held {
     pub(super) id: u64,
     pub(super) sink: Box<dyn Sink>,
+    /// Its map, for a map's chunk ([`Sink::map_id`]): a chunk of the same
+    /// map may wait behind it.
+    pub(super) map: Option<usize>,
     /// Its frame is out (until then no batch goes behind it: the frames
     /// must reach the worker in this order).
     pub(super) sent: bool,
@@ -580,7 +590,8 @@ pub(super) fn dispatch(st: &mut State) -> Vec<Outgoing> {
             let Some(conn) = &s.conn else { continue };
             if behind {
                 let room = max_tasks.is_none_or(|m| s.served + s.busy.len() < m);
-                if s.direct || s.busy.len() != 1 || !s.busy[0].sent || !room {
+                let behind_ok = s.busy.len() == 1 && s.busy[0].sent && s.busy[0].map.is_some();
+                if s.direct || !behind_ok || !room {
                     continue;
                 }
             } else if !s.busy.is_empty() {
@@ -588,19 +599,23 @@ pub(super) fn dispatch(st: &mut State) -> Vec<Outgoing> {
             }
             while let Some(mut b) = pending.pop_front() {
                 if behind
-                    && (!b.fds.is_empty() || b.frame.len() > BEHIND_MAX || !b.sink.queue_behind())
+                    && (!b.fds.is_empty()
+                        || b.frame.len() > BEHIND_MAX
+                        || b.sink.map_id() != s.busy[0].map)
                 {
-                    // Only for an idle worker; and the queue's order
-                    // stays.
+                    // Not behind this worker's batch (another's may
+                    // do); the queue's order stays.
                     pending.push_front(b);
-                    return out;
+                    break;
                 }
                 if !b.started && !b.sink.start() {
                     continue; // cancelled: dropped unsent
                 }
+                let map = b.sink.map_id();
                 s.busy.push_back(Held {
                     id: b.id,
                     sink: b.sink,
+                    map,
                     sent: false,
                     frame: behind.then(|| b.frame.clone()),
                 });

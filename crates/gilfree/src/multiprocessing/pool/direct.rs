@@ -81,6 +81,7 @@ impl Core {
                     s.busy.push_back(Held {
                         id,
                         sink,
+                        map: None,
                         sent: true,
                         frame: None,
                     });

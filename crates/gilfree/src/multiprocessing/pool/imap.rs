@@ -33,6 +33,10 @@ struct ChunkSink<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for ChunkSink<R> {
+    fn map_id(&self) -> Option<usize> {
+        Some(Arc::as_ptr(&self.out) as *const () as usize)
+    }
+
     fn done(self: Box<Self>, r: Result<Outcomes<'_>, Failure>) {
         let v = match r {
             Ok(o) => o

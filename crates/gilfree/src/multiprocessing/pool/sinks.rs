@@ -55,6 +55,10 @@ pub(super) struct MapSink<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for MapSink<R> {
+    fn map_id(&self) -> Option<usize> {
+        Some(Arc::as_ptr(&self.state) as *const () as usize)
+    }
+
     fn done(self: Box<Self>, r: std::result::Result<Outcomes<'_>, Failure>) {
         // Decoded outside the map's lock, into the chunk's own vector (no
         // slot per item to fill and collect again, no big vector touched

@@ -1,8 +1,8 @@
 //! The `.await` forms of the process-shared primitives' waits:
 //! [`Lock::acquire_async`], [`Semaphore::acquire_async`],
 //! [`BoundedSemaphore::acquire_async`], [`Event::wait_async`],
-//! [`Barrier::wait_async`], [`Condition::acquire_async`] and
-//! [`Condition::wait_async`]. Each is the
+//! [`Barrier::wait_async`], [`Condition::acquire_async`],
+//! [`Condition::wait_async`] and [`RLock::acquire_async`]. Each is the
 //! blocking wait's own step (the raw algorithm's attempt, then its
 //! announce) with the futex sleep replaced by a registration with the
 //! process's futex bridge (`sys::futex_bridge`: one thread that waits in
@@ -20,12 +20,14 @@ use super::barrier::Barrier;
 use super::block::{Block, Single};
 use super::condition::Condition;
 use super::lock::{Lock, LockGuard};
+use super::rlock::{AsyncRLockGuard, RLock};
 use super::sync::{BoundedSemaphore, Event, SemHeader, Semaphore, SemaphoreGuard};
 use crate::raw::BarrierWait;
 use crate::raw::robust_lock::{FIRST_CHECK_INTERVAL, next_check};
 use crate::sys::Deadline;
 use crate::sys::atomic::Ordering::Relaxed;
 use crate::sys::futex_bridge::{BridgeWait, Step};
+use crate::threading::TaskOwner;
 
 impl<T: Pod> Lock<T> {
     /// Wait for the lock without blocking the thread (Python: there is no
@@ -103,6 +105,92 @@ async fn acquire_block<T: Pod>(block: &Block<Single<T>>) -> LockGuard<'_, T> {
             true
         })
         .expect("the lock is taken")
+}
+
+impl RLock {
+    /// Wait until `owner` holds the lock without blocking the thread, or
+    /// nest at once if it holds it already (Python has no async `RLock`;
+    /// this is aiologic's `await rlock.acquire()` with the owner
+    /// explicit, the same [`TaskOwner`] as
+    /// [`threading::RLock::acquire_async`](crate::threading::RLock::acquire_async)).
+    /// Resolves to an [`AsyncRLockGuard`] that releases one level when
+    /// dropped; it is `Send`, so the task may hold the lock across
+    /// `.await`s and resume on any runtime thread.
+    ///
+    /// Threads and tasks, in this process and others, contend on the one
+    /// lock; a release (by a thread or a task, in any process) wakes
+    /// whichever waits. Dropping the future before it completes (a
+    /// runtime timeout, `tokio::time::timeout(d, l.acquire_async(&me))`)
+    /// loses nothing: no level is taken, and a wake-up it had been handed
+    /// passes on. Any runtime drives it (no feature): the waiting is done
+    /// by the process's one futex bridge thread.
+    ///
+    /// A holder's death: the lock's word names a task holder's *process*
+    /// (its pid and a tag of its start time), not a thread, so it is on
+    /// no robust list; a waiter (thread or task, in any process) finds the
+    /// death by its own check, 1 ms after it starts waiting on that holder
+    /// and then at doubling intervals up to 64 ms, and takes the lock over:
+    /// its guard's `owner_died()` is `true`. A pid reused by a new process
+    /// in the meantime is told apart by its start time, except for one
+    /// chance in 255 (then the waiters wait for the new process). A task
+    /// holder whose *process* lives is alive, even if the task (or its
+    /// token) is gone: a guard forgotten by a task keeps the lock held, as
+    /// a forgotten thread guard does.
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::RLock;
+    /// use gilfree::threading::TaskOwner;
+    /// let lock = RLock::new().unwrap();
+    /// let me = TaskOwner::new();
+    /// futures::executor::block_on(async {
+    ///     let _outer = lock.acquire_async(&me).await;
+    ///     let _inner = lock.acquire_async(&me).await; // nests: same owner
+    ///     assert_eq!(lock.recursion_count_by(&me), 2);
+    ///     assert!(!lock.is_owned()); // not this thread's
+    /// });
+    /// assert!(!lock.locked());
+    /// ```
+    pub async fn acquire_async<'a>(&'a self, owner: &'a TaskOwner) -> AsyncRLockGuard<'a> {
+        let raw = self.raw();
+        let mut died = None;
+        let mut wait = BridgeWait::new();
+        let mut interval = FIRST_CHECK_INTERVAL;
+        let mut due = Deadline::Never;
+        poll_fn(|cx| {
+            let got = wait.poll(cx.waker(), true, || {
+                let check = due.expired();
+                match raw.lock_step_by(&owner.raw, check) {
+                    Ok(d) => {
+                        died = Some(d);
+                        Step::Ready(())
+                    }
+                    Err(s) => {
+                        if check || due == Deadline::Never {
+                            due = next_check(&mut interval);
+                        }
+                        Step::Wait {
+                            word: raw.lock().word(),
+                            expected: s,
+                            recheck: due,
+                        }
+                    }
+                }
+            });
+            if got.is_some() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        // Taken in the poll that completed (no await since): the guard
+        // cannot be lost to a drop.
+        AsyncRLockGuard {
+            lock: self,
+            owner,
+            owner_died: died.expect("the step succeeded"),
+        }
+    }
 }
 
 impl<T: Pod> Condition<T> {

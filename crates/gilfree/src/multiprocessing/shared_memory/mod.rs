@@ -26,7 +26,7 @@ pub use barrier::Barrier;
 pub use block::{ArrayGuard, Elem, Guard, Single, ValueGuard};
 pub use condition::Condition;
 pub use lock::{Lock, LockGuard};
-pub use rlock::{RLock, RLockGuard};
+pub use rlock::{AsyncRLockGuard, RLock, RLockGuard};
 pub use sync::{BoundedSemaphore, Event, Semaphore, SemaphoreGuard};
 pub use value::{Array, RawArray, RawValue, Value};
 

@@ -1,9 +1,11 @@
 //! `RLock`: Python's `multiprocessing.RLock`, a reentrant lock shared
-//! between processes: [`RawRobustLock`] (whose word holds the holder's
-//! thread id, so "do I hold it?" is one load) plus a recursion count that
-//! only the holder touches, in its own shared block; acquired and released
-//! through the guard layer's `Hooked` (the deadlock hooks), with a tag of
-//! this handle's in this process's memory.
+//! between processes: [`RawRobustRLock`] (a robust lock whose word names
+//! the holder — a thread, or a process holding it through a task — plus a
+//! recursion count and the holding task's identity) in its own shared
+//! block. Threads acquire and release through the guard layer's `Hooked`
+//! (the deadlock hooks), with a tag of this handle's in this process's
+//! memory; tasks, by a [`TaskOwner`], through [`AsyncRLockGuard`] (their
+//! `.await` is in `aio.rs`).
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -14,17 +16,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::sync::{Header, Home};
 use crate::guard::{Hooked, RawMutex};
 use crate::multiprocessing::error::{Error, Result};
-use crate::raw::RawRobustLock;
+use crate::raw::{NotOwner, RawRobustRLock};
 use crate::sys::Deadline;
-use crate::sys::atomic::{AtomicU32, Ordering::Relaxed};
+use crate::threading::TaskOwner;
 
-/// The words: the lock and its recursion depth (read and written by the
-/// holder only; a take-over from a dead holder starts it again at 1).
-#[repr(C)]
-struct RLockHeader {
-    lock: RawRobustLock,
-    count: AtomicU32,
-}
+/// The words: the lock, its recursion depth and its task holder's
+/// identity (`raw/robust_rlock.rs`).
+type RLockHeader = RawRobustRLock;
 impl Header for RLockHeader {}
 
 /// Python's `multiprocessing.RLock`: a lock that the thread holding it may
@@ -35,6 +33,13 @@ impl Header for RLockHeader {}
 ///
 /// Only the holding thread may release it (Python's `RuntimeError`
 /// otherwise: here an error).
+///
+/// Tasks hold it too, by a [`TaskOwner`] (the same token as
+/// [`threading::RLock::acquire_async`](crate::threading::RLock::acquire_async)'s):
+/// [`acquire_async`](Self::acquire_async), [`try_acquire_by`](Self::try_acquire_by),
+/// [`release_by`](Self::release_by). A task holds it across `.await`s and
+/// runtime threads, re-entrantly; threads and tasks of every process
+/// contend on the one lock.
 ///
 /// ```
 /// use gilfree::multiprocessing::RLock;
@@ -69,14 +74,6 @@ impl RLockRef {
         // SAFETY: see the type.
         unsafe { self.0.as_ref() }
     }
-
-    /// The lock was just taken, not re-entered: depth 1.
-    fn first_level(&self, taken: bool) -> bool {
-        if taken {
-            self.get().count.store(1, Relaxed);
-        }
-        taken
-    }
 }
 
 impl RawMutex for RLockRef {
@@ -84,29 +81,28 @@ impl RawMutex for RLockRef {
     const KIND: &'static str = "RLock";
     const REENTRANT: bool = true;
     fn owned(&self) -> bool {
-        self.get().lock.held_by_me()
+        self.get().held_by_me()
     }
     fn try_lock(&self) -> bool {
-        let h = self.get();
-        if h.lock.held_by_me() {
-            h.count.store(h.count.load(Relaxed) + 1, Relaxed);
-            return true;
-        }
-        self.first_level(h.lock.try_lock())
+        self.get().try_lock()
     }
     fn lock_contended(&self, deadline: Deadline) -> bool {
-        self.first_level(self.get().lock.lock(deadline))
+        self.get().lock_contended(deadline)
     }
     fn lock(&self, deadline: Deadline) -> bool {
         self.try_lock() || self.lock_contended(deadline)
     }
     fn last_level(&self) -> bool {
-        let h = self.get();
-        h.lock.held_by_me() && h.count.load(Relaxed) == 1
+        self.get().last_level()
     }
     fn unlock(&self) -> Result<()> {
-        release(self.get())
+        self.get().unlock().map_err(not_owner)
     }
+}
+
+/// Python's `RuntimeError: cannot release un-acquired lock`.
+fn not_owner(_: NotOwner) -> Error {
+    Error::Value("cannot release un-acquired lock".into())
 }
 
 /// One level of an [`RLock`], released when dropped.
@@ -137,18 +133,6 @@ impl Drop for RLockGuard<'_> {
     }
 }
 
-fn release(h: &RLockHeader) -> Result<()> {
-    if !h.lock.held_by_me() {
-        return Err(Error::Value("cannot release un-acquired lock".into()));
-    }
-    let c = h.count.load(Relaxed).saturating_sub(1);
-    h.count.store(c, Relaxed);
-    if c == 0 {
-        h.lock.unlock();
-    }
-    Ok(())
-}
-
 impl RLock {
     /// Python's `multiprocessing.RLock()`.
     ///
@@ -156,10 +140,7 @@ impl RLock {
     /// assert!(!gilfree::multiprocessing::RLock::new().unwrap().is_owned());
     /// ```
     pub fn new() -> Result<Self> {
-        Ok(RLock::over(Home::new(RLockHeader {
-            lock: RawRobustLock::new(),
-            count: AtomicU32::new(0),
-        })?))
+        Ok(RLock::over(Home::new(RawRobustRLock::new())?))
     }
 
     fn over(home: Home<RLockHeader>) -> Self {
@@ -179,7 +160,7 @@ impl RLock {
         };
         taken.then(|| RLockGuard {
             lock: &self.lock,
-            owner_died: fresh && self.home.get().lock.take_owner_died(),
+            owner_died: fresh && self.home.get().lock().take_owner_died(),
             _not_send: std::marker::PhantomData,
         })
     }
@@ -244,7 +225,7 @@ impl RLock {
             self.lock.try_lock()
         };
         if taken && fresh {
-            self.home.get().lock.take_owner_died();
+            self.home.get().lock().take_owner_died();
         }
         taken
     }
@@ -262,8 +243,8 @@ impl RLock {
         self.lock.unlock()
     }
 
-    /// Python 3.14's `locked()`: whether any thread of any process holds
-    /// it (a snapshot), as
+    /// Python 3.14's `locked()`: whether any thread or task of any process
+    /// holds it (a snapshot), as
     /// [`threading::RLock::locked`](crate::threading::RLock::locked).
     ///
     /// ```
@@ -274,7 +255,7 @@ impl RLock {
     /// assert!(!l.locked());
     /// ```
     pub fn locked(&self) -> bool {
-        self.home.get().lock.is_locked()
+        self.home.get().lock().is_locked()
     }
 
     /// Whether the calling thread holds it (Python's `_is_owned()`).
@@ -283,7 +264,7 @@ impl RLock {
     /// assert!(!gilfree::multiprocessing::RLock::new().unwrap().is_owned());
     /// ```
     pub fn is_owned(&self) -> bool {
-        self.home.get().lock.held_by_me()
+        self.home.get().held_by_me()
     }
 
     /// How many times the calling thread holds it (0 if it does not;
@@ -295,12 +276,7 @@ impl RLock {
     /// assert_eq!(l.recursion_count(), 1);
     /// ```
     pub fn recursion_count(&self) -> u32 {
-        let h = self.home.get();
-        if h.lock.held_by_me() {
-            h.count.load(Relaxed)
-        } else {
-            0
-        }
+        self.home.get().recursion_count()
     }
 
     /// Another handle to the same lock: keep one while passing one to a
@@ -314,6 +290,163 @@ impl RLock {
     /// ```
     pub fn try_clone(&self) -> Result<Self> {
         Ok(RLock::over(self.home.try_clone()?))
+    }
+}
+
+/// Tasks: a [`TaskOwner`] is the owner (see [`acquire_async`](RLock::acquire_async)).
+impl RLock {
+    /// Take one level for `owner` only if that needs no waiting: `owner`
+    /// holds it already, it is free, or its holder died (Python:
+    /// `rlock.acquire(blocking=False)`, for a task).
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::RLock;
+    /// use gilfree::threading::TaskOwner;
+    /// let (l, a, b) = (RLock::new().unwrap(), TaskOwner::new(), TaskOwner::new());
+    /// let g = l.try_acquire_by(&a).unwrap();
+    /// assert!(l.try_acquire_by(&a).is_some()); // re-entry never waits
+    /// assert!(l.try_acquire_by(&b).is_none()); // another owner
+    /// assert!(l.try_acquire().is_none()); // a thread is another owner too
+    /// drop(g);
+    /// ```
+    pub fn try_acquire_by<'a>(&'a self, owner: &'a TaskOwner) -> Option<AsyncRLockGuard<'a>> {
+        let died = self.home.get().try_lock_by(&owner.raw)?;
+        Some(AsyncRLockGuard {
+            lock: self,
+            owner,
+            owner_died: died,
+        })
+    }
+
+    /// Python's `rlock.release()` for a task: release one of `owner`'s
+    /// levels (one whose guard was forgotten).
+    ///
+    /// # Errors
+    /// If `owner` does not hold it (Python's `RuntimeError: cannot release
+    /// un-acquired lock`); nothing changes. A thread's
+    /// [`release`](Self::release) of a task's level fails the same way.
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::RLock;
+    /// use gilfree::threading::TaskOwner;
+    /// let (l, me, other) = (RLock::new().unwrap(), TaskOwner::new(), TaskOwner::new());
+    /// std::mem::forget(futures::executor::block_on(l.acquire_async(&me)));
+    /// assert!(l.release_by(&other).is_err());
+    /// assert!(l.release().is_err()); // this thread is not the owner either
+    /// l.release_by(&me).unwrap();
+    /// assert!(!l.locked());
+    /// ```
+    pub fn release_by(&self, owner: &TaskOwner) -> Result<()> {
+        self.home.get().unlock_by(&owner.raw).map_err(not_owner)
+    }
+
+    /// Whether `owner` holds it (Python's `_is_owned()`, for a task).
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::RLock;
+    /// use gilfree::threading::TaskOwner;
+    /// let (l, me) = (RLock::new().unwrap(), TaskOwner::new());
+    /// let _g = l.try_acquire_by(&me).unwrap();
+    /// assert!(l.is_owned_by(&me));
+    /// assert!(!l.is_owned()); // not this thread's
+    /// ```
+    pub fn is_owned_by(&self, owner: &TaskOwner) -> bool {
+        self.home.get().is_owned_by(&owner.raw)
+    }
+
+    /// How many levels `owner` holds, 0 if none (Python 3.14's
+    /// `_recursion_count()`, for a task).
+    ///
+    /// ```
+    /// use gilfree::multiprocessing::RLock;
+    /// use gilfree::threading::TaskOwner;
+    /// let (l, me) = (RLock::new().unwrap(), TaskOwner::new());
+    /// let a = l.try_acquire_by(&me).unwrap();
+    /// let b = l.try_acquire_by(&me).unwrap();
+    /// assert_eq!(l.recursion_count_by(&me), 2);
+    /// drop((a, b));
+    /// assert_eq!(l.recursion_count_by(&me), 0);
+    /// ```
+    pub fn recursion_count_by(&self, owner: &TaskOwner) -> u32 {
+        self.home.get().recursion_count_by(&owner.raw)
+    }
+
+    /// The raw lock (for `aio.rs`).
+    pub(super) fn raw(&self) -> &RawRobustRLock {
+        self.home.get()
+    }
+}
+
+/// One level of an [`RLock`] held by a [`TaskOwner`], released when
+/// dropped (the end of `async with rlock:`). `Send`, unlike [`RLockGuard`]:
+/// the owner is the token, not the thread, so a task may hold it across an
+/// `.await` and resume on another thread.
+///
+/// ```
+/// use gilfree::multiprocessing::{AsyncRLockGuard, RLock};
+/// use gilfree::threading::TaskOwner;
+/// let (l, me) = (RLock::new().unwrap(), TaskOwner::new());
+/// let g: AsyncRLockGuard<'_> = futures::executor::block_on(l.acquire_async(&me));
+/// assert!(!g.owner_died());
+/// ```
+#[must_use = "the level is released as soon as the guard is dropped"]
+pub struct AsyncRLockGuard<'a> {
+    pub(super) lock: &'a RLock,
+    pub(super) owner: &'a TaskOwner,
+    pub(super) owner_died: bool,
+}
+
+impl<'a> AsyncRLockGuard<'a> {
+    /// Whether this acquire took the lock over from a holder (a thread or
+    /// a task of any process) that died holding it.
+    ///
+    /// ```
+    /// use gilfree::{multiprocessing::RLock, threading::TaskOwner};
+    /// let (l, me) = (RLock::new().unwrap(), TaskOwner::new());
+    /// assert!(!l.try_acquire_by(&me).unwrap().owner_died());
+    /// ```
+    pub fn owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    /// The lock this guard holds a level of.
+    ///
+    /// ```
+    /// use gilfree::{multiprocessing::RLock, threading::TaskOwner};
+    /// let (l, me) = (RLock::new().unwrap(), TaskOwner::new());
+    /// let g = l.try_acquire_by(&me).unwrap();
+    /// assert!(std::ptr::eq(g.lock(), &l));
+    /// ```
+    pub fn lock(&self) -> &'a RLock {
+        self.lock
+    }
+
+    /// The owner that holds it.
+    ///
+    /// ```
+    /// use gilfree::{multiprocessing::RLock, threading::TaskOwner};
+    /// let (l, me) = (RLock::new().unwrap(), TaskOwner::new());
+    /// let g = l.try_acquire_by(&me).unwrap();
+    /// assert_eq!(g.owner().id(), me.id());
+    /// ```
+    pub fn owner(&self) -> &'a TaskOwner {
+        self.owner
+    }
+}
+
+impl Drop for AsyncRLockGuard<'_> {
+    fn drop(&mut self) {
+        // Fails only if `release_by` freed this level behind our back.
+        let _ = self.lock.release_by(self.owner);
+    }
+}
+
+impl fmt::Debug for AsyncRLockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncRLockGuard")
+            .field("owner", self.owner)
+            .field("owner_died", &self.owner_died)
+            .finish()
     }
 }
 

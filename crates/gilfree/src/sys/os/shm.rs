@@ -225,16 +225,45 @@ pub(crate) fn adopt_socket(raw: RawFd) -> Option<OwnedFd> {
 /// the safe side).
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn thread_alive(tid: u32) -> bool {
-    let stat = match std::fs::read(format!("/proc/{tid}/stat")) {
+    !matches!(process_life(tid), Life::Gone)
+}
+
+/// What `/proc/<id>/stat` says of a thread or process.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) enum Life {
+    /// No such id, or a zombie (dead, not yet reaped).
+    Gone,
+    /// Alive, or not known to be dead (unreadable: waiting on is the safe
+    /// side), with its start time (clock ticks after boot) if read.
+    Alive(Option<u64>),
+}
+
+/// Whether thread or process `id` lives, and since when (its start time
+/// tells a reused id from the one that was recorded). A process's id is its
+/// main thread's: a process whose main thread has exited while others run
+/// reads as a zombie, hence gone.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn process_life(id: u32) -> Life {
+    let stat = match std::fs::read(format!("/proc/{id}/stat")) {
         Ok(s) => s,
-        Err(e) => return !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => {
+            return Life::Gone;
+        }
+        Err(_) => return Life::Alive(None),
     };
-    // "tid (comm) S …": the state follows the last ')' (comm may hold any
-    // byte, ')' included).
-    match stat.iter().rposition(|&b| b == b')') {
-        Some(i) => !matches!(stat.get(i + 2), Some(b'Z' | b'X' | b'x')),
-        None => true,
+    // "id (comm) S …": the state follows the last ')' (comm may hold any
+    // byte, ')' included); the start time is field 22, the 20th after it.
+    let Some(i) = stat.iter().rposition(|&b| b == b')') else {
+        return Life::Alive(None);
+    };
+    if matches!(stat.get(i + 2), Some(b'Z' | b'X' | b'x')) {
+        return Life::Gone;
     }
+    let start = stat
+        .get(i + 2..)
+        .and_then(|rest| rest.split(|&b| b == b' ').nth(19))
+        .and_then(|f| std::str::from_utf8(f).ok()?.trim().parse().ok());
+    Life::Alive(start)
 }
 
 /// Run `f` in the child after every `fork` of this process (a cache of

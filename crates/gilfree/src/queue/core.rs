@@ -9,9 +9,10 @@
 //! - Three [`EventCount`]s — `not_empty` (getters), `not_full` (putters),
 //!   `all_done` (joiners) — each one futex word on its own cache line.
 //! - `tasks` (on its own cache line) gives Python's `unfinished_tasks`:
-//!   for a buffer that counts its puts (the ring: its `tail` position), it
-//!   counts tasks finished, and `unfinished = puts − tasks`, so a put pays
-//!   no read-modify-write for it; for the others it is `unfinished` itself.
+//!   for a buffer that counts its puts (the ring and the block list: their
+//!   `tail` position), it counts tasks finished, and `unfinished = puts −
+//!   tasks`, so a put pays no read-modify-write for it; for the others it
+//!   is `unfinished` itself.
 //!
 //! # Memory ordering and why no wake-up is lost
 //!
@@ -31,7 +32,8 @@
 //! is in `sys::event_count` and `ring`).
 //!
 //! An item is counted before any consumer can get it: the ring counts a
-//! put at its claim, before the stamp store that hands the item over;
+//! put at its claim, before the stamp store that hands the item over (the
+//! block list at its claim too, before the `WRITE` bit);
 //! otherwise `tasks` is raised before the push (and lowered again if the
 //! push fails). So `task_done` can never underflow on a correct program.
 //! `task_done` is a CAS loop on `tasks` that refuses to pass the puts (or

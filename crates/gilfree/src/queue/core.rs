@@ -24,12 +24,13 @@
 //! `locked`), so a re-try after the announce sees any change whose notify
 //! did not see the announce.
 //!
-//! The ring and the block list claim every slot with a `SeqCst` CAS and
-//! say `Empty` / `Full` only after a fence and a read of the other end that
-//! shows no claim in flight (a claimed slot whose value is not written yet
-//! is waited for, not reported: [`Buffer::handoff_sc`]), so their puts and
-//! gets notify with `EventCount::notify_sc`: one load, no fence (the proof
-//! is in `sys::event_count` and `ring`).
+//! The block list claims every slot with a `SeqCst` CAS and says `Empty`
+//! only after a fence and a read of `tail`, waiting for a claimed slot's
+//! value ([`Buffer::handoff_sc`]), so its puts and gets notify with
+//! `EventCount::notify_sc`: one load, no fence. The ring says `Empty` /
+//! `Full` for a slot claimed but not yet written, and so keeps the fence
+//! (a ring that waits instead was tried in round 4 and broke the loom
+//! model `core_loom_tests_ring_two_consumers`; see docs/design-notes.md).
 //!
 //! An item is counted before any consumer can get it: the ring counts a
 //! put at its claim, before the stamp store that hands the item over (the

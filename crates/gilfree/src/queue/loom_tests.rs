@@ -101,6 +101,25 @@ fn core_loom_tests_task_done_join() {
     });
 }
 
+/// `task_done` racing a put on the ring, whose put count is its `tail`:
+/// it succeeds only for an item already claimed, and the count never goes
+/// below zero or loses the put (`unfinished = puts - finished`).
+#[test]
+fn core_loom_tests_task_done_races_put() {
+    builder(3).check(|| {
+        let q = ring(2);
+        let q2 = q.clone();
+        let p = thread::spawn(move || assert!(q2.put(1, Deadline::Never).is_ok()));
+        let early = q.task_done();
+        p.join().unwrap();
+        let unfinished = q.unfinished_tasks();
+        assert_eq!(unfinished, if early { 0 } else { 1 });
+        assert_eq!(q.task_done(), !early);
+        assert_eq!(q.unfinished_tasks(), 0);
+        assert!(q.join(Deadline::Never));
+    });
+}
+
 /// shutdown racing a blocked get on an empty queue: the get is woken
 /// and fails with ShutDown.
 #[test]

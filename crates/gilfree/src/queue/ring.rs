@@ -21,63 +21,24 @@
 //!
 //! The value is written, then published by a `Release` store of the stamp;
 //! the other side reads the stamp with `Acquire` before touching the value.
-//! A claim is a `SeqCst` CAS of `tail` (put) or `head` (get). A put says
-//! `Full` only after a `SeqCst` fence and a read of `head` a whole lap
-//! behind its `tail`; a get says `Empty` (or `Closed`) only after a `SeqCst`
-//! fence and a read of `tail` equal to its `head`. When the slot is not
-//! ready but the other end has moved (a claim whose value is not written,
-//! or read, yet), the operation waits for that claim to finish
-//! (`spin::UNTIL_PROGRESS`: it is one store away) instead of failing — as
-//! crossbeam's `ArrayQueue` does.
-//!
-//! # Why the notify after a put or get needs no fence
-//!
-//! The core wakes the other side with `EventCount::notify_sc`, a `SeqCst`
-//! load of the event count's word, right after the stamp store: no fence
-//! ([`Buffer::handoff_sc`]). Take a get that will sleep on `not_empty`: it
-//! announces (`fetch_or` on the word), fences (`F`), then tries once more.
-//! A put claims with its CAS (`C`, a `SeqCst` RMW of `tail`), writes, and
-//! then loads the word (`L`, `SeqCst`); `C` is before `L` in the single
-//! total order `S` of `SeqCst` operations (program order). Either:
-//! - `L` precedes `F` in `S`: then `C` precedes `F`, and the get's read of
-//!   `tail` after `F` sees `C` (or later). So the get does not say `Empty`
-//!   for this slot: it takes the item, or sees it claimed and waits for the
-//!   stamp. It does not sleep through this put.
-//! - `F` precedes `L`: the announce is sequenced before `F`, so `L` reads
-//!   the word with `SLEEPY` set (or a later word, whose notifier woke the
-//!   sleepers): the put wakes the get.
-//!
-//! The same with the roles swapped for a put sleeping on `not_full` (the
-//! get's CAS of `head`; the put's read of `head` after its fence, or the
-//! `SeqCst` reads of `len` when the bound was lowered). The waiting is what
-//! makes the first case hold: a get that said `Empty` on seeing `tail`
-//! moved but the stamp not yet stored (as this ring did until round 4)
-//! could sleep after `L` read no `SLEEPY` — the stamp store is only
-//! `Release`, and on x86 it can still sit in the store buffer while `L`
-//! runs. (That version paid a `SeqCst` fence in every notify instead.)
-//! The loom model `ring_loom_tests_notify_sc` checks this: loom models
-//! `SeqCst` accesses as `AcqRel`, so under loom a claim is followed by a
-//! `SeqCst` fence standing for the CAS's place in `S` ([`claimed`]), and it
-//! finds the lost wake-up when `try_pop` says `Empty` for a claimed slot.
+//! `head`/`tail` CASes only order claims among producers (or consumers);
+//! the `SeqCst` fences before the "is it really full / empty?" re-reads are
+//! what make those verdicts consistent with the other end (as in
+//! crossbeam's `ArrayQueue`, which this follows in shape).
 //!
 //! # Why nothing is lost or duplicated
 //!
 //! A slot is claimed by exactly one CAS of `tail` (put) or `head` (get), and
-//! the stamp hands it over only after the write (or read) is complete.
-//! `Closed` needs `tail == head` with the mark, after a fence: nothing is
-//! claimed and unread, so an item a put has claimed is always delivered or
-//! drained. A half-finished operation on the other side is waited for (it
-//! is one store from done), never reported as `Full` / `Empty`, so those
-//! verdicts are linearisable at the fenced read of the other end.
+//! the stamp hands it over only after the write (or read) is complete. A get
+//! that finds an in-flight slot reports `Empty` (the put has not finished),
+//! never `Closed`: `Closed` needs `tail == head` with the mark, so an item a
+//! put has claimed is always delivered or drained. Neither side ever spins
+//! waiting for the other: a half-finished operation on the other side reads
+//! as `Full` / `Empty`, and the core's futex wait covers it (the other side
+//! notifies after its stamp store).
 //!
-//! `tail` also counts the puts (`lap × cap + index`, [`Buffer::puts`]): the
-//! core derives Python's `unfinished_tasks` from it, so a put pays nothing
-//! for task accounting. The count includes a claim whose value is not yet
-//! written, which is before any get can return that item.
-//!
-//! No sleeping happens here: this type says `Full`, `Empty` or `Closed`
-//! (waiting only for a claim in flight). Sleeping and waking is the job of
-//! [`super::core`].
+//! No waiting happens here: this type only says `Full`, `Empty` or
+//! `Closed`. Sleeping and waking is the job of [`super::core`].
 
 use core::mem::MaybeUninit;
 
@@ -85,18 +46,6 @@ use crossbeam_utils::CachePadded;
 
 use super::buffer::{Buffer, Pop, Push};
 use crate::sys::atomic::{AtomicUsize, Ordering::*, UnsafeCell, fence};
-use crate::sys::spin::{self, Spin};
-
-/// Right after a successful claim (a `SeqCst` CAS of `tail` or `head`).
-/// Nothing on real hardware; under loom, which models `SeqCst` accesses as
-/// `AcqRel`, a `SeqCst` fence stands in for the CAS's place in the single
-/// total order, so that the models check the fence-free notify (see the
-/// head comment) rather than a stronger one.
-#[inline(always)]
-fn claimed() {
-    #[cfg(loom)]
-    fence(SeqCst);
-}
 
 struct Slot<T> {
     stamp: AtomicUsize,
@@ -165,14 +114,12 @@ impl<T> Ring<T> {
 }
 
 impl<T: Send> Buffer<T> for Ring<T> {
-    #[inline]
     fn try_push(&self, value: T) -> Result<(), Push<T>> {
         let limit = self.limit.load(Relaxed);
         if limit < self.cap && self.len() >= limit {
             // Shrunk below its slots (Python's `q.maxsize = n` on a live
             // queue): full until it drains below the new bound. Closed
-            // wins over full, as in the ring's own check. (`len` reads both
-            // ends `SeqCst`: a get's claim of `head` is seen, as below.)
+            // wins over full, as in the ring's own check.
             return Err(if self.is_closed() {
                 Push::Closed(value)
             } else {
@@ -180,7 +127,6 @@ impl<T: Send> Buffer<T> for Ring<T> {
             });
         }
         let mut tail = self.tail.load(Relaxed);
-        let mut busy = None;
         loop {
             if tail & self.mark_bit != 0 {
                 return Err(Push::Closed(value));
@@ -193,7 +139,6 @@ impl<T: Send> Buffer<T> for Ring<T> {
                     .compare_exchange_weak(tail, self.next(tail), SeqCst, Relaxed)
                 {
                     Ok(_) => {
-                        claimed();
                         // SAFETY: the CAS gave this thread the slot for this
                         // lap: no get reads it until the stamp below says so,
                         // and no other put can claim it this lap.
@@ -201,35 +146,33 @@ impl<T: Send> Buffer<T> for Ring<T> {
                         slot.stamp.store(tail + 1, Release);
                         return Ok(());
                     }
-                    Err(t) => {
-                        tail = t;
-                        continue;
-                    }
+                    Err(t) => tail = t,
                 }
-            }
-            // Not free for this lap. `Full` only if `head` (read after a
-            // fence, so that a get's claim — its `SeqCst` CAS — is seen:
-            // see the head comment) is a whole lap behind: `cap` items are
-            // claimed. Otherwise our `tail` is stale, or a get has claimed
-            // the slot and is reading it: look again (waiting for that get).
-            fence(SeqCst);
-            let head = self.head.load(Relaxed);
-            if head.wrapping_add(self.one_lap) == tail {
+            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
+                // The slot still holds last lap's item (no put can have
+                // claimed it, so `tail` is current): full. If a get has
+                // claimed the item but not finished reading it, it wakes
+                // sleeping putters once it has. Saying `Full` rather than
+                // spinning on another thread's progress keeps every wait in
+                // one place (the core's futex); it is linearisable at the
+                // stamp load above.
                 return Err(Push::Full(value));
+            } else {
+                // Our `tail` is stale (another put claimed this position),
+                // or last lap's put here has not finished writing (the ring
+                // is full round to it). Catch up; if `tail` has not moved it
+                // is the latter: full.
+                let t = self.tail.load(Relaxed);
+                if t == tail {
+                    return Err(Push::Full(value));
+                }
+                tail = t;
             }
-            let t = self.tail.load(Relaxed);
-            if t == tail {
-                busy.get_or_insert_with(|| Spin::new(&spin::UNTIL_PROGRESS))
-                    .wait();
-            }
-            tail = t;
         }
     }
 
-    #[inline]
     fn try_pop(&self) -> Pop<T> {
         let mut head = self.head.load(Relaxed);
-        let mut busy = None;
         loop {
             let slot = &self.slots[head & (self.mark_bit - 1)];
             let stamp = slot.stamp.load(Acquire);
@@ -239,7 +182,6 @@ impl<T: Send> Buffer<T> for Ring<T> {
                     .compare_exchange_weak(head, self.next(head), SeqCst, Relaxed)
                 {
                     Ok(_) => {
-                        claimed();
                         // SAFETY: the stamp (read with Acquire) says a put
                         // wrote this slot for this lap, and the CAS made this
                         // thread its only reader.
@@ -247,32 +189,38 @@ impl<T: Send> Buffer<T> for Ring<T> {
                         slot.stamp.store(head.wrapping_add(self.one_lap), Release);
                         return Pop::Item(value);
                     }
-                    Err(h) => {
-                        head = h;
-                        continue;
-                    }
+                    Err(h) => head = h,
                 }
+            } else if stamp == head {
+                // Nothing written here yet this lap: empty, unless a put has
+                // claimed the slot and is writing it (then wait for it).
+                fence(SeqCst);
+                let tail = self.tail.load(Relaxed);
+                if tail == head | self.mark_bit {
+                    return Pop::Closed;
+                }
+                // Truly empty, or a put has claimed the slot and is still
+                // writing it (it wakes sleeping getters once it has): empty
+                // for now either way, linearisable at the stamp load above.
+                // `Closed` is only ever said once nothing is in flight.
+                return Pop::Empty;
+            } else {
+                // Our `head` is stale (another get took this position), or
+                // last lap's get here has not finished reading (then nothing
+                // is queued at `head` yet). Catch up; if `head` has not
+                // moved it is the latter: empty, or closed.
+                let h = self.head.load(Relaxed);
+                if h == head {
+                    fence(SeqCst);
+                    let tail = self.tail.load(Relaxed);
+                    return if tail == head | self.mark_bit {
+                        Pop::Closed
+                    } else {
+                        Pop::Empty
+                    };
+                }
+                head = h;
             }
-            // Nothing to take here. `Empty` (or `Closed`) only if `tail`,
-            // read after a fence so that a put's claim is seen, is `head`:
-            // nothing is claimed. Otherwise our `head` is stale, or a put
-            // has claimed the slot and is writing it: look again (waiting
-            // for that put).
-            fence(SeqCst);
-            let tail = self.tail.load(Relaxed);
-            if tail & !self.mark_bit == head {
-                return if tail & self.mark_bit != 0 {
-                    Pop::Closed
-                } else {
-                    Pop::Empty
-                };
-            }
-            let h = self.head.load(Relaxed);
-            if h == head {
-                busy.get_or_insert_with(|| Spin::new(&spin::UNTIL_PROGRESS))
-                    .wait();
-            }
-            head = h;
         }
     }
 
@@ -310,12 +258,12 @@ impl<T: Send> Buffer<T> for Ring<T> {
         self.limit.load(Relaxed)
     }
 
-    /// Every claim is a `SeqCst` CAS, and `Empty` / `Full` are said only
-    /// after a fence and a read of the other end that shows no claim in
-    /// flight (see the head comment).
-    #[inline]
-    fn handoff_sc(&self) -> bool {
-        true
+    fn set_capacity(&self, cap: usize) -> Result<(), usize> {
+        if cap == 0 || cap > self.cap {
+            return Err(self.cap);
+        }
+        self.limit.store(cap, Relaxed);
+        Ok(())
     }
 
     #[inline]
@@ -323,10 +271,11 @@ impl<T: Send> Buffer<T> for Ring<T> {
         cfg!(target_pointer_width = "64")
     }
 
-    /// `tail` counts every put (lap × slots + index). A 64-bit position
-    /// would take centuries to wrap; on a 32-bit target a few billion puts
-    /// would wrap it at a multiple of `cap`, not of 2^32, so the core keeps
-    /// its own count there.
+    /// `tail` counts every put (lap × slots + index), from its claim, which
+    /// is before the stamp store that hands the item to a get. A 64-bit
+    /// position would take centuries to wrap; on a 32-bit target a few
+    /// billion puts would wrap it at a multiple of `cap`, not of 2^32, so
+    /// the core keeps its own count there.
     #[inline]
     fn puts(&self) -> Option<usize> {
         if self.counts_puts() {
@@ -336,14 +285,6 @@ impl<T: Send> Buffer<T> for Ring<T> {
         } else {
             None
         }
-    }
-
-    fn set_capacity(&self, cap: usize) -> Result<(), usize> {
-        if cap == 0 || cap > self.cap {
-            return Err(self.cap);
-        }
-        self.limit.store(cap, Relaxed);
-        Ok(())
     }
 }
 
@@ -409,51 +350,6 @@ mod loom_tests {
             p.join().unwrap();
             assert_eq!(got, [0, 1]);
             assert_eq!(r.len(), 0);
-        });
-    }
-
-    /// The fence-free notify (head comment): a put and a get on a ring of
-    /// one slot, each waiting on its event count when the ring is full /
-    /// empty, each notifying the other with `notify_sc` — under loom with
-    /// no fence but the claim's stand-in, as on hardware. Two items, so
-    /// both sides wait. A lost wake-up shows as a deadlock: with `try_pop`
-    /// saying `Empty` for a claimed slot (the old ring), this fails.
-    #[test]
-    fn ring_loom_tests_notify_sc() {
-        use crate::sys::{Deadline, EventCount};
-        let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(2);
-        b.check(|| {
-            let r = Arc::new(Ring::new(1));
-            let not_empty = Arc::new(EventCount::<crate::sys::Private>::new());
-            let not_full = Arc::new(EventCount::<crate::sys::Private>::new());
-            let (r2, ne2, nf2) = (r.clone(), not_empty.clone(), not_full.clone());
-            let p = thread::spawn(move || {
-                for i in 0..2 {
-                    let mut v = Some(i);
-                    let put =
-                        nf2.block_until(Deadline::Never, || match r2.try_push(v.take().unwrap()) {
-                            Ok(()) => Some(()),
-                            Err(Push::Full(x)) => {
-                                v = Some(x);
-                                None
-                            }
-                            Err(Push::Closed(_)) => unreachable!(),
-                        });
-                    assert_eq!(put, Some(()));
-                    ne2.notify_sc_bare();
-                }
-            });
-            for i in 0..2 {
-                let got = not_empty.block_until(Deadline::Never, || match r.try_pop() {
-                    Pop::Item(v) => Some(v),
-                    Pop::Empty => None,
-                    Pop::Closed => unreachable!(),
-                });
-                assert_eq!(got, Some(i));
-                not_full.notify_sc_bare();
-            }
-            p.join().unwrap();
         });
     }
 

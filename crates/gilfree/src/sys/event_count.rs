@@ -199,17 +199,6 @@ impl<S: Scope> EventCount<S> {
         }
     }
 
-    /// [`notify_sc`](Self::notify_sc) without loom's stand-in fence, for a
-    /// model whose change places its own (`queue::ring`'s claims do): the
-    /// model then checks the fence-free protocol itself.
-    #[cfg(loom)]
-    pub(crate) fn notify_sc_bare(&self) {
-        let w = self.word.load(SeqCst);
-        if w & SLEEPY != 0 {
-            self.wake(w);
-        }
-    }
-
     /// The condition may have changed in a way any one waiter can act on:
     /// wake one sleeper, if any (see the module documentation). Call after
     /// the change is made.

@@ -1,6 +1,6 @@
 //! `ThreadPoolExecutor::map` runs items in chunks: order, laziness, a
-//! panicking item, explicit `chunksize`, empty input, under each way a chunk
-//! size is chosen (guided, measured, explicit).
+//! panicking item, explicit `chunksize`, empty input, the size hint, under
+//! each way a chunk size is chosen (guided, measured, explicit).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -36,6 +36,39 @@ fn results_come_in_input_order() {
             .collect();
         assert_eq!(got, (0..10_000).map(|x| x * 3).collect::<Vec<_>>());
     }
+}
+
+#[test]
+fn size_hint_never_promises_more_than_it_yields() {
+    // Eager: every item is read, so at most the items left follow; only
+    // the chunk being drained is certain (a later chunk could fail).
+    let p = pool(2);
+    for o in option_sets() {
+        let mut it = p.map_with(|x: u64| x, 0..1000, o).unwrap();
+        let mut left = 1000;
+        loop {
+            let (lo, hi) = it.size_hint();
+            assert!(lo <= left, "lower bound {lo} > {left} left");
+            if let Some(hi) = hi {
+                assert!(hi >= left, "upper bound {hi} < {left} left");
+            }
+            if it.next().is_none() {
+                break;
+            }
+            left -= 1;
+        }
+        assert_eq!((left, it.size_hint()), (0, (0, Some(0))));
+    }
+    // A panicking item ends the map early: the lower bound still holds.
+    let mut it = p
+        .map(|x: u64| if x == 500 { panic!("boom") } else { x }, 0..1000)
+        .unwrap();
+    let mut yielded = 0;
+    while it.next().is_some() {
+        yielded += 1;
+        assert!(it.size_hint().0 <= 501 - yielded);
+    }
+    assert_eq!(yielded, 501);
 }
 
 #[test]

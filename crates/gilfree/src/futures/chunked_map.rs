@@ -351,22 +351,76 @@ where
 {
     type Item = Result<T, Error>;
 
+    /// The per-item path, inlined into the caller's loop: the next result
+    /// of the chunk being drained. Everything else (refilling the buffer,
+    /// the progress bar, waiting for the next chunk) is out of line.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        // `stop` empties `current`, so a finished map falls through.
+        if let Some(v) = self.current.next() {
+            self.items_in_flight -= 1;
+            if (self.reading || self.bar.is_some())
+                && let Err(e) = self.after_item()
+            {
+                return Some(Err(e));
+            }
+            return Some(Ok(v));
+        }
+        self.next_chunk()
+    }
+
+    /// Exactly the items of the chunk being drained are certain (a later
+    /// chunk may fail or time out); at most every item read and not yet
+    /// yielded follows, once the input is read to its end.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let sure = self.current.len();
+        let most = if self.finished {
+            Some(0)
+        } else if self.reading {
+            None
+        } else {
+            Some(self.items_in_flight.max(sure))
+        };
+        (sure, most)
+    }
+}
+
+impl<A, T, F, I> ChunkedMap<'_, T, F, I>
+where
+    F: Fn(A) -> T + Send + Sync + 'static,
+    A: Send + 'static,
+    T: Send + 'static,
+    I: Iterator<Item = A>,
+{
+    /// After an item is yielded from `current`: keep the workers fed while
+    /// the caller drains a chunk, and count the item on the bar.
+    #[inline(never)]
+    fn after_item(&mut self) -> Result<(), Error> {
+        if self.chunk_fits()
+            && let Err(e) = self.top_up(0, false)
+        {
+            self.stop();
+            return Err(e);
+        }
+        if let Some(b) = &self.bar {
+            b.inc();
+        }
+        Ok(())
+    }
+
+    /// `current` is drained: yield its error, or wait for the next chunk.
+    #[inline(never)]
+    fn next_chunk(&mut self) -> Option<Result<T, Error>> {
         loop {
             if self.finished {
                 return None;
             }
             if let Some(v) = self.current.next() {
                 self.items_in_flight -= 1;
-                // Keep the workers fed while the caller drains a chunk.
-                if self.chunk_fits()
-                    && let Err(e) = self.top_up(0, false)
+                if (self.reading || self.bar.is_some())
+                    && let Err(e) = self.after_item()
                 {
-                    self.stop();
                     return Some(Err(e));
-                }
-                if let Some(b) = &self.bar {
-                    b.inc();
                 }
                 return Some(Ok(v));
             }

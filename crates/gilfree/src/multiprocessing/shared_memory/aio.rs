@@ -69,33 +69,7 @@ async fn acquire_block<T: Pod>(block: &Block<Single<T>>) -> LockGuard<'_, T> {
     let hooked = block.lock();
     let raw = hooked.raw().get();
     if !raw.try_lock_free() {
-        let mut wait = BridgeWait::new();
-        let mut interval = FIRST_CHECK_INTERVAL;
-        let mut due = Deadline::Never;
-        poll_fn(|cx| {
-            let got = wait.poll(cx.waker(), true, || {
-                let check = due.expired();
-                match raw.lock_step(check) {
-                    Ok(()) => Step::Ready(()),
-                    Err(s) => {
-                        if check || due == Deadline::Never {
-                            due = next_check(&mut interval);
-                        }
-                        Step::Wait {
-                            word: raw.word(),
-                            expected: s,
-                            recheck: due,
-                        }
-                    }
-                }
-            });
-            if got.is_some() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
+        robust_wait(raw.word(), |check| raw.lock_step(check)).await;
     }
     // Taken (in this poll: no await since). Tell the deadlock detector, if
     // on, as a thread's acquire does.
@@ -105,6 +79,51 @@ async fn acquire_block<T: Pod>(block: &Block<Single<T>>) -> LockGuard<'_, T> {
             true
         })
         .expect("the lock is taken")
+}
+
+/// Wait, without blocking the thread, until `step` takes a robust lock
+/// whose futex word is `word`: `step(check)` is the raw lock's attempt
+/// plus announce (`Ok` once taken; `Err(s)`: sleep while the word is
+/// `s`), with `check` true at a sleeper's liveness re-check times (1 ms
+/// after the wait on a holder starts, doubling to 64 ms), when a dead
+/// holder's lock may be taken over. The one async wait of the shared
+/// `Lock`, `Condition` and `RLock`.
+async fn robust_wait<R>(
+    word: &crate::sys::atomic::AtomicU32,
+    mut step: impl FnMut(bool) -> Result<R, u32>,
+) -> R {
+    let mut taken = None;
+    let mut wait = BridgeWait::new();
+    let mut interval = FIRST_CHECK_INTERVAL;
+    let mut due = Deadline::Never;
+    poll_fn(|cx| {
+        let got = wait.poll(cx.waker(), true, || {
+            let check = due.expired();
+            match step(check) {
+                Ok(r) => {
+                    taken = Some(r);
+                    Step::Ready(())
+                }
+                Err(s) => {
+                    if check || due == Deadline::Never {
+                        due = next_check(&mut interval);
+                    }
+                    Step::Wait {
+                        word,
+                        expected: s,
+                        recheck: due,
+                    }
+                }
+            }
+        });
+        if got.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    taken.expect("the step succeeded")
 }
 
 impl RLock {
@@ -152,35 +171,8 @@ impl RLock {
     /// ```
     pub async fn acquire_async<'a>(&'a self, owner: &'a TaskOwner) -> AsyncRLockGuard<'a> {
         let raw = self.raw();
-        let mut died = None;
-        let mut wait = BridgeWait::new();
-        let mut interval = FIRST_CHECK_INTERVAL;
-        let mut due = Deadline::Never;
-        poll_fn(|cx| {
-            let got = wait.poll(cx.waker(), true, || {
-                let check = due.expired();
-                match raw.lock_step_by(&owner.raw, check) {
-                    Ok(d) => {
-                        died = Some(d);
-                        Step::Ready(())
-                    }
-                    Err(s) => {
-                        if check || due == Deadline::Never {
-                            due = next_check(&mut interval);
-                        }
-                        Step::Wait {
-                            word: raw.lock().word(),
-                            expected: s,
-                            recheck: due,
-                        }
-                    }
-                }
-            });
-            if got.is_some() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
+        let died = robust_wait(raw.lock().word(), |check| {
+            raw.lock_step_by(&owner.raw, check)
         })
         .await;
         // Taken in the poll that completed (no await since): the guard
@@ -188,7 +180,7 @@ impl RLock {
         AsyncRLockGuard {
             lock: self,
             owner,
-            owner_died: died.expect("the step succeeded"),
+            owner_died: died,
         }
     }
 }

@@ -357,14 +357,8 @@ where
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         // `stop` empties `current`, so a finished map falls through.
-        if let Some(v) = self.current.next() {
-            self.items_in_flight -= 1;
-            if (self.reading || self.bar.is_some())
-                && let Err(e) = self.after_item()
-            {
-                return Some(Err(e));
-            }
-            return Some(Ok(v));
+        if let Some(r) = self.take_current() {
+            return Some(r);
         }
         self.next_chunk()
     }
@@ -409,20 +403,29 @@ where
     }
 
     /// `current` is drained: yield its error, or wait for the next chunk.
+    /// The next result of the chunk being drained, if it has one left:
+    /// one decrement and one branch, then the refill / bar step only when
+    /// either is on. `next`'s fast path and `next_chunk`'s first look.
+    #[inline(always)]
+    fn take_current(&mut self) -> Option<Result<T, Error>> {
+        let v = self.current.next()?;
+        self.items_in_flight -= 1;
+        if (self.reading || self.bar.is_some())
+            && let Err(e) = self.after_item()
+        {
+            return Some(Err(e));
+        }
+        Some(Ok(v))
+    }
+
     #[inline(never)]
     fn next_chunk(&mut self) -> Option<Result<T, Error>> {
         loop {
             if self.finished {
                 return None;
             }
-            if let Some(v) = self.current.next() {
-                self.items_in_flight -= 1;
-                if (self.reading || self.bar.is_some())
-                    && let Err(e) = self.after_item()
-                {
-                    return Some(Err(e));
-                }
-                return Some(Ok(v));
+            if let Some(r) = self.take_current() {
+                return Some(r);
             }
             if let Some(e) = self.current_err.take() {
                 if let Some(b) = &self.bar {

@@ -153,8 +153,9 @@ impl Connection {
     /// Needs a tokio runtime with I/O enabled.
     ///
     /// The frame is read in non-blocking steps as the socket turns readable
-    /// (the socket is watched through a duplicate of its descriptor, so
-    /// several tasks may wait on one connection). Dropping the future
+    /// (the socket is watched through a duplicate of its descriptor).
+    /// Several tasks may receive from one connection at once: they take
+    /// turns, each gets whole frames, in the order the frames came. Dropping the future
     /// between steps loses nothing: bytes already read stay buffered in
     /// the connection for the next receive. Do not mix with a blocking
     /// [`recv`](Connection::recv) on the same connection at the same time
@@ -196,6 +197,12 @@ impl Connection {
     }
 
     async fn recv_frame_async(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        // One receiving task at a time (see `Connection::rx_turn`): with
+        // several, one could read the last frames into the connection's
+        // buffer and leave, while the others wait for the socket to turn
+        // readable, which it never does again. Dropping this future while it
+        // waits for the turn, or holds it, gives the turn back.
+        let _turn = self.rx_turn.acquire_async().await;
         let mut watch = None;
         loop {
             if let Some(frame) = self.recv_frame_nonblocking()? {

@@ -124,6 +124,12 @@ pub struct Connection {
     max: AtomicUsize,
     rd: Mutex<ReadSide>,
     wr: Mutex<()>,
+    /// The turn of the async receivers (`recv_async`): one task at a time
+    /// reads and waits for the socket, the others wait for the turn. A
+    /// receiver that read several frames in one `recvmsg` leaves the rest in
+    /// `rd`'s buffer, where no socket readiness will ever announce them; the
+    /// next task to get the turn looks there first.
+    pub(crate) rx_turn: crate::threading::Lock<()>,
 }
 
 impl fmt::Debug for Connection {
@@ -183,6 +189,7 @@ impl Connection {
                 fds: std::collections::VecDeque::new(),
             }),
             wr: Mutex::new(()),
+            rx_turn: crate::threading::Lock::new(()),
         }
     }
 

@@ -37,7 +37,6 @@
 //! [`Error::Panicked`]. A refused submit (shutdown, broken pool) fails the
 //! same way with the pool's error.
 
-use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use std::sync::Arc;
 
@@ -45,7 +44,7 @@ use super::future::panic_message;
 use super::scope::Latch;
 use super::task::run_quietly;
 use super::{Error, ThreadPoolExecutor};
-use crate::sys::atomic::{AtomicBool, Ordering::*};
+use crate::sys::atomic::{AtomicBool, Ordering::*, UnsafeCell};
 use crate::threading::Lock;
 
 /// Chunks per thread that may run them (the pool's workers and the
@@ -100,6 +99,19 @@ unsafe impl Send for Shared {}
 // erased pointer whose uses are gated by the claims.
 unsafe impl Sync for Shared {}
 
+/// The pool job of one chunk: run it unless it is claimed already.
+pub(super) struct Job {
+    shared: Arc<Shared>,
+    chunk: usize,
+}
+
+impl Job {
+    /// Run the chunk unless another thread claimed it.
+    pub(super) fn run(self) {
+        self.shared.claim_and_run(self.chunk);
+    }
+}
+
 impl Shared {
     /// Run chunk `c` unless another thread already claimed it.
     fn claim_and_run(&self, c: usize) {
@@ -124,7 +136,7 @@ unsafe fn run_chunk<A, T, F: Fn(A) -> T>(ctx: *const (), c: usize) {
     // SAFETY: the claim makes this thread the slot's only user; the caller
     // wrote it before submitting this chunk's job (the queue's push and pop
     // order the write before this read) or is this thread.
-    let input = core::mem::take(unsafe { &mut *slot.input.get() });
+    let input = slot.input.with_mut(|p| core::mem::take(unsafe { &mut *p }));
     if ctx.failed.load(Relaxed) || input.is_empty() {
         return;
     }
@@ -136,7 +148,7 @@ unsafe fn run_chunk<A, T, F: Fn(A) -> T>(ctx: *const (), c: usize) {
     match run_quietly(|| write_chunk(ctx.f, input, out)) {
         // SAFETY: the slot is ours (the claim); the caller reads it after
         // the latch, which orders this write before its read.
-        Ok(()) => unsafe { *slot.written.get() = len },
+        Ok(()) => slot.written.with_mut(|p| unsafe { *p = len }),
         Err(p) => fail(ctx, Error::Panicked(panic_message(&*p))),
     }
 }
@@ -211,7 +223,9 @@ impl<A, T, F> Drop for Finish<'_, '_, A, T, F> {
         for (c, slot) in self.ctx.slots.iter().enumerate() {
             // SAFETY: every chunk has finished (the latch): the slots are
             // the caller's again.
-            let n = core::mem::replace(unsafe { &mut *slot.written.get() }, 0);
+            let n = slot
+                .written
+                .with_mut(|p| core::mem::replace(unsafe { &mut *p }, 0));
             for i in 0..n {
                 // SAFETY: chunk `c` wrote and kept its first `n` outputs;
                 // the output `Vec`'s length is still 0, so they are dropped
@@ -234,21 +248,25 @@ where
     T: Send,
     I: IntoIterator<Item = A>,
 {
+    let threads = pool.max_workers() + 1;
+    let mut submit = |job: Job| pool.submit(move || job.run()).map(drop);
     let mut input = items.into_iter();
     match input.size_hint() {
-        (lo, Some(hi)) if lo == hi => collect_exact(pool, f, &mut input, lo),
+        (lo, Some(hi)) if lo == hi => collect_exact(&mut submit, threads, f, &mut input, lo),
         _ => {
             let v: Vec<A> = input.collect();
             let n = v.len();
-            collect_exact(pool, f, &mut v.into_iter(), n)
+            collect_exact(&mut submit, threads, f, &mut v.into_iter(), n)
         }
     }
 }
 
 /// The map of an input that says it has `n` items (if it has fewer, the
 /// output is shorter; if more, the rest is mapped by a second call).
-fn collect_exact<A, T, F, I>(
-    pool: &ThreadPoolExecutor,
+/// `submit` hands a chunk's job to the `threads - 1` workers.
+pub(super) fn collect_exact<A, T, F, I, S>(
+    submit: &mut S,
+    threads: usize,
     f: &F,
     input: &mut I,
     n: usize,
@@ -258,11 +276,11 @@ where
     A: Send,
     T: Send,
     I: Iterator<Item = A>,
+    S: FnMut(Job) -> Result<(), Error>,
 {
     let mut out: Vec<T> = Vec::with_capacity(n);
     let mut len = 0;
     if n > 0 {
-        let threads = pool.max_workers() + 1;
         let k = n.div_ceil(n.min(CHUNKS_PER_THREAD * threads));
         let m = n.div_ceil(k);
         let ctx = Ctx {
@@ -295,9 +313,12 @@ where
             let short = chunk.len() < want;
             // SAFETY: chunk `c` is not submitted yet and the caller claims
             // only after this loop, so no other thread reaches slot `c`.
-            unsafe { *ctx.slots[c].input.get() = chunk };
-            let s = shared.clone();
-            if let Err(e) = pool.submit(move || s.claim_and_run(c)) {
+            ctx.slots[c].input.with_mut(|p| unsafe { *p = chunk });
+            let job = Job {
+                shared: shared.clone(),
+                chunk: c,
+            };
+            if let Err(e) = submit(job) {
                 fail(&ctx, e);
                 break;
             }
@@ -309,7 +330,11 @@ where
         }
         finish.finish()?;
         // SAFETY: every chunk finished (`finish` waited) and none failed.
-        len = ctx.slots.iter().map(|s| unsafe { *s.written.get() }).sum();
+        len = ctx
+            .slots
+            .iter()
+            .map(|s| s.written.with(|p| unsafe { *p }))
+            .sum();
     }
     // SAFETY: no chunk failed, so chunks `0..m` wrote all their inputs, and
     // only a short last non-empty chunk (the input ran out) wrote fewer
@@ -321,7 +346,7 @@ where
         // The input had more items than it said: map the rest too.
         let rest: Vec<A> = core::iter::once(a).chain(input).collect();
         let m = rest.len();
-        out.extend(collect_exact(pool, f, &mut rest.into_iter(), m)?);
+        out.extend(collect_exact(submit, threads, f, &mut rest.into_iter(), m)?);
     }
     Ok(out)
 }

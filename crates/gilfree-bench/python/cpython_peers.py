@@ -259,6 +259,16 @@ def executor_map(n):
     return ns
 
 
+def executor_map_lazy(n):
+    """`ex.map(...)` consumed one result at a time, as it comes."""
+    ex = pool()
+    t0 = clock()
+    total = sum(ex.map(tiny, range(n)))
+    ns = clock() - t0
+    assert total == n * n
+    return ns
+
+
 def executor_10m_tasks(n, most=1_000_000):
     """`ThreadPoolExecutor.map` on min(n, most) tiny tasks (CPython takes
     seconds per million), summed as they come; the time is scaled to n."""
@@ -559,6 +569,7 @@ CPYTHON = {
         queue_unbounded_1p1c_taskdone,
         executor_submit_result,
         executor_map,
+        executor_map_lazy,
         executor_as_completed,
         executor_10m_tasks,
         cpu_sequential,

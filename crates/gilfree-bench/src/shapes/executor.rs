@@ -127,7 +127,8 @@ pub fn executor_map(b: &mut Bench) {
 
 /// Python's lazy `map`, one result per `next`: `map(tiny, 0..n)` collected
 /// by the caller, against the same rayon collect as `executor_map` (so the
-/// cost of the per-item drain stays in sight; no target).
+/// cost of the per-item drain stays in sight; no target). CPython: its
+/// `ex.map(...)` summed as the results come.
 pub fn executor_map_lazy(b: &mut Bench) {
     let pool = rayon_pool(b);
     let gp = gilfree_pool(b);

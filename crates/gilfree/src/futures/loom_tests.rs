@@ -152,36 +152,39 @@ fn job_queue_single_job_wakes_parked_worker() {
     });
 }
 
-/// `map_collect`'s chunk claims: two one-item chunks, each chunk's job on
-/// its own thread (the pool's push and pop are the spawn), racing the
-/// caller, who claims what is left from the last chunk backwards and
-/// waits on the latch. Every chunk runs exactly once, the caller sees
-/// every output (loom checks the slots' cells), and it is woken (a lost
-/// wake-up is a deadlock). The jobs are joined after the call returned:
-/// a job that lost its claim touches nothing of the caller's frame.
+/// `map_collect`'s chunk claims: two and three one-item chunks, each
+/// chunk's job on its own thread (the pool's push and pop are the spawn),
+/// racing the caller, who claims what is left from the last chunk
+/// backwards and waits on the latch. Every chunk runs exactly once, the
+/// caller sees every output (loom checks the slots' cells), and it is
+/// woken (a lost wake-up is a deadlock). The jobs are joined after the call
+/// returned: a job that lost its claim touches nothing of the caller's
+/// frame.
 #[test]
 fn map_collect_claims_and_latch() {
     use super::collect::{Job, collect_exact};
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(3);
-    b.check(|| {
-        let runs = AtomicUsize::new(0);
-        let f = |x: u32| {
-            runs.fetch_add(1, SeqCst);
-            x + 10
-        };
-        let mut handles = Vec::new();
-        let mut submit = |job: Job| {
-            handles.push(thread::spawn(move || job.run()));
-            Ok(())
-        };
-        let v = collect_exact(&mut submit, 2, &f, &mut (0..2u32), 2);
-        assert_eq!(v, Ok(vec![10, 11]));
-        assert_eq!(runs.load(SeqCst), 2);
-        for h in handles {
-            h.join().unwrap();
-        }
-    });
+    for n in [2u32, 3] {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(move || {
+            let runs = AtomicUsize::new(0);
+            let f = |x: u32| {
+                runs.fetch_add(1, SeqCst);
+                x + 10
+            };
+            let mut handles = Vec::new();
+            let mut submit = |job: Job| {
+                handles.push(thread::spawn(move || job.run()));
+                Ok(())
+            };
+            let v = collect_exact(&mut submit, n as usize, &f, &mut (0..n), n as usize);
+            assert_eq!(v, Ok((10..10 + n).collect::<Vec<u32>>()));
+            assert_eq!(runs.load(SeqCst), n as usize);
+            for h in handles {
+                h.join().unwrap();
+            }
+        });
+    }
 }
 
 /// `map_collect` with a panic in one chunk racing the other chunk: the

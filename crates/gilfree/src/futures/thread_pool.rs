@@ -480,7 +480,9 @@ impl ThreadPoolExecutor {
     /// always borrow).
     ///
     /// Do not call it from one of this pool's own jobs on a pool with no
-    /// free worker: the scope would wait for jobs that cannot start.
+    /// free worker: the scope would wait for jobs that cannot start
+    /// ([`map_collect`](Self::map_collect) may be called there: its caller
+    /// runs the chunks no worker took).
     ///
     /// ```
     /// use std::path::Path;

@@ -19,9 +19,10 @@
 //!   the head's block already has a successor, so the queue is certainly
 //!   not empty up to that block's end and a get need not read `tail`.
 //! - `head.block` / `tail.block`: the block the position is in.
-//! - Each slot's `state`: `WRITE` (the put wrote the value), `READ` (the get
-//!   moved it out), `DESTROY` (the block's last get asked this slot's get to
-//!   finish freeing the block, because it had not read yet).
+//! - Each slot's `state`: `WRITE` (the put wrote the value), then `READ`
+//!   (the get moved it out). Each is set by a plain store of the one thread
+//!   that owns the slot at that point (the put, then the get), never by a
+//!   read-modify-write.
 //!
 //! # Protocol
 //!
@@ -33,9 +34,18 @@
 //! for `WRITE` (the put has claimed the slot and is a few instructions from
 //! done: [`spin::UNTIL_PROGRESS`]), then moves the value out and sets
 //! `READ`. The get of a block's last slot moves `head` to the next block and
-//! retires the block: it marks every slot not yet read `DESTROY`, and the
-//! get that finds `DESTROY` when it sets `READ` carries on from there, so
+//! retires the block: it waits until every other slot of the block is
+//! `READ` (each such get has claimed its slot, and so has its put: both are
+//! a few instructions from done and wait for nothing but the put), so
 //! exactly one thread retires the block, after every get in it is done.
+//!
+//! crossbeam's list (and this one up to round 4) has the last get mark the
+//! unread slots `DESTROY` instead and the late get finish the retirement,
+//! which needs `fetch_or` for `WRITE` and for `READ`: two locked
+//! instructions per item that this waiting retirement does without, so an
+//! item costs one locked instruction on each side (the claims). What it
+//! gives up: a block's last get may wait for a preempted get or put of the
+//! same block (a get already waits for its own slot's put).
 //!
 //! A retired block becomes the *spare* (slots reset, kept for the next put
 //! that needs a block) unless there already is one; then it is freed. In a
@@ -43,9 +53,12 @@
 //!
 //! # Memory ordering
 //!
-//! The value is written before a `Release` `fetch_or(WRITE)` and read after
-//! an `Acquire` load that saw it; `READ` is set with `AcqRel` so the
-//! retiring thread sees every get's read finished. The `next` link and
+//! The value is written before a `Release` store of `WRITE` and read after
+//! an `Acquire` load that saw it; `READ` is stored with `Release` after the
+//! read and the retiring thread waits for it with `Acquire`, so every get's
+//! read happens before the block's reset and reuse. Nobody but the slot's
+//! put writes its state before `WRITE`, and nobody but its get after, so
+//! plain stores lose nothing. The `next` link and
 //! `head`/`tail` block pointers are published with `Release` before the
 //! index that makes them reachable. The `SeqCst` fence before a get's
 //! emptiness check orders it with the puts' `SeqCst` claims (as the ring's
@@ -93,7 +106,6 @@ const HAS_NEXT: usize = 1;
 /// Slot state bits.
 const WRITE: usize = 1;
 const READ: usize = 2;
-const DESTROY: usize = 4;
 
 struct Slot<T> {
     value: UnsafeCell<MaybeUninit<T>>,
@@ -134,10 +146,11 @@ impl<T> Block<T> {
 }
 
 impl<T> Slot<T> {
-    /// Wait for the put that claimed this slot to finish writing it.
-    fn wait_write(&self) {
+    /// Wait until this slot's state has `bit`: `WRITE` (the put that
+    /// claimed it wrote it) or `READ` (the get that claimed it is done).
+    fn wait_for(&self, bit: usize) {
         let mut spin = Spin::new(&spin::UNTIL_PROGRESS);
-        while self.state.load(Acquire) & WRITE == 0 {
+        while self.state.load(Acquire) & bit == 0 {
             spin.wait();
         }
     }
@@ -208,26 +221,19 @@ impl<T> List<T> {
         }
     }
 
-    /// Retire `block` from slot `start` on: mark the slots whose get is not
-    /// done yet, and stop at the first (its get will carry on); if every get
-    /// is done, this thread owns the block: reset it and keep or free it.
+    /// Retire `block`: wait until every get of its other slots is done, then
+    /// reset it and keep or free it.
     ///
     /// # Safety
-    /// `block` is unreachable from `head` and `tail`, and every slot from
-    /// `start` on has been claimed by a get (the caller's own, or one that
-    /// found `DESTROY`).
-    unsafe fn retire(&self, block: *mut Block<T>, start: usize) {
-        // The last slot's get starts the retirement, so it is done already.
-        for i in start..BLOCK_CAP - 1 {
-            // SAFETY: the block is alive until the thread that owns it
-            // (the last to finish) retires it, which is not yet decided.
+    /// The caller is the get of `block`'s last slot and has read it, so
+    /// `block` is unreachable from `head` and `tail`, every slot has been
+    /// claimed by a get, and only this thread frees it.
+    unsafe fn retire(&self, block: *mut Block<T>) {
+        // The last slot's get is this thread, done already.
+        for i in 0..BLOCK_CAP - 1 {
+            // SAFETY: the block is this thread's to free, not yet freed.
             let slot = unsafe { &(*block).slots[i] };
-            if slot.state.load(Acquire) & READ == 0
-                && slot.state.fetch_or(DESTROY, AcqRel) & READ == 0
-            {
-                // That get will carry on when it sets READ.
-                return;
-            }
+            slot.wait_for(READ);
         }
         // Every get in the block is done and nobody else can reach it.
         // SAFETY: exclusive from here; reset to a fresh block's state (no
@@ -302,7 +308,7 @@ impl<T: Send> Buffer<T> for List<T> {
                     unsafe {
                         let slot = &(*block).slots[offset];
                         slot.value.with_mut(|p| (*p).write(value));
-                        slot.state.fetch_or(WRITE, Release);
+                        slot.state.store(WRITE, Release);
                     }
                     return Ok(());
                 }
@@ -365,12 +371,12 @@ impl<T: Send> Buffer<T> for List<T> {
                             self.head.index.store(next_index, Release);
                         }
                         let slot = &(*block).slots[offset];
-                        slot.wait_write();
+                        slot.wait_for(WRITE);
                         let value = slot.value.with(|p| (*p).assume_init_read());
                         if offset + 1 == BLOCK_CAP {
-                            self.retire(block, 0);
-                        } else if slot.state.fetch_or(READ, AcqRel) & DESTROY != 0 {
-                            self.retire(block, offset + 1);
+                            self.retire(block);
+                        } else {
+                            slot.state.store(WRITE | READ, Release);
                         }
                         return Pop::Item(value);
                     }

@@ -310,8 +310,9 @@ fn list_loom_tests_two_producers() {
     });
 }
 
-/// Two consumers share a block's two slots: whichever finishes last retires
-/// the block (the `DESTROY` hand-off), and each item is taken once.
+/// Two consumers share a block's two slots: the get of the last slot
+/// retires the block once the other's read is done, and each item is taken
+/// once.
 #[test]
 fn list_loom_tests_two_consumers_retire_once() {
     builder(2).check(|| {
@@ -329,6 +330,35 @@ fn list_loom_tests_two_consumers_retire_once() {
         let last = list_pop(&l);
         assert_eq!(sum + last, 6);
         assert!(matches!(l.try_pop(), Pop::Empty));
+    });
+}
+
+/// Two consumers share a block's two slots while this thread fills the
+/// next block and then puts into the first one again (the retired block is
+/// the spare): the block's last get waits for the other get's `READ` before
+/// it resets the block, so the late read never races the reused slot's
+/// write (without that wait loom reports the two accesses to the cell).
+#[test]
+fn list_loom_tests_retire_waits_for_reads() {
+    builder(2).check(|| {
+        let l = Arc::new(List::new());
+        for i in 1..=3 {
+            list_push(&l, i); // 1 and 2 fill the first block, 3 the next
+        }
+        let cs: Vec<_> = (0..2)
+            .map(|_| {
+                let l = l.clone();
+                thread::spawn(move || list_pop(&l))
+            })
+            .collect();
+        // 4 takes the second block's last slot and links a block: the
+        // first one, if it was retired already, else a new one.
+        list_push(&l, 4);
+        list_push(&l, 5);
+        let sum: usize = cs.into_iter().map(|c| c.join().unwrap()).sum();
+        assert_eq!(sum, 3);
+        let rest: Vec<_> = (0..3).map(|_| list_pop(&l)).collect();
+        assert_eq!(rest, [3, 4, 5]);
     });
 }
 

@@ -203,7 +203,7 @@ impl Bridge {
         let mut pass_on = woken_on;
         {
             let mut r = self.lock();
-            let now = Deadline::now();
+            let now = std::time::Instant::now();
             r.keys.retain_mut(|k| {
                 let was_woken = woken_on
                     .is_some_and(|on| on.word as usize == k.addr && on.expected == k.expected);
@@ -220,10 +220,7 @@ impl Bridge {
                     return false;
                 }
                 k.waiters.retain_mut(|w| {
-                    let due = match (w.recheck, now) {
-                        (Deadline::At(t), Deadline::At(n)) => t <= n,
-                        _ => false,
-                    };
+                    let due = w.recheck.instant().is_some_and(|t| t <= now);
                     if due {
                         wake.push(core::mem::replace(&mut w.waker, Waker::noop().clone()));
                     }

@@ -129,6 +129,7 @@ pub struct Connection {
     /// receiver that read several frames in one `recvmsg` leaves the rest in
     /// `rd`'s buffer, where no socket readiness will ever announce them; the
     /// next task to get the turn looks there first.
+    #[cfg(feature = "tokio")]
     pub(crate) rx_turn: crate::threading::Lock<()>,
 }
 
@@ -189,6 +190,7 @@ impl Connection {
                 fds: std::collections::VecDeque::new(),
             }),
             wr: Mutex::new(()),
+            #[cfg(feature = "tokio")]
             rx_turn: crate::threading::Lock::new(()),
         }
     }

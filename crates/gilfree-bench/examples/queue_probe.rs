@@ -5,16 +5,21 @@
 //! `strace -f -c -e trace=futex,sched_yield` to get per-item counts.
 //!
 //! ```text
-//! queue_probe <gilfree|simple|crossbeam|std> <bounded|unbounded> <n> [count] [reps=R]
+//! queue_probe <gilfree|simple|crossbeam|std> <bounded|unbounded> <n> [count] [lead] [reps=R]
 //! queue_probe costs
+//! queue_probe solo [n]
 //! ```
 //!
 //! With `count`, each side first tries without blocking and counts how often
 //! it found the queue empty (consumer) or full (producer) before the blocking
 //! call; this adds one failed try to each such wait, nothing else.
+//! With `lead`, the consumer samples the queue's length every 256 items (not
+//! for std, which has no length) and the run prints how the producer's lead
+//! was spread: 0, under a block (31 items), or a block or more.
 //! `simple` is gilfree's `SimpleQueue` (always unbounded). `reps=R` runs
 //! it R times in one process (as the benchmark's samples do) and prints
 //! each run's wall and CPU time per item.
+//! `solo` puts and gets on one thread, 16 at a time (each path's own cost).
 //! `costs` measures, on this host and in this run, what a waiter's options
 //! cost: a spin pause, a `sched_yield`, a `futex_wake` nobody waits on, and
 //! a futex ping-pong round trip between two threads.
@@ -22,21 +27,27 @@
 use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::Instant;
 
-/// Counts kept by each side when `count` is on.
+/// Counts kept by each side when `count` is on, and the consumer's samples
+/// of the queue's length (the producer's lead) when `lead` is on.
 #[derive(Default)]
 struct Finds {
     empty: u64,
     full: u64,
+    leads: Vec<usize>,
 }
 
-fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
+/// With `lead`, the consumer reads the queue's length once per this many
+/// items (a read of both ends: rare enough not to change the regime).
+const LEAD_EVERY: u64 = 256;
+
+fn run(imp: &str, bounded: bool, n: u64, count: bool, lead: bool) -> (f64, Finds) {
     const BOUND: usize = 1024;
     let t0 = Instant::now();
     let mut finds = Finds::default();
     macro_rules! drive {
         // `$rx` runs on the consumer's thread and gives what `$recv` and
         // `$try_recv` take (std's `Receiver` is `Send` but not `Sync`).
-        ($send:expr, $try_send:expr, $rx:expr, $recv:expr, $try_recv:expr) => {{
+        ($send:expr, $try_send:expr, $rx:expr, $recv:expr, $try_recv:expr, $len:expr) => {{
             // Both sides on their own threads, released by a barrier, as
             // the benchmark's `run_threads` does.
             let start = std::sync::Barrier::new(2);
@@ -61,7 +72,15 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                     start.wait();
                     let mut sum = 0u64;
                     let mut empty = 0u64;
-                    for _ in 0..n {
+                    let mut leads = Vec::with_capacity(if lead {
+                        (n / LEAD_EVERY) as usize + 1
+                    } else {
+                        0
+                    });
+                    for i in 0..n {
+                        if lead && i % LEAD_EVERY == 0 {
+                            leads.push($len(&rx));
+                        }
                         sum += if count {
                             match $try_recv(&rx) {
                                 Some(v) => v,
@@ -75,9 +94,9 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                         };
                     }
                     assert_eq!(sum, n * (n - 1) / 2);
-                    empty
+                    (empty, leads)
                 });
-                finds.empty = c.join().unwrap();
+                (finds.empty, finds.leads) = c.join().unwrap();
                 finds.full = p.join().unwrap();
             })
         }};
@@ -93,7 +112,8 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                 }),
                 &q,
                 |q: &&gilfree::queue::Queue<u64>| q.get().unwrap(),
-                |q: &&gilfree::queue::Queue<u64>| q.try_get().ok()
+                |q: &&gilfree::queue::Queue<u64>| q.try_get().ok(),
+                |q: &&gilfree::queue::Queue<u64>| q.qsize()
             )
         }
         "simple" => {
@@ -107,7 +127,8 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                 },
                 &q,
                 |q: &&gilfree::queue::SimpleQueue<u64>| q.get(),
-                |q: &&gilfree::queue::SimpleQueue<u64>| q.try_get().ok()
+                |q: &&gilfree::queue::SimpleQueue<u64>| q.try_get().ok(),
+                |q: &&gilfree::queue::SimpleQueue<u64>| q.qsize()
             )
         }
         "crossbeam" => {
@@ -121,7 +142,8 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                 |x| tx.try_send(x).map_err(|e| e.into_inner()),
                 &rx,
                 |rx: &&crossbeam_channel::Receiver<u64>| rx.recv().unwrap(),
-                |rx: &&crossbeam_channel::Receiver<u64>| rx.try_recv().ok()
+                |rx: &&crossbeam_channel::Receiver<u64>| rx.try_recv().ok(),
+                |rx: &&crossbeam_channel::Receiver<u64>| rx.len()
             )
         }
         "std" => {
@@ -136,7 +158,8 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                     }),
                     rx.lock().unwrap().take().expect("one consumer"),
                     |rx: &std::sync::mpsc::Receiver<u64>| rx.recv().unwrap(),
-                    |rx: &std::sync::mpsc::Receiver<u64>| rx.try_recv().ok()
+                    |rx: &std::sync::mpsc::Receiver<u64>| rx.try_recv().ok(),
+                    |_: &std::sync::mpsc::Receiver<u64>| 0usize
                 )
             } else {
                 let (tx, rx) = std::sync::mpsc::channel();
@@ -149,7 +172,8 @@ fn run(imp: &str, bounded: bool, n: u64, count: bool) -> (f64, Finds) {
                     },
                     rx.lock().unwrap().take().expect("one consumer"),
                     |rx: &std::sync::mpsc::Receiver<u64>| rx.recv().unwrap(),
-                    |rx: &std::sync::mpsc::Receiver<u64>| rx.try_recv().ok()
+                    |rx: &std::sync::mpsc::Receiver<u64>| rx.try_recv().ok(),
+                    |_: &std::sync::mpsc::Receiver<u64>| 0usize
                 )
             }
         }
@@ -221,22 +245,57 @@ fn costs() {
     );
 }
 
+/// One thread puts 16 items, then gets them, `n / 16` times: the path's own
+/// cost per item (its locked instructions, no other core's cache lines).
+fn solo(n: u64) {
+    for _ in 0..3 {
+        let q = gilfree::queue::Queue::new(0);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let t = Instant::now();
+        let mut sum = 0u64;
+        for i in 0..n / 16 {
+            for x in 0..16 {
+                q.put(i + x).unwrap();
+            }
+            for _ in 0..16 {
+                sum += q.get().unwrap();
+            }
+        }
+        let g = t.elapsed().as_nanos() as f64 / n as f64;
+        let t = Instant::now();
+        for i in 0..n / 16 {
+            for x in 0..16 {
+                tx.send(i + x).unwrap();
+            }
+            for _ in 0..16 {
+                sum += rx.recv().unwrap();
+            }
+        }
+        let c = t.elapsed().as_nanos() as f64 / n as f64;
+        println!("solo n={n}: gilfree {g:.2} ns/item, crossbeam {c:.2} ns/item (sum {sum})");
+    }
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
     if a.first().map(String::as_str) == Some("costs") {
         return costs();
     }
+    if a.first().map(String::as_str) == Some("solo") {
+        return solo(a.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000_000));
+    }
     let imp = a.first().expect("impl");
     let bounded = a.get(1).map(String::as_str) == Some("bounded");
     let n: u64 = a.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
     let count = a.iter().any(|s| s == "count");
+    let lead = a.iter().any(|s| s == "lead");
     let reps: usize = a
         .iter()
         .find_map(|s| s.strip_prefix("reps=")?.parse().ok())
         .unwrap_or(1);
     for _ in 0..reps {
         let cpu0 = cpu_ns();
-        let (ns, f) = run(imp, bounded, n, count);
+        let (ns, mut f) = run(imp, bounded, n, count, lead);
         let cpu = (cpu_ns() - cpu0) as f64 / n as f64;
         print!(
             "{imp} {} n={n}: {ns:.1} ns/item, {cpu:.1} ns CPU/item",
@@ -247,6 +306,22 @@ fn main() {
                 ", consumer found empty {:.4}/item, producer found full {:.4}/item",
                 f.empty as f64 / n as f64,
                 f.full as f64 / n as f64
+            );
+        }
+        if lead {
+            // The producer's lead as the consumer saw it: 0 (caught up), less
+            // than a block (31 slots: the two share the block's lines), or
+            // at least a block ahead (they work on different lines).
+            let k = f.leads.len().max(1) as f64;
+            let zero = f.leads.iter().filter(|&&l| l == 0).count() as f64 / k;
+            let short = f.leads.iter().filter(|&&l| l > 0 && l < 31).count() as f64 / k;
+            f.leads.sort_unstable();
+            let med = f.leads.get(f.leads.len() / 2).copied().unwrap_or(0);
+            print!(
+                ", lead 0: {:.0}%, 1-30: {:.0}%, ≥31: {:.0}%, median {med}",
+                zero * 100.0,
+                short * 100.0,
+                (1.0 - zero - short) * 100.0
             );
         }
         println!();

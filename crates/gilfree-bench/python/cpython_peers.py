@@ -249,6 +249,18 @@ def executor_submit_result(n, Executor=ThreadPoolExecutor):
 
 
 def executor_map(n):
+    """`list(ex.map(...))`: the results collected, as gilfree's
+    `map_collect` and rayon's `collect` do."""
+    ex = pool()
+    t0 = clock()
+    out = list(ex.map(tiny, range(n)))
+    ns = clock() - t0
+    assert sum(out) == n * n
+    return ns
+
+
+def executor_map_lazy(n):
+    """`ex.map(...)` consumed one result at a time, as it comes."""
     ex = pool()
     t0 = clock()
     total = sum(ex.map(tiny, range(n)))
@@ -557,6 +569,7 @@ CPYTHON = {
         queue_unbounded_1p1c_taskdone,
         executor_submit_result,
         executor_map,
+        executor_map_lazy,
         executor_as_completed,
         executor_10m_tasks,
         cpu_sequential,

@@ -21,6 +21,7 @@ const RUST_SHAPES: &[&str] = &[
     "queue_unbounded_1p1c",
     "executor_submit_result",
     "executor_map",
+    "executor_map_lazy",
     "executor_as_completed",
     "cpu_sequential",
     "process_start_fork",

@@ -50,6 +50,7 @@ pub fn all(b: &mut Bench) {
     queue::queue_async_bounded_1p1c(b);
     executor::executor_submit_result(b);
     executor::executor_map(b);
+    executor::executor_map_lazy(b);
     executor::executor_as_completed(b);
     aio::aio_semaphore_uncontended(b);
     aio::aio_semaphore_contended_4t(b);

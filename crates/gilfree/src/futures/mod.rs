@@ -8,6 +8,7 @@
 //! | `ThreadPoolExecutor` | [`ThreadPoolExecutor`] |
 //! | `ProcessPoolExecutor` | [`ProcessPoolExecutor`] (jobs are [`Call`]s of `#[gilfree::task]`s) |
 //! | `executor.map(fn, it, timeout, chunksize, buffersize)` | [`ThreadPoolExecutor::map_with`], [`Executor::map_jobs`] with [`MapOptions`] |
+//! | `list(executor.map(fn, it))` | [`ThreadPoolExecutor::map_collect`]: eager, results written in place |
 //! | *(none: Python closures may borrow)* | [`ThreadPoolExecutor::scope`]: jobs that borrow from the caller, [`Scope::map`] |
 //! | `wait(fs, timeout, return_when)` | [`wait()`] with [`ReturnWhen`] |
 //! | `as_completed(fs, timeout)` | [`as_completed`] |
@@ -22,6 +23,7 @@
 //! ```
 
 mod chunked_map;
+mod collect;
 mod error;
 mod executor;
 mod future;

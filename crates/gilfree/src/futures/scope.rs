@@ -23,19 +23,31 @@ use crate::sys::atomic::{AtomicUsize, Ordering::*};
 use crate::sys::{Deadline, EventCount};
 
 /// Counts the scope's jobs that still exist; the scope waits for zero.
-struct Latch {
+/// Also `map_collect`'s count of chunks not yet finished (`collect.rs`).
+pub(super) struct Latch {
     alive: AtomicUsize,
     zero: EventCount,
 }
 
 impl Latch {
-    fn done(&self) {
+    /// A latch counting `n`.
+    pub(super) fn new(n: usize) -> Self {
+        Latch {
+            alive: AtomicUsize::new(n),
+            zero: EventCount::new(),
+        }
+    }
+
+    /// Count one out (`Release`: what it did before is seen by `wait`'s
+    /// caller).
+    pub(super) fn done(&self) {
         if self.alive.fetch_sub(1, Release) == 1 {
             self.zero.notify();
         }
     }
 
-    fn wait(&self) {
+    /// Return once the count is zero (`Acquire`).
+    pub(super) fn wait(&self) {
         let zero = || (self.alive.load(Acquire) == 0).then_some(());
         if zero().is_none() {
             self.zero.block_until(Deadline::Never, zero);
@@ -228,10 +240,7 @@ where
 {
     let scope = Scope {
         pool,
-        latch: Arc::new(Latch {
-            alive: AtomicUsize::new(0),
-            zero: EventCount::new(),
-        }),
+        latch: Arc::new(Latch::new(0)),
         _scope: PhantomData,
         _env: PhantomData,
     };

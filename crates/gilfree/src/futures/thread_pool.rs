@@ -426,6 +426,50 @@ impl ThreadPoolExecutor {
         ChunkedMap::new(self, f, items.into_iter(), options)
     }
 
+    /// Python's `list(executor.map(fn, iterable))`, eagerly, as rayon's
+    /// `par_iter().map(f).collect::<Vec<_>>()`: `f` applied to every item
+    /// on the pool, the results in input order, or the first error.
+    ///
+    /// The results are written in place into the returned `Vec` by chunks
+    /// of items, a few per worker, so no result is handed over one at a
+    /// time (see `collect.rs`). The calling thread runs chunks too: called
+    /// from one of this pool's own jobs, it does not wait for workers that
+    /// are busy. Differences from [`map`](Self::map):
+    ///
+    /// - eager: returns once every item is done, never an iterator (an
+    ///   endless input never returns);
+    /// - `f` and the items may borrow from the caller (no `'static`, as
+    ///   [`scope`](Self::scope)), and `f` need only be `Sync`;
+    /// - all or error: a panic in `f` returns [`Error::Panicked`]; the
+    ///   results already made are dropped and chunks not yet started do
+    ///   not run (Python's `list(...)` raises the first exception the same
+    ///   way, but runs every submitted call). After
+    ///   [`shutdown`](Self::shutdown) it fails as `map` does
+    ///   ([`Error::ShutDown`]), unless the input is empty.
+    ///
+    /// An input whose `size_hint` is exact is read chunk by chunk while the
+    /// first chunks run; any other is read into a `Vec` first.
+    ///
+    /// ```
+    /// use gilfree::futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// let offset = 10; // borrowed, not moved
+    /// let v = pool.map_collect(|x: u64| x * x + offset, 0..1000).unwrap();
+    /// assert_eq!(v[3], 19);
+    /// assert_eq!(v.len(), 1000);
+    /// let boom = pool.map_collect(|x: u64| if x == 7 { panic!("seven") } else { x }, 0..100);
+    /// assert!(boom.is_err());
+    /// ```
+    pub fn map_collect<A, T, F, I>(&self, f: F, items: I) -> Result<Vec<T>, Error>
+    where
+        F: Fn(A) -> T + Sync,
+        A: Send,
+        T: Send,
+        I: IntoIterator<Item = A>,
+    {
+        super::collect::map_collect(self, &f, items)
+    }
+
     /// Run `f` with a [`Scope`] whose jobs may borrow from the caller's
     /// stack frame, as `std::thread::scope` does for threads: the scoped
     /// form of [`submit`](Self::submit) and [`map`](Self::map), which need
@@ -436,7 +480,9 @@ impl ThreadPoolExecutor {
     /// always borrow).
     ///
     /// Do not call it from one of this pool's own jobs on a pool with no
-    /// free worker: the scope would wait for jobs that cannot start.
+    /// free worker: the scope would wait for jobs that cannot start
+    /// ([`map_collect`](Self::map_collect) may be called there: its caller
+    /// runs the chunks no worker took).
     ///
     /// ```
     /// use std::path::Path;

@@ -136,8 +136,16 @@ unsafe fn run_chunk<A, T, F: Fn(A) -> T>(ctx: *const (), c: usize) {
     // SAFETY: the claim makes this thread the slot's only user; the caller
     // wrote it before submitting this chunk's job (the queue's push and pop
     // order the write before this read) or is this thread.
-    let input = slot.input.with_mut(|p| core::mem::take(unsafe { &mut *p }));
+    let input = slot.input.with_mut(|p| unsafe { &mut *p });
+    // The inputs are moved out of the slot's `Vec` in place (`drain`), and
+    // the emptied `Vec` stays in the slot for the caller to free: a buffer
+    // the caller allocated and a worker freed would go back to the caller's
+    // malloc arena under its lock while the caller allocates the next
+    // chunk from it — after a million small frees (the benchmark's previous
+    // row) that contention and glibc's consolidation made this map ~100×
+    // slower (design-notes, "executor_map, round 4").
     if ctx.failed.load(Relaxed) || input.is_empty() {
+        input.clear();
         return;
     }
     // SAFETY: chunk `c`'s range `[c·k, c·k + len)` lies inside the output's
@@ -145,7 +153,7 @@ unsafe fn run_chunk<A, T, F: Fn(A) -> T>(ctx: *const (), c: usize) {
     // items), and no other chunk's range overlaps it.
     let out = unsafe { core::slice::from_raw_parts_mut(ctx.out.add(c * ctx.k), input.len()) };
     let len = input.len();
-    match run_quietly(|| write_chunk(ctx.f, input, out)) {
+    match run_quietly(|| write_chunk(ctx.f, input.drain(..), out)) {
         // SAFETY: the slot is ours (the claim); the caller reads it after
         // the latch, which orders this write before its read.
         Ok(()) => slot.written.with_mut(|p| unsafe { *p = len }),
@@ -162,7 +170,11 @@ fn fail<A, T, F>(ctx: &Ctx<'_, A, T, F>, e: Error) {
 /// `out[i] = f(input[i])`; on a panic, the outputs written so far are
 /// dropped (and the inputs not yet used, with the iterator).
 #[inline]
-fn write_chunk<A, T, F: Fn(A) -> T>(f: &F, input: Vec<A>, out: &mut [MaybeUninit<T>]) {
+fn write_chunk<A, T, F: Fn(A) -> T>(
+    f: &F,
+    input: impl Iterator<Item = A>,
+    out: &mut [MaybeUninit<T>],
+) {
     /// Drops `out[..n]` if `f` unwinds.
     struct Written<'a, T> {
         out: &'a mut [MaybeUninit<T>],
@@ -177,7 +189,7 @@ fn write_chunk<A, T, F: Fn(A) -> T>(f: &F, input: Vec<A>, out: &mut [MaybeUninit
         }
     }
     let mut w = Written { out, n: 0 };
-    for (i, a) in input.into_iter().enumerate() {
+    for (i, a) in input.enumerate() {
         w.out[i].write(f(a));
         w.n = i + 1;
     }

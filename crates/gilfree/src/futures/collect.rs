@@ -5,10 +5,15 @@
 //! # How
 //!
 //! The output `Vec` gets its full capacity up front, and the input is cut
-//! into `m` chunks of `k` items; chunk `c` owns the output's spare capacity
-//! `[c·k, c·k + len)`. The caller pulls each chunk's inputs into a small
-//! `Vec` (its slot) and submits one pool job per chunk as it goes, so the
-//! workers start while the input is still being read. A chunk runs once,
+//! into `m` chunks of `k` items (at most [`MAX_CHUNK`]); chunk `c` owns the
+//! output's spare capacity `[c·k, c·k + len)`. The caller pulls each
+//! chunk's inputs into a small `Vec` (its slot) and submits one pool job
+//! per chunk as it goes, so the workers start while the input is still
+//! being read. It stays at most [`AHEAD_PER_THREAD`] chunks per thread
+//! ahead of the chunks started (running the oldest unstarted one itself
+//! when it would go further) and frees the input buffers of finished
+//! chunks as it goes, so the inputs held at once are a few small buffers
+//! that malloc reuses, never a copy of the whole input in fresh pages. A chunk runs once,
 //! by whoever wins its `claimed` flag: the job submitted for it, or the
 //! caller, who, once every chunk is submitted, claims what is left from the
 //! last chunk backwards and runs it. It then waits (the scope's [`Latch`])
@@ -52,6 +57,18 @@ use crate::threading::Lock;
 /// slow item, delays the end by a small share of the work.
 const CHUNKS_PER_THREAD: usize = 8;
 
+/// Most items in a chunk: its input buffer stays small (32 KiB of `u64`s),
+/// so buffers freed by the caller as chunks finish are reused by malloc for
+/// the next ones instead of the input being materialised whole in fresh
+/// pages (a page fault per 4 KiB, taken serially by the caller: 5.3 ns per
+/// item on a 4M-item map in a fresh process, against 0.7 with warm pages).
+const MAX_CHUNK: usize = 4096;
+
+/// Chunks per thread that may be pulled and not yet started: past that
+/// the caller runs the oldest unstarted chunk itself before pulling more,
+/// so the inputs in memory stay a few chunks per thread, not the input.
+const AHEAD_PER_THREAD: usize = 2;
+
 /// One chunk's input and what its run left in the output.
 struct Slot<A> {
     /// Written by the caller before the chunk's job is submitted (or before
@@ -80,6 +97,9 @@ struct Ctx<'f, A, T, F> {
 struct Shared {
     /// One per chunk: the one thread that swaps it to `true` runs it.
     claimed: Box<[AtomicBool]>,
+    /// One per chunk: set (`Release`) when its run is over, after its last
+    /// touch of the slot; the caller then frees the slot's input buffer.
+    done: Box<[AtomicBool]>,
     /// Chunks not yet finished.
     latch: Latch,
     /// The caller's `Ctx`, dereferenced only by `run` after a claim.
@@ -120,6 +140,7 @@ impl Shared {
             // (the caller waits for this chunk's `done` before leaving its
             // frame) and slot `c` and its output range are ours alone.
             unsafe { (self.run)(self.ctx, c) };
+            self.done[c].store(true, Release);
             self.latch.done();
         }
     }
@@ -293,7 +314,9 @@ where
     let mut out: Vec<T> = Vec::with_capacity(n);
     let mut len = 0;
     if n > 0 {
-        let k = n.div_ceil(n.min(CHUNKS_PER_THREAD * threads));
+        let k = n
+            .div_ceil(n.min(CHUNKS_PER_THREAD * threads))
+            .min(MAX_CHUNK);
         let m = n.div_ceil(k);
         let ctx = Ctx {
             f,
@@ -310,6 +333,7 @@ where
         };
         let shared = Arc::new(Shared {
             claimed: (0..m).map(|_| AtomicBool::new(false)).collect(),
+            done: (0..m).map(|_| AtomicBool::new(false)).collect(),
             latch: Latch::new(m),
             ctx: &ctx as *const Ctx<'_, A, T, F> as *const (),
             run: run_chunk::<A, T, F>,
@@ -319,7 +343,27 @@ where
             ctx: &ctx,
             finished: false,
         };
+        // Chunks before `started` are claimed (by a job or by us); those
+        // before `freed` have had their emptied input buffers freed here.
+        let (mut started, mut freed) = (0, 0);
+        let ahead = AHEAD_PER_THREAD * threads;
         for c in 0..m {
+            while c - started >= ahead {
+                // Too many pulled and unstarted: run the oldest (a no-op if
+                // a job has claimed it meanwhile).
+                shared.claim_and_run(started);
+                started += 1;
+            }
+            while freed < started && shared.done[freed].load(Acquire) {
+                // SAFETY: chunk `freed` is over (`done`, read with `Acquire`
+                // after its runner's `Release`): nobody touches its slot
+                // again, so the caller may free its buffer. Freed by the
+                // thread that allocated it, never by a worker.
+                ctx.slots[freed]
+                    .input
+                    .with_mut(|p| drop(core::mem::take(unsafe { &mut *p })));
+                freed += 1;
+            }
             let want = k.min(n - c * k);
             let chunk: Vec<A> = input.by_ref().take(want).collect();
             let short = chunk.len() < want;

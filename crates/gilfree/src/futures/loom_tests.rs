@@ -187,6 +187,36 @@ fn map_collect_claims_and_latch() {
     }
 }
 
+/// `map_collect` with the caller running ahead: one worker thread, so at
+/// most two chunks are pulled and unstarted; at the third the caller runs
+/// the oldest unstarted chunk itself (a no-op if its job claimed it) and
+/// frees the input buffers of chunks that are over. Every chunk still runs
+/// once, and no buffer is freed while its chunk may run.
+#[test]
+fn map_collect_throttle_and_free() {
+    use super::collect::{Job, collect_exact};
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.check(move || {
+        let runs = AtomicUsize::new(0);
+        let f = |x: u32| {
+            runs.fetch_add(1, SeqCst);
+            x + 10
+        };
+        let mut handles = Vec::new();
+        let mut submit = |job: Job| {
+            handles.push(thread::spawn(move || job.run()));
+            Ok(())
+        };
+        let v = collect_exact(&mut submit, 1, &f, &mut (0..3u32), 3);
+        assert_eq!(v, Ok(vec![10, 11, 12]));
+        assert_eq!(runs.load(SeqCst), 3);
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+}
+
 /// `map_collect` with a panic in one chunk racing the other chunk: the
 /// call returns the panic, and the output the other chunk may have made
 /// is dropped exactly once, whoever ran it.

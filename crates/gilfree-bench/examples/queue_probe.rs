@@ -248,30 +248,25 @@ fn costs() {
 /// One thread puts 16 items, then gets them, `n / 16` times: the path's own
 /// cost per item (its locked instructions, no other core's cache lines).
 fn solo(n: u64) {
+    /// ns per item of `n` items through `put` and `get` on one thread.
+    fn run(n: u64, sum: &mut u64, put: impl Fn(u64), get: impl Fn() -> u64) -> f64 {
+        let t = Instant::now();
+        for i in 0..n / 16 {
+            for x in 0..16 {
+                put(i + x);
+            }
+            for _ in 0..16 {
+                *sum += get();
+            }
+        }
+        t.elapsed().as_nanos() as f64 / n as f64
+    }
     for _ in 0..3 {
         let q = gilfree::queue::Queue::new(0);
         let (tx, rx) = crossbeam_channel::unbounded();
-        let t = Instant::now();
         let mut sum = 0u64;
-        for i in 0..n / 16 {
-            for x in 0..16 {
-                q.put(i + x).unwrap();
-            }
-            for _ in 0..16 {
-                sum += q.get().unwrap();
-            }
-        }
-        let g = t.elapsed().as_nanos() as f64 / n as f64;
-        let t = Instant::now();
-        for i in 0..n / 16 {
-            for x in 0..16 {
-                tx.send(i + x).unwrap();
-            }
-            for _ in 0..16 {
-                sum += rx.recv().unwrap();
-            }
-        }
-        let c = t.elapsed().as_nanos() as f64 / n as f64;
+        let g = run(n, &mut sum, |v| q.put(v).unwrap(), || q.get().unwrap());
+        let c = run(n, &mut sum, |v| tx.send(v).unwrap(), || rx.recv().unwrap());
         println!("solo n={n}: gilfree {g:.2} ns/item, crossbeam {c:.2} ns/item (sum {sum})");
     }
 }

@@ -160,12 +160,18 @@ fn job_queue_single_job_wakes_parked_worker() {
 /// woken (a lost wake-up is a deadlock). The jobs are joined after the call
 /// returned: a job that lost its claim touches nothing of the caller's
 /// frame.
+///
+/// The last case has one worker, so at most two chunks are pulled and
+/// unstarted: at the third the caller runs the oldest unstarted chunk
+/// itself (a no-op if its job claimed it) and frees the input buffers of
+/// chunks that are over; no buffer may be freed while its chunk can run.
 #[test]
 fn map_collect_claims_and_latch() {
     use super::collect::{Job, collect_exact};
-    for n in [2u32, 3] {
+    // (threads, items, preemption bound)
+    for (threads, n, bound) in [(2, 2u32, 3), (3, 3, 3), (1, 3, 2)] {
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(bound);
         b.check(move || {
             let runs = AtomicUsize::new(0);
             let f = |x: u32| {
@@ -177,7 +183,7 @@ fn map_collect_claims_and_latch() {
                 handles.push(thread::spawn(move || job.run()));
                 Ok(())
             };
-            let v = collect_exact(&mut submit, n as usize, &f, &mut (0..n), n as usize);
+            let v = collect_exact(&mut submit, threads, &f, &mut (0..n), n as usize);
             assert_eq!(v, Ok((10..10 + n).collect::<Vec<u32>>()));
             assert_eq!(runs.load(SeqCst), n as usize);
             for h in handles {
@@ -185,36 +191,6 @@ fn map_collect_claims_and_latch() {
             }
         });
     }
-}
-
-/// `map_collect` with the caller running ahead: one worker thread, so at
-/// most two chunks are pulled and unstarted; at the third the caller runs
-/// the oldest unstarted chunk itself (a no-op if its job claimed it) and
-/// frees the input buffers of chunks that are over. Every chunk still runs
-/// once, and no buffer is freed while its chunk may run.
-#[test]
-fn map_collect_throttle_and_free() {
-    use super::collect::{Job, collect_exact};
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(2);
-    b.check(move || {
-        let runs = AtomicUsize::new(0);
-        let f = |x: u32| {
-            runs.fetch_add(1, SeqCst);
-            x + 10
-        };
-        let mut handles = Vec::new();
-        let mut submit = |job: Job| {
-            handles.push(thread::spawn(move || job.run()));
-            Ok(())
-        };
-        let v = collect_exact(&mut submit, 1, &f, &mut (0..3u32), 3);
-        assert_eq!(v, Ok(vec![10, 11, 12]));
-        assert_eq!(runs.load(SeqCst), 3);
-        for h in handles {
-            h.join().unwrap();
-        }
-    });
 }
 
 /// `map_collect` with a panic in one chunk racing the other chunk: the

@@ -431,8 +431,10 @@ impl ThreadPoolExecutor {
     /// on the pool, the results in input order, or the first error.
     ///
     /// The results are written in place into the returned `Vec` by chunks
-    /// of items, a few per worker, so no result is handed over one at a
-    /// time (see `collect.rs`). The calling thread runs chunks too: called
+    /// of items (a few per worker, at most 4096 items each), so no result
+    /// is handed over one at a time; the caller reads the input a few
+    /// chunks ahead of the workers, so the input is never copied whole
+    /// (see `collect.rs`). The calling thread runs chunks too: called
     /// from one of this pool's own jobs, it does not wait for workers that
     /// are busy. Differences from [`map`](Self::map):
     ///

@@ -92,18 +92,14 @@ async fn robust_wait<R>(
     word: &crate::sys::atomic::AtomicU32,
     mut step: impl FnMut(bool) -> Result<R, u32>,
 ) -> R {
-    let mut taken = None;
     let mut wait = BridgeWait::new();
     let mut interval = FIRST_CHECK_INTERVAL;
     let mut due = Deadline::Never;
     poll_fn(|cx| {
-        let got = wait.poll(cx.waker(), true, || {
+        let taken = wait.poll(cx.waker(), true, || {
             let check = due.expired();
             match step(check) {
-                Ok(r) => {
-                    taken = Some(r);
-                    Step::Ready(())
-                }
+                Ok(r) => Step::Ready(r),
                 Err(s) => {
                     if check || due == Deadline::Never {
                         due = next_check(&mut interval);
@@ -116,14 +112,9 @@ async fn robust_wait<R>(
                 }
             }
         });
-        if got.is_some() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        taken.map_or(Poll::Pending, Poll::Ready)
     })
-    .await;
-    taken.expect("the step succeeded")
+    .await
 }
 
 impl RLock {

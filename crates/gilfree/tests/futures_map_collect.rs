@@ -179,6 +179,7 @@ fn chunks_after_a_panic_do_not_run() {
     // panic in the first item stops the rest well before the end.
     let p = pool(1);
     let ran = AtomicUsize::new(0);
+    let read = AtomicUsize::new(0);
     let r = p.map_collect(
         |x: u32| {
             ran.fetch_add(1, SeqCst);
@@ -186,10 +187,15 @@ fn chunks_after_a_panic_do_not_run() {
                 panic!("first");
             }
         },
-        0..100_000,
+        (0..100_000u32).inspect(|_| {
+            read.fetch_add(1, SeqCst);
+        }),
     );
     assert!(matches!(r, Err(Error::Panicked(_))));
     assert!(ran.load(SeqCst) < 100_000, "ran {}", ran.load(SeqCst));
+    // The caller stops reading the input once a chunk has failed (it is at
+    // most a few chunks ahead of the chunks started).
+    assert!(read.load(SeqCst) < 100_000, "read {}", read.load(SeqCst));
 }
 
 #[test]

@@ -348,6 +348,11 @@ where
         let (mut started, mut freed) = (0, 0);
         let ahead = AHEAD_PER_THREAD * threads;
         for c in 0..m {
+            if ctx.failed.load(Relaxed) {
+                // A chunk failed: the rest would run nothing, so read no
+                // more input (the chunks not pulled stay empty).
+                break;
+            }
             while c - started >= ahead {
                 // Too many pulled and unstarted: run the oldest (a no-op if
                 // a job has claimed it meanwhile).

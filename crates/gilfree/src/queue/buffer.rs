@@ -54,4 +54,11 @@ pub(crate) trait Buffer<T>: Send + Sync {
     fn puts(&self) -> Option<usize> {
         None
     }
+    /// A number of pushes already made (at most [`puts`](Self::puts),
+    /// possibly stale), where that is cheaper to read than `puts`; 0 if
+    /// the buffer keeps no such number.
+    #[inline]
+    fn puts_at_least(&self) -> usize {
+        0
+    }
 }

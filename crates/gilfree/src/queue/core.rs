@@ -310,15 +310,25 @@ impl<T, B: Buffer<T>> Core<T, B> {
         let mut cur = self.tasks.load(Relaxed);
         loop {
             // `puts` is read after `tasks` and only grows, so `cur <= puts`
-            // holds at the CAS: the count never passes the puts.
-            let (new, left) = match self.buf.puts() {
-                Some(puts) => {
-                    let new = cur + n.min(puts - cur);
-                    (new, puts - new)
-                }
-                None => {
-                    let new = cur.saturating_sub(n);
-                    (new, new)
+            // holds at the CAS: the count never passes the puts. Below a
+            // count of puts the buffer already knows of (for the list, one
+            // a get has seen), a task is left after these: no need to
+            // read the exact count, whose line the puts keep writing.
+            let known = self.buf.puts_at_least();
+            // At `known` itself the count may be exact: `left == 0` then
+            // wakes the joiners, who look again (at worst a spurious wake).
+            let (new, left) = if cur.checked_add(n).is_some_and(|s| s <= known) {
+                (cur + n, known - cur - n)
+            } else {
+                match self.buf.puts() {
+                    Some(puts) => {
+                        let new = cur + n.min(puts - cur);
+                        (new, puts - new)
+                    }
+                    None => {
+                        let new = cur.saturating_sub(n);
+                        (new, new)
+                    }
                 }
             };
             if new == cur {

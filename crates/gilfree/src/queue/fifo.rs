@@ -113,6 +113,15 @@ impl<T: Send> Buffer<T> for Fifo<T> {
             Fifo::Deque(d) => d.puts(),
         }
     }
+
+    #[inline]
+    fn puts_at_least(&self) -> usize {
+        match self {
+            Fifo::Ring(r) => r.puts_at_least(),
+            Fifo::List(l) => l.puts_at_least(),
+            Fifo::Deque(d) => d.puts_at_least(),
+        }
+    }
 }
 
 /// A first-in first-out queue: Python's `queue.Queue`.

@@ -1,6 +1,6 @@
 //! The unbounded FIFO core: a lock-free linked list of fixed-size blocks
 //! (the design of crossbeam's list channel and `SegQueue`), with the
-//! shutdown mark in the tail and one spare block kept for reuse.
+//! shutdown mark in the tail and a small pool of retired blocks.
 //!
 //! # State encoding
 //!
@@ -18,49 +18,78 @@
 //! - `head.index`: the next position to take from; bit 0 (`HAS_NEXT`) says
 //!   the head's block already has a successor, so the queue is certainly
 //!   not empty up to that block's end and a get need not read `tail`.
+//! - `head.seen`: a value `tail.index` had (it only grows); a get below it
+//!   need not read `tail` either. Only gets write it, in their own line.
 //! - `head.block` / `tail.block`: the block the position is in.
-//! - Each slot's `state`: `WRITE` (the put wrote the value), `READ` (the get
-//!   moved it out), `DESTROY` (the block's last get asked this slot's get to
-//!   finish freeing the block, because it had not read yet).
+//! - Each slot has two state bytes, apart from its value: `written[i]` (set
+//!   once, by the put that claimed the slot, when the value is in) and
+//!   `taken[i]`: `READ` (the get moved the value out) and `DESTROY` (the
+//!   block's last get asked this slot's get to finish retiring the block,
+//!   because it had not read yet).
+//!
+//! # Layout
+//!
+//! A block is `next`, the 31 `written` bytes (one line with `next`), the
+//! values, then the 31 `taken` bytes. crossbeam keeps a word of state
+//! beside each value, 16 bytes per word-sized item; here it is 10.3. A
+//! put writes only its value and its `written` byte, a get writes only
+//! its `taken` byte: the byte the put sets has one writer, so it is a
+//! plain store, and a put makes one locked instruction (its claim), not
+//! two. What this buys is in docs/design-notes.md, "Unbounded queue,
+//! round 6": the consumer keeps up with the producer, so a hand-off
+//! stays a few blocks long instead of a backlog of megabytes.
 //!
 //! # Protocol
 //!
-//! A put claims a position by CAS on `tail.index`, then writes its slot and
-//! sets `WRITE`. The put that claims a block's last slot links in the next
-//! block (allocated before its CAS, so the others wait only for a few
+//! A put claims a position by CAS on `tail.index`, then writes its value
+//! and sets `written`. The put that claims a block's last slot links in the
+//! next block (taken before its CAS, so the others wait only for a few
 //! stores) and moves `tail` past the gap. A get checks `head` against
-//! `tail` (empty? closed?), claims a position by CAS on `head.index`, waits
-//! for `WRITE` (the put has claimed the slot and is a few instructions from
-//! done: [`spin::UNTIL_PROGRESS`]), then moves the value out and sets
-//! `READ`. The get of a block's last slot moves `head` to the next block and
+//! `head.seen`, and only if it is not below it against `tail` (empty?
+//! closed?), claims a position by CAS on `head.index`, waits for `written`
+//! (the put has claimed the slot and is a few instructions from done:
+//! [`spin::UNTIL_PROGRESS`]), then moves the value out and sets `READ`.
+//! The get of a block's last slot moves `head` to the next block and
 //! retires the block: it marks every slot not yet read `DESTROY`, and the
 //! get that finds `DESTROY` when it sets `READ` carries on from there, so
 //! exactly one thread retires the block, after every get in it is done.
 //!
-//! A retired block becomes the *spare* (slots reset, kept for the next put
-//! that needs a block) unless there already is one; then it is freed. In a
-//! steady hand-off the list lives in two blocks and allocates nothing.
+//! A retired block is reset and goes to the *pool* (a stack of up to
+//! [`POOL_BYTES`] of blocks, at least two) for the next put that needs
+//! one; a full pool frees it. A hand-off in which the consumer keeps up
+//! allocates nothing once the pool holds the few blocks it spans. Many
+//! threads push onto the pool (a CAS), one at a time pops from it (a
+//! try-lock: a put that finds it taken allocates), so a popped block can
+//! never have left and come back under the popper (no ABA).
 //!
 //! # Memory ordering
 //!
-//! The value is written before a `Release` `fetch_or(WRITE)` and read after
-//! an `Acquire` load that saw it; `READ` is set with `AcqRel` so the
+//! The value is written before a `Release` store of `written` and read
+//! after an `Acquire` load that saw it; `READ` is set with `AcqRel` so the
 //! retiring thread sees every get's read finished. The `next` link and
 //! `head`/`tail` block pointers are published with `Release` before the
 //! index that makes them reachable. The `SeqCst` fence before a get's
 //! emptiness check orders it with the puts' `SeqCst` claims (as the ring's
-//! verdicts are ordered). A retired block enters the spare slot with
-//! `Release` after its reset, and leaves it with `Acquire`.
+//! verdicts are ordered); a get that trusts `head.seen` says "not empty",
+//! which a stale value never makes wrong. `head.seen` is stored with
+//! `Release` after the read of `tail` (or the `Acquire` read of a
+//! `written` byte) it comes from, and loaded with `Acquire`, so a later
+//! read of `tail` by any thread that learned of it is at least as far on:
+//! `task_done` counts up to it without reading `tail`
+//! ([`Buffer::puts_at_least`]) and `unfinished_tasks` never goes below
+//! zero. A retired block enters the pool with a `Release` CAS after its
+//! reset, and leaves it with `Acquire`.
 //!
 //! # Why nothing is lost or duplicated
 //!
 //! A slot is claimed by exactly one CAS of `tail` (put) and one of `head`
 //! (get), and `head` never passes `tail`: a get claims position `p` only
-//! after seeing `tail > p`, so a put has claimed it and will write it.
-//! `Closed` needs `head == tail` with the mark: every claimed item is
-//! delivered or drained first. Positions only grow, so a stale `head` or
-//! `tail` read never wins a CAS; no block memory is touched before the CAS
-//! that makes it safe (a claimed, unread slot keeps its block alive).
+//! after seeing `tail > p` (now, or earlier through `head.seen`), so a put
+//! has claimed it and will write it. `Closed` needs `head == tail` with the
+//! mark: every claimed item is delivered or drained first. Positions only
+//! grow, so a stale `head` or `tail` read never wins a CAS; no block memory
+//! is touched before the CAS that makes it safe (a claimed, unread slot
+//! keeps its block alive).
 //!
 //! No sleeping happens here: [`super::core`] does it.
 
@@ -70,7 +99,9 @@ use core::ptr;
 use crossbeam_utils::CachePadded;
 
 use super::buffer::{Buffer, Pop, Push};
-use crate::sys::atomic::{AtomicPtr, AtomicUsize, Ordering::*, UnsafeCell, fence};
+use crate::sys::atomic::{
+    AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering::*, UnsafeCell, fence,
+};
 use crate::sys::spin::{self, Spin};
 
 /// Positions per lap: one block's slots and the gap. Small under loom so
@@ -90,29 +121,30 @@ const CLOSED: usize = 1;
 /// `head.index` flag: the head's block has a successor.
 const HAS_NEXT: usize = 1;
 
-/// Slot state bits.
-const WRITE: usize = 1;
-const READ: usize = 2;
-const DESTROY: usize = 4;
+/// `written[i]`: the value is in.
+const WRITTEN: u8 = 1;
+/// `taken[i]` bits.
+const READ: u8 = 2;
+const DESTROY: u8 = 4;
+/// The most a list keeps in retired blocks for reuse (at least two blocks).
+const POOL_BYTES: usize = 64 << 10;
 
-struct Slot<T> {
-    value: UnsafeCell<MaybeUninit<T>>,
-    state: AtomicUsize,
-}
-
+/// A block: the link and the puts' state bytes (one line for a word-sized
+/// `T`), the values, then the gets' state bytes (see "Layout" above).
 struct Block<T> {
     next: AtomicPtr<Block<T>>,
-    slots: [Slot<T>; BLOCK_CAP],
+    written: [AtomicU8; BLOCK_CAP],
+    values: [UnsafeCell<MaybeUninit<T>>; BLOCK_CAP],
+    taken: [AtomicU8; BLOCK_CAP],
 }
 
 impl<T> Block<T> {
     fn boxed() -> *mut Block<T> {
         Box::into_raw(Box::new(Block {
             next: AtomicPtr::new(ptr::null_mut()),
-            slots: core::array::from_fn(|_| Slot {
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-                state: AtomicUsize::new(0),
-            }),
+            written: core::array::from_fn(|_| AtomicU8::new(0)),
+            values: core::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
+            taken: core::array::from_fn(|_| AtomicU8::new(0)),
         }))
     }
 
@@ -131,30 +163,48 @@ impl<T> Block<T> {
             spin.wait();
         }
     }
-}
 
-impl<T> Slot<T> {
-    /// Wait for the put that claimed this slot to finish writing it.
-    fn wait_write(&self) {
+    /// Wait for the put that claimed slot `i` to finish writing it.
+    fn wait_write(&self, i: usize) {
         let mut spin = Spin::new(&spin::UNTIL_PROGRESS);
-        while self.state.load(Acquire) & WRITE == 0 {
+        while self.written[i].load(Acquire) != WRITTEN {
             spin.wait();
         }
     }
+}
+
+/// Retired blocks: a stack linked through their `next`.
+struct Pool<T> {
+    top: AtomicPtr<Block<T>>,
+    /// Blocks in the stack, give or take the pushes and pops under way.
+    len: AtomicUsize,
+    /// Held by the one thread popping.
+    popping: AtomicBool,
+}
+
+impl<T> Pool<T> {
+    /// Blocks the pool keeps: [`POOL_BYTES`] of them, at least two.
+    const CAP: usize = {
+        let n = POOL_BYTES / core::mem::size_of::<Block<T>>();
+        if n < 2 { 2 } else { n }
+    };
 }
 
 /// A position and the block it is in.
 struct End<T> {
     index: AtomicUsize,
     block: AtomicPtr<Block<T>>,
+    /// For `head`: a position `tail` has reached (it only grows), so a
+    /// get below it need not read `tail`. Unused for `tail`.
+    seen: AtomicUsize,
 }
 
 /// An unbounded multi-producer multi-consumer FIFO that can be closed.
 pub(crate) struct List<T> {
     head: CachePadded<End<T>>,
     tail: CachePadded<End<T>>,
-    /// A retired block kept for the next put that needs one (or null).
-    spare: CachePadded<AtomicPtr<Block<T>>>,
+    /// Retired blocks kept for the puts that need one.
+    pool: CachePadded<Pool<T>>,
     /// A bound set by `set_capacity` (0: none): puts check `len() < limit`
     /// first, as the ring does below its slots. Read-mostly.
     limit: AtomicUsize,
@@ -175,36 +225,92 @@ impl<T> List<T> {
             head: CachePadded::new(End {
                 index: AtomicUsize::new(0),
                 block: AtomicPtr::new(first),
+                seen: AtomicUsize::new(0),
             }),
             tail: CachePadded::new(End {
                 index: AtomicUsize::new(0),
                 block: AtomicPtr::new(first),
+                seen: AtomicUsize::new(0),
             }),
-            spare: CachePadded::new(AtomicPtr::new(ptr::null_mut())),
+            pool: CachePadded::new(Pool {
+                top: AtomicPtr::new(ptr::null_mut()),
+                len: AtomicUsize::new(0),
+                popping: AtomicBool::new(false),
+            }),
             limit: AtomicUsize::new(0),
         }
     }
 
-    /// A block for the next lap: the spare if there is one, else a new one.
+    /// A block for the next lap: one from the pool if there is one, else a
+    /// new one.
     fn take_block(&self) -> *mut Block<T> {
-        let b = self.spare.swap(ptr::null_mut(), Acquire);
-        if b.is_null() { Block::boxed() } else { b }
+        let pool = &*self.pool;
+        if !pool.top.load(Relaxed).is_null() && !pool.popping.swap(true, Acquire) {
+            let mut top = pool.top.load(Acquire);
+            while !top.is_null() {
+                // SAFETY: only the holder of `popping` removes blocks from
+                // the pool, so `top` stays there (alive) until our CAS.
+                let next = unsafe { (*top).next.load(Relaxed) };
+                match pool.top.compare_exchange_weak(top, next, Acquire, Acquire) {
+                    Ok(_) => {
+                        pool.popping.store(false, Release);
+                        pool.len.fetch_sub(1, Relaxed);
+                        // SAFETY: ours now.
+                        unsafe { (*top).next.store(ptr::null_mut(), Relaxed) };
+                        return top;
+                    }
+                    Err(t) => top = t,
+                }
+            }
+            pool.popping.store(false, Release);
+        }
+        Block::boxed()
     }
 
-    /// A block taken by `take_block` and not used: back to the spare slot,
-    /// or freed.
+    /// A block taken by `take_block` and not used, or retired: into the
+    /// pool, or freed if the pool is full.
     ///
     /// # Safety
     /// `b` is unreachable from the list and owned by the caller; its slots
     /// hold no values.
     unsafe fn give_block(&self, b: *mut Block<T>) {
-        if self
-            .spare
-            .compare_exchange(ptr::null_mut(), b, Release, Relaxed)
-            .is_err()
-        {
+        let pool = &*self.pool;
+        if pool.len.load(Relaxed) >= Pool::<T>::CAP {
             // SAFETY: `b` came from `Box::into_raw` and is owned here.
             drop(unsafe { Box::from_raw(b) });
+            return;
+        }
+        pool.len.fetch_add(1, Relaxed);
+        let mut top = pool.top.load(Relaxed);
+        loop {
+            // SAFETY: `b` is ours until the CAS publishes it.
+            unsafe { (*b).next.store(top, Relaxed) };
+            match pool.top.compare_exchange_weak(top, b, Release, Relaxed) {
+                Ok(_) => return,
+                Err(t) => top = t,
+            }
+        }
+    }
+
+    /// A get holding slot `offset` of `block` (not yet read, so the block
+    /// is alive) looks at the `written` bytes after it, in the line it has
+    /// just read, and records in `head.seen` how far they show puts have
+    /// claimed: the next gets up to there need not read `tail`, whose line
+    /// then stays with the puts. `next` is the position after `offset`.
+    ///
+    /// # Safety
+    /// The caller holds slot `offset` of `block`, unread.
+    #[inline]
+    unsafe fn note_written(&self, block: *const Block<T>, offset: usize, next: usize) {
+        let mut j = offset + 1;
+        // SAFETY: the caller's unread slot keeps the block alive.
+        while j < BLOCK_CAP && unsafe { (*block).written[j].load(Acquire) } == WRITTEN {
+            j += 1;
+        }
+        if j > offset + 1 {
+            // Slot `j - 1` is written, so a put claimed it: `tail` has
+            // reached slot `j`'s position.
+            self.head.seen.store(next + (j - offset - 1) * ONE, Release);
         }
     }
 
@@ -221,10 +327,8 @@ impl<T> List<T> {
         for i in start..BLOCK_CAP - 1 {
             // SAFETY: the block is alive until the thread that owns it
             // (the last to finish) retires it, which is not yet decided.
-            let slot = unsafe { &(*block).slots[i] };
-            if slot.state.load(Acquire) & READ == 0
-                && slot.state.fetch_or(DESTROY, AcqRel) & READ == 0
-            {
+            let state = unsafe { &(*block).taken[i] };
+            if state.load(Acquire) & READ == 0 && state.fetch_or(DESTROY, AcqRel) & READ == 0 {
                 // That get will carry on when it sets READ.
                 return;
             }
@@ -233,8 +337,11 @@ impl<T> List<T> {
         // SAFETY: exclusive from here; reset to a fresh block's state (no
         // values: every one was moved out).
         unsafe {
-            for s in &(*block).slots {
-                s.state.store(0, Relaxed);
+            for s in &(*block).written {
+                s.store(0, Relaxed);
+            }
+            for s in &(*block).taken {
+                s.store(0, Relaxed);
             }
             (*block).next.store(ptr::null_mut(), Relaxed);
             self.give_block(block);
@@ -300,9 +407,8 @@ impl<T: Send> Buffer<T> for List<T> {
                     // reads it before `WRITE`, and our unread slot keeps
                     // the block alive.
                     unsafe {
-                        let slot = &(*block).slots[offset];
-                        slot.value.with_mut(|p| (*p).write(value));
-                        slot.state.fetch_or(WRITE, Release);
+                        (*block).values[offset].with_mut(|p| (*p).write(value));
+                        (*block).written[offset].store(WRITTEN, Release);
                     }
                     return Ok(());
                 }
@@ -329,8 +435,16 @@ impl<T: Send> Buffer<T> for List<T> {
             }
             let mut new_head = head + ONE;
             if head & HAS_NEXT == 0 {
-                fence(SeqCst);
-                let tail = self.tail.index.load(Relaxed);
+                // A put has claimed this position if `tail` was past it
+                // when some get last read it: then `tail` need not be read
+                // (its line stays with the puts). Compared as a wrapping
+                // distance, as positions wrap on 32-bit targets.
+                let mut tail = self.head.seen.load(Acquire);
+                if ((tail & !CLOSED).wrapping_sub(head & !HAS_NEXT) as isize) <= 0 {
+                    fence(SeqCst);
+                    tail = self.tail.index.load(Relaxed);
+                    self.head.seen.store(tail, Release);
+                }
                 if head >> SHIFT == tail >> SHIFT {
                     return if tail & CLOSED != 0 {
                         Pop::Closed
@@ -358,18 +472,27 @@ impl<T: Send> Buffer<T> for List<T> {
                             // Move `head` past the gap, into the next block.
                             let next = Block::wait_next(block);
                             let mut next_index = (new_head & !HAS_NEXT) + ONE;
-                            if !(*next).next.load(Relaxed).is_null() {
+                            if !(*next).next.load(Acquire).is_null() {
                                 next_index |= HAS_NEXT;
+                                // Every slot of `next` is claimed: record
+                                // it for `puts_at_least`, if it is news.
+                                let end = next_index + BLOCK_CAP * ONE;
+                                let seen = self.head.seen.load(Relaxed);
+                                if (end.wrapping_sub(seen & !CLOSED) as isize) > 0 {
+                                    self.head.seen.store(end, Release);
+                                }
                             }
                             self.head.block.store(next, Release);
                             self.head.index.store(next_index, Release);
                         }
-                        let slot = &(*block).slots[offset];
-                        slot.wait_write();
-                        let value = slot.value.with(|p| (*p).assume_init_read());
+                        (*block).wait_write(offset);
+                        if new_head & HAS_NEXT == 0 {
+                            self.note_written(block, offset, new_head);
+                        }
+                        let value = (*block).values[offset].with(|p| (*p).assume_init_read());
                         if offset + 1 == BLOCK_CAP {
                             self.retire(block, 0);
-                        } else if slot.state.fetch_or(READ, AcqRel) & DESTROY != 0 {
+                        } else if (*block).taken[offset].fetch_or(READ, AcqRel) & DESTROY != 0 {
                             self.retire(block, offset + 1);
                         }
                         return Pop::Item(value);
@@ -443,6 +566,17 @@ impl<T: Send> Buffer<T> for List<T> {
     /// where the count would (it drops a gap per lap), so the core keeps
     /// its own count there.
     #[inline]
+    fn puts_at_least(&self) -> usize {
+        if self.counts_puts() {
+            // `head.seen` is a value `tail` had: the puts it counted.
+            let pos = self.head.seen.load(Acquire) >> SHIFT;
+            pos - pos / LAP
+        } else {
+            0
+        }
+    }
+
+    #[inline]
     fn puts(&self) -> Option<usize> {
         if self.counts_puts() {
             let pos = self.tail.index.load(SeqCst) >> SHIFT;
@@ -462,14 +596,12 @@ impl<T> Drop for List<T> {
         let mut block = self.head.block.load(Relaxed);
         // SAFETY: exclusive access; each value in `head..tail` is written
         // and dropped once, each block freed once (the chain from `head`'s
-        // block is the list's own, the spare is unreachable from it).
+        // block is the list's own, the pooled ones are unreachable from it).
         unsafe {
             while head != tail {
                 let offset = (head >> SHIFT) % LAP;
                 if offset < BLOCK_CAP {
-                    (*block).slots[offset]
-                        .value
-                        .with_mut(|p| (*p).assume_init_drop());
+                    (*block).values[offset].with_mut(|p| (*p).assume_init_drop());
                 } else {
                     let next = (*block).next.load(Relaxed);
                     drop(Box::from_raw(block));
@@ -480,9 +612,11 @@ impl<T> Drop for List<T> {
             if !block.is_null() {
                 drop(Box::from_raw(block));
             }
-            let spare = self.spare.load(Relaxed);
-            if !spare.is_null() {
-                drop(Box::from_raw(spare));
+            let mut b = self.pool.top.load(Relaxed);
+            while !b.is_null() {
+                let next = (*b).next.load(Relaxed);
+                drop(Box::from_raw(b));
+                b = next;
             }
         }
     }

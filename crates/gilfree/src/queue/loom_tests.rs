@@ -237,7 +237,7 @@ fn core_loom_tests_set_maxsize_wakes_putter() {
 
 // --- The block list (unbounded FIFO, `SimpleQueue`). Under loom a block has
 // two slots, so three items cross a block boundary (link, head move,
-// retirement, spare reuse).
+// retirement, the block pool, `head.seen`).
 
 use super::buffer::{Buffer, Pop, Push};
 use super::list::List;
@@ -328,6 +328,53 @@ fn list_loom_tests_two_consumers_retire_once() {
         let sum: usize = cs.into_iter().map(|c| c.join().unwrap()).sum();
         let last = list_pop(&l);
         assert_eq!(sum + last, 6);
+        assert!(matches!(l.try_pop(), Pop::Empty));
+    });
+}
+
+/// The block pool under churn: the producer crosses into a third block
+/// while the consumer retires the first two into the pool, so the later
+/// laps may pop a block the consumer is pushing at that moment. Every item
+/// once, in order (loom's cell tracking reports a block handed out twice,
+/// or reused before its reset, as a race on its values or states).
+#[test]
+fn list_loom_tests_pool_reuse_under_churn() {
+    builder(2).check(|| {
+        let l = Arc::new(List::new());
+        let l2 = l.clone();
+        let p = thread::spawn(move || {
+            for i in 0..5 {
+                list_push(&l2, i);
+            }
+        });
+        let got: Vec<_> = (0..5).map(|_| list_pop(&l)).collect();
+        p.join().unwrap();
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+        assert!(matches!(l.try_pop(), Pop::Empty));
+    });
+}
+
+/// `head.seen` with two consumers and a producer still putting: a get
+/// that trusts the other's record of `tail` never claims a position no put
+/// has claimed (it would wait for a value that never comes, or take one
+/// twice), and each item goes once.
+#[test]
+fn list_loom_tests_seen_shared_by_consumers() {
+    builder(2).check(|| {
+        let l = Arc::new(List::new());
+        list_push(&l, 1);
+        let l2 = l.clone();
+        let p = thread::spawn(move || list_push(&l2, 2));
+        let cs: Vec<_> = (0..2)
+            .map(|_| {
+                let l = l.clone();
+                thread::spawn(move || list_pop(&l))
+            })
+            .collect();
+        p.join().unwrap();
+        let mut got: Vec<_> = cs.into_iter().map(|c| c.join().unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
         assert!(matches!(l.try_pop(), Pop::Empty));
     });
 }

@@ -113,7 +113,11 @@ impl<T> Ring<T> {
     }
 }
 
+// `try_push` and `try_pop` are marked `#[inline]`: when LLVM left them out
+// of line under the queues' buffer dispatch (`Fifo`), the async bounded
+// hand-off (`queue_async_bounded_1p1c`) took 28 ns per item against 24.
 impl<T: Send> Buffer<T> for Ring<T> {
+    #[inline]
     fn try_push(&self, value: T) -> Result<(), Push<T>> {
         let limit = self.limit.load(Relaxed);
         if limit < self.cap && self.len() >= limit {
@@ -171,6 +175,7 @@ impl<T: Send> Buffer<T> for Ring<T> {
         }
     }
 
+    #[inline]
     fn try_pop(&self) -> Pop<T> {
         let mut head = self.head.load(Relaxed);
         loop {

@@ -34,7 +34,7 @@
 //!
 //! An item is counted before any consumer can get it: the ring counts a
 //! put at its claim, before the stamp store that hands the item over (the
-//! block list at its claim too, before the `WRITE` bit);
+//! block list at its claim too, before its `written` byte);
 //! otherwise `tasks` is raised before the push (and lowered again if the
 //! push fails). So `task_done` can never underflow on a correct program.
 //! `task_done` is a CAS loop on `tasks` that refuses to pass the puts (or
@@ -307,7 +307,11 @@ impl<T, B: Buffer<T>> Core<T, B> {
         if !self.track || n == 0 {
             return 0;
         }
-        let mut cur = self.tasks.load(Relaxed);
+        // `Acquire`: the puts read below must be at least those the thread
+        // that wrote `cur` knew of (a `Relaxed` load lets a weakly ordered
+        // CPU read `tail` first, older than `cur`: `puts - cur` underflows,
+        // or equals 0 and a valid `task_done` is refused).
+        let mut cur = self.tasks.load(Acquire);
         loop {
             // `puts` is read after `tasks` and only grows, so `cur <= puts`
             // holds at the CAS: the count never passes the puts. Below a
@@ -334,7 +338,7 @@ impl<T, B: Buffer<T>> Core<T, B> {
             if new == cur {
                 return 0;
             }
-            match self.tasks.compare_exchange_weak(cur, new, AcqRel, Relaxed) {
+            match self.tasks.compare_exchange_weak(cur, new, AcqRel, Acquire) {
                 Ok(_) => {
                     if left == 0 {
                         self.all_done.notify();

@@ -18,8 +18,10 @@
 //! - `head.index`: the next position to take from; bit 0 (`HAS_NEXT`) says
 //!   the head's block already has a successor, so the queue is certainly
 //!   not empty up to that block's end and a get need not read `tail`.
-//! - `head.seen`: a value `tail.index` had (it only grows); a get below it
-//!   need not read `tail` either. Only gets write it, in their own line.
+//! - `head.seen`: a value `tail.index` had (`tail` only grows; `seen` is
+//!   stored without a CAS, so it may step back to an older value, which
+//!   only costs a read of `tail`); a get below it need not read `tail`
+//!   either. Only gets write it, in their own line.
 //! - `head.block` / `tail.block`: the block the position is in.
 //! - Each slot has two state bytes, apart from its value: `written[i]` (set
 //!   once, by the put that claimed the slot, when the value is in) and
@@ -29,8 +31,10 @@
 //!
 //! # Layout
 //!
-//! A block is `next`, the 31 `written` bytes (one line with `next`), the
-//! values, then the 31 `taken` bytes. crossbeam keeps a word of state
+//! A block (`repr(C)`) is `next`, the 31 `written` bytes (39 bytes: one
+//! line, or two where the allocator's 16-byte alignment splits them;
+//! blocks aligned to 64 measured no different), the values, then the 31
+//! `taken` bytes. crossbeam keeps a word of state
 //! beside each value, 16 bytes per word-sized item; here it is 10.3. A
 //! put writes only its value and its `written` byte, a get writes only
 //! its `taken` byte: the byte the put sets has one writer, so it is a
@@ -73,12 +77,12 @@
 //! verdicts are ordered); a get that trusts `head.seen` says "not empty",
 //! which a stale value never makes wrong. `head.seen` is stored with
 //! `Release` after the read of `tail` (or the `Acquire` read of a
-//! `written` byte) it comes from, and loaded with `Acquire`, so a later
-//! read of `tail` by any thread that learned of it is at least as far on:
-//! `task_done` counts up to it without reading `tail`
-//! ([`Buffer::puts_at_least`]) and `unfinished_tasks` never goes below
-//! zero. A retired block enters the pool with a `Release` CAS after its
-//! reset, and leaves it with `Acquire`.
+//! `written` byte, or of the next block's `next`) it comes from, and
+//! loaded with `Acquire`, so a later read of `tail` by any thread that
+//! learned of it is at least as far on: `task_done` counts up to it
+//! without reading `tail` ([`Buffer::puts_at_least`]) and
+//! `unfinished_tasks` never goes below zero. A retired block enters the
+//! pool with a `Release` CAS after its reset, and leaves it with `Acquire`.
 //!
 //! # Why nothing is lost or duplicated
 //!
@@ -126,11 +130,18 @@ const WRITTEN: u8 = 1;
 /// `taken[i]` bits.
 const READ: u8 = 2;
 const DESTROY: u8 = 4;
+/// Whether a get below `head.seen` skips reading `tail` (64-bit targets:
+/// see `try_pop`).
+const TRUST_SEEN: bool = cfg!(target_pointer_width = "64");
 /// The most a list keeps in retired blocks for reuse (at least two blocks).
 const POOL_BYTES: usize = 64 << 10;
 
-/// A block: the link and the puts' state bytes (one line for a word-sized
-/// `T`), the values, then the gets' state bytes (see "Layout" above).
+/// A block: the link and the puts' state bytes, the values, then the
+/// gets' state bytes (see "Layout" above).
+/// `repr(C)`: otherwise rustc sorts the fields by alignment and puts
+/// `written` and `taken` side by side after the values (for `T = u64`,
+/// offsets 256 and 287: one line written by both puts and gets).
+#[repr(C)]
 struct Block<T> {
     next: AtomicPtr<Block<T>>,
     written: [AtomicU8; BLOCK_CAP],
@@ -194,7 +205,7 @@ impl<T> Pool<T> {
 struct End<T> {
     index: AtomicUsize,
     block: AtomicPtr<Block<T>>,
-    /// For `head`: a position `tail` has reached (it only grows), so a
+    /// For `head`: a position `tail` has reached (`tail` only grows), so a
     /// get below it need not read `tail`. Unused for `tail`.
     seen: AtomicUsize,
 }
@@ -302,12 +313,16 @@ impl<T> List<T> {
     /// The caller holds slot `offset` of `block`, unread.
     #[inline]
     unsafe fn note_written(&self, block: *const Block<T>, offset: usize, next: usize) {
-        let mut j = offset + 1;
+        // Start where `head.seen` stops, if it is already past `next`: a
+        // run of gets reads each byte about once, not once per get.
+        let ahead = (self.head.seen.load(Relaxed) & !CLOSED).wrapping_sub(next) as isize;
+        let start = offset + 1 + if ahead > 0 { ahead as usize / ONE } else { 0 };
+        let mut j = start;
         // SAFETY: the caller's unread slot keeps the block alive.
         while j < BLOCK_CAP && unsafe { (*block).written[j].load(Acquire) } == WRITTEN {
             j += 1;
         }
-        if j > offset + 1 {
+        if j > start {
             // Slot `j - 1` is written, so a put claimed it: `tail` has
             // reached slot `j`'s position.
             self.head.seen.store(next + (j - offset - 1) * ONE, Release);
@@ -404,7 +419,7 @@ impl<T: Send> Buffer<T> for List<T> {
                         unsafe { self.give_block(next_block) };
                     }
                     // SAFETY: the CAS gave this thread the slot; no get
-                    // reads it before `WRITE`, and our unread slot keeps
+                    // reads it before `written`, and our unread slot keeps
                     // the block alive.
                     unsafe {
                         (*block).values[offset].with_mut(|p| (*p).write(value));
@@ -437,10 +452,12 @@ impl<T: Send> Buffer<T> for List<T> {
             if head & HAS_NEXT == 0 {
                 // A put has claimed this position if `tail` was past it
                 // when some get last read it: then `tail` need not be read
-                // (its line stays with the puts). Compared as a wrapping
-                // distance, as positions wrap on 32-bit targets.
+                // (its line stays with the puts). Not trusted on 32-bit
+                // targets: there a get preempted between its read of
+                // `tail` and its store could, 2^30 items later, store a
+                // value that looks ahead again once positions wrap.
                 let mut tail = self.head.seen.load(Acquire);
-                if ((tail & !CLOSED).wrapping_sub(head & !HAS_NEXT) as isize) <= 0 {
+                if !TRUST_SEEN || ((tail & !CLOSED).wrapping_sub(head & !HAS_NEXT) as isize) <= 0 {
                     fence(SeqCst);
                     tail = self.tail.index.load(Relaxed);
                     self.head.seen.store(tail, Release);
@@ -476,7 +493,9 @@ impl<T: Send> Buffer<T> for List<T> {
                                 next_index |= HAS_NEXT;
                                 // Every slot of `next` is claimed: record
                                 // it for `puts_at_least`, if it is news.
-                                let end = next_index + BLOCK_CAP * ONE;
+                                // (Without `HAS_NEXT`: bit 0 of `seen`
+                                // is `tail`'s `CLOSED`.)
+                                let end = (next_index & !HAS_NEXT) + BLOCK_CAP * ONE;
                                 let seen = self.head.seen.load(Relaxed);
                                 if (end.wrapping_sub(seen & !CLOSED) as isize) > 0 {
                                     self.head.seen.store(end, Release);

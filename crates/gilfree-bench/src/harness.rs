@@ -405,6 +405,35 @@ fn calibrate(c: &mut Case<'_>, sizes: Sizes, sample: Duration) -> Result<u64, St
     }
 }
 
+/// The host's cache-line transfer latency: two threads, spinning, take
+/// turns bumping one word, so every bump waits for the line to come over
+/// from the other core; the mean of `n` one-way hand-offs. On this kind of
+/// VM it is not a constant: the same host measured 31–42 ns in one hour
+/// and 160–176 ns in the next (the two vCPUs placed further apart), and
+/// every hand-off shape slows with it, so each run prints it at its start
+/// and end (docs/design-notes.md, "Unbounded queue, round 6").
+pub fn line_transfer_latency(n: u64) -> Duration {
+    use std::sync::atomic::{AtomicU64, Ordering::*};
+    let word = AtomicU64::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for me in 0..2u64 {
+            let word = &word;
+            s.spawn(move || {
+                let mut i = me;
+                while i < n {
+                    while word.load(Acquire) != i {
+                        std::hint::spin_loop();
+                    }
+                    word.store(i + 1, Release);
+                    i += 2;
+                }
+            });
+        }
+    });
+    t.elapsed() / n.max(1) as u32
+}
+
 /// The host's thread wake-up latency: two threads hand a futex word back
 /// and forth, each sleeping in `FUTEX_WAIT` until the other flips it and
 /// calls `FUTEX_WAKE`; the median of `rounds` round trips, halved (a round

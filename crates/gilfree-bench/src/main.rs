@@ -148,14 +148,18 @@ fn main() -> ExitCode {
         }
     }
 
+    let transfers = if b.cfg.quick { 20_000 } else { 200_000 };
+    let line_before = harness::line_transfer_latency(transfers);
     let started = std::time::Instant::now();
     shapes::all(&mut b);
     let took = started.elapsed();
+    let line_after = harness::line_transfer_latency(transfers);
 
     let wakeup = harness::wakeup_latency(if b.cfg.quick { 200 } else { 5000 });
     let header = format!(
         "gilfree-bench{}: {} samples per impl of ~{} ms each, interleaved; {} worker threads; {}; {:.0} s; \
-         host wake-up latency {:.1} µs (futex ping-pong, median)",
+         host wake-up latency {:.1} µs (futex ping-pong, median); \
+         cache-line transfer {:.0} ns at the start, {:.0} ns at the end (spin ping-pong, mean)",
         if b.cfg.quick { " --quick" } else { "" },
         b.cfg.reps,
         b.cfg.sample.as_millis(),
@@ -163,6 +167,8 @@ fn main() -> ExitCode {
         py_version.as_deref().unwrap_or("no CPython"),
         took.as_secs_f64(),
         wakeup.as_secs_f64() * 1e6,
+        line_before.as_secs_f64() * 1e9,
+        line_after.as_secs_f64() * 1e9,
     );
     println!("\n{header}\n");
     print!("{}", report::table(&b));

@@ -24,6 +24,8 @@ pub const TARGETS: &[(&str, &str, f64)] = &[
     // Issue 18: the eager collect within 3× of rayon's (the lazy
     // `executor_map_lazy` row has no target).
     ("executor_map", "rayon", 3.0),
+    // Issue 18: the unbounded queue at crossbeam's pace.
+    ("queue_unbounded_1p1c", "crossbeam", 1.0),
     ("process_start_fork", "raw", 1.5),
     ("process_start_spawn", "raw", 1.5),
     ("process_start_forkserver", "raw", 1.5),

@@ -226,11 +226,31 @@ fn quick_run_prints_the_table_and_writes_json_and_chart() {
         }
     }
 
-    // The header names the host's wake-up latency.
+    // The header names the host's wake-up latency and its cache-line
+    // transfer latency, measured at the start and at the end.
     assert!(
         stdout.contains("host wake-up latency") && stdout.contains("µs (futex ping-pong"),
         "no wake-up latency in the header"
     );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("cache-line transfer"))
+        .expect("no cache-line transfer latency in the header");
+    let ns: Vec<f64> = line
+        .split("cache-line transfer ")
+        .nth(1)
+        .expect("the latencies")
+        .split(" ns")
+        .take(2)
+        .map(|p| {
+            p.rsplit(' ')
+                .next()
+                .and_then(|x| x.parse().ok())
+                .expect("a number of ns")
+        })
+        .collect();
+    assert_eq!(ns.len(), 2, "start and end latencies: {line}");
+    assert!(ns.iter().all(|&x| x > 0.0), "latencies measured: {line}");
 
     // The chart.
     let svg = std::fs::read_to_string(&svg_path).expect("chart written");

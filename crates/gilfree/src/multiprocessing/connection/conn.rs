@@ -64,9 +64,11 @@ impl ReadSide {
         })
     }
 
-    /// One `recvmsg` into the decoder (at least `want` bytes of room),
-    /// keeping any descriptors. `Ok(0)` is EOF — also for a reset, which
-    /// is how a peer that died mid-stream can surface.
+    /// One read into the decoder (at least `want` bytes of room), keeping
+    /// any descriptors: a plain `recv` when the room is at most
+    /// [`PLAIN_READ_MAX`] and the head frame announces none, else a
+    /// `recvmsg` (see `frame`'s "Why the padding"). `Ok(0)` is EOF — also
+    /// for a reset, which is how a peer that died mid-stream can surface.
     fn read(
         &mut self,
         fd: BorrowedFd<'_>,
@@ -74,7 +76,11 @@ impl ReadSide {
         nonblocking: bool,
     ) -> std::io::Result<usize> {
         let ReadSide { dec, fds } = self;
+        let plain_ok = dec.plain_read_ok();
         let r = dec.read_into(want, |tail| {
+            if plain_ok && tail.len() <= PLAIN_READ_MAX {
+                return os::socket::recv_plain(fd, tail, nonblocking);
+            }
             let mut got = Vec::new();
             let r = os::socket::recv_some(fd, tail, &mut got, nonblocking);
             if !got.is_empty() {
@@ -290,8 +296,20 @@ impl Connection {
             let header = (payload.len() as u32).to_le_bytes();
             os::socket::send_all(fd, &[&header, payload], fds)?;
         } else {
-            let header = ((payload.len() + 1) as u32 | FDS_BIT).to_le_bytes();
-            os::socket::send_all(fd, &[&header, &[fds.len() as u8], payload], fds)?;
+            // Header and padding first, with no descriptors; then the
+            // count byte, which carries them, and the message (see
+            // `frame`'s "Why the padding").
+            if payload.len() > MAX_LEN - FD_EXTRA {
+                return Err(Error::MessageTooLarge {
+                    len: payload.len() as u64,
+                    max: MAX_LEN - FD_EXTRA,
+                });
+            }
+            let mut head = [0u8; HEADER + FD_PAD];
+            let len = (payload.len() + FD_EXTRA) as u32 | FDS_BIT;
+            head[..HEADER].copy_from_slice(&len.to_le_bytes());
+            os::socket::send_plain(fd, &head)?;
+            os::socket::send_all(fd, &[&[fds.len() as u8], payload], fds)?;
         }
         Ok(())
     }

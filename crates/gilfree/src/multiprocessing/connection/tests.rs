@@ -341,3 +341,86 @@ fn hmac_sha256_matches_rfc4231() {
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
 }
+
+/// Descriptor frames between runs of small frames, sent faster than they
+/// are read, so the reader's plain `recv`s batch many frames per call:
+/// with the padding every descriptor still arrives (a plain read that took
+/// a byte carrying descriptors would make the kernel close them, and the
+/// frame would fail with "descriptors announced but not received"), and
+/// every frame comes whole and in order. Also read in pieces by a reader
+/// that sleeps now and then, so reads start at every kind of offset.
+#[test]
+fn descriptors_survive_batched_plain_reads() {
+    for pause_every in [0u32, 7] {
+        let (a, b) = Pipe(true).unwrap();
+        const N: u32 = 3000;
+        let sender = std::thread::spawn(move || {
+            for i in 0..N {
+                if i % 17 == 5 {
+                    let (x, _y) = Pipe(true).unwrap();
+                    a.send(&(i, Some(x))).unwrap();
+                } else {
+                    // Sizes that put frame boundaries at many offsets.
+                    a.send_bytes(&vec![(i % 251) as u8; (i % 97) as usize + 1])
+                        .unwrap();
+                }
+            }
+            a
+        });
+        let mut carried = 0;
+        for i in 0..N {
+            if pause_every != 0 && i % pause_every == 0 {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+            if i % 17 == 5 {
+                let (j, c): (u32, Option<Connection>) = b.recv().unwrap();
+                assert_eq!(j, i);
+                let c = c.expect("a connection");
+                assert!(c.writable() && c.readable());
+                carried += 1;
+            } else {
+                let m = b.recv_bytes().unwrap();
+                assert_eq!(m, vec![(i % 251) as u8; (i % 97) as usize + 1], "frame {i}");
+            }
+        }
+        assert_eq!(carried, (0..N).filter(|i| i % 17 == 5).count());
+        drop(sender.join().unwrap());
+        assert!(matches!(b.recv_bytes(), Err(Error::Eof)));
+    }
+}
+
+/// The padded descriptor frame through the decoder, split anywhere: the
+/// padding is skipped, the count read after it, the message intact.
+#[test]
+fn decoder_reads_a_padded_descriptor_frame_in_any_split() {
+    use super::frame::{FD_PAD, FDS_BIT};
+    let msg = b"with fds";
+    let mut frame = ((msg.len() + FD_PAD + 1) as u32 | FDS_BIT)
+        .to_le_bytes()
+        .to_vec();
+    frame.extend(std::iter::repeat_n(0u8, FD_PAD));
+    frame.push(2);
+    frame.extend_from_slice(msg);
+    frame.extend_from_slice(&(3u32).to_le_bytes());
+    frame.extend_from_slice(b"end");
+    for step in [1, 3, 64, 4095, 4096, 4097, 5000] {
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        for chunk in frame.chunks(step) {
+            assert!(d.plain_read_ok() || d.head_has_fds());
+            d.push(chunk);
+            while let Some((f, k)) = d.next_frame(100).unwrap() {
+                out.push((f, k));
+            }
+        }
+        assert_eq!(
+            out,
+            [(msg.to_vec(), 2), (b"end".to_vec(), 0)],
+            "step {step}"
+        );
+    }
+    // The header alone already rules plain reads out.
+    let mut d = Decoder::default();
+    d.push(&frame[..HEADER]);
+    assert!(!d.plain_read_ok());
+}

@@ -95,6 +95,28 @@ pub(crate) fn send_plain(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// One plain `recv` (no control buffer: cheaper than `recvmsg`). Any
+/// descriptors riding on the bytes it takes are closed by the kernel, so
+/// only for bytes known to carry none. `Ok(0)` is EOF.
+pub(crate) fn recv_plain(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    nonblocking: bool,
+) -> io::Result<usize> {
+    let flags = if nonblocking {
+        RecvFlags::DONTWAIT
+    } else {
+        RecvFlags::empty()
+    };
+    loop {
+        match rustix::net::recv(fd, &mut *buf, flags) {
+            Ok((n, _)) => return Ok(n),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// One `recvmsg`: bytes into `buf`, any descriptors (close-on-exec) into
 /// `fds`. `Ok(0)` is EOF.
 pub(crate) fn recv_some(

@@ -129,7 +129,9 @@ pub struct Connection {
     writable: bool,
     max: AtomicUsize,
     rd: Mutex<ReadSide>,
-    wr: Mutex<()>,
+    /// Held by a sender; the buffer a small frame is put together in
+    /// (reused: a fresh stack array cost a 2 KiB `memset` per message).
+    wr: Mutex<Vec<u8>>,
     /// The turn of the async receivers (`recv_async`): one task at a time
     /// reads and waits for the socket, the others wait for the turn. A
     /// receiver that read several frames in one `recvmsg` leaves the rest in
@@ -195,7 +197,7 @@ impl Connection {
                 dec: Decoder::default(),
                 fds: std::collections::VecDeque::new(),
             }),
-            wr: Mutex::new(()),
+            wr: Mutex::new(Vec::new()),
             #[cfg(feature = "tokio")]
             rx_turn: crate::threading::Lock::new(()),
         }
@@ -286,12 +288,12 @@ impl Connection {
                 max,
             });
         }
-        let _w = self.wr.lock().unwrap_or_else(|e| e.into_inner());
+        let mut frame = self.wr.lock().unwrap_or_else(|e| e.into_inner());
         if fds.is_empty() && payload.len() <= SMALL_SEND {
-            let mut frame = [0u8; HEADER + SMALL_SEND];
-            frame[..HEADER].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-            frame[HEADER..HEADER + payload.len()].copy_from_slice(payload);
-            os::socket::send_plain(fd, &frame[..HEADER + payload.len()])?;
+            frame.clear();
+            frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            frame.extend_from_slice(payload);
+            os::socket::send_plain(fd, &frame)?;
         } else if fds.is_empty() {
             let header = (payload.len() as u32).to_le_bytes();
             os::socket::send_all(fd, &[&header, payload], fds)?;

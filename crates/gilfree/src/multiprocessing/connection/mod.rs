@@ -9,14 +9,17 @@
 //!
 //! A message is a frame: a 4-byte little-endian header, then that many
 //! bytes. The header's low 31 bits are the length; bit 31 says the frame
-//! carries descriptors, and then its first byte is how many (at most 16)
-//! and the message follows it. [`Connection::send`] frames the value's postcard encoding;
-//! [`Connection::send_bytes`] frames raw bytes. A sender writes a frame in
-//! one `sendmsg` (header and payload as two iovecs), holding the write lock,
-//! so frames of concurrent senders never interleave. The reader keeps a
-//! buffer: one `recvmsg` usually brings a whole small frame (and often the
-//! next), so a small message costs one syscall each way, as a raw socket
-//! does. A length above the connection's limit
+//! carries descriptors, and then come 4 KiB of padding, a byte that says
+//! how many (at most 16, riding on that byte) and the message (`frame`
+//! says why the padding). [`Connection::send`] frames the value's postcard
+//! encoding; [`Connection::send_bytes`] frames raw bytes. A sender writes a
+//! frame in one `send` (a small one, put together in a buffer) or
+//! `sendmsg` (header and payload as two iovecs), two writes for a frame
+//! with descriptors, holding the write lock, so frames of concurrent
+//! senders never interleave. The reader keeps a buffer: one read (a plain
+//! `recv` when small, else a `recvmsg`) usually brings a whole small frame
+//! (and often the next), so a small message costs one syscall each way, as
+//! a raw socket does. A length above the connection's limit
 //! ([`Connection::set_max_message_size`], default
 //! [`DEFAULT_MAX_MESSAGE_SIZE`]) is refused before anything is allocated; an
 //! end of stream inside a frame is [`Error::Truncated`](super::Error::Truncated); an end of stream

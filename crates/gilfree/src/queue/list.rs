@@ -130,6 +130,14 @@ const WRITTEN: u8 = 1;
 /// `taken[i]` bits.
 const READ: u8 = 2;
 const DESTROY: u8 = 4;
+/// How far position `to` is past position `from` (negative: behind), from
+/// two indexes whose bit 0 is a flag (`CLOSED`, `HAS_NEXT`). A wrapping
+/// distance, as positions wrap on 32-bit targets.
+#[inline]
+fn distance(from: usize, to: usize) -> isize {
+    (to & !1).wrapping_sub(from & !1) as isize
+}
+
 /// Whether a get below `head.seen` skips reading `tail` (64-bit targets:
 /// see `try_pop`).
 const TRUST_SEEN: bool = cfg!(target_pointer_width = "64");
@@ -315,7 +323,7 @@ impl<T> List<T> {
     unsafe fn note_written(&self, block: *const Block<T>, offset: usize, next: usize) {
         // Start where `head.seen` stops, if it is already past `next`: a
         // run of gets reads each byte about once, not once per get.
-        let ahead = (self.head.seen.load(Relaxed) & !CLOSED).wrapping_sub(next) as isize;
+        let ahead = distance(next, self.head.seen.load(Relaxed));
         let start = offset + 1 + if ahead > 0 { ahead as usize / ONE } else { 0 };
         let mut j = start;
         // SAFETY: the caller's unread slot keeps the block alive.
@@ -457,7 +465,7 @@ impl<T: Send> Buffer<T> for List<T> {
                 // `tail` and its store could, 2^30 items later, store a
                 // value that looks ahead again once positions wrap.
                 let mut tail = self.head.seen.load(Acquire);
-                if !TRUST_SEEN || ((tail & !CLOSED).wrapping_sub(head & !HAS_NEXT) as isize) <= 0 {
+                if !TRUST_SEEN || distance(head, tail) <= 0 {
                     fence(SeqCst);
                     tail = self.tail.index.load(Relaxed);
                     self.head.seen.store(tail, Release);
@@ -497,7 +505,7 @@ impl<T: Send> Buffer<T> for List<T> {
                                 // is `tail`'s `CLOSED`.)
                                 let end = (next_index & !HAS_NEXT) + BLOCK_CAP * ONE;
                                 let seen = self.head.seen.load(Relaxed);
-                                if (end.wrapping_sub(seen & !CLOSED) as isize) > 0 {
+                                if distance(seen, end) > 0 {
                                     self.head.seen.store(end, Release);
                                 }
                             }

@@ -281,7 +281,11 @@ impl Connection {
         if !self.writable {
             return Err(Error::Value("connection is read-only".into()));
         }
-        let max = self.max_message_size();
+        let mut max = self.max_message_size();
+        if !fds.is_empty() {
+            // The padding and the count byte share the 31-bit length.
+            max = max.min(MAX_LEN - FD_EXTRA);
+        }
         if payload.len() > max || (!fds.is_empty() && fds.len() > os::socket::MAX_FDS) {
             return Err(Error::MessageTooLarge {
                 len: payload.len() as u64,
@@ -301,16 +305,11 @@ impl Connection {
             // Header and padding first, with no descriptors; then the
             // count byte, which carries them, and the message (see
             // `frame`'s "Why the padding").
-            if payload.len() > MAX_LEN - FD_EXTRA {
-                return Err(Error::MessageTooLarge {
-                    len: payload.len() as u64,
-                    max: MAX_LEN - FD_EXTRA,
-                });
-            }
-            let mut head = [0u8; HEADER + FD_PAD];
             let len = (payload.len() + FD_EXTRA) as u32 | FDS_BIT;
-            head[..HEADER].copy_from_slice(&len.to_le_bytes());
-            os::socket::send_plain(fd, &head)?;
+            frame.clear();
+            frame.extend_from_slice(&len.to_le_bytes());
+            frame.resize(HEADER + FD_PAD, 0);
+            os::socket::send_plain(fd, &frame)?;
             os::socket::send_all(fd, &[&[fds.len() as u8], payload], fds)?;
         }
         Ok(())
